@@ -1,0 +1,31 @@
+"""layerscope's headless engine: load models, compute statistics, capture activations, train.
+
+``import engine`` is cheap: torch, ONNX and Lightning are imported only when a function that needs
+them runs, so the TUI can paint its first frame before any of them loads.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from engine.errors import LayerscopeError
+from engine.model import Layer, Model, QuantInfo, TensorRef
+
+# Public name → module that defines it; resolved on first use (PEP 562).
+_LAZY = {
+    "load_model": "engine.loaders",
+    "sniff": "engine.loaders",
+    "discover": "engine.discover",
+    "TensorStats": "engine.stats",
+    "compute_stats": "engine.inspect",
+    "tensor_stats": "engine.inspect",
+}
+
+__all__ = ["LayerscopeError", "Layer", "Model", "QuantInfo", "TensorRef", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")

@@ -1,0 +1,65 @@
+"""The ``layerscope`` command: the TUI by default, headless verbs otherwise.
+
+Each verb lives in its own module under ``engine/cli/`` and exposes ``register(subparsers)``,
+which adds its parser and sets ``func``. Verb modules import nothing heavy at module level, so
+``layerscope`` with no verb reaches the TUI's first frame without loading torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from engine.errors import LayerscopeError
+
+# Verb modules, in the order `layerscope --help` lists them.
+VERB_MODULES = [
+    "inspect",
+    "demo",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="layerscope",
+        description="See inside neural networks from the terminal. "
+        "Run with no verb (or a model path) to open the app.",
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name in VERB_MODULES:
+        importlib.import_module(f"engine.cli.{name}").register(sub)
+    return parser
+
+
+def _tui_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="layerscope", add_help=False)
+    p.add_argument("path", nargs="?", default="models", help="model file or folder to open")
+    p.add_argument("--trust", action="store_true", help="allow loading pickles that can run code")
+    p.add_argument("--device", default="cpu", help="cpu or cuda for statistics and capture")
+    p.add_argument("--arch", default=None, help="architecture for state dicts (module:Class or zoo name)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    verbs = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()  # type: ignore[union-attr]
+    if not argv or (argv[0] not in verbs and argv[0] not in ("-h", "--help")):
+        args = _tui_parser().parse_args(argv)
+        from tui.app import run_app
+
+        return run_app(args.path, trust=args.trust, device=args.device, arch=args.arch)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except LayerscopeError as exc:
+        print(f"layerscope: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

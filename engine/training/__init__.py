@@ -1,0 +1,1 @@
+"""Lightning training: run configs, the classifier module, data, callbacks and run management."""
