@@ -1,0 +1,135 @@
+"""A model folder as a set: group variants of one model (float, int8, state dict, ...) for the picker.
+
+``resnet8.onnx``, ``resnet8_int8.onnx``, ``resnet8_uint8.onnx``, ``resnet8.pt`` and
+``resnet8_int8.pt`` form one group, ``resnet8``. Formats are sniffed from content (a few bytes per
+file), so listing a folder stays fast however large the models are.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import LayerscopeError, ModelFileError
+from engine.loaders.sniff import is_sharded_folder, sniff
+
+# Name suffixes that mark a variant of the same model, longest first so `_uint8` wins over `_int8`.
+_VARIANT_RE = re.compile(
+    r"[_\-.](?P<v>uint8|int8|int4|int16|qdq|qop|qoperator|quant|quantized|dynamic|static|"
+    r"fp16|bf16|fp32|fp8|float|state|state_dict|statedict|sd|ckpt|best|last|script|jit|traced)$",
+    re.IGNORECASE,
+)
+_QUANT_VARIANTS = {"uint8", "int8", "int4", "int16", "qdq", "qop", "qoperator", "quant", "quantized", "dynamic", "static"}  # fmt: skip
+
+
+@dataclass
+class ModelEntry:
+    """One openable model: a file, or a folder of safetensors shards."""
+
+    path: Path
+    format: str
+    size: int
+    variant: str = "float"
+    shards: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def quantized(self) -> bool:
+        return self.variant in _QUANT_VARIANTS
+
+
+@dataclass
+class ModelGroup:
+    """Variants of one model, e.g. float ONNX and its int8 twin."""
+
+    name: str
+    entries: list[ModelEntry] = field(default_factory=list)
+
+    @property
+    def float_entries(self) -> list[ModelEntry]:
+        return [e for e in self.entries if not e.quantized]
+
+    @property
+    def quantized_entries(self) -> list[ModelEntry]:
+        return [e for e in self.entries if e.quantized]
+
+    def pairs(self) -> list[tuple[ModelEntry, ModelEntry]]:
+        """(float, quantized) pairs of the same format family, for float-vs-quantized comparison."""
+        out = []
+        for q in self.quantized_entries:
+            same = [f for f in self.float_entries if _family(f.format) == _family(q.format)]
+            if same or self.float_entries:
+                out.append(((same or self.float_entries)[0], q))
+        return out
+
+
+def _family(fmt: str) -> str:
+    return "onnx" if fmt == "onnx" else "torch"
+
+
+def split_variant(stem: str) -> tuple[str, str]:
+    """``resnet8_int8`` → (``resnet8``, ``int8``); names without a marker are ``float``."""
+    variant = "float"
+    m = _VARIANT_RE.search(stem)
+    if m and m.start() > 0:
+        variant = m.group("v").lower()
+        stem = stem[: m.start()]
+    return stem, variant
+
+
+def folder_entry(path: Path) -> ModelEntry:
+    shards = sorted(path.glob("*.safetensors"))
+    size = sum(p.stat().st_size for p in shards)
+    return ModelEntry(path=path, format="safetensors-sharded", size=size, shards=len(shards))
+
+
+def describe(path: Path) -> ModelEntry:
+    """A ``ModelEntry`` for one path (raises ``LayerscopeError`` if it is not a model)."""
+    if path.is_dir():
+        if not is_sharded_folder(path):
+            raise ModelFileError(f"{path} holds no safetensors shards")
+        entry = folder_entry(path)
+        entry.variant = split_variant(path.name)[1]
+        return entry
+    fmt = sniff(path)
+    return ModelEntry(path=path, format=fmt, size=path.stat().st_size, variant=split_variant(path.stem)[1])
+
+
+def discover(folder: str | Path) -> list[ModelGroup]:
+    """Every model in ``folder`` (files, and sub-folders of shards), grouped by model name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelFileError(f"{folder}: not a folder")
+    groups: dict[str, ModelGroup] = {}
+    candidates = [folder] if is_sharded_folder(folder) else sorted(folder.iterdir())
+    for path in candidates:
+        if path.name.startswith("."):
+            continue
+        try:
+            entry = describe(path)
+        except (LayerscopeError, OSError):
+            continue  # not a model: json, images, logs...
+        base = split_variant(path.stem if path.is_file() else path.name)[0]
+        groups.setdefault(base, ModelGroup(name=base)).entries.append(entry)
+    for g in groups.values():  # float first, then quantized; stable within each
+        g.entries.sort(key=lambda e: (e.quantized, e.variant != "float", e.path.name))
+    return list(groups.values())
+
+
+def read_config_json(folder: Path) -> dict[str, object]:
+    """The interesting bits of a Hugging Face ``config.json``, without needing ``transformers``."""
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        return {}
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    keys = ("architectures", "model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
+            "intermediate_size", "vocab_size", "torch_dtype")  # fmt: skip
+    return {k: cfg[k] for k in keys if k in cfg}

@@ -1,0 +1,77 @@
+"""Find a model file's format from its content (magic bytes, zip members), never its extension."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zipfile
+from pathlib import Path
+
+from engine.errors import ModelFileError, UnknownFormatError
+
+FORMATS = ("torchscript", "torch-zip", "torch-pickle", "safetensors", "safetensors-sharded", "onnx")
+# Field tags that may follow ir_version (field 1) at the start of an ONNX ModelProto.
+_ONNX_NEXT_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72}
+
+
+def is_sharded_folder(path: Path) -> bool:
+    return path.is_dir() and (
+        any(path.glob("*.safetensors.index.json")) or any(path.glob("*-of-*.safetensors"))
+    )
+
+
+def sniff(path: str | Path) -> str:
+    """The format of ``path``: one of ``FORMATS``. Raises ``ModelFileError`` if unreadable or unknown."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if is_sharded_folder(path):
+            return "safetensors-sharded"
+        raise UnknownFormatError(
+            f"{path} is a folder without safetensors shards; open a model file inside it instead"
+        )
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(head) < 8:
+        raise UnknownFormatError(f"{path} is empty or truncated ({size} bytes); not a model file")
+    if head[:4] == b"PK\x03\x04":
+        return _sniff_zip(path)
+    if head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "torch-pickle"
+    (header_len,) = struct.unpack("<Q", head[:8])
+    if head[8:9] == b"{" and 0 < header_len <= size - 8:
+        return "safetensors"
+    if head[0] == 0x08 and head[1] < 0x80 and head[2] in _ONNX_NEXT_TAGS:
+        return "onnx"
+    raise UnknownFormatError(
+        f"{path}: unknown format (not PyTorch, TorchScript, ONNX or safetensors by its content)"
+    )
+
+
+def _sniff_zip(path: Path) -> str:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ModelFileError(f"{path}: corrupt or truncated zip archive ({exc})") from None
+    if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
+        return "torchscript"
+    if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
+        return "torch-zip"
+    raise UnknownFormatError(f"{path}: a zip archive, but not a PyTorch or TorchScript file")
+
+
+def read_index(path: Path) -> dict[str, str]:
+    """``weight_map`` (tensor name → shard file) of a sharded folder's index, if there is one."""
+    for index in sorted(path.glob("*.safetensors.index.json")):
+        try:
+            data = json.loads(index.read_text())
+            return dict(data["weight_map"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelFileError(f"{index}: not a valid safetensors index ({exc})") from None
+    return {}
