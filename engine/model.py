@@ -43,6 +43,15 @@ class QuantInfo:
     def per_channel(self) -> bool:
         return self.axis is not None and len(self.scale) > 1
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scale": [float(s) for s in self.scale],
+            "zero_point": [int(z) for z in self.zero_point],
+            "axis": self.axis,
+            "qdtype": self.qdtype,
+            "scheme": self.scheme,
+        }
+
     @property
     def qrange(self) -> tuple[int, int]:
         """The representable integer range of ``qdtype``."""
@@ -181,7 +190,9 @@ class Model:
         if self._subtree_params is None:
             totals: dict[str, int] = {}
             for layer in reversed(list(self.layers.values())):  # children come after parents
-                totals[layer.name] = layer.param_count + sum(totals.get(c, 0) for c in layer.children)
+                totals[layer.name] = layer.param_count + sum(
+                    totals.get(c, 0) for c in layer.children
+                )
             self._subtree_params = totals
         return self._subtree_params.get(name, 0)
 

@@ -29,7 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for name in VERB_MODULES:
-        importlib.import_module(f"engine.cli.{name}").register(sub)
+        try:
+            module = importlib.import_module(f"engine.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"engine.cli.{name}":
+                raise
+            continue  # a verb whose module is not installed in this build
+        module.register(sub)
     return parser
 
 
@@ -38,7 +44,9 @@ def _tui_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", default="models", help="model file or folder to open")
     p.add_argument("--trust", action="store_true", help="allow loading pickles that can run code")
     p.add_argument("--device", default="cpu", help="cpu or cuda for statistics and capture")
-    p.add_argument("--arch", default=None, help="architecture for state dicts (module:Class or zoo name)")
+    p.add_argument(
+        "--arch", default=None, help="architecture for state dicts (module:Class or zoo name)"
+    )
     return p
 
 

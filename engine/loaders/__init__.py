@@ -1,0 +1,100 @@
+"""``load_model``: sniff the format, pick the loader, cache the result.
+
+A registry maps each sniffed format to its loader. Loaded models are cached by path, size and
+modification time (and the options that change the result), in a small LRU, so reopening an
+unchanged file in the app is instant and does not pile up copies.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ModelFileError
+from engine.loaders.sniff import sniff
+from engine.model import Model
+
+CACHE_SIZE = 4
+_cache: OrderedDict[tuple[Any, ...], Model] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _registry() -> dict[str, Callable[..., Model]]:
+    from engine.loaders import onnx_loader, safetensors_loader, torch_loader
+
+    return {
+        "torch-zip": lambda p, **kw: torch_loader.load_torch(p, fmt="torch-zip", **kw),
+        "torch-pickle": lambda p, **kw: torch_loader.load_torch(p, fmt="torch-pickle", **kw),
+        "torchscript": torch_loader.load_torchscript,
+        "onnx": onnx_loader.load_onnx,
+        "safetensors": safetensors_loader.load_safetensors,
+        "safetensors-sharded": safetensors_loader.load_sharded,
+    }
+
+
+def _fingerprint(path: Path) -> tuple[int, int]:
+    if path.is_dir():
+        files = [p for p in path.iterdir() if p.is_file()]
+        return sum(p.stat().st_size for p in files), max(
+            (p.stat().st_mtime_ns for p in files), default=0
+        )
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def load_model(
+    path: str | Path,
+    *,
+    arch: str | None = None,
+    arch_kwargs: Mapping[str, Any] | None = None,
+    trust: bool = False,
+    device: str = "cpu",
+) -> Model:
+    """Open any supported model file or sharded folder as a :class:`~engine.model.Model`.
+
+    Args:
+        path: a model file (PyTorch, Lightning, TorchScript, ONNX, safetensors) or a shard folder.
+        arch: for state dicts and checkpoints, a zoo name (``resnet8``) or ``package.module:Class``
+            to load the weights into, which makes the model runnable.
+        arch_kwargs: constructor arguments for ``arch``.
+        trust: allow unpickling a whole ``nn.Module`` (it can run code).
+        device: where a runnable torch module is placed.
+
+    Raises:
+        LayerscopeError: a one-line reason (missing, corrupt, unknown, untrusted, mismatched).
+    """
+    path = Path(path).expanduser()
+    fmt = sniff(path)
+    try:
+        resolved = path.resolve()
+        key = (
+            str(resolved),
+            *_fingerprint(resolved),
+            arch,
+            repr(sorted((arch_kwargs or {}).items())),
+            trust,
+            device,
+        )
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read ({exc.strerror})") from None
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    model = _registry()[fmt](path, arch=arch, arch_kwargs=arch_kwargs, trust=trust, device=device)
+    with _lock:
+        _cache[key] = model
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return model
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
+
+
+__all__ = ["load_model", "sniff", "clear_cache"]

@@ -1,0 +1,335 @@
+"""ONNX models: float and quantized (QDQ, QOperator, dynamic), initializers or Constant weights.
+
+The protobuf is parsed without external data; external tensors are memory-mapped from their file
+when read, and a location that leaves the model's folder is refused before anything is read.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import ModelFileError, UnsafePathError
+from engine.loaders import onnx_quant as oq
+from engine.model import Model, QuantInfo, TensorRef, TreeBuilder
+
+# ONNX TensorProto element type → torch dtype name.
+TORCH_DTYPES = {
+    1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
+    9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16",
+    17: "float8_e4m3fn", 18: "float8_e4m3fnuz", 19: "float8_e5m2", 20: "float8_e5m2fnuz",
+}  # fmt: skip
+_FOLDED = {"QuantizeLinear", "DequantizeLinear", "Constant"}  # shown through their consumers
+
+
+def external_location(t: Any, base: Path) -> tuple[Path, int, int | None]:
+    """(file, offset, length) of an external tensor; refuses paths outside ``base``."""
+    info = {e.key: e.value for e in t.external_data}
+    loc = info.get("location", "")
+    target = (base / loc).resolve()
+    if not loc or Path(loc).is_absolute() or not target.is_relative_to(base):
+        raise UnsafePathError(
+            f"{base}: tensor {t.name!r} points to external data {loc!r} outside the model's folder; "
+            "refusing to read it (move the data file next to the model)"
+        )
+    length = int(info["length"]) if "length" in info else None
+    return target, int(info.get("offset", 0)), length
+
+
+def _tensor_loader(t: Any, base: Path):  # noqa: ANN202 - returns a closure
+    import torch
+
+    dims = tuple(int(d) for d in t.dims)
+    dtype = getattr(torch, TORCH_DTYPES.get(t.data_type, "float32"))
+    if t.data_location == 1:  # EXTERNAL
+        path, offset, length = external_location(t, base)
+
+        def load_external() -> torch.Tensor:
+            count = length if length is not None else path.stat().st_size - offset
+            mm = np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=(count,))
+            with warnings.catch_warnings():  # read-only mmap: torch warns, we never write to it
+                warnings.simplefilter("ignore", UserWarning)
+                return torch.from_numpy(mm).view(dtype).reshape(dims)
+
+        return load_external
+    if t.raw_data:
+        raw = t.raw_data
+        return lambda: torch.frombuffer(bytearray(raw), dtype=dtype).reshape(dims)
+
+    def load_fields() -> torch.Tensor:
+        from onnx import numpy_helper
+
+        arr = numpy_helper.to_array(t)
+        if (
+            arr.dtype.kind not in "biuf"
+            or arr.dtype.itemsize != torch.empty((), dtype=dtype).element_size()
+        ):
+            arr = arr.astype(np.float32)  # exotic types (bf16 in int32 fields): show as float32
+            return torch.from_numpy(np.ascontiguousarray(arr)).reshape(dims)
+        return torch.from_numpy(np.ascontiguousarray(arr)).view(dtype).reshape(dims)
+
+    return load_fields
+
+
+def _nbytes(t: Any) -> int:
+    n = int(np.prod(t.dims)) if len(t.dims) else 1
+    size = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2}
+    return n * size.get(t.data_type, 1)
+
+
+def load_onnx(path: Path, **_: Any) -> Model:
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError, OSError) as exc:
+        raise ModelFileError(
+            f"{path}: corrupt or truncated ONNX file ({type(exc).__name__})"
+        ) from None
+    if not proto.graph.node and not proto.graph.initializer:
+        raise ModelFileError(f"{path}: an ONNX file with an empty graph")
+    return _build(path, proto)
+
+
+class _Graph:
+    """Indexes of one ONNX graph: weights (initializers + Constant outputs), producers, consumers."""
+
+    def __init__(self, proto: Any, base: Path) -> None:
+        g = proto.graph
+        self.weights: dict[str, Any] = {t.name: t for t in g.initializer}
+        for node in g.node:
+            if node.op_type == "Constant" and node.output:
+                for attr in node.attribute:
+                    if attr.name == "value" and attr.HasField("t"):
+                        t = attr.t
+                        t.name = t.name or node.output[0]
+                        self.weights[node.output[0]] = t
+        # Exporters route shared weights through Identity nodes: treat their outputs as the weight.
+        self.alias: dict[str, str] = {}
+        for node in g.node:
+            if node.op_type == "Identity" and node.input and node.input[0] in self.weights:
+                self.alias[node.output[0]] = node.input[0]
+        for t in self.weights.values():  # refuse unsafe paths before reading anything
+            if t.data_location == 1:
+                external_location(t, base)
+        self.producer: dict[str, Any] = {}
+        self.consumers: dict[str, list[Any]] = defaultdict(list)
+        for node in g.node:
+            for out in node.output:
+                self.producer[out] = node
+            for inp in node.input:
+                if inp:
+                    self.consumers[inp].append(node)
+
+    def array(self, name: str) -> np.ndarray | None:
+        from onnx import numpy_helper
+
+        t = self.weights.get(name)
+        if t is None or t.data_location == 1:
+            return None
+        return np.asarray(numpy_helper.to_array(t))
+
+
+def _quant(
+    g: _Graph, scale: str | None, zp: str | None, axis: int | None, qtype: int | None, scheme: str
+) -> QuantInfo | None:
+    s = g.array(scale) if scale else None
+    if s is None:
+        return None
+    z = g.array(zp) if zp else None
+    s = s.reshape(-1).astype(np.float64)
+    z = np.zeros(len(s), np.int64) if z is None else z.reshape(-1).astype(np.int64)
+    qdtype = oq.INT_TYPES.get(qtype or 0)
+    if qdtype is None and zp and zp in g.weights:
+        qdtype = oq.INT_TYPES.get(g.weights[zp].data_type)
+    return QuantInfo(s, z, axis if len(s) > 1 else None, qdtype or "uint8", scheme)
+
+
+def _attr(node: Any, name: str, default: int) -> int:
+    for a in node.attribute:
+        if a.name == name:
+            return int(a.i)
+    return default
+
+
+def _dynamic_weight_scale(g: _Graph, node: Any) -> str | None:
+    """ConvInteger/MatMulInteger → Cast → Mul(·, x_scale × w_scale): return the w_scale initializer."""
+    for cast in g.consumers.get(node.output[0], []):
+        if cast.op_type != "Cast":
+            continue
+        for mul in g.consumers.get(cast.output[0], []):
+            if mul.op_type != "Mul":
+                continue
+            for other in mul.input:
+                scale_mul = g.producer.get(other)
+                if scale_mul is not None and scale_mul.op_type == "Mul":
+                    found = [i for i in scale_mul.input if i in g.weights]
+                    if found:
+                        return found[0]
+    return None
+
+
+def _role(node: Any, idx: int) -> str:
+    role = oq.ROLES.get(node.op_type, {}).get(idx)
+    if role:
+        return role
+    try:
+        from onnx import defs
+
+        schema = defs.get_schema(node.op_type, domain=node.domain or "")
+        if idx < len(schema.inputs):
+            return schema.inputs[idx].name
+    except Exception:  # noqa: BLE001 - unknown/contrib ops have no schema here
+        pass
+    return f"input{idx}"
+
+
+def _build(path: Path, proto: Any) -> Model:
+    base = path.parent.resolve()
+    g = _Graph(proto, base)
+    act_quant: dict[str, QuantInfo] = {}
+    dq_weights: dict[str, tuple[str, QuantInfo | None]] = {}
+    absorbed: set[str] = set()  # scale/zero-point tensors shown inside QuantInfo, not on their own
+    schemes: set[str] = set()
+
+    for node in proto.graph.node:
+        op = node.op_type
+        if op in ("DequantizeLinear", "QuantizeLinear"):
+            schemes.add("qdq")
+            x, scale = node.input[0], node.input[1]
+            zp = node.input[2] if len(node.input) > 2 and node.input[2] else None
+            absorbed.update(n for n in (scale, zp) if n)
+            qtype = None
+            if op == "DequantizeLinear" and x in g.weights:
+                qtype = g.weights[x].data_type
+                ndim = len(g.weights[x].dims)
+                axis = _attr(node, "axis", 1) % max(ndim, 1)
+                dq_weights[node.output[0]] = (x, _quant(g, scale, zp, axis, qtype, "qdq"))
+                continue
+            q = _quant(g, scale, zp, None, qtype, "qdq")
+            if q is not None:
+                for name in (x, node.output[0]):
+                    act_quant.setdefault(name, q)
+        elif op in oq.QOPS:
+            schemes.add("dynamic" if op.endswith("Integer") else "qoperator")
+            out = oq.output_slots(op)
+            if out and len(node.input) > out[1]:
+                absorbed.update(node.input[i] for i in out)
+                q = _quant(g, node.input[out[0]], node.input[out[1]], None, None, "qoperator")
+                if q is not None:
+                    act_quant[node.output[0]] = q
+        elif op == "DynamicQuantizeLinear":
+            schemes.add("dynamic")
+
+    builder = TreeBuilder(sep="/")
+    attached: set[str] = set()
+    quant_of: dict[str, QuantInfo | None] = {}
+    for i, node in enumerate(proto.graph.node):
+        if node.op_type in _FOLDED or (node.output and node.output[0] in g.alias):
+            continue
+        name = node.name or f"{node.op_type}_{i}"
+        if name in builder.layers:
+            name = f"{name}#{i}"
+        builder.add_layer(name, node.op_type)
+        quant_of.clear()
+        trans_b = _attr(node, "transB", 0)
+        in_scale: QuantInfo | None = None
+        for t in oq.triplets(node.op_type):
+            if t.value >= len(node.input):
+                continue
+            value = node.input[t.value]
+            scale = (
+                node.input[t.scale] if t.scale is not None and t.scale < len(node.input) else None
+            )
+            if t.scale is None and value in g.weights:  # dynamic: scale lives after the op
+                scale = _dynamic_weight_scale(g, node)
+            zp = (
+                node.input[t.zero_point]
+                if t.zero_point is not None and t.zero_point < len(node.input)
+                else None
+            )
+            absorbed.update(n for n in (scale, zp) if n)
+            ndim = len(g.weights[value].dims) if value in g.weights else 0
+            scheme = "dynamic" if node.op_type.endswith("Integer") else "qoperator"
+            qtype = g.weights[value].data_type if value in g.weights else None
+            q = _quant(g, scale, zp, oq.resolve_axis(t.axis_rule, ndim, trans_b), qtype, scheme)
+            if value in g.weights:
+                quant_of[value] = q
+            elif q is not None:
+                act_quant.setdefault(value, q)
+            if t.value == 0:
+                in_scale = q
+        bias_slot = oq.QOP_BIAS.get(node.op_type)
+        if bias_slot is not None and bias_slot < len(node.input) and in_scale is not None:
+            w_q = quant_of.get(node.input[3]) if len(node.input) > 3 else None
+            if w_q is not None:
+                s = in_scale.scale[0] * w_q.scale
+                quant_of[node.input[bias_slot]] = QuantInfo(
+                    s, np.zeros(len(s), np.int64), 0 if len(s) > 1 else None, "int32", "qoperator"
+                )
+        for idx, inp in enumerate(node.input):
+            if not inp:
+                continue
+            inp = g.alias.get(inp, inp)
+            src, q = inp, quant_of.get(inp)
+            if inp in dq_weights:
+                src, q = dq_weights[inp]
+            if (
+                src not in g.weights
+                or src in attached
+                or (src in absorbed and inp not in dq_weights)
+            ):
+                continue
+            attached.add(src)
+            t = g.weights[src]
+            builder.add_tensor(
+                TensorRef(
+                    name=src,
+                    shape=tuple(int(d) for d in t.dims),
+                    dtype=TORCH_DTYPES.get(t.data_type, str(t.data_type)),
+                    loader=_tensor_loader(t, base),
+                    role=_role(node, idx),
+                    quant=q,
+                    source=str(path),
+                    nbytes=_nbytes(t),
+                ),
+                layer=name,
+            )
+    for src, t in g.weights.items():  # weights no node consumes still belong to the model
+        if (
+            src not in attached
+            and src not in absorbed
+            and not g.consumers.get(src)
+            and src not in g.alias
+        ):
+            builder.add_tensor(
+                TensorRef(name=src, shape=tuple(int(d) for d in t.dims), dtype=TORCH_DTYPES.get(t.data_type, "?"),
+                          loader=_tensor_loader(t, base), role=src, source=str(path), nbytes=_nbytes(t)),
+                layer="",
+            )  # fmt: skip
+
+    meta: dict[str, Any] = {
+        "ir_version": proto.ir_version,
+        "opset": {o.domain or "ai.onnx": o.version for o in proto.opset_import},
+        "producer": f"{proto.producer_name} {proto.producer_version}".strip(),
+        "quant_scheme": "+".join(sorted(schemes)) or None,
+        "activation_quant": act_quant,
+        "inputs": [_value_info(v) for v in proto.graph.input if v.name not in g.weights],
+        "outputs": [_value_info(v) for v in proto.graph.output],
+    }
+    return builder.build(path, "onnx", onnx=proto, metadata=meta)
+
+
+def _value_info(v: Any) -> dict[str, Any]:
+    tt = v.type.tensor_type
+    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
+    return {
+        "name": v.name,
+        "shape": dims,
+        "dtype": TORCH_DTYPES.get(tt.elem_type, str(tt.elem_type)),
+    }

@@ -1,0 +1,137 @@
+"""safetensors files and Hugging Face-style sharded folders, opened by reading headers only.
+
+The header (8-byte length + JSON) gives every tensor's name, dtype, shape and byte range; that is
+all opening needs. A tensor's bytes are read through ``safe_open`` (memory-mapped) when asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+from engine.discover import read_config_json
+from engine.errors import ModelFileError
+from engine.loaders.common import guess_kinds
+from engine.loaders.sniff import read_index
+from engine.model import Model, TensorRef, TreeBuilder
+
+# safetensors dtype codes → torch dtype names, with bytes per element.
+DTYPES: dict[str, tuple[str, float]] = {
+    "F64": ("float64", 8), "F32": ("float32", 4), "F16": ("float16", 2), "BF16": ("bfloat16", 2),
+    "F8_E4M3": ("float8_e4m3fn", 1), "F8_E5M2": ("float8_e5m2", 1),
+    "F8_E4M3FNUZ": ("float8_e4m3fnuz", 1), "F8_E5M2FNUZ": ("float8_e5m2fnuz", 1),
+    "I64": ("int64", 8), "I32": ("int32", 4), "I16": ("int16", 2), "I8": ("int8", 1),
+    "U64": ("uint64", 8), "U32": ("uint32", 4), "U16": ("uint16", 2), "U8": ("uint8", 1),
+    "BOOL": ("bool", 1),
+}  # fmt: skip
+_MAX_HEADER = 100 * 1024 * 1024  # the format's own limit
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """The parsed JSON header of one safetensors file, checked against the file's size."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            raw_len = fh.read(8)
+            if len(raw_len) < 8:
+                raise ModelFileError(f"{path}: truncated safetensors file ({size} bytes)")
+            (n,) = struct.unpack("<Q", raw_len)
+            if n > min(_MAX_HEADER, size - 8):
+                raise ModelFileError(f"{path}: corrupt safetensors header (length {n} > file)")
+            header = json.loads(fh.read(n))
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read ({exc.strerror})") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: corrupt safetensors header ({exc})") from None
+    data_size = size - 8 - n
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            end = int(info["data_offsets"][1])
+        except (KeyError, TypeError, IndexError, ValueError):
+            raise ModelFileError(f"{path}: corrupt safetensors entry for {name!r}") from None
+        if end > data_size:
+            raise ModelFileError(
+                f"{path}: truncated: tensor {name!r} ends at byte {end} but the data has {data_size}"
+            )
+    return header
+
+
+def _ref(path: Path, name: str, info: dict[str, Any]) -> TensorRef:
+    code = info.get("dtype", "?")
+    dtype, itemsize = DTYPES.get(code, (code.lower(), 0))
+    shape = tuple(int(d) for d in info.get("shape", ()))
+    start, end = info["data_offsets"]
+
+    def load() -> Any:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            return fh.get_tensor(name)
+
+    return TensorRef(
+        name=name, shape=shape, dtype=dtype, loader=load, source=str(path), nbytes=int(end - start)
+    )
+
+
+def load_safetensors(path: Path, **_: Any) -> Model:
+    header = read_header(path)
+    builder = TreeBuilder()
+    for name, info in header.items():
+        if name != "__metadata__":
+            builder.add_tensor(_ref(path, name, info))
+    guess_kinds(builder)
+    meta: dict[str, Any] = {}
+    if isinstance(header.get("__metadata__"), dict):
+        meta["file_metadata"] = header["__metadata__"]
+    return builder.build(path, "safetensors", metadata=meta)
+
+
+def shard_files(folder: Path) -> list[Path]:
+    """The shards of a sharded folder: from its index when there is one, else every *.safetensors."""
+    weight_map = read_index(folder)
+    if weight_map:
+        files = list(dict.fromkeys(weight_map.values()))
+        missing = [f for f in files if not (folder / f).is_file()]
+        if missing:
+            raise ModelFileError(
+                f"{folder}: the index names shard(s) that are missing: {', '.join(missing)}"
+            )
+        return [folder / f for f in files]
+    shards = sorted(folder.glob("*.safetensors"))
+    if not shards:
+        raise ModelFileError(f"{folder}: no .safetensors shards in this folder")
+    return shards
+
+
+def load_sharded(path: Path, **_: Any) -> Model:
+    """One model across every shard of a folder, in the index's order."""
+    weight_map = read_index(path)
+    shards = shard_files(path)
+    headers = {shard: read_header(shard) for shard in shards}
+    builder = TreeBuilder()
+    if weight_map:
+        for name, fname in weight_map.items():
+            info = headers[path / fname].get(name)
+            if info is None:
+                raise ModelFileError(
+                    f"{path / fname}: the index says it holds {name!r}, but it does not"
+                )
+            builder.add_tensor(_ref(path / fname, name, info))
+    else:
+        for shard, header in headers.items():
+            for name, info in header.items():
+                if name != "__metadata__":
+                    builder.add_tensor(_ref(shard, name, info))
+    guess_kinds(builder)
+    meta: dict[str, Any] = {
+        "shards": len(shards),
+        "total_bytes": sum(s.stat().st_size for s in shards),
+    }
+    config = read_config_json(path)
+    if config:
+        meta["config"] = config
+    return builder.build(path, "safetensors-sharded", metadata=meta)

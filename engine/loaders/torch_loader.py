@@ -1,0 +1,267 @@
+"""PyTorch files: state dicts, Lightning checkpoints, whole pickled modules, TorchScript archives.
+
+State dicts and checkpoints load with ``weights_only=True`` and ``mmap=True``: nothing in them can
+run code, and tensor bytes stay on disk until a tensor is read. A whole pickled ``nn.Module`` can
+run arbitrary code when unpickled, so it loads only with ``trust=True``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.errors import (
+    ArchitectureError,
+    ModelFileError,
+    UnknownFormatError,
+    UntrustedPickleError,
+)
+from engine.loaders.common import add_flat_tensors, guess_kinds, ref_from_tensor
+from engine.model import Model, TreeBuilder
+
+# Keys under which training scripts commonly nest the weights of a checkpoint.
+_NESTED_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "weights")
+
+
+def _torch_load(path: Path, *, weights_only: bool, mmap: bool) -> Any:
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=mmap)
+    except pickle.UnpicklingError as exc:
+        if weights_only and "Weights only load failed" in str(exc):
+            raise UntrustedPickleError(
+                f"{path.name} holds pickled Python objects (e.g. a whole nn.Module) that can run "
+                "code when loaded; if you trust where it came from, pass --trust (in the app: confirm)"
+            ) from None
+        raise ModelFileError(f"{path}: corrupt pickle ({exc})") from None
+    except (RuntimeError, EOFError, ValueError, OSError, IndexError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{path}: corrupt or truncated PyTorch file ({first})") from None
+
+
+def load_torch(
+    path: Path,
+    *,
+    fmt: str,
+    arch: str | None = None,
+    arch_kwargs: Mapping[str, Any] | None = None,
+    trust: bool = False,
+    device: str = "cpu",
+) -> Model:
+    """Load a ``torch.save`` file (zip or legacy pickle)."""
+    import torch
+
+    mmap = fmt == "torch-zip"  # legacy pickles cannot be memory-mapped
+    try:
+        obj = _torch_load(path, weights_only=True, mmap=mmap)
+    except UntrustedPickleError:
+        if not trust:
+            raise
+        obj = _torch_load(path, weights_only=False, mmap=False)
+
+    if isinstance(obj, torch.jit.ScriptModule):
+        return model_from_module(path, "torchscript", obj, device)
+    if isinstance(obj, torch.nn.Module):
+        return model_from_module(path, "torch-module", obj.eval(), device)
+
+    kind, tensors, meta = _find_state_dict(obj, path)
+    if kind == "lightning-ckpt":
+        tensors = _strip_common_prefix(tensors, meta)
+    if arch is not None:
+        module = bind_architecture(tensors, arch, arch_kwargs or {}, path)
+        model = model_from_module(path, kind, module, device)
+        model.metadata.update(meta, arch=arch)
+        return model
+    builder = TreeBuilder()
+    add_flat_tensors(builder, tensors.items(), str(path))
+    guess_kinds(builder)
+    return builder.build(path, kind, metadata=meta)
+
+
+def load_torchscript(path: Path, *, device: str = "cpu", **_: Any) -> Model:
+    import torch
+
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(
+            f"{path}: corrupt or unreadable TorchScript archive ({first})"
+        ) from None
+    return model_from_module(path, "torchscript", module.eval(), device)
+
+
+def _find_state_dict(obj: Any, path: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Locate the weights in whatever ``torch.load`` returned: (format, flat tensors, metadata)."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return "state-dict", {"tensor": obj}, {}
+    if not isinstance(obj, Mapping):
+        raise UnknownFormatError(
+            f"{path.name} holds a {type(obj).__name__}, not a model, state dict or checkpoint"
+        )
+    meta: dict[str, Any] = {}
+    if "state_dict" in obj and (
+        "pytorch-lightning_version" in obj or "epoch" in obj or "global_step" in obj
+    ):
+        for key in ("epoch", "global_step", "pytorch-lightning_version"):
+            if key in obj:
+                meta[key] = obj[key]
+        if isinstance(obj.get("hyper_parameters"), Mapping):
+            meta["hyper_parameters"] = {
+                k: v
+                for k, v in obj["hyper_parameters"].items()
+                if isinstance(v, int | float | str | bool)
+            }
+        return "lightning-ckpt", dict(_flatten(obj["state_dict"])), meta
+    flat = dict(_flatten(obj))
+    if not flat:
+        raise UnknownFormatError(f"{path.name} is a PyTorch file with no tensors in it")
+    for key in _NESTED_KEYS:  # {"model": sd, "optimizer": ...}: show the model's weights
+        if isinstance(obj.get(key), Mapping):
+            nested = dict(_flatten(obj[key]))
+            if nested:
+                meta["nested_under"] = key
+                return "state-dict", nested, meta
+    return "state-dict", flat, meta
+
+
+def _flatten(obj: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    import torch
+
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, torch.Tensor):
+            yield name, value
+        elif isinstance(value, Mapping):
+            yield from _flatten(value, name + ".")
+
+
+def _strip_common_prefix(tensors: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """Lightning stores ``self.model.conv.weight`` as ``model.conv.weight``: drop a shared first part."""
+    firsts = {k.split(".", 1)[0] for k in tensors}
+    if len(firsts) == 1 and all("." in k for k in tensors):
+        prefix = firsts.pop() + "."
+        meta["stripped_prefix"] = prefix
+        return {k[len(prefix) :]: v for k, v in tensors.items()}
+    return tensors
+
+
+def bind_architecture(
+    tensors: Mapping[str, Any], arch: str, arch_kwargs: Mapping[str, Any], path: Path
+) -> Any:
+    """Build ``arch`` and load ``tensors`` into it strictly; mismatches list the keys at fault."""
+    from engine import zoo
+
+    module = zoo.build(arch, **dict(arch_kwargs))
+    expected = set(module.state_dict())
+    best: tuple[int, dict[str, Any], set[str], set[str]] | None = None
+    for prefix in _candidate_prefixes(tensors):
+        cand = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        missing, unexpected = expected - set(cand), set(cand) - expected
+        score = len(missing) + len(unexpected) + (len(tensors) - len(cand))
+        if best is None or score < best[0]:
+            best = (score, cand, missing, unexpected)
+    assert best is not None
+    _, cand, missing, unexpected = best
+    if missing or unexpected:
+        raise ArchitectureError(
+            f"{path.name} does not fit --arch {arch}: "
+            + "; ".join(
+                f"{label} {len(keys)} key(s): {_few(keys)}"
+                for label, keys in (("missing", missing), ("unexpected", unexpected))
+                if keys
+            )
+        )
+    try:
+        module.load_state_dict(cand, strict=True)
+    except RuntimeError as exc:  # shapes differ
+        detail = str(exc).split("\n\t", 1)[-1].split("\n")[0]
+        raise ArchitectureError(f"{path.name} does not fit --arch {arch}: {detail}") from None
+    return module.eval()
+
+
+def _candidate_prefixes(tensors: Mapping[str, Any]) -> list[str]:
+    prefixes = [""]
+    for k in tensors:
+        parts = k.split(".")
+        for i in range(1, min(3, len(parts))):
+            p = ".".join(parts[:i]) + "."
+            if p not in prefixes:
+                prefixes.append(p)
+        if len(prefixes) > 8:
+            break
+    return prefixes
+
+
+def _few(keys: set[str], n: int = 6) -> str:
+    items = sorted(keys)
+    more = f" … and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def model_from_module(path: Path, fmt: str, module: Any, device: str) -> Model:
+    """Layer tree from ``named_modules``; tensors from parameters, buffers and packed quantized params."""
+    import torch
+
+    builder = TreeBuilder()
+    for name, mod in module.named_modules():
+        kind = getattr(mod, "original_name", None) or type(mod).__name__
+        layer = builder.add_layer(name, kind) if name else builder.layers[""]
+        if not name:
+            layer.kind = kind
+        prefix = f"{name}." if name else ""
+        for pname, t in list(mod.named_parameters(recurse=False)) + list(
+            mod.named_buffers(recurse=False)
+        ):
+            if t is None or not isinstance(t, torch.Tensor):
+                continue
+            builder.add_tensor(
+                ref_from_tensor(prefix + pname, t, str(path), role=pname), layer=name
+            )
+        for role, t in _packed_tensors(mod):
+            builder.add_tensor(ref_from_tensor(prefix + role, t, str(path), role=role), layer=name)
+    if device != "cpu":
+        module = module.to(device)
+    return builder.build(path, fmt, module=module, metadata={"device": device})
+
+
+def _packed_tensors(mod: Any) -> list[tuple[str, Any]]:
+    """Weights of quantized conv/linear modules, which hide them in packed C++ objects."""
+    import torch
+
+    if (getattr(mod, "original_name", None) or type(mod).__name__) == "LinearPackedParams":
+        return []  # its parent Linear reports these weights
+    packed = getattr(mod, "_packed_params", None) if _has_attr(mod, "_packed_params") else None
+    if packed is None:
+        return []
+    if isinstance(packed, torch.nn.Module) or _has_attr(
+        packed, "_packed_params"
+    ):  # LinearPackedParams
+        packed = packed._packed_params
+    type_name = str(getattr(packed, "_type", lambda: "")()) if hasattr(packed, "_type") else ""
+    try:
+        if "Conv3d" in type_name:
+            w, b = torch.ops.quantized.conv3d_unpack(packed)
+        elif "Conv" in type_name or "Conv" in type(mod).__name__:
+            w, b = torch.ops.quantized.conv2d_unpack(packed)
+        else:
+            w, b = torch.ops.quantized.linear_unpack(packed)
+    except (RuntimeError, TypeError):
+        return []
+    out = [("weight", w)]
+    if b is not None:
+        out.append(("bias", b))
+    return out
+
+
+def _has_attr(obj: Any, name: str) -> bool:
+    try:
+        getattr(obj, name)
+        return True
+    except (AttributeError, RuntimeError):
+        return False
