@@ -97,7 +97,9 @@ def describe(path: Path) -> ModelEntry:
         entry.variant = split_variant(path.name)[1]
         return entry
     fmt = sniff(path)
-    return ModelEntry(path=path, format=fmt, size=path.stat().st_size, variant=split_variant(path.stem)[1])
+    return ModelEntry(
+        path=path, format=fmt, size=path.stat().st_size, variant=split_variant(path.stem)[1]
+    )
 
 
 def discover(folder: str | Path) -> list[ModelGroup]:

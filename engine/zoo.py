@@ -27,7 +27,9 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_ch)
         self.shortcut: nn.Module = (
-            nn.Conv2d(in_ch, out_ch, 1, stride=stride) if stride != 1 or in_ch != out_ch else nn.Identity()
+            nn.Conv2d(in_ch, out_ch, 1, stride=stride)
+            if stride != 1 or in_ch != out_ch
+            else nn.Identity()
         )
         self.relu2 = nn.ReLU()
 
