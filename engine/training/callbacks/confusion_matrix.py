@@ -1,0 +1,104 @@
+"""``ConfusionMatrixCallback``: a per-epoch confusion matrix heatmap of the validation set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Callback
+from typing_extensions import override
+
+from engine.training.callbacks._util import class_names_of, epoch_dir, preds_and_target
+from engine.training.io import atomic_write_json, save_figure
+
+
+class ConfusionMatrixCallback(Callback):
+    """Saves ``epoch_NNN/confusion_matrix.png`` (and ``.json`` with the counts) after each validation.
+
+    Args:
+        out_dir: the run folder.
+        num_classes: classes; defaults to the module's ``num_classes``.
+        class_names: axis labels; default from the datamodule, else indices.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | Path,
+        num_classes: int | None = None,
+        class_names: list[str] | None = None,
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.num_classes = num_classes
+        self.class_names = class_names
+        self.metric: Any = None
+
+    @override
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        from torchmetrics.classification import MulticlassConfusionMatrix
+
+        n = self.num_classes or getattr(pl_module, "num_classes", None)
+        if not n:
+            raise ValueError(
+                "ConfusionMatrixCallback needs num_classes (or a module with num_classes)"
+            )
+        self.num_classes = int(n)
+        self.class_names = class_names_of(trainer, self.class_names, self.num_classes)
+        # On the module's device so updates need no copies.
+        self.metric = MulticlassConfusionMatrix(self.num_classes).to(pl_module.device)
+
+    @override
+    def on_validation_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if trainer.sanity_checking or self.metric is None:
+            return
+        preds, target = preds_and_target(pl_module, outputs, batch)
+        self.metric.update(preds, target)
+
+    @override
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.metric is None:
+            return
+        matrix = self.metric.compute().cpu()  # syncs across ranks: every rank must call it
+        self.metric.reset()
+        if not trainer.is_global_zero:
+            return
+        folder = epoch_dir(self.out_dir, trainer.current_epoch)
+        names = self.class_names or []
+        atomic_write_json(
+            folder / "confusion_matrix.json",
+            {"epoch": trainer.current_epoch, "classes": names, "matrix": matrix.tolist()},
+        )
+        save_figure(
+            _heatmap(matrix.numpy(), names, trainer.current_epoch), folder / "confusion_matrix.png"
+        )
+
+
+def _heatmap(matrix: Any, names: list[str], epoch: int) -> Any:
+    from matplotlib.figure import Figure
+
+    n = len(names)
+    side = max(4.0, 0.45 * n + 2.0)
+    fig = Figure(figsize=(side, side))
+    ax = fig.add_subplot()
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(n), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n), names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"confusion matrix, epoch {epoch} (n={int(matrix.sum())})")
+    if n <= 20:  # counts stay legible up to about 20 classes
+        peak = matrix.max() or 1
+        for i in range(n):
+            for j in range(n):
+                color = "white" if matrix[i, j] > peak / 2 else "black"
+                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7, color=color)
+    fig.tight_layout()
+    return fig

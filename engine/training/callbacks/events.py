@@ -1,0 +1,199 @@
+"""``EventsCallback``: the run's progress as ``events.jsonl``, the stream the app and CLI follow."""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from typing_extensions import override
+
+from engine.training.callbacks._util import scalar_metrics
+from engine.training.events import EventWriter
+
+
+class EventsCallback(Callback):
+    """Writes ``started``/``resumed``, ``progress`` every N steps, ``epoch``, ``checkpoint`` and
+    a terminal ``finished``, ``stopped`` or ``failed`` event. Rank zero writes; others stay silent.
+
+    Args:
+        run_dir: folder for ``events.jsonl`` (ignored when ``writer`` is given).
+        every_n_steps: optimizer steps between progress events.
+        writer: an existing writer, so the run process can add a ``failed`` event for errors
+            raised outside ``fit``.
+        stop_requested: tells a graceful stop (``stopped``) from a normal end (``finished``).
+        run_name: recorded in the ``started`` event.
+    """
+
+    def __init__(
+        self,
+        run_dir: str | Path | None = None,
+        every_n_steps: int = 10,
+        *,
+        writer: EventWriter | None = None,
+        stop_requested: Callable[[], bool] | None = None,
+        extra_checkpoints: Callable[[], list[str]] | None = None,
+        run_name: str | None = None,
+    ) -> None:
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be at least 1, got {every_n_steps}")
+        if writer is None and run_dir is None:
+            raise ValueError("EventsCallback needs run_dir or writer")
+        self.writer = writer or EventWriter(run_dir)  # type: ignore[arg-type]
+        self.every_n_steps = every_n_steps
+        self.stop_requested = stop_requested or (lambda: False)
+        self.extra_checkpoints = extra_checkpoints or (lambda: [])
+        self.run_name = run_name
+        self._reported: dict[str, int] = {}
+        self._total_steps: int | None = None
+        self._last_time = 0.0
+        self._samples = 0
+
+    @override
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        kind = "resumed" if trainer.ckpt_path else "started"
+        self.writer.emit(
+            kind,
+            run=self.run_name,
+            pid=os.getpid(),
+            max_epochs=trainer.max_epochs,
+            world_size=trainer.world_size,
+            epoch=trainer.current_epoch,
+            step=trainer.global_step,
+        )
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        try:
+            total = trainer.estimated_stepping_batches
+            self._total_steps = int(total) if total != float("inf") else None
+        except Exception:  # an iterable-style loader has no length: report steps without a total
+            self._total_steps = None
+        self._last_time = time.perf_counter()
+        self._samples = 0
+
+    @override
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self._report_checkpoints(trainer)
+
+    @override
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if not trainer.is_global_zero:
+            return
+        if isinstance(batch, list | tuple) and batch and isinstance(batch[0], torch.Tensor):
+            self._samples += batch[0].shape[0]
+        step = trainer.global_step
+        if step % self.every_n_steps != 0:
+            return
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        now = time.perf_counter()
+        dt = max(now - self._last_time, 1e-9)
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
+        self.writer.emit(
+            "progress",
+            epoch=trainer.current_epoch,
+            step=step,
+            total_steps=self._total_steps,
+            batch=batch_idx,
+            loss=float(loss) if isinstance(loss, torch.Tensor) else None,
+            lr=lr,
+            # every rank trains on its own shard: the global rate is world_size times ours
+            samples_per_sec=round(self._samples * trainer.world_size / dt, 1),
+        )
+        self._last_time, self._samples = now, 0
+
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        self.writer.emit(
+            "epoch",
+            epoch=trainer.current_epoch,
+            step=trainer.global_step,
+            metrics=scalar_metrics(trainer),
+        )
+        self._report_checkpoints(trainer)
+
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self._report_checkpoints(trainer)
+
+    @override
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        self._report_checkpoints(trainer)
+        kind = "stopped" if self.stop_requested() else "finished"
+        self.writer.emit(
+            kind,
+            epoch=trainer.current_epoch,
+            step=trainer.global_step,
+            metrics=scalar_metrics(trainer),
+        )
+
+    @override
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        if not trainer.is_global_zero or self.writer.terminal:
+            return
+        self._report_checkpoints(trainer)
+        if isinstance(exception, KeyboardInterrupt | SystemExit):
+            # Ctrl-C, or Lightning's SIGTERMException (a SystemExit): stopped from outside, not a crash
+            self.writer.emit(
+                "stopped",
+                epoch=trainer.current_epoch,
+                step=trainer.global_step,
+                reason=type(exception).__name__,
+                metrics=scalar_metrics(trainer),
+            )
+            return
+        self.writer.emit(
+            "failed",
+            epoch=trainer.current_epoch,
+            step=trainer.global_step,
+            error=f"{type(exception).__name__}: {exception}",
+            traceback="".join(traceback.format_exception(exception))[-4000:],
+        )
+
+    def _report_checkpoints(self, trainer: pl.Trainer) -> None:
+        """Emit ``checkpoint`` for each checkpoint file that is new or rewritten since last time."""
+        paths: list[tuple[str, str]] = []
+        for cb in trainer.checkpoint_callbacks:
+            if isinstance(cb, ModelCheckpoint):
+                paths += [("last", cb.last_model_path), ("best", cb.best_model_path)]
+        paths += [("last", p) for p in self.extra_checkpoints()]
+        for kind, path in paths:
+            if not path:
+                continue
+            try:
+                mtime = os.stat(path).st_mtime_ns
+            except OSError:
+                continue
+            if self._reported.get(path) == mtime:
+                continue
+            self._reported[path] = mtime
+            self.writer.emit(
+                "checkpoint",
+                kind=kind,
+                path=str(path),
+                epoch=trainer.current_epoch,
+                step=trainer.global_step,
+            )

@@ -1,0 +1,120 @@
+"""``OnnxExportCallback``: ``model.onnx`` at the end of fit, checked in ONNX Runtime."""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from loguru import logger
+from pytorch_lightning.callbacks import Callback
+from typing_extensions import override
+
+from engine.training.io import atomic_write_json
+
+
+def _input_shape(trainer: pl.Trainer, net: torch.nn.Module) -> tuple[int, ...]:
+    shape = getattr(net, "input_shape", None)
+    if shape:
+        return tuple(shape)
+    dm = getattr(trainer, "datamodule", None)
+    val_set = getattr(dm, "val_set", None)
+    if val_set is not None and len(val_set):
+        return tuple(val_set[0][0].shape)
+    raise ValueError(
+        "cannot tell the model's input shape: give OnnxExportCallback(input_shape=...)"
+    )
+
+
+def export_onnx(net: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
+    """Export with a dynamic batch axis, written atomically.
+
+    The TorchScript exporter (``dynamo=False``) takes about 0.3 s for ResNet-8 where the dynamo
+    exporter takes about 7 s, so it is tried first; dynamo is the fallback for when it is gone.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        out = Path(tmp) / path.name
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    net,
+                    (example,),
+                    str(out),
+                    dynamo=False,
+                    input_names=["input"],
+                    output_names=["logits"],
+                    dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                )
+        except (TypeError, RuntimeError) as exc:
+            logger.info("TorchScript ONNX export unavailable ({}); using the dynamo exporter", exc)
+            batch = torch.export.Dim("batch", min=1)
+            torch.onnx.export(
+                net, (example,), str(out), dynamo=True, input_names=["input"],
+                output_names=["logits"], dynamic_shapes=({0: batch},),
+            )  # fmt: skip
+        out.replace(path)
+
+
+def verify_onnx(net: torch.nn.Module, path: Path, inputs: torch.Tensor) -> float:
+    """Largest absolute difference between ONNX Runtime's and PyTorch's outputs."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    got = session.run(None, {name: inputs.numpy()})[0]
+    with torch.no_grad():
+        want = net(inputs).numpy()
+    return float(abs(got - want).max())
+
+
+class OnnxExportCallback(Callback):
+    """At the end of fit (rank zero): exports the module's network to ``model.onnx``, runs
+    ``num_checks`` random inputs through ONNX Runtime and PyTorch, and writes the comparison to
+    ``onnx_export.json``. A mismatch above ``atol`` is logged as an error and recorded, not raised,
+    so a finished run is never turned into a failed one by its export check.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | Path,
+        input_shape: tuple[int, ...] | None = None,
+        num_checks: int = 4,
+        atol: float = 1e-4,
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.input_shape = input_shape
+        self.num_checks = num_checks
+        self.atol = atol
+
+    @override
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        # A CPU copy in eval mode: leaves the trained module (device, train/eval state) untouched.
+        net = copy.deepcopy(getattr(pl_module, "model", pl_module)).cpu().eval()
+        shape = self.input_shape or _input_shape(trainer, net)
+        gen = torch.Generator().manual_seed(0)
+        inputs = torch.randn((self.num_checks, *shape), generator=gen)
+        path = self.out_dir / "model.onnx"
+        export_onnx(net, inputs[:1], path)
+        diff = verify_onnx(net, path, inputs)
+        ok = diff <= self.atol
+        record: dict[str, Any] = {
+            "path": str(path),
+            "input_shape": [None, *shape],
+            "checked_inputs": self.num_checks,
+            "max_abs_diff": diff,
+            "atol": self.atol,
+            "verified": ok,
+        }
+        atomic_write_json(self.out_dir / "onnx_export.json", record)
+        if ok:
+            logger.info("exported {} (ONNX Runtime matches PyTorch, max diff {:.2e})", path, diff)
+        else:
+            logger.error("exported {} but ONNX Runtime differs from PyTorch by {:.2e}", path, diff)

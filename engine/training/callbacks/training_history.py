@@ -1,0 +1,102 @@
+"""``TrainingHistoryCallback``: per-epoch metrics as ``history.json`` and loss/accuracy curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Callback
+from typing_extensions import override
+
+from engine.training.callbacks._util import scalar_metrics
+from engine.training.io import atomic_write_json, save_figure
+
+LOSS_CURVES = (("train_loss_epoch", "train loss"), ("val_loss", "val loss"))
+ACC_CURVES = (("val_acc", "val top-1"), ("val_acc_top5", "val top-5"), ("train_acc", "train top-1"))
+
+
+class TrainingHistoryCallback(Callback):
+    """After each epoch: appends the metrics to ``history.json`` and redraws ``loss.png`` and
+    ``accuracy.png``; at the end of fit writes ``metrics.json`` (final and best metrics).
+
+    The history is part of the checkpoint, so a resumed run keeps its earlier epochs.
+    """
+
+    def __init__(self, out_dir: str | Path, monitor: str = "val_acc", plots: bool = True) -> None:
+        self.out_dir = Path(out_dir)
+        self.monitor = monitor
+        self.plots = plots
+        self.history: list[dict[str, Any]] = []
+
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        record: dict[str, Any] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
+        record.update(scalar_metrics(trainer))
+        if trainer.optimizers:
+            record["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
+        # A resumed mid-epoch stop repeats its epoch: keep the newer record.
+        self.history = [h for h in self.history if h["epoch"] != record["epoch"]] + [record]
+        if not trainer.is_global_zero:
+            return
+        atomic_write_json(self.out_dir / "history.json", self.history)
+        if self.plots:
+            save_figure(_curves(self.history, LOSS_CURVES, "loss"), self.out_dir / "loss.png")
+            save_figure(
+                _curves(self.history, ACC_CURVES, "accuracy"), self.out_dir / "accuracy.png"
+            )
+
+    @override
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        final = scalar_metrics(trainer)
+        best = max(
+            (h for h in self.history if self.monitor in h),
+            key=lambda h: h[self.monitor],
+            default=None,
+        )
+        atomic_write_json(
+            self.out_dir / "metrics.json",
+            {
+                "epochs": len(self.history),
+                "step": trainer.global_step,
+                "final": final,
+                "best": {
+                    "metric": self.monitor,
+                    "value": best[self.monitor],
+                    "epoch": best["epoch"],
+                }
+                if best
+                else None,
+            },
+        )
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": list(self.history)}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = list(state_dict.get("history", []))
+
+
+def _curves(history: list[dict[str, Any]], series: tuple[tuple[str, str], ...], ylabel: str) -> Any:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 3.2))
+    ax = fig.add_subplot()
+    for key, label in series:
+        points = [(h["epoch"], h[key]) for h in history if key in h]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="o", markersize=3, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

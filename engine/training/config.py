@@ -1,0 +1,323 @@
+"""Run configs: typed dataclasses loaded from YAML, validated on load, overridable with ``--set``.
+
+Every error names the offending key (``optimizer.name``) and what is allowed, so a typo in a
+recipe is a one-line :class:`~engine.errors.ConfigError`, never a traceback from deep inside
+Lightning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ConfigError
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = ("none", "warmup_cosine")
+DATA_KINDS = ("digits", "cifar10", "folder")
+CLIP_ALGORITHMS = ("norm", "value")
+
+
+class ConfigValueError(ConfigError, ValueError):
+    """A bad choice: a ``ValueError`` for Python callers, a ``ConfigError`` for the CLI."""
+
+
+def _choice(*allowed: str, default: str) -> Any:
+    return field(default=default, metadata={"choices": allowed})
+
+
+@dataclass
+class ModelConfig:
+    """Which network to train."""
+
+    arch: str = "resnet8"
+    num_classes: int | None = None  # None: taken from the data's classes
+
+
+@dataclass
+class DataConfig:
+    """Where images come from and how they are batched."""
+
+    kind: str = _choice(*DATA_KINDS, default="digits")
+    path: str | None = None  # cifar10: python folder; folder: root with one sub-folder per class
+    batch_size: int = 64
+    val_split: float = 0.2  # digits and folder; cifar10 validates on its test batch
+    weighted_sampler: bool = False
+    num_workers: int = 0
+    max_samples: int | None = None  # cap the training set (quick experiments, tests)
+    image_size: int = 32  # folder images are resized to this square
+
+
+@dataclass
+class OptimizerConfig:
+    """The optimizer and its hyperparameters (unused ones are ignored by that optimizer)."""
+
+    name: str = _choice(*OPTIMIZERS, default="adam")
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd
+    nesterov: bool = False  # sgd
+    betas: tuple[float, float] = (0.9, 0.999)  # adam, adamw
+
+
+@dataclass
+class SchedulerConfig:
+    """Learning-rate schedule, stepped every optimizer step."""
+
+    name: str = _choice(*SCHEDULERS, default="none")
+    warmup_epochs: float = 1.0
+    min_lr_ratio: float = 0.01
+
+
+@dataclass
+class TrainerConfig:
+    """Passed straight to ``Trainer``: scaling out is Lightning's job."""
+
+    max_epochs: int = 10
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+    gradient_clip_val: float | None = None
+    gradient_clip_algorithm: str = _choice(*CLIP_ALGORITHMS, default="norm")
+    seed: int = 0
+    deterministic: bool = False
+    limit_train_batches: float | None = None
+    limit_val_batches: float | None = None
+
+
+@dataclass
+class LoggingConfig:
+    """How often the run reports and which artifacts it draws."""
+
+    grad_norm_every: int = 50  # steps; 0 turns grad-norm logging off
+    progress_every: int = 10  # steps between progress events
+    artifacts: bool = True  # confusion matrix, curves, sample grids, sampler tables
+    num_samples: int = 16  # images in the per-epoch sample grid
+
+
+@dataclass
+class ExportConfig:
+    """What to export when fit ends."""
+
+    onnx: bool = True
+
+
+@dataclass
+class RunConfig:
+    """A whole training recipe."""
+
+    name: str = "run"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (tuples become lists) for YAML/JSON."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _type_name(tp: Any) -> str:
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in args)
+    if typing.get_origin(tp) is tuple:
+        return f"a list of {len(args)} {_type_name(args[0])}s"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert a YAML (or ``--set``) value to the field's type, or raise naming the key."""
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        args = typing.get_args(tp)
+        if value is None or (isinstance(value, str) and value.lower() in ("null", "none")):
+            if type(None) in args:
+                return None
+        # Try the non-str members first so "2" becomes 2 for `int | str`.
+        for arg in sorted((a for a in args if a is not type(None)), key=lambda a: a is str):
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key} must be {_type_name(tp)}, got {value!r}")
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise ConfigError(f"{key} must be {_type_name(tp)}, got {value!r}")
+        return tuple(
+            _coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))
+        )
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
+            return value.lower() in ("true", "yes", "on")
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads `1e-3` as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    raise ConfigError(f"{key}: unsupported type {tp!r}")  # pragma: no cover - programming error
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        where = prefix or "the config"
+        raise ConfigError(f"{where} must be a mapping of keys to values, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            raise ConfigError(f"unknown key {dotted!r}; allowed here: {', '.join(fields)}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value if value is not None else {}, f"{dotted}.")
+            continue
+        value = _coerce(value, tp, dotted)
+        choices = fields[key].metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigValueError(f"{dotted} is {value!r}; allowed: {', '.join(choices)}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _check(cfg: RunConfig) -> None:
+    """Range checks that types alone cannot express."""
+    positive = {
+        "data.batch_size": cfg.data.batch_size,
+        "data.image_size": cfg.data.image_size,
+        "trainer.max_epochs": cfg.trainer.max_epochs,
+        "trainer.num_nodes": cfg.trainer.num_nodes,
+        "logging.progress_every": cfg.logging.progress_every,
+        "optimizer.lr": cfg.optimizer.lr,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key} must be greater than 0, got {value}")
+    if not 0.0 < cfg.data.val_split < 1.0:
+        raise ConfigError(f"data.val_split must be between 0 and 1, got {cfg.data.val_split}")
+    if cfg.model.num_classes is not None and cfg.model.num_classes < 2:
+        raise ConfigError(f"model.num_classes must be at least 2, got {cfg.model.num_classes}")
+    if cfg.data.kind == "folder" and not cfg.data.path:
+        raise ConfigError("data.path is required when data.kind is 'folder'")
+    if not 0.0 <= cfg.scheduler.min_lr_ratio <= 1.0:
+        raise ConfigError(
+            f"scheduler.min_lr_ratio must be in [0, 1], got {cfg.scheduler.min_lr_ratio}"
+        )
+    if cfg.data.num_workers < 0 or cfg.logging.grad_norm_every < 0:
+        raise ConfigError("data.num_workers and logging.grad_norm_every must not be negative")
+
+
+def from_dict(data: dict[str, Any]) -> RunConfig:
+    """Validate a plain mapping into a :class:`RunConfig`."""
+    cfg = _build(RunConfig, data, "")
+    _check(cfg)
+    return cfg
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b=c`` → (["a", "b"], parsed c); the value is read as YAML so lists and numbers work."""
+    import yaml
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(
+            f"--set {text!r} must look like section.key=value (e.g. optimizer.lr=0.01)"
+        )
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with each ``a.b=c`` applied (types are coerced on validation)."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text!r}: {part!r} is not a section")
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML recipe, apply ``--set`` overrides and validate."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"{p} is not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p} must hold a mapping of sections (model, data, optimizer, ...)")
+    data.setdefault("name", p.stem)
+    try:
+        return from_dict(apply_overrides(data, overrides or []))
+    except ConfigError as exc:
+        raise type(exc)(f"{p}: {exc.message}") from None
+
+
+def save_config(cfg: RunConfig, path: str | Path) -> None:
+    """Write the effective config as YAML, atomically."""
+    import yaml
+
+    from engine.training.io import atomic_write_text
+
+    atomic_write_text(Path(path), yaml.safe_dump(cfg.to_dict(), sort_keys=False))

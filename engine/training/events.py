@@ -1,0 +1,172 @@
+"""The events stream of a run (``events.jsonl``): one JSON object per line, appended and flushed.
+
+Kinds, in the order a run emits them: ``started`` (or ``resumed``), ``progress`` every N steps,
+``epoch`` with the epoch's metrics, ``checkpoint`` when a checkpoint file is written, and one
+terminal event: ``finished``, ``stopped`` or ``failed`` (with the error). The TUI and
+``layerscope runs tail`` read it with :func:`tail_events`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from engine.training.paths import EVENTS_FILE
+
+TERMINAL = ("finished", "stopped", "failed")
+
+
+class EventWriter:
+    """Appends events to ``events.jsonl``; each line is written whole and flushed at once."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir) / EVENTS_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.terminal: str | None = None  # the terminal event written by this writer, if any
+
+    def emit(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Write one event (``time`` is added) and return it."""
+        record = {"event": event, "time": round(time.time(), 3), **fields}
+        line = json.dumps(record, default=_plain) + "\n"
+        # One write() per line with O_APPEND, so a concurrent reader sees whole lines only.
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(line)
+        if event in TERMINAL:
+            self.terminal = event
+        return record
+
+
+def _plain(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
+
+
+def read_events(run_dir: str | Path) -> list[dict[str, Any]]:
+    """All complete events of a run so far (a torn last line is skipped)."""
+    path = Path(run_dir) / EVENTS_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def follow_lines(
+    path: Path,
+    stop_event: threading.Event | None = None,
+    *,
+    follow: bool = True,
+    poll_interval: float = 0.2,
+    is_alive: Callable[[], bool] | None = None,
+) -> Iterator[str]:
+    """Yield complete lines of a growing file, waiting for it to appear.
+
+    Ends when ``stop_event`` is set, when ``follow`` is false and the end is reached, or when
+    ``is_alive`` says the writer is gone and nothing more is left to read.
+    """
+    stop = stop_event or threading.Event()
+    fh = None
+    buf = ""
+    try:
+        while not stop.is_set():
+            if fh is None:
+                try:
+                    fh = path.open("r", encoding="utf-8")
+                except FileNotFoundError:
+                    if not follow or (is_alive is not None and not is_alive()):
+                        return
+                    stop.wait(poll_interval)
+                    continue
+            chunk = fh.read()
+            if chunk:
+                buf += chunk
+                *lines, buf = buf.split("\n")
+                for line in lines:
+                    if line:
+                        yield line
+                continue
+            if not follow:
+                return
+            # Check liveness before the final read so lines written just before exit are not lost.
+            alive = is_alive() if is_alive is not None else True
+            if not alive:
+                rest = fh.read()
+                for line in (buf + rest).split("\n"):
+                    if line:
+                        yield line
+                return
+            stop.wait(poll_interval)
+    finally:
+        if fh is not None:
+            fh.close()
+
+
+def tail_events(
+    run_dir: str | Path,
+    stop_event: threading.Event | None = None,
+    *,
+    follow: bool = True,
+    until_terminal: bool = True,
+    poll_interval: float = 0.2,
+) -> Iterator[dict[str, Any]]:
+    """Yield a run's events from the start, then follow new ones as they are written.
+
+    Ends when ``stop_event`` is set; after a terminal event (``finished``/``stopped``/``failed``)
+    when ``until_terminal``; or when the run's process is gone and the file is fully read.
+    Plain and synchronous, so a TUI worker thread, the CLI and tests share it.
+    """
+    from engine.training.runs import run_process_alive
+
+    run_dir = Path(run_dir)
+    for line in follow_lines(
+        run_dir / EVENTS_FILE,
+        stop_event,
+        follow=follow,
+        poll_interval=poll_interval,
+        is_alive=lambda: run_process_alive(run_dir),
+    ):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        yield record
+        if until_terminal and follow and record.get("event") in TERMINAL:
+            return
+
+
+def format_event(e: dict[str, Any]) -> str:
+    """One human line for an event (CLI and log panes)."""
+    kind = e.get("event", "?")
+    stamp = time.strftime("%H:%M:%S", time.localtime(e.get("time", 0)))
+    if kind == "progress":
+        total = e.get("total_steps")
+        of = f"/{total}" if total else ""
+        return (
+            f"{stamp} epoch {e.get('epoch')} step {e.get('step')}{of} "
+            f"loss {e.get('loss', float('nan')):.4f} lr {e.get('lr', 0):.3g} "
+            f"{e.get('samples_per_sec', 0):.0f} img/s"
+        )
+    if kind == "epoch":
+        metrics = " ".join(f"{k} {v:.4f}" for k, v in sorted(e.get("metrics", {}).items()))
+        return f"{stamp} epoch {e.get('epoch')} done: {metrics}"
+    if kind == "checkpoint":
+        return f"{stamp} checkpoint saved: {e.get('path')}"
+    if kind in ("started", "resumed"):
+        return f"{stamp} run {kind} (pid {e.get('pid')}, {e.get('max_epochs')} epochs)"
+    if kind == "failed":
+        return f"{stamp} run failed: {e.get('error')}"
+    if kind in ("finished", "stopped"):
+        metrics = " ".join(f"{k} {v:.4f}" for k, v in sorted(e.get("metrics", {}).items()))
+        return f"{stamp} run {kind} {metrics}".rstrip()
+    return f"{stamp} {kind}"

@@ -1,0 +1,120 @@
+"""The run process: ``python -m engine.training.process RUN_DIR [--resume]``.
+
+Started detached (its own session) by :func:`engine.training.runs.launch_run`, so it outlives the
+terminal, the TUI and the SSH session. Under DDP, Lightning re-runs this same command for the
+other ranks; only global rank zero writes events, logs and artifacts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.errors import ConfigError
+from engine.training.paths import LAST_CKPT, LOG_FILE, STOP_FILE
+
+
+def is_global_zero_env() -> bool:
+    """Rank zero as far as the environment tells before the Trainer exists (Lightning, torchrun, SLURM)."""
+    for var in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"):
+        if int(os.environ.get(var, "0") or 0) != 0:
+            return False
+    return True
+
+
+class _InterceptHandler(logging.Handler):
+    """Forwards stdlib logging (Lightning, warnings) into loguru, so ``train.log`` has it all."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from loguru import logger
+
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
+
+
+def _setup_logging(run_dir: Path) -> None:
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+    logger.add(run_dir / LOG_FILE, level="INFO", enqueue=False, backtrace=False, diagnose=False)
+    logging.captureWarnings(True)
+    import warnings
+
+    # The run folder holds the config and logs before the first checkpoint: that is by design.
+    warnings.filterwarnings("ignore", message=".*exists and is not empty")
+    handler = _InterceptHandler()
+    for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "py.warnings"):
+        lg = logging.getLogger(name)
+        lg.handlers = [handler]
+        lg.propagate = False
+        lg.setLevel(logging.INFO)
+
+
+def run(run_dir: Path, resume: bool = False) -> int:
+    """Train the run in ``run_dir`` (its ``config.yaml``); returns the exit status."""
+    from engine.training.callbacks import GracefulStopCallback
+    from engine.training.events import EventWriter
+
+    zero = is_global_zero_env()
+    writer = EventWriter(run_dir)
+    stopper = GracefulStopCallback(run_dir / STOP_FILE, run_dir / LAST_CKPT)
+    stopper.install_signal_handler()  # a stop during start-up is a stop too, not a kill
+    if zero:
+        _setup_logging(run_dir)
+    from loguru import logger
+
+    try:
+        import pytorch_lightning as pl
+
+        from engine.training.build import build_run
+        from engine.training.config import load_config
+
+        cfg = load_config(run_dir / "config.yaml")
+        ckpt = run_dir / LAST_CKPT if resume else None
+        if ckpt is not None and not ckpt.is_file():
+            raise ConfigError(f"cannot resume {run_dir.name}: it has no {LAST_CKPT}")
+        pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
+        logger.info(
+            "run {} ({}) pid {}", run_dir.name, "resume" if resume else "start", os.getpid()
+        )
+        parts = build_run(cfg, run_dir, writer=writer, stopper=stopper)
+        trainer = pl.Trainer(**parts.trainer_kwargs, callbacks=parts.callbacks)
+        trainer.fit(parts.module, datamodule=parts.datamodule, ckpt_path=ckpt)
+    except BaseException as exc:  # noqa: BLE001 - every way out must leave a terminal event
+        if zero and writer.terminal is None:
+            stopped = isinstance(exc, KeyboardInterrupt) or (
+                isinstance(exc, SystemExit) and not exc.code
+            )
+            writer.emit(
+                "stopped" if stopped else "failed",
+                error=f"{type(exc).__name__}: {exc}",
+                traceback="".join(traceback.format_exception(exc))[-4000:],
+            )
+        if zero:
+            logger.exception("run failed: {}", exc)
+        return 0 if isinstance(exc, KeyboardInterrupt) else 1
+    if zero and writer.terminal is None:
+        # fit returned without the events callback's terminal event (e.g. it was disabled)
+        writer.emit("finished")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.training.process")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
+    args = parser.parse_args(argv)
+    return run(args.run_dir.resolve(), resume=args.resume)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,294 @@
+"""Runs on disk: launch, resume, list, stop and compare.
+
+A run is a folder ``runs/<YYYYmmdd-HHMMSS>-<name>/`` written by its own detached process. Its
+status comes from its events (the last of started/resumed/finished/stopped/failed) and whether
+its process is still alive, so any later process (a new TUI, ``layerscope runs``) can tell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import InputError
+from engine.training.config import RunConfig, load_config, save_config
+from engine.training.events import TERMINAL, read_events
+from engine.training.paths import CONFIG_FILE, LAST_CKPT, PID_FILE, STDOUT_FILE, STOP_FILE
+
+STATUSES = ("running", "finished", "failed", "stopped")
+
+
+def default_runs_dir() -> Path:
+    """``$LAYERSCOPE_RUNS`` or ``./runs``."""
+    return Path(os.environ.get("LAYERSCOPE_RUNS", "runs"))
+
+
+@dataclass
+class RunHandle:
+    """A launched run: its folder and the process training it."""
+
+    run_dir: Path
+    pid: int
+    process: subprocess.Popen | None = None
+
+
+@dataclass
+class RunInfo:
+    """One row of ``layerscope runs``."""
+
+    name: str
+    path: str
+    status: str
+    epoch: int | None
+    max_epochs: int | None
+    best_metric: str | None
+    best_value: float | None
+    started: float | None
+    pid: int | None
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_pid(run_dir: Path) -> int | None:
+    """The pid of the run's (latest) process, if recorded."""
+    try:
+        return int((Path(run_dir) / PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    proc = Path(f"/proc/{pid}")
+    if Path("/proc/self").exists():
+        try:
+            # The cmdline check guards against a recycled pid; a zombie has exited.
+            if b"engine.training.process" not in (proc / "cmdline").read_bytes():
+                return False
+            stat = (proc / "stat").read_text()
+            return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except OSError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_process_alive(run_dir: str | Path) -> bool:
+    """Whether the run's training process is still running."""
+    pid = run_pid(Path(run_dir))
+    return pid is not None and _pid_alive(pid)
+
+
+def run_status(run_dir: Path, events: list[dict[str, Any]] | None = None) -> tuple[str, str | None]:
+    """(status, error): the latest lifecycle event, corrected by process liveness."""
+    events = read_events(run_dir) if events is None else events
+    status, error = None, None
+    for e in events:
+        kind = e.get("event")
+        if kind in ("started", "resumed"):
+            status, error = "running", None
+        elif kind in TERMINAL:
+            status, error = kind, e.get("error")
+    alive = run_process_alive(run_dir)
+    if alive and status in (None, "running"):
+        return "running", None
+    if status in (None, "running"):
+        # Gone without a final event: killed (SIGKILL, OOM, power) before it could write one.
+        return "failed", "the run's process exited without a final event (killed?)"
+    return status, error
+
+
+def run_info(run_dir: Path) -> RunInfo:
+    """Status, progress and best metric of one run."""
+    events = read_events(run_dir)
+    status, error = run_status(run_dir, events)
+    epoch = max_epochs = started = None
+    best_metric, best_value = "val_acc", None
+    for e in events:
+        if e.get("event") in ("started", "resumed"):
+            max_epochs = e.get("max_epochs", max_epochs)
+            started = started or e.get("time")
+        if e.get("event") == "epoch":
+            epoch = e.get("epoch")
+            value = e.get("metrics", {}).get(best_metric)
+            if value is not None and (best_value is None or value > best_value):
+                best_value = value
+    return RunInfo(
+        name=run_dir.name,
+        path=str(run_dir),
+        status=status,
+        epoch=epoch,
+        max_epochs=max_epochs,
+        best_metric=best_metric if best_value is not None else None,
+        best_value=best_value,
+        started=started,
+        pid=run_pid(run_dir),
+        error=error,
+    )
+
+
+def _is_run_dir(path: Path) -> bool:
+    return (path / CONFIG_FILE).is_file()
+
+
+def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
+    """All runs under ``runs_dir``, oldest first (folder names start with the start time)."""
+    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    if not root.is_dir():
+        return []
+    return [run_info(p) for p in sorted(root.iterdir()) if p.is_dir() and _is_run_dir(p)]
+
+
+def resolve_run(spec: str, runs_dir: Path | None = None) -> Path:
+    """A run folder from a path, a folder name, or a unique part of a name under ``runs_dir``."""
+    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    for candidate in (Path(spec), root / spec):
+        if candidate.is_dir() and _is_run_dir(candidate):
+            return candidate.resolve()
+    names = (
+        sorted(p.name for p in root.iterdir() if p.is_dir() and _is_run_dir(p))
+        if root.is_dir()
+        else []
+    )
+    matches = [n for n in names if n.endswith(f"-{spec}")] or [n for n in names if spec in n]
+    if len(matches) == 1:
+        return (root / matches[0]).resolve()
+    if matches:
+        raise InputError(f"run {spec!r} is ambiguous in {root}: {', '.join(matches)}")
+    hint = f"; runs there: {', '.join(names[-5:])}" if names else ""
+    raise InputError(f"no run {spec!r} in {root}{hint}")
+
+
+def new_run_dir(runs_dir: Path, name: str) -> Path:
+    """A fresh ``<time>-<name>`` folder (a suffix keeps two runs started in the same second apart)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "run"
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for i in range(1000):
+        path = runs_dir / (base if i == 0 else f"{base}-{i}")
+        try:
+            path.mkdir()
+            return path.resolve()
+        except FileExistsError:
+            continue
+    raise InputError(f"cannot create a run folder for {name!r} in {runs_dir}")
+
+
+def _spawn(run_dir: Path, resume: bool) -> RunHandle:
+    cmd = [sys.executable, "-m", "engine.training.process", str(run_dir)]
+    if resume:
+        cmd.append("--resume")
+    env = dict(os.environ)
+    # The child must import this same engine even when it is not installed.
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    with (run_dir / STDOUT_FILE).open("ab") as out:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # survives the terminal, the TUI and the SSH session
+            env=env,
+            cwd=run_dir,
+        )
+    (run_dir / PID_FILE).write_text(f"{proc.pid}\n")
+    return RunHandle(run_dir, proc.pid, proc)
+
+
+def launch_run(cfg: RunConfig, runs_dir: Path | None = None, name: str | None = None) -> RunHandle:
+    """Create the run folder, save the effective config and start the detached run process."""
+    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    run_dir = new_run_dir(root, name or cfg.name)
+    if name:
+        cfg.name = name
+    save_config(cfg, run_dir / CONFIG_FILE)
+    return _spawn(run_dir, resume=False)
+
+
+def resume_run(run_dir: Path, overrides: list[str] | None = None) -> RunHandle:
+    """Continue a stopped, failed or finished run from its ``last.ckpt`` (``--set`` may raise max_epochs)."""
+    if run_process_alive(run_dir):
+        raise InputError(
+            f"run {run_dir.name} is still running; stop it first: layerscope runs stop {run_dir.name}"
+        )
+    if not (run_dir / LAST_CKPT).is_file():
+        raise InputError(
+            f"cannot resume {run_dir.name}: it has no {LAST_CKPT} (it stopped before the first epoch)"
+        )
+    if overrides:
+        save_config(load_config(run_dir / CONFIG_FILE, overrides), run_dir / CONFIG_FILE)
+    (run_dir / STOP_FILE).unlink(missing_ok=True)  # or the resumed run would stop at once
+    return _spawn(run_dir, resume=True)
+
+
+def stop_run(run_dir: Path) -> bool:
+    """Ask a run to stop gracefully (stop file + SIGTERM); False if it was not running."""
+    if not run_process_alive(run_dir):
+        return False
+    (run_dir / STOP_FILE).touch()
+    pid = run_pid(run_dir)
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return False
+    return True
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def compare_runs(run_dirs: list[Path]) -> dict[str, Any]:
+    """Hyperparameters and final metrics side by side: ``{"runs": [...], "rows": [[key, v1, v2, ...]]}``.
+
+    Hyperparameters that are the same in every run are left out unless there is only one run.
+    """
+    import yaml
+
+    params: list[dict[str, Any]] = []
+    metrics: list[dict[str, Any]] = []
+    for d in run_dirs:
+        try:
+            params.append(_flatten(yaml.safe_load((d / CONFIG_FILE).read_text()) or {}))
+        except (OSError, yaml.YAMLError) as exc:
+            raise InputError(f"cannot read {d / CONFIG_FILE}: {exc}") from None
+        try:
+            m = json.loads((d / "metrics.json").read_text())
+            final = {f"final.{k}": v for k, v in m.get("final", {}).items()}
+            if m.get("best"):
+                final[f"best.{m['best']['metric']}"] = m["best"]["value"]
+        except (OSError, json.JSONDecodeError):
+            final = {}
+        final["status"] = run_status(d)[0]
+        metrics.append(final)
+    rows: list[list[Any]] = []
+    keys = [k for k in dict.fromkeys(k for p in params for k in p) if k != "name"]
+    for key in keys:
+        values = [p.get(key) for p in params]
+        if len(run_dirs) == 1 or len({json.dumps(v) for v in values}) > 1:
+            rows.append([key, *values])
+    for key in dict.fromkeys(k for m in metrics for k in m):
+        rows.append([key, *(m.get(key) for m in metrics)])
+    return {"runs": [d.name for d in run_dirs], "rows": rows}
