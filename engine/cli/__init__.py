@@ -18,6 +18,8 @@ from engine.errors import LayerscopeError
 VERB_MODULES = [
     "inspect",
     "demo",
+    "train",
+    "runs",
 ]
 
 

@@ -1,0 +1,43 @@
+# Every target installs what it needs into the project-local virtualenv (.venv) first.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+MODELS ?= models
+PYTEST_ARGS ?=
+
+.PHONY: setup run test models lint bench test-snapshot-update clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Open the app on the demo models, building them first if they are missing.
+run: setup
+	@test -f $(MODELS)/demo_manifest.json || $(MAKE) models
+	$(BIN)/layerscope $(MODELS)
+
+# Train ResNet-8 on the embedded digits data and write every demo format into models/.
+models: setup
+	$(BIN)/layerscope demo --out $(MODELS)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check engine tui tests
+	$(BIN)/ruff format --check engine tui tests
+	$(BIN)/lint-imports
+
+# Benchmarks print ratios against baselines measured in the same run; they are not tests.
+bench: setup
+	@for b in tests/bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+test-snapshot-update: setup
+	$(BIN)/python -m pytest tests/tui --snapshot-update
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

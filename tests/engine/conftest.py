@@ -1,0 +1,56 @@
+"""Small seeded models in every format, written by the tests themselves."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from engine.loaders import clear_cache
+
+
+class Tiny(nn.Module):
+    """Conv → BN → ReLU → pool → Linear: one of each kind the tree must show."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.relu(self.bn(self.conv(x)))).flatten(1))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    clear_cache()
+    yield
+    clear_cache()
+
+
+@pytest.fixture
+def tiny() -> nn.Module:
+    torch.manual_seed(0)
+    m = Tiny().eval()
+    with torch.no_grad():  # non-trivial BN statistics
+        m.bn.running_mean.uniform_(-1, 1)
+        m.bn.running_var.uniform_(0.5, 2)
+    return m
+
+
+@pytest.fixture
+def tiny_onnx(tiny: nn.Module, tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            tiny, (torch.randn(1, 3, 8, 8),), str(path), dynamo=False, do_constant_folding=False,
+            input_names=["input"], output_names=["logits"],
+        )  # fmt: skip
+    return path
