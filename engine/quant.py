@@ -6,13 +6,29 @@ its real value is ``(q - zero_point) * scale``, per tensor or per channel along 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
-from engine.model import QuantInfo
+from engine.errors import LayerscopeError
+from engine.model import QuantInfo, TensorRef
 
 if TYPE_CHECKING:
     import torch
+
+    from engine.stats import TensorStats
+
+
+class NotQuantizedError(LayerscopeError):
+    """A quantized-tensor view was asked of a plain float tensor."""
+
+    title = "Not quantized"
+
+
+class ShapeMismatchError(LayerscopeError):
+    """Two tensors that should be compared hold different numbers of values."""
+
+    title = "Shape mismatch"
 
 
 def _broadcast(values: torch.Tensor, params: torch.Tensor, axis: int | None) -> torch.Tensor:
@@ -95,3 +111,165 @@ def channel_table(values: torch.Tensor, q: QuantInfo) -> list[dict[str, float]]:
         }
         for i in range(len(q.scale))
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# One quantized tensor, described for the app and the CLI
+
+
+@dataclass
+class QuantReport:
+    """Everything the Quantization view shows for one quantized tensor.
+
+    Attributes:
+        name: the tensor's name; ``layer`` its layer.
+        quant: the quantization parameters.
+        int_stats: statistics of the stored integers, binned over the whole representable range.
+        float_stats: statistics of the dequantized values.
+        health: range use and saturation of the integers.
+        channels: per channel (one row when per-tensor): scale, zero point, real min/max.
+    """
+
+    name: str
+    layer: str
+    shape: tuple[int, ...]
+    dtype: str
+    quant: QuantInfo
+    int_stats: TensorStats
+    float_stats: TensorStats
+    health: QuantHealth
+    channels: list[dict[str, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "layer": self.layer,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "quant": self.quant.to_dict(),
+            "int_stats": self.int_stats.to_dict(),
+            "float_stats": self.float_stats.to_dict(),
+            "health": asdict(self.health),
+            "channels": self.channels,
+        }
+
+
+def int_bins(q: QuantInfo, limit: int = 256) -> int:
+    """One histogram bin per integer for 8-bit and narrower types; ``limit`` bins beyond that."""
+    lo, hi = q.qrange
+    return min(hi - lo + 1, limit)
+
+
+def describe(
+    ref: TensorRef, bins: int | None = None, float_bins: int = 50, device: str = "cpu"
+) -> QuantReport:
+    """Integer and dequantized histograms, health and per-channel table of a quantized tensor.
+
+    Histograms come from :func:`engine.inspect.tensor_stats`, so they are cached on ``ref``.
+
+    Raises:
+        NotQuantizedError: ``ref`` holds plain floats.
+    """
+    from engine.inspect import tensor_stats
+
+    if ref.quant is None:
+        raise NotQuantizedError(
+            f"tensor {ref.name!r} is not quantized ({ref.dtype}); pick a tensor marked (q)"
+        )
+    q = ref.quant
+    values = ref.load()
+    if device != "cpu":
+        values = values.to(device)
+    return QuantReport(
+        name=ref.name,
+        layer=ref.layer,
+        shape=ref.shape,
+        dtype=ref.dtype,
+        quant=q,
+        int_stats=tensor_stats(ref, bins or int_bins(q), "int", device),
+        float_stats=tensor_stats(ref, float_bins, "float", device),
+        health=health(values, q),
+        channels=channel_table(values, q),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Error figures of an approximation x̂ of x
+
+
+@dataclass
+class ErrorFigures:
+    """How close ``x̂`` is to ``x``.
+
+    Attributes:
+        sqnr_db: 20·log10(‖x‖/‖x − x̂‖); ``inf`` when identical, ``-inf`` when x is all zeros but x̂ not.
+        max_abs_error: max |x − x̂|.
+        cosine: cosine similarity; 1.0 for two all-zero tensors, ``None`` when only one is zero.
+        exact: ``x̂`` equals ``x`` element for element.
+    """
+
+    sqnr_db: float
+    max_abs_error: float
+    cosine: float | None
+    exact: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sqnr_db": _json_float(self.sqnr_db),
+            "max_abs_error": self.max_abs_error,
+            "cosine": self.cosine,
+            "exact": self.exact,
+        }
+
+
+def _json_float(v: float) -> float | str:
+    """JSON has no infinity: write it as the string ``"inf"`` / ``"-inf"``."""
+    return v if math.isfinite(v) else ("inf" if v > 0 else "-inf")
+
+
+def sqnr_db(signal_norm: float, noise_norm: float) -> float:
+    """20·log10(signal/noise) with the edge cases spelled out (no noise → inf)."""
+    if noise_norm == 0.0:
+        return math.inf
+    if signal_norm == 0.0:
+        return -math.inf
+    return 20.0 * math.log10(signal_norm / noise_norm)
+
+
+def error_figures(x: Any, x_hat: Any) -> ErrorFigures:
+    """SQNR, max abs error and cosine similarity of ``x_hat`` against reference ``x``.
+
+    Accepts torch tensors or NumPy arrays of equal element count; sums run in float64 so that
+    small errors on big tensors are not lost to rounding.
+
+    Raises:
+        ShapeMismatchError: the two hold different numbers of elements.
+    """
+    import torch
+
+    a = torch.as_tensor(x).detach().reshape(-1).to(torch.float64)
+    b = torch.as_tensor(x_hat).detach().reshape(-1).to(device=a.device, dtype=torch.float64)
+    if a.numel() != b.numel():
+        raise ShapeMismatchError(f"cannot compare tensors of {a.numel()} and {b.numel()} elements")
+    diff = a - b
+    signal, noise = float(a.norm()), float(diff.norm())
+    nb = float(b.norm())
+    if signal == 0.0 and nb == 0.0:
+        cosine: float | None = 1.0
+    elif signal == 0.0 or nb == 0.0:
+        cosine = None
+    else:
+        cosine = float(torch.dot(a, b)) / (signal * nb)
+    return ErrorFigures(
+        sqnr_db=sqnr_db(signal, noise),
+        max_abs_error=float(diff.abs().max()) if diff.numel() else 0.0,
+        cosine=cosine,
+        exact=noise == 0.0,
+    )
+
+
+def compare(float_model: Any, quant_model: Any, inputs: Any = None, **kwargs: Any) -> Any:
+    """Float vs quantized, layer by layer: see :func:`engine.quant_compare.compare`."""
+    from engine.quant_compare import compare as _compare
+
+    return _compare(float_model, quant_model, inputs, **kwargs)

@@ -217,6 +217,10 @@ def _build(path: Path, proto: Any) -> Model:
                     act_quant.setdefault(name, q)
         elif op in oq.QOPS:
             schemes.add("dynamic" if op.endswith("Integer") else "qoperator")
+            if op.endswith("Integer"):  # its weight scale feeds a Mul that may come earlier
+                w_scale = _dynamic_weight_scale(g, node)
+                if w_scale:
+                    absorbed.add(w_scale)
             out = oq.output_slots(op)
             if out and len(node.input) > out[1]:
                 absorbed.update(node.input[i] for i in out)

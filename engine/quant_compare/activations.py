@@ -1,0 +1,186 @@
+"""Activation and output comparison: run both models on the same inputs, pool the error figures.
+
+Figures are pooled over every sample: SQNR from the summed signal and noise energies (the SQNR of
+all samples laid end to end, so one near-silent sample cannot dominate), cosine averaged per
+sample, max abs error over all of them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.model import Model
+from engine.quant import ErrorFigures, sqnr_db
+from engine.quant_compare import run as _run
+from engine.quant_compare.result import OutputComparison, TensorComparison
+
+if TYPE_CHECKING:
+    from engine.quant_compare.match import Pair
+    from engine.quant_compare.result import Comparison
+
+# Suffixes quantizers append to an activation's name, best first: the dequantized value is what
+# the next layer of the quantized model really sees.
+_QUANT_SUFFIXES = ("_DequantizeLinear_Output", "_quantized", "_QuantizeLinear_Input", "")
+_SKIP_PRODUCERS = {"Constant", "Shape", "QuantizeLinear", "DynamicQuantizeLinear", "Cast"}
+
+
+@dataclass
+class _Acc:
+    """Running sums for one compared tensor."""
+
+    signal: float = 0.0
+    noise: float = 0.0
+    max_abs: float = 0.0
+    cos_sum: float = 0.0
+    cos_n: int = 0
+    samples: int = 0
+    shape: tuple[int, ...] = ()
+    mismatch: str = ""
+
+    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+        if x.shape != y.shape:
+            self.mismatch = f"shapes differ: {x.shape} vs {y.shape}"
+            return
+        self.shape = tuple(x.shape[1:])
+        a = x.reshape(x.shape[0], -1).astype(np.float64)
+        b = y.reshape(y.shape[0], -1).astype(np.float64)
+        d = a - b
+        self.signal += float((a * a).sum())
+        self.noise += float((d * d).sum())
+        self.max_abs = max(self.max_abs, float(np.abs(d).max()) if d.size else 0.0)
+        na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+        ok = (na > 0) & (nb > 0)
+        self.cos_sum += float(((a * b).sum(axis=1)[ok] / (na[ok] * nb[ok])).sum())
+        self.cos_sum += float(((na == 0) & (nb == 0)).sum())  # two silent samples agree fully
+        self.cos_n += int(ok.sum() + ((na == 0) & (nb == 0)).sum())
+        self.samples += a.shape[0]
+
+    def figures(self) -> ErrorFigures:
+        return ErrorFigures(
+            sqnr_db=sqnr_db(math.sqrt(self.signal), math.sqrt(self.noise)),
+            max_abs_error=self.max_abs,
+            cosine=self.cos_sum / self.cos_n if self.cos_n else None,
+            exact=self.noise == 0.0,
+        )
+
+
+def _base_name(name: str) -> tuple[str, int]:
+    """``x_DequantizeLinear_Output`` → (``x``, rank of the suffix; lower is better)."""
+    for rank, suffix in enumerate(_QUANT_SUFFIXES):
+        if suffix and name.endswith(suffix):
+            return name[: -len(suffix)], rank
+    return name, len(_QUANT_SUFFIXES) - 1
+
+
+def onnx_activation_pairs(fm: Model, qm: Model, taken: set[str]) -> list[tuple[str, str]]:
+    """Intermediate values present in both ONNX graphs, by name once quantizer suffixes are off."""
+    f_graph, q_graph = fm.onnx.graph, qm.onnx.graph
+    outputs = {o.name for o in f_graph.output} | {o.name for o in q_graph.output}
+    f_vals = [o for n in f_graph.node if n.op_type not in _SKIP_PRODUCERS for o in n.output]
+    act_quant = qm.metadata.get("activation_quant", {})
+    best: dict[str, tuple[int, str]] = {}
+    for n in q_graph.node:
+        if n.op_type in _SKIP_PRODUCERS:
+            continue
+        for o in n.output:
+            base, rank = _base_name(o)
+            if o.endswith("_quantized") and o not in act_quant:
+                continue  # integers without a known scale cannot be compared with reals
+            if base not in best or rank < best[base][0]:
+                best[base] = (rank, o)
+    pairs = []
+    for name in f_vals:
+        if name in outputs or name in taken or name not in best:
+            continue
+        q_name = best[name][1]
+        if q_name not in taken:
+            pairs.append((name, q_name))
+    return pairs
+
+
+def make_batches(
+    fm: Model, qm: Model, inputs: Any, num_inputs: int, seed: int
+) -> list[np.ndarray] | None:
+    """The given inputs as float32 batches, or seeded random samples of the declared shape."""
+    if inputs is not None:
+        return _run.as_batches(inputs)
+    shape = _run.input_shape(fm, qm)
+    return None if shape is None else _run.random_inputs(shape, num_inputs, seed)
+
+
+def compare_activations(
+    fm: Model,
+    qm: Model,
+    pairs: list[Pair],
+    result: Comparison,
+    batches: list[np.ndarray],
+    progress: Callable[[str, int, int], None] | None,
+    cancel: threading.Event | None,
+) -> None:
+    """Fill ``result``'s layer activations, extra activations and output comparison."""
+    from engine.quant_compare import ComparisonCancelled
+
+    layer_pairs = [(p.float_op.output, p.quant_op.output) for p in pairs]
+    extra: list[tuple[str, str]] = []
+    if fm.onnx is not None and qm.onnx is not None:
+        taken = {n for pair in layer_pairs for n in pair if n}
+        extra = onnx_activation_pairs(fm, qm, taken)
+    f_run = _run.runner(fm, [f for f, _ in layer_pairs + extra if f])
+    q_run = _run.runner(qm, [q for _, q in layer_pairs + extra if q])
+    for r, m in ((f_run, fm), (q_run, qm)):
+        if r is None:
+            result.notes.append(f"{m.path.name} cannot run (weights only): no activations")
+        elif r.note:
+            result.notes.append(r.note + "; its activations are not compared")
+    if f_run is None or q_run is None:
+        return
+    accs = {pair: _Acc() for pair in layer_pairs + extra}
+    out_acc, agree, n_top1 = _Acc(), 0, 0
+    for i, batch in enumerate(batches):
+        if cancel is not None and cancel.is_set():
+            raise ComparisonCancelled("comparison cancelled")
+        f_out, f_acts = f_run(batch)
+        q_out, q_acts = q_run(batch)
+        if f_out.shape != q_out.shape:
+            raise InputError(
+                f"the outputs differ in shape: {fm.path.name} gives {f_out.shape}, "
+                f"{qm.path.name} gives {q_out.shape}; are they the same network?"
+            )
+        out_acc.add(f_out, q_out)
+        if f_out.ndim == 2:
+            agree += int((f_out.argmax(1) == q_out.argmax(1)).sum())
+            n_top1 += f_out.shape[0]
+        for (f_name, q_name), acc in accs.items():
+            if f_name in f_acts and q_name in q_acts:
+                acc.add(f_acts[f_name], q_acts[q_name])
+        if progress:
+            progress("activations", i + 1, len(batches))
+    result.output = OutputComparison(
+        out_acc.figures(), agree / n_top1 if n_top1 else None, out_acc.samples
+    )
+    for layer, pair in zip(result.layers, layer_pairs, strict=True):
+        acc = accs[pair]
+        if acc.samples:
+            layer.activation = TensorComparison(
+                pair[0], pair[1], acc.shape, acc.figures(), samples=acc.samples
+            )
+        elif acc.mismatch:
+            result.notes.append(f"activation of {layer.quant_layer} not compared: {acc.mismatch}")
+    for pair in extra:
+        acc = accs[pair]
+        if acc.samples and _is_float_activation(pair[0]):
+            result.activations.append(
+                TensorComparison(pair[0], pair[1], acc.shape, acc.figures(), samples=acc.samples)
+            )
+
+
+def _is_float_activation(name: str) -> bool:
+    return not re.search(r"(_shape|_scale|_zero_point)$", name)
