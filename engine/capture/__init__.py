@@ -1,0 +1,160 @@
+"""Activations: every layer's output for one input, from one forward pass (torch) or one ORT run.
+
+``capture(model, inputs)`` is the one entry point. It is synchronous; a TUI worker passes
+``progress`` (called once per captured tensor) and a ``threading.Event`` as ``cancel``.
+
+Statistics are exact (see ``engine.capture.fast_stats`` for what that means for the fast path).
+Batches: up to ``batch_size`` samples (default 256) run as one batch in one pass; more run as
+several batches in two passes (see ``engine.capture.sink``), so statistics still cover every sample.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Collection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.capture.result import Activation, CaptureCancelled, CaptureResult
+from engine.capture.sink import Progress, Sink
+from engine.errors import ArchitectureError, InputError
+from engine.model import Model
+
+if TYPE_CHECKING:
+    import torch
+
+    from engine.inputs import InputBatch
+
+__all__ = ["Activation", "CaptureCancelled", "CaptureResult", "capture", "MODES"]
+
+MODES = ("stats", "tensors")
+DEFAULT_BATCH = 256
+
+_SCRIPT_NOTE = (
+    "per-layer activations: TorchScript runs compiled code where forward hooks cannot fire, so "
+    "only the model's output was captured; load the model as a torch module or ONNX to see every layer"
+)
+
+
+def capture(
+    model: Model | Any,
+    inputs: InputBatch | torch.Tensor,
+    *,
+    mode: str = "stats",
+    keep: Collection[str] | None = None,
+    bins: int = 50,
+    device: str | None = None,
+    batch_size: int | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> CaptureResult:
+    """Capture the activations of every layer of ``model`` for ``inputs``.
+
+    Args:
+        model: a loaded ``Model``, a ``torch.nn.Module`` or a path to an ``.onnx`` file.
+        inputs: an ``InputBatch`` (from ``engine.inputs.load_input``) or a batch tensor.
+        mode: ``"stats"`` keeps statistics only (memory flat in the number of layers);
+            ``"tensors"`` also keeps values, on CPU in their own dtype, for ``keep`` (all if None).
+        keep: tensor or layer names whose values to keep in ``"tensors"`` mode.
+        bins: histogram bins.
+        device: ``"cpu"`` or ``"cuda"``; torch modules are moved there (default: where they are).
+        batch_size: samples per forward pass (default 256).
+        progress: ``progress(done, total_or_None, tensor_name)`` after each captured tensor.
+        cancel: set it to stop; ``CaptureCancelled`` is raised and hooks are removed.
+    """
+    if mode not in MODES:
+        raise InputError(f"capture mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if bins < 1:
+        raise InputError(f"bins must be at least 1, got {bins}")
+    tensor, described = _input_tensor(inputs)
+    bs = batch_size or DEFAULT_BATCH
+    if bs < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}")
+    batches = list(tensor.split(bs)) if tensor.dim() > 0 and tensor.shape[0] > 0 else [tensor]
+    started = time.perf_counter()
+    path, fmt, module, onnx_key = _resolve(model)
+    not_available: list[str] = []
+    if module is not None:
+        from engine.capture import torch_capture as tc
+
+        if device is not None:
+            module = module.to(device)
+        dev = tc.module_device(module)
+        batches = [b.to(dev) for b in batches]
+        total = None if tc.is_scripted(module) else sum(1 for _ in module.modules())
+        sink = Sink(bins, keep, mode == "tensors", progress, total)
+        errors = tc.capture_module(module, batches, sink, cancel)
+        if tc.is_scripted(module):
+            not_available.append(_SCRIPT_NOTE)
+        dev_name = str(dev)
+    else:
+        from engine.capture import onnx_capture as oc
+
+        g = oc.graph_for(onnx_key, path, device or "cpu")
+        batches = oc.split_for(g, batches)
+        sink = Sink(bins, keep, mode == "tensors", progress, len(g.order))
+        errors = oc.capture_onnx(g, batches, sink, cancel)
+        dev_name = "cuda" if "CUDAExecutionProvider" in g.session.get_providers() else "cpu"
+    return CaptureResult(
+        model_path=path,
+        model_format=fmt,
+        device=dev_name,
+        mode=mode,
+        bins=bins,
+        input=described,
+        activations=sink.activations(),
+        errors=errors,
+        not_available=not_available,
+        samples=int(tensor.shape[0]) if tensor.dim() else 1,
+        batches=len(batches),
+        passes=1 if len(batches) == 1 else 2,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _input_tensor(inputs: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+    import torch
+
+    if isinstance(inputs, torch.Tensor):
+        return inputs, {"description": f"tensor of shape {tuple(inputs.shape)}", "source": "tensor"}
+    return inputs.tensor, inputs.to_dict()
+
+
+class _PathKey:
+    """A weak-referenceable cache key for ONNX models given by path."""
+
+    _keys: dict[str, _PathKey] = {}
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @classmethod
+    def of(cls, path: Path) -> _PathKey:
+        return cls._keys.setdefault(str(path.resolve()), cls(str(path.resolve())))
+
+
+def _resolve(model: Any) -> tuple[Path | None, str, Any, Any]:
+    """(path, format, torch module or None, ONNX cache key or None)."""
+    import torch
+
+    if isinstance(model, Model):
+        if model.module is not None:
+            return model.path, model.format, model.module, None
+        if model.onnx is not None or model.format == "onnx":
+            return model.path, model.format, None, model
+        raise ArchitectureError(
+            f"{model.path.name} ({model.format}) holds weights but no runnable graph: bind it to an "
+            "architecture with --arch to capture activations"
+        )
+    if isinstance(model, torch.nn.Module):
+        fmt = "torchscript" if isinstance(model, torch.jit.ScriptModule) else "torch-module"
+        return None, fmt, model, None
+    if isinstance(model, (str, Path)) and str(model).endswith(".onnx"):
+        p = Path(model)
+        if not p.is_file():
+            raise InputError(f"ONNX model not found: {p}")
+        return p, "onnx", None, _PathKey.of(p)
+    raise InputError(
+        f"cannot capture from {type(model).__name__}: give a Model, a torch module or an .onnx path"
+    )

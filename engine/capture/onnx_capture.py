@@ -1,0 +1,246 @@
+"""ONNX capture: every intermediate value becomes a graph output of one cached ORT session.
+
+The session is built once per model (graph optimisations off, so each node's own output is what
+is reported) and reused. Integer values of quantized models get their scale and zero point from the
+node that defines them (QuantizeLinear, QLinear* outputs, DequantizeLinear inputs), from
+initializers, Constant nodes, or values computed in the same run (DynamicQuantizeLinear).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine.capture.result import CaptureCancelled
+from engine.capture.sink import PASS_FULL, PASS_HIST, PASS_MOMENTS, Sink
+from engine.errors import InputError, ModelFileError
+from engine.model import QuantInfo
+
+if TYPE_CHECKING:
+    import torch
+
+# op type → (index of scale input, index of zero-point input) describing the node's output.
+_OUT_QPARAMS = {
+    "QuantizeLinear": (1, 2),
+    "QLinearConv": (6, 7),
+    "QLinearMatMul": (6, 7),
+    "QLinearAdd": (6, 7),
+    "QLinearMul": (6, 7),
+    "QLinearAveragePool": (3, 4),
+    "QLinearGlobalAveragePool": (3, 4),
+    "QLinearLeakyRelu": (3, 4),
+    "QLinearSigmoid": (3, 4),
+    "QLinearSoftmax": (3, 4),
+    "QLinearConcat": (0, 1),
+}
+# Integer ops whose output keeps the input's quantization (same scale and zero point).
+_PASSTHROUGH = {"MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity",
+                "Slice", "Gather", "Pad", "Resize", "Split", "DepthToSpace", "SpaceToDepth"}  # fmt: skip
+_INT_DTYPES = {"int8", "uint8", "int16", "uint16", "int32", "int4", "uint4"}
+
+
+@dataclass(eq=False)
+class OnnxGraph:
+    """A session exposing every value, and what is known about each value."""
+
+    session: Any
+    input_name: str
+    input_type: str
+    input_shape: list[Any]
+    producer: dict[str, tuple[str, str]] = field(default_factory=dict)  # value → (node, op)
+    qparams: dict[str, tuple[str, str | None, int | None]] = field(default_factory=dict)
+    consts: dict[str, np.ndarray] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+
+
+_CACHE: weakref.WeakKeyDictionary[Any, OnnxGraph] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def graph_for(key: Any, path: Path, device: str = "cpu") -> OnnxGraph:
+    """The cached session for ``key`` (usually the ``Model``), built from the file at ``path``."""
+    with _LOCK:
+        g = _CACHE.get(key)
+        if g is None:
+            g = _build(path, device)
+            _CACHE[key] = g
+        return g
+
+
+def _build(path: Path, device: str) -> OnnxGraph:
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    try:
+        proto = onnx.load(str(path))  # with external data: it lives beside the file
+    except Exception as exc:
+        raise ModelFileError(f"cannot read ONNX model {path}: {exc}") from None
+    graph = proto.graph
+    inits = {t.name for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in inits]
+    if len(inputs) != 1:
+        names = ", ".join(i.name for i in inputs)
+        raise InputError(
+            f"{path.name} takes {len(inputs)} inputs ({names}); capture feeds exactly one"
+        )
+    g = OnnxGraph(None, inputs[0].name, "", [])
+    g.consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer if _small(t)}
+    have = {o.name for o in graph.output}
+    for i, node in enumerate(graph.node):
+        layer = node.name or f"{node.op_type}_{i}"
+        if node.op_type == "Constant" and node.attribute:
+            try:
+                g.consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+            except Exception:  # non-tensor constants (value_float...) are not quant params
+                pass
+        _note_qparams(g, node)
+        for out in node.output:
+            if out and out not in g.producer:
+                g.producer[out] = (layer, node.op_type)
+                g.order.append(out)
+                if out not in have:
+                    graph.output.append(onnx.ValueInfoProto(name=out))
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.log_severity_level = 3
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    try:
+        if proto.ByteSize() < 1_900_000_000:
+            g.session = ort.InferenceSession(proto.SerializeToString(), opts, providers=providers)
+        else:  # protobuf's 2 GB limit: go through a file with external data
+            with tempfile.TemporaryDirectory() as tmp:
+                f = Path(tmp) / "capture.onnx"
+                onnx.save(proto, str(f), save_as_external_data=True, location="capture.data")
+                g.session = ort.InferenceSession(str(f), opts, providers=providers)
+    except Exception as exc:
+        raise ModelFileError(f"ONNX Runtime cannot run {path.name}: {_first_line(exc)}") from None
+    inp = g.session.get_inputs()[0]
+    g.input_type, g.input_shape = inp.type, list(inp.shape)
+    return g
+
+
+def _small(t: Any) -> bool:
+    n = 1
+    for d in t.dims:
+        n *= d
+    return n <= 4096  # scales and zero points are small; weights need not be held here
+
+
+def _note_qparams(g: OnnxGraph, node: Any) -> None:
+    def axis() -> int | None:
+        for a in node.attribute:
+            if a.name == "axis":
+                return int(a.i)
+        return None
+
+    ins = list(node.input)
+    if node.op_type in _OUT_QPARAMS and node.output:
+        si, zi = _OUT_QPARAMS[node.op_type]
+        if len(ins) > si and ins[si]:
+            zp = ins[zi] if len(ins) > zi and ins[zi] else None
+            g.qparams.setdefault(node.output[0], (ins[si], zp, axis()))
+    if node.op_type in ("DequantizeLinear", "QLinearConv", "QLinearMatMul") and len(ins) > 1:
+        zp = ins[2] if len(ins) > 2 and ins[2] else None
+        g.qparams.setdefault(
+            ins[0], (ins[1], zp, axis() if node.op_type == "DequantizeLinear" else None)
+        )
+    if node.op_type == "DynamicQuantizeLinear" and len(node.output) == 3:
+        g.qparams.setdefault(node.output[0], (node.output[1], node.output[2], None))
+    if node.op_type in _PASSTHROUGH and ins and ins[0] in g.qparams and node.output:
+        g.qparams.setdefault(node.output[0], g.qparams[ins[0]])
+
+
+def quant_info(
+    g: OnnxGraph, name: str, values: dict[str, np.ndarray], qdtype: str
+) -> QuantInfo | None:
+    """Scale/zero point of integer value ``name``, when the graph says what they are."""
+    spec = g.qparams.get(name)
+    if spec is None:
+        return None
+    s_name, z_name, axis = spec
+    scale = values.get(s_name, g.consts.get(s_name))
+    if scale is None:
+        return None
+    zp = values.get(z_name, g.consts.get(z_name)) if z_name else None
+    scale = np.asarray(scale, dtype=np.float32).reshape(-1)
+    zp = (
+        np.zeros(scale.shape, np.int64)
+        if zp is None
+        else np.asarray(zp).astype(np.int64).reshape(-1)
+    )
+    per_axis = axis if scale.size > 1 else None
+    if scale.size > 1 and per_axis is None:
+        per_axis = 1  # the ONNX default axis
+    scheme = "dynamic" if g.producer.get(s_name, ("", ""))[1] == "DynamicQuantizeLinear" else "qdq"
+    if g.producer.get(name, ("", ""))[1].startswith("QLinear"):
+        scheme = "qoperator"
+    return QuantInfo(scale, zp, per_axis, qdtype, scheme)
+
+
+def split_for(g: OnnxGraph, batches: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Re-split batches when the model's batch axis is fixed (exported models often say 1)."""
+    fixed = g.input_shape[0] if g.input_shape and isinstance(g.input_shape[0], int) else None
+    if fixed is None or all(b.shape[0] == fixed for b in batches):
+        return batches
+    import torch
+
+    whole = torch.cat(batches)
+    if whole.shape[0] % fixed:
+        raise InputError(
+            f"the model's batch size is fixed at {fixed}; give a multiple of {fixed} samples"
+        )
+    return list(whole.split(fixed))
+
+
+def capture_onnx(
+    g: OnnxGraph, batches: list[torch.Tensor], sink: Sink, cancel: threading.Event | None = None
+) -> dict[str, str]:
+    """Run ``batches`` through the session, feeding every value to ``sink``; per-value errors."""
+    import torch
+
+    errors: dict[str, str] = {}
+    out_names = [o.name for o in g.session.get_outputs()]
+    np_type = {"tensor(float16)": np.float16, "tensor(double)": np.float64}.get(
+        g.input_type, np.float32
+    )
+    passes = [PASS_FULL] if len(batches) == 1 else [PASS_MOMENTS, PASS_HIST]
+    for phase in passes:
+        for batch in batches:
+            if cancel is not None and cancel.is_set():
+                raise CaptureCancelled("capture cancelled")
+            sink.start_batch(phase)
+            feed = {g.input_name: batch.detach().cpu().numpy().astype(np_type, copy=False)}
+            try:
+                results = g.session.run(out_names, feed)
+            except Exception as exc:
+                raise InputError(
+                    f"ONNX Runtime failed on an input of shape {tuple(batch.shape)}: {_first_line(exc)}"
+                ) from None
+            values = dict(zip(out_names, results, strict=True))
+            for name in g.order:
+                arr = values.get(name)
+                if arr is None or not isinstance(arr, np.ndarray):
+                    continue
+                layer, op = g.producer[name]
+                try:
+                    qdtype = str(arr.dtype)
+                    q = quant_info(g, name, values, qdtype) if qdtype in _INT_DTYPES else None
+                    sink.add(name, layer, op, torch.from_numpy(np.ascontiguousarray(arr)), q)
+                except Exception as exc:  # one value's failure must not stop the others
+                    errors[name] = f"{type(exc).__name__}: {_first_line(exc)}"
+            del values, results
+    return errors
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

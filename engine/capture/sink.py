@@ -1,0 +1,209 @@
+"""Where captured tensors go: statistics now, values when asked, merged exactly over batches.
+
+One batch (the usual case) takes one pass: each tensor's full statistics are computed as it is
+produced and the tensor is dropped. Several batches take two passes, because histograms over
+different ranges cannot be merged exactly: pass 1 merges exact partial statistics (count, min,
+max, zeros, NaN/Inf, Chan-merged moments) over all batches; pass 2 reruns the batches and bins
+every tensor over the range found in pass 1, summing the counts. The result is the same as one
+batch holding every sample.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine import stats as _stats
+from engine.capture import fast_stats as fs
+from engine.capture.result import Activation
+from engine.model import QuantInfo
+
+if TYPE_CHECKING:
+    import torch
+
+PASS_FULL, PASS_MOMENTS, PASS_HIST = "full", "moments", "hist"
+Progress = Callable[[int, int | None, str], None]
+
+
+@dataclass
+class _Entry:
+    layer: str
+    kind: str
+    quant: QuantInfo | None = None
+    stats: Any = None  # TensorStats (full pass) or Moments (pass 1)
+    int_stats: Any = None
+    counts: list[int] | None = None
+    int_counts: list[int] | None = None
+    edges: list[float] | None = None
+    int_edges: list[float] | None = None
+    values: list[torch.Tensor] | None = None
+
+
+def int_bins(q: QuantInfo, bins: int) -> tuple[int, tuple[float, float]]:
+    """Bins and range of an integer view: one bin per integer for types up to 8 bits."""
+    lo, hi = q.qrange
+    width = hi - lo + 1
+    return (width if width <= 256 else bins), (lo - 0.5, hi + 0.5)
+
+
+class Sink:
+    """Collects tensors from hooks or ONNX outputs; ``add`` never raises past its caller's guard."""
+
+    def __init__(
+        self,
+        bins: int,
+        keep: Collection[str] | None,
+        keep_values: bool,
+        progress: Progress | None = None,
+        total: int | None = None,
+    ) -> None:
+        self.bins = bins
+        self.keep = None if keep is None else set(keep)
+        self.keep_values = keep_values
+        self.progress = progress
+        self.total = total
+        self.phase = PASS_FULL
+        self.entries: dict[str, _Entry] = {}
+        self.ws = fs.Workspace()
+        self._seen: dict[int, tuple[weakref.ref, int, tuple[int, ...], str]] = {}
+        self._done = 0
+
+    def start_batch(self, phase: str) -> None:
+        self.phase = phase
+        self._seen.clear()
+
+    def _wanted(self, name: str, layer: str) -> bool:
+        return self.keep_values and (self.keep is None or name in self.keep or layer in self.keep)
+
+    def add(
+        self, name: str, layer: str, kind: str, x: torch.Tensor, quant: QuantInfo | None = None
+    ) -> None:
+        """Record tensor ``x`` under ``name`` (statistics computed here, on ``x``'s device)."""
+        entry = self.entries.get(name)
+        if entry is None:
+            entry = self.entries[name] = _Entry(layer, kind, quant)
+        if self.phase != PASS_HIST and self._wanted(name, layer):
+            entry.values = (entry.values or []) + [x.detach().to("cpu", copy=True)]
+        real = x
+        if x.is_quantized:  # torch.ao quantized tensors: integer view + real view
+            quant = quant or _torch_qinfo(x)
+            entry.quant = quant
+            real = x.dequantize()
+            x = x.int_repr()
+        elif quant is not None:
+            from engine.quant import dequantize
+
+            real = dequantize(x, quant)
+        if quant is not None:
+            self._record(entry, x, integer=True, quant=quant)
+        self._record(entry, real, integer=False, quant=None)
+        self._done += 1
+        if self.progress is not None:
+            self.progress(self._done, self.total, name)
+
+    def _record(
+        self, e: _Entry, x: torch.Tensor, *, integer: bool, quant: QuantInfo | None
+    ) -> None:
+        if integer and quant is not None:
+            nb, rng = int_bins(quant, self.bins)
+            if self.phase == PASS_HIST:
+                return  # the integer view's range is fixed: pass 1 already binned it
+            s = _stats.compute(x, nb, hist_range=rng)
+            if self.phase == PASS_FULL:
+                e.int_stats = s
+            else:
+                m = fs.Moments.from_stats(s)
+                e.int_stats = m if e.int_stats is None else e.int_stats.merge(m)
+                e.int_counts = _add(e.int_counts, s.counts)
+                e.int_edges = s.edges
+            return
+        if self.phase == PASS_FULL:
+            e.stats = self._cached(x) or fs.stats(x, self.bins, self.ws)
+            self._remember(x, e.stats)
+        elif self.phase == PASS_MOMENTS:
+            m = fs.moments(x, self.ws)
+            e.stats = m if e.stats is None else e.stats.merge(m)
+        else:
+            m = e.stats
+            if m.count:
+                counts, edges = fs.histogram(x, self.bins, m.min, m.max, m.fast, self.ws)
+            else:  # nothing finite anywhere: the reference's empty histogram
+                counts = [0] * self.bins
+                edges = _stats.histogram_edges(None, None, self.bins).tolist()
+            e.counts = _add(e.counts, counts)
+            e.edges = edges
+
+    # A container often returns its last child's output tensor itself (nn.Sequential, residual
+    # blocks): the same object, unmodified since (same version counter), has the same statistics.
+    def _cached(self, x: torch.Tensor) -> Any:
+        hit = self._seen.get(id(x))
+        if hit is None:
+            return None
+        ref, version, shape, _ = hit
+        try:
+            if ref() is x and x._version == version and tuple(x.shape) == shape:
+                return hit[3]
+        except RuntimeError:  # inference tensors have no version counter
+            return None
+        return None
+
+    def _remember(self, x: torch.Tensor, s: Any) -> None:
+        try:
+            self._seen[id(x)] = (weakref.ref(x), x._version, tuple(x.shape), s)
+        except (RuntimeError, TypeError):
+            pass
+
+    def activations(self) -> dict[str, Activation]:
+        """The finished activations (after the last pass)."""
+        import torch
+
+        out: dict[str, Activation] = {}
+        for name, e in self.entries.items():
+            if e.stats is None:
+                continue
+            st = e.stats
+            if isinstance(st, fs.Moments):
+                st = st.to_stats(e.counts or [0] * self.bins, e.edges or [])
+            ist = e.int_stats
+            if isinstance(ist, fs.Moments):
+                ist = ist.to_stats(e.int_counts or [], e.int_edges or [])
+            if e.quant is not None and ist is not None:
+                st.dtype = f"{ist.dtype}→float32"
+            values = None
+            if e.values:
+                values = e.values[0] if len(e.values) == 1 else _cat(torch, e.values)
+            out[name] = Activation(name, e.layer, e.kind, st, ist, e.quant, values)
+        return out
+
+
+def _cat(torch: Any, parts: list[Any]) -> Any:
+    try:
+        return torch.cat(parts)
+    except RuntimeError:  # outputs without a batch axis: keep the first batch's
+        return parts[0]
+
+
+def _add(a: list[int] | None, b: list[int]) -> list[int]:
+    return list(b) if a is None else [x + y for x, y in zip(a, b, strict=True)]
+
+
+def _torch_qinfo(x: torch.Tensor) -> QuantInfo:
+    import numpy as np
+    import torch
+
+    qdtype = {torch.quint8: "uint8", torch.qint8: "int8", torch.qint32: "int32"}.get(
+        x.dtype, "int8"
+    )
+    if x.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+        return QuantInfo(
+            np.array([x.q_scale()]), np.array([x.q_zero_point()]), None, qdtype, "torch"
+        )
+    return QuantInfo(
+        x.q_per_channel_scales().numpy(),
+        x.q_per_channel_zero_points().numpy(),
+        int(x.q_per_channel_axis()),
+        qdtype,
+        "torch",
+    )
