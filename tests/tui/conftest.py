@@ -1,0 +1,77 @@
+"""Fixtures for the TUI tests: seeded model files, an app factory, and a wait-until-idle helper."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+from textual.worker import WorkerFailed, WorkerState
+from tui_models import (
+    make_corrupt,
+    make_int8_onnx,
+    make_onnx,
+    make_pickled_module,
+    make_state_dict,
+)
+
+from tui.app import LayerscopeApp
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder named ``models`` with float/int8 ONNX, a state dict and a broken file (seeded)."""
+    folder = tmp_path_factory.mktemp("models", numbered=False)
+    make_state_dict(folder)
+    make_int8_onnx(make_onnx(folder))
+    make_corrupt(folder)
+    return folder
+
+
+@pytest.fixture
+def work_dir(model_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the models (for tests that add, change or export files)."""
+    folder = tmp_path / "models"
+    shutil.copytree(model_dir, folder)
+    make_pickled_module(folder)
+    return folder
+
+
+@pytest.fixture
+def make_app() -> Callable[..., LayerscopeApp]:
+    """``make_app(path)``: an app with timings off, so logs and snapshots are stable."""
+
+    def factory(path: Path | str, **kwargs: object) -> LayerscopeApp:
+        return LayerscopeApp(path, show_timings=False, **kwargs)  # type: ignore[arg-type]
+
+    return factory
+
+
+async def wait_idle(pilot: Pilot, timeout: float = 60.0) -> None:
+    """Wait until no worker is pending or running and the messages they posted are handled."""
+    app = pilot.app
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while time.monotonic() < deadline:
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerFailed:  # a failed worker is the app's to report; tests check the report
+            pass
+        await pilot.pause()
+        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
+        quiet = 0 if busy else quiet + 1
+        if quiet >= 3:  # a handled message may start another worker: make sure none did
+            return
+    raise AssertionError("workers still running after timeout")
+
+
+async def settle(pilot: Pilot) -> None:
+    """For snapshots: idle workers, no blinking cursors."""
+    await wait_idle(pilot)
+    for widget in pilot.app.screen.query(Input):
+        widget.cursor_blink = False
+    await pilot.pause()

@@ -1,0 +1,125 @@
+"""Seeded model files for the TUI tests: a float state dict, float and int8 ONNX, broken files.
+
+Everything is derived from ``torch.manual_seed`` and fixed NumPy seeds, so the files, and the
+snapshots taken of them, are the same on every run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def make_state_dict(folder: Path) -> Path:
+    """``smallcnn.pt``: the zoo's SmallCNN weights (state dict, seeded)."""
+    import torch
+
+    from engine.zoo import SmallCNN
+
+    torch.manual_seed(0)
+    path = folder / "smallcnn.pt"
+    torch.save(SmallCNN().state_dict(), path)
+    return path
+
+
+def make_onnx(folder: Path) -> Path:
+    """``smallcnn.onnx``: SmallCNN exported to ONNX (float)."""
+    import torch
+
+    from engine.zoo import SmallCNN
+
+    torch.manual_seed(0)
+    model = SmallCNN().eval()
+    path = folder / "smallcnn.onnx"
+    x = torch.randn(1, 3, 32, 32)
+    torch.onnx.export(
+        model, (x,), str(path), input_names=["input"], output_names=["logits"], dynamo=False
+    )
+    return path
+
+
+def make_int8_onnx(float_path: Path) -> Path:
+    """``smallcnn_int8.onnx``: static QDQ int8 quantization (per-channel weights) of ``float_path``."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            rng = np.random.default_rng(0)
+            self.batches = iter(
+                [
+                    {"input": rng.standard_normal((1, 3, 32, 32)).astype(np.float32)}
+                    for _ in range(4)
+                ]
+            )
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.batches, None)
+
+    path = float_path.with_name("smallcnn_int8.onnx")
+    quantize_static(
+        str(float_path),
+        str(path),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        weight_type=QuantType.QInt8,
+        activation_type=QuantType.QUInt8,
+        per_channel=True,
+    )
+    return path
+
+
+def make_corrupt(folder: Path) -> Path:
+    """``broken.onnx``: an ONNX header followed by garbage (sniffs as ONNX, fails to parse)."""
+    path = folder / "broken.onnx"
+    path.write_bytes(
+        b"\x08\x07\x12\x07pytorch"
+        + bytes(np.random.default_rng(1).integers(0, 256, 64, dtype=np.uint8))
+    )
+    return path
+
+
+def make_pickled_module(folder: Path) -> Path:
+    """``module.pt``: a whole pickled ``nn.Module`` (needs trust to open)."""
+    import torch
+
+    torch.manual_seed(0)
+    path = folder / "module.pt"
+    torch.save(
+        torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)), path
+    )
+    return path
+
+
+def make_big_safetensors(folder: Path, numel: int = 10_000_000, layers: int = 3) -> Path:
+    """``big.safetensors``: ``layers`` linear layers with ``numel``-element float32 weights."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(0)
+    side = int(numel**0.5)
+    tensors = {
+        f"blocks.{i}.fc.weight": rng.standard_normal((side, numel // side), dtype=np.float32)
+        for i in range(layers)
+    }
+    path = folder / "big.safetensors"
+    save_file(tensors, str(path))
+    return path
+
+
+def make_wide_safetensors(folder: Path, n: int = 10_000) -> Path:
+    """``wide.safetensors``: ``n`` small tensors in 100 blocks (a deep, wide tree)."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(0)
+    tensors = {
+        f"blocks.{i // 100}.layer{i % 100}.weight": rng.standard_normal(4, dtype=np.float32)
+        for i in range(n)
+    }
+    path = folder / "wide.safetensors"
+    save_file(tensors, str(path))
+    return path

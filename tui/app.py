@@ -1,0 +1,91 @@
+"""The layerscope app: one inspector screen, a log sink, the command palette, and ``run_app``.
+
+Kept light on purpose: this module imports no torch, ONNX or Lightning (directly or through
+``engine``), so the first frame paints before any of them load. Workers import them later.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from tui.commands import LayerscopeCommands
+from tui.messages import LogLine
+from tui.screens.inspector import InspectorScreen
+from tui.widgets.log_pane import LogPane
+
+_PROCESS_START = time.perf_counter()  # close enough to process start: this is imported first
+
+
+class LayerscopeApp(App[int]):
+    """Terminal UI over the engine; the inspector is its first (and default) screen."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "layerscope"
+    COMMANDS = App.COMMANDS | {LayerscopeCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit", tooltip="Leave layerscope", id="app.quit"),
+    ]
+
+    def __init__(
+        self,
+        path: str | Path = "models",
+        *,
+        trust: bool = False,
+        device: str = "cpu",
+        arch: str | None = None,
+        show_timings: bool = True,
+    ) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.trust = trust
+        self.device = device
+        self.arch = arch
+        self.show_timings = show_timings  # tests turn these off so snapshots are stable
+        self.backlog: deque[LogLine] = deque(maxlen=500)  # replayed into panes mounted later
+        self._sink_id: int | None = None
+
+    def get_default_screen(self) -> InspectorScreen:
+        return InspectorScreen(self.path, trust=self.trust, device=self.device, arch=self.arch)
+
+    def on_load(self) -> None:
+        from tui.logsink import add_sink
+
+        self._sink_id = add_sink(self, timestamps=self.show_timings)
+
+    def on_ready(self) -> None:
+        if self.show_timings:
+            from loguru import logger
+
+            logger.info("layerscope ready in {:.2f} s", time.perf_counter() - _PROCESS_START)
+
+    def on_unmount(self) -> None:
+        if self._sink_id is not None:
+            from tui.logsink import remove_sink
+
+            remove_sink(self._sink_id)
+
+    def on_log_line(self, message: LogLine) -> None:
+        self.backlog.append(message)
+        for pane in self.screen.query(LogPane):
+            pane.add_line(message.text, message.level)
+
+
+def run_app(
+    path: str | Path = "models",
+    *,
+    trust: bool = False,
+    device: str = "cpu",
+    arch: str | None = None,
+) -> int:
+    """Run the app full-screen until the user quits; the process exit status."""
+    from loguru import logger
+
+    logger.remove()  # the default stderr sink would scribble over the screen
+    app = LayerscopeApp(path, trust=trust, device=device, arch=arch)
+    result = app.run()
+    return int(result or 0) if app.return_code is None else app.return_code

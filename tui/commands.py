@@ -1,0 +1,54 @@
+"""The command palette provider: every inspector action as a "group: verb" command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+# (title, action, help); the screen's check_action decides which apply right now.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("model: open path", "open_path", "Open a model file or a folder of models"),
+    ("model: pick from list", "focus_models", "Move to the model picker"),
+    ("model: reload", "reload", "Read the open model from disk again"),
+    ("layers: filter", "filter", "Narrow the layer tree by name (/)"),
+    ("histogram: change bins", "focus_bins", "Type a bin count (b)"),
+    ("histogram: more bins", "step_bins(1)", "Next larger bin count (])"),
+    ("histogram: fewer bins", "step_bins(-1)", "Next smaller bin count ([)"),
+    ("range: set value range", "focus_range", "Count values between a low and high bound (r)"),
+    ("range: clear", "clear_range", "Remove the value range"),
+    ("view: toggle int/float", "toggle_view", "Integer values or dequantized floats (i)"),
+    ("export: tensor statistics to JSON", "export", "Save the shown statistics (e)"),
+    ("log: show/hide", "toggle_log", "Show or hide the log pane (l)"),
+    ("work: cancel", "cancel", "Stop loading or computing (Escape)"),
+]
+
+
+class LayerscopeCommands(Provider):
+    """Offers the commands that apply on the current screen."""
+
+    def _available(self) -> list[tuple[str, Callable[[], object], str]]:
+        from tui.screens.inspector import InspectorScreen  # no import cycle with tui.app
+
+        screen = self.screen
+        if not isinstance(screen, InspectorScreen):
+            return []
+        out = []
+        for title, action, help_text in COMMANDS:
+            name = action.split("(")[0]
+            if screen.check_action(name, ()) is False:
+                continue
+            out.append((title, partial(screen.run_action, action), help_text))
+        return out
+
+    async def discover(self) -> Hits:
+        for title, callback, help_text in self._available():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, callback, help_text in self._available():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)

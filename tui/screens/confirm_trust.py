@@ -1,0 +1,72 @@
+"""Asks before unpickling a file that could run code (a whole pickled module)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label
+
+
+class ConfirmTrust(ModalScreen[bool]):
+    """Yes only on an explicit choice; Escape and "No" decline."""
+
+    DEFAULT_CSS = """
+    ConfirmTrust {
+        align: center middle;
+    }
+    ConfirmTrust > Vertical {
+        width: 70;
+        max-width: 95%;
+        height: auto;
+        border: thick $warning;
+        background: $surface;
+        padding: 1 2;
+    }
+    ConfirmTrust #question {
+        margin-bottom: 1;
+    }
+    ConfirmTrust Horizontal {
+        height: auto;
+        align: right middle;
+    }
+    ConfirmTrust Button {
+        margin-left: 2;
+    }
+    """
+    BINDINGS = [
+        Binding("escape", "decline", "Don't load", id="trust.decline"),
+        Binding("y", "accept", "Trust and load", id="trust.accept"),
+    ]
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__()
+        self.path = path
+        self.reason = reason
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"[b]Trust {self.path.name}?[/b]", id="title")
+            yield Label(
+                f"{self.reason}\n\nUnpickling it runs code from the file. "
+                "Only continue if you made it or trust whoever did.",
+                id="question",
+            )
+            with Horizontal():
+                yield Button("No", id="no", variant="primary")
+                yield Button("Trust and load (y)", id="yes", variant="warning")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()  # the safe answer is the default
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_accept(self) -> None:
+        self.dismiss(True)
+
+    def action_decline(self) -> None:
+        self.dismiss(False)

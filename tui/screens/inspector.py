@@ -1,0 +1,508 @@
+"""The inspector: pick a model, walk its layers, see each tensor's distribution and statistics.
+
+The screen owns the workers (listing, loading, statistics, export); each calls the engine off the
+UI thread and posts a message from ``tui.messages``. One ``Worker.StateChanged`` handler turns
+failures into a notification and a log line, so a bad file never takes the app down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+from loguru import logger
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, ScrollableContainer, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Input, OptionList, Tree
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from engine.errors import LayerscopeError, UntrustedPickleError
+from tui.messages import (
+    BinsChanged,
+    FilterChanged,
+    ModelLoaded,
+    ModelOpenRequested,
+    ModelsListed,
+    RangeChanged,
+    StatsReady,
+    ViewChanged,
+)
+from tui.screens.confirm_trust import ConfirmTrust
+from tui.screens.open_path import OpenPath
+from tui.widgets.bins_input import BinsInput
+from tui.widgets.histogram import Histogram
+from tui.widgets.layer_filter import LayerFilter
+from tui.widgets.layer_tree import LayerTree
+from tui.widgets.log_pane import LogPane
+from tui.widgets.model_picker import ModelPicker
+from tui.widgets.quant_panel import QuantPanel
+from tui.widgets.range_inputs import RangeInputs
+from tui.widgets.stats_panel import StatsPanel
+from tui.widgets.tensor_list import TensorList
+from tui.widgets.view_toggle import ViewToggle
+
+if TYPE_CHECKING:
+    from engine.model import Model, TensorRef
+    from engine.stats import TensorStats
+
+WORK_GROUPS = ("discover", "load", "stats", "export")
+SPINNER_DELAY = 0.15  # s; cached statistics come back sooner and should not flash a spinner
+
+
+class InspectorScreen(Screen):
+    """Model picker, layer tree, tensor selector, histogram, statistics, controls and log."""
+
+    BINDINGS = [
+        Binding("o", "focus_models", "Models", tooltip="Pick a model file", id="models.focus"),
+        Binding("slash", "filter", "Filter", tooltip="Filter layers by name", id="layers.filter"),
+        Binding("b", "focus_bins", "Bins", tooltip="Change the bin count", id="histogram.bins"),
+        Binding(
+            "right_square_bracket", "step_bins(1)", "More bins", show=False, id="histogram.more"
+        ),
+        Binding(
+            "left_square_bracket", "step_bins(-1)", "Fewer bins", show=False, id="histogram.fewer"
+        ),
+        Binding("r", "focus_range", "Range", tooltip="Value-range analysis", id="range.focus"),
+        Binding(
+            "i", "toggle_view", "Int/Float", tooltip="Integer or dequantized view", id="view.toggle"
+        ),
+        Binding(
+            "e",
+            "export",
+            "Export",
+            tooltip="Save the tensor's statistics as JSON",
+            id="stats.export",
+        ),
+        Binding(
+            "ctrl+r", "reload", "Reload", show=False, tooltip="Reload the model", id="model.reload"
+        ),
+        Binding(
+            "l", "toggle_log", "Log", show=False, tooltip="Show or hide the log", id="log.toggle"
+        ),
+        Binding(
+            "escape", "cancel", "Cancel", tooltip="Stop loading or computing", id="work.cancel"
+        ),
+    ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+
+    def __init__(
+        self, path: Path, *, trust: bool = False, device: str = "cpu", arch: str | None = None
+    ) -> None:
+        super().__init__()
+        self.start_path = path
+        self.trust = trust
+        self.device = device
+        self.arch = arch
+        self.model: Model | None = None
+        self.ref: TensorRef | None = None
+        self.stats: TensorStats | None = None
+        self.view = "float"
+        self.bins = 50
+        self.low: float | None = None
+        self.high: float | None = None
+        self.loading_path: Path | None = None
+        self._spinner: Timer | None = None
+        self._return_focus: Widget | None = None
+        self._compute_lock = threading.Lock()  # one heavy computation at a time; stale ones skip
+        self._range_cache: WeakKeyDictionary[TensorRef, dict[Any, int]] = WeakKeyDictionary()
+        self._quant_cache: WeakKeyDictionary[TensorRef, dict[str, Any]] = WeakKeyDictionary()
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◈")
+        with Horizontal(id="body"):
+            with Vertical(id="sidebar"):
+                yield ModelPicker(id="picker")
+                yield LayerFilter(id="filter")
+                yield LayerTree(id="layers")
+                yield TensorList(id="tensors")
+            with Vertical(id="main"):
+                yield Histogram(id="histogram")
+                with ScrollableContainer(id="facts"):
+                    yield StatsPanel(id="stats")
+                    yield QuantPanel(id="quant")
+                with Horizontal(id="controls"):
+                    yield BinsInput(self.bins, id="bins")
+                    yield RangeInputs(id="range")
+                    yield ViewToggle(id="view")
+        yield LogPane(id="log")
+        yield Footer()
+
+    # -- typed lookups -------------------------------------------------------------------------
+    @property
+    def picker(self) -> ModelPicker:
+        return self.query_one("#picker", ModelPicker)
+
+    @property
+    def tree(self) -> LayerTree:
+        return self.query_one("#layers", LayerTree)
+
+    @property
+    def tensors(self) -> TensorList:
+        return self.query_one("#tensors", TensorList)
+
+    @property
+    def histogram(self) -> Histogram:
+        return self.query_one("#histogram", Histogram)
+
+    # -- start ---------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        path = self.start_path
+        if path.is_file() or (path.is_dir() and any(path.glob("*.safetensors.index.json"))):
+            self.list_models(path.parent)
+            self.open_model(path)
+        elif path.is_dir():
+            self.list_models(path)
+            self.picker.focus()
+        else:
+            msg = f"{path}: no such file or folder. Open one with ctrl+p › model: open path."
+            self.notify(msg, title="Nothing to open", severity="warning", timeout=10)
+            logger.warning(msg)
+            self.picker.show_groups(path, [])
+
+    def open_model(self, path: Path, *, trust: bool | None = None) -> None:
+        self.loading_path = path
+        self.tree.loading = True
+        self.load_model(path, self.trust if trust is None else trust)
+
+    # -- workers (each posts a message; errors reach on_worker_state_changed) -------------------
+    @work(
+        thread=True,
+        exclusive=True,
+        group="discover",
+        exit_on_error=False,
+        description="list models",
+    )
+    def list_models(self, folder: Path) -> None:
+        from engine.discover import discover
+
+        groups = discover(folder)
+        if not get_current_worker().is_cancelled:
+            self.post_message(ModelsListed(folder, groups))
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load model")
+    def load_model(self, path: Path, trust: bool) -> None:
+        logger.info("Loading {}…", path.name)
+        start = time.perf_counter()
+        from engine import load_model  # torch/onnx are imported here, off the UI thread
+
+        model = load_model(path, arch=self.arch, trust=trust, device=self.device)
+        if not get_current_worker().is_cancelled:
+            self.post_message(ModelLoaded(model, time.perf_counter() - start))
+
+    @work(thread=True, exclusive=True, group="stats", exit_on_error=False, description="statistics")
+    def compute_stats(
+        self, ref: TensorRef, view: str, bins: int, low: float | None, high: float | None
+    ) -> None:
+        worker = get_current_worker()
+        with self._compute_lock:
+            if worker.is_cancelled:  # the user has moved on while another tensor was computing
+                return
+            from engine.inspect import count_in_range, tensor_stats
+
+            stats = tensor_stats(ref, bins=bins, view=view, device=self.device)
+            in_range = None
+            if low is not None and high is not None:
+                counts = self._range_cache.setdefault(ref, {})
+                key = (view, low, high)
+                if key not in counts:
+                    counts[key] = count_in_range(ref, low, high, view=view, device=self.device)
+                in_range = counts[key]
+            quant: dict[str, Any] = {}
+            if ref.quant is not None:
+                quant = self._quant_cache.get(ref) or self._quant_details(ref)
+        if not worker.is_cancelled:
+            self.post_message(StatsReady(ref, view, bins, stats, in_range, quant))
+
+    def _quant_details(self, ref: TensorRef) -> dict[str, Any]:
+        """Range use and per-channel parameters of a quantized tensor (worker thread)."""
+        from engine.inspect import tensor_values
+        from engine.quant import channel_table, health
+
+        assert ref.quant is not None
+        values = tensor_values(ref, "int", self.device)
+        details = {
+            "health": health(values, ref.quant),
+            "channels": channel_table(values, ref.quant) if ref.quant.per_channel else None,
+        }
+        self._quant_cache[ref] = details
+        return details
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False, description="export")
+    def export_stats(self, target: Path, payload: dict[str, Any]) -> None:
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(json.dumps(payload, indent=2) + "\n")
+        os.replace(tmp, target)  # atomic: a reader never sees half a file
+        logger.success("Saved statistics of {} to {}", payload["tensor"], target)
+        self.app.call_from_thread(self.notify, f"Saved {target.name}", title="Exported")
+
+    # -- results -------------------------------------------------------------------------------
+    @on(ModelsListed)
+    def models_listed(self, message: ModelsListed) -> None:
+        self.picker.show_groups(message.folder, message.groups)
+        if self.model is not None:
+            self.picker.highlight_path(self.model.path)
+
+    @on(ModelOpenRequested)
+    def open_requested(self, message: ModelOpenRequested) -> None:
+        self.open_model(message.path)
+
+    @on(ModelLoaded)
+    def model_loaded(self, message: ModelLoaded) -> None:
+        model = message.model
+        previous = self.tree.current_layer if self.model is not None else None
+        same_file = self.model is not None and self.model.path == model.path
+        self.model, self.ref, self.stats = model, None, None
+        self.tree.loading = False
+        self.sub_title = f"{model.path.name} · {model.format}"
+        self.picker.highlight_path(model.path)
+        self.tree.show_model(model)
+        n_layers = len(model.layers) - 1
+        timing = f" in {message.seconds:.2f} s" if self.app_timings else ""
+        logger.info(
+            "Opened {} ({}): {} layers, {:,} parameters{}",
+            model.path.name, model.format, n_layers, model.param_count, timing,
+        )  # fmt: skip
+        target = next((n for n, layer in model.layers.items() if layer.tensors), "")
+        if same_file and previous:
+            try:
+                target = model.layer(previous).name
+            except LayerscopeError as exc:
+                self.notify(exc.message, title=exc.title, severity="warning")
+                logger.warning("{}", exc.message)
+        self.tree.reveal(target)
+        self.tree.focus()
+        self.refresh_bindings()
+
+    @on(Tree.NodeHighlighted, "#layers")
+    def layer_highlighted(self) -> None:
+        name = self.tree.current_layer
+        if self.model is None or name is None:
+            return
+        role = self.ref.role if self.ref is not None else "weight"
+        self.tensors.show_layer(self.model.layers[name])
+        self.tensors.select_role(role)
+        self.select_tensor(self.tensors.current)
+
+    @on(OptionList.OptionHighlighted, "#tensors")
+    def tensor_highlighted(self) -> None:
+        if self.tensors.current is not self.ref:
+            self.select_tensor(self.tensors.current)
+
+    def select_tensor(self, ref: TensorRef | None) -> None:
+        self.ref = ref
+        self.query_one(ViewToggle).show(ref is not None and ref.quant is not None)
+        self.refresh_bindings()
+        self.request_stats()
+
+    def request_stats(self) -> None:
+        """Ask the engine for the shown tensor's statistics (cached ones return at once)."""
+        if self.ref is None:
+            self.workers.cancel_group(self, "stats")
+            self._show(None, None)
+            return
+        view = self.view if self.ref.quant is not None else "float"
+        self._start_spinner()
+        self.compute_stats(self.ref, view, self.bins, self.low, self.high)
+
+    def _start_spinner(self) -> None:
+        if self._spinner is None:
+            self._spinner = self.set_timer(SPINNER_DELAY, self._spin)
+
+    def _spin(self) -> None:
+        self.histogram.loading = True
+
+    def _stop_spinner(self) -> None:
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+        self.histogram.loading = False
+
+    @on(StatsReady)
+    def stats_ready(self, message: StatsReady) -> None:
+        if message.ref is not self.ref:
+            return  # a stale answer for a tensor the user has left
+        self._stop_spinner()
+        self._show(message, message.stats)
+
+    def _show(self, message: StatsReady | None, stats: TensorStats | None) -> None:
+        self.stats = stats
+        ref = self.ref
+        in_range = message.in_range if message else None
+        quant = message.quant if message else {}
+        view = message.view if message else "float"
+        qdtype = ref.quant.qdtype if ref is not None and ref.quant is not None else ""
+        role = ref.role if ref is not None else "weight"
+        self.histogram.show(
+            stats, role=role, view=view, qdtype=qdtype, low=self.low, high=self.high
+        )
+        self.query_one(StatsPanel).show(ref, stats, in_range=in_range, low=self.low, high=self.high)
+        self.query_one(QuantPanel).show(ref if stats is not None else None, quant)
+        self.refresh_bindings()
+
+    @on(BinsChanged)
+    def bins_changed(self, message: BinsChanged) -> None:
+        self.bins = message.bins
+        logger.info("Histogram bins: {}", self.bins)
+        self.request_stats()
+
+    @on(RangeChanged)
+    def range_changed(self, message: RangeChanged) -> None:
+        self.low, self.high = message.low, message.high
+        self.request_stats()
+
+    @on(ViewChanged)
+    def view_changed(self, message: ViewChanged) -> None:
+        self.view = message.view
+        self.request_stats()
+
+    @on(FilterChanged)
+    def filter_changed(self, message: FilterChanged) -> None:
+        self.tree.set_filter(message.text)
+
+    # -- errors --------------------------------------------------------------------------------
+    @on(Worker.StateChanged)
+    def worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.refresh_bindings()
+        worker, state = event.worker, event.state
+        if state in (WorkerState.CANCELLED, WorkerState.ERROR):
+            if worker.group == "load":
+                self.tree.loading = False
+            elif worker.group == "stats":
+                self._stop_spinner()
+        if state != WorkerState.ERROR:
+            return
+        error = worker.error
+        if isinstance(error, UntrustedPickleError) and self.loading_path is not None:
+            path = self.loading_path
+            logger.warning("{}", error.message)
+
+            def answered(trusted: bool | None) -> None:
+                if trusted:
+                    logger.warning("Trusting {} at the user's request", path.name)
+                    self.open_model(path, trust=True)
+                else:
+                    logger.info("Did not load {}", path.name)
+
+            self.app.push_screen(ConfirmTrust(path, error.message), answered)
+            return
+        if isinstance(error, LayerscopeError):
+            title, text = error.title, error.message
+        else:
+            title, text = "Unexpected error", f"{type(error).__name__}: {error}"
+        self.notify(text, title=title, severity="error", timeout=10)
+        logger.error("{}: {}", title, text)
+
+    # -- actions -------------------------------------------------------------------------------
+    @property
+    def app_timings(self) -> bool:
+        return bool(getattr(self.app, "show_timings", True))
+
+    @property
+    def busy(self) -> bool:
+        return any(w.group in WORK_GROUPS and w.is_running for w in self.workers)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_view":
+            return self.ref is not None and self.ref.quant is not None
+        if action == "export":
+            return self.stats is not None
+        if action in ("reload", "filter"):
+            return self.model is not None
+        if action == "cancel":
+            return self.busy
+        return True
+
+    def action_focus_models(self) -> None:
+        self.picker.focus()
+
+    def action_filter(self) -> None:
+        self.query_one(LayerFilter).open()
+
+    def _focus_control(self, widget: Widget) -> None:
+        """Focus a control, remembering where to return when the user presses Enter there."""
+        if self.focused is not None and not isinstance(self.focused, Input):
+            self._return_focus = self.focused
+        widget.focus()
+
+    @on(Input.Submitted)
+    def control_submitted(self) -> None:
+        (self._return_focus or self.tree).focus()
+
+    def action_focus_bins(self) -> None:
+        self._focus_control(self.query_one(BinsInput))
+
+    def action_step_bins(self, direction: int) -> None:
+        self.query_one(BinsInput).step(direction)
+
+    def action_focus_range(self) -> None:
+        self._focus_control(self.query_one("#range-low", Input))
+
+    def action_clear_range(self) -> None:
+        self.query_one(RangeInputs).clear()
+
+    def action_toggle_view(self) -> None:
+        if self.ref is not None and self.ref.quant is not None:
+            self.query_one(ViewToggle).toggle()
+
+    def action_toggle_log(self) -> None:
+        log = self.query_one(LogPane)
+        log.display = not log.display
+
+    def action_reload(self) -> None:
+        if self.model is not None:
+            self.open_model(self.model.path)
+
+    def action_open_path(self) -> None:
+        start = str(self.picker.folder or self.start_path)
+
+        def chosen(path: Path | None) -> None:
+            if path is None:
+                return
+            if path.is_dir() and not any(path.glob("*.safetensors")):
+                self.list_models(path)
+                self.picker.focus()
+            else:
+                self.open_model(path)
+
+        self.app.push_screen(OpenPath(start), chosen)
+
+    def action_cancel(self) -> None:
+        if self.busy:
+            for group in WORK_GROUPS:
+                self.workers.cancel_group(self, group)
+            self.tree.loading = False
+            self._stop_spinner()
+            logger.info("Cancelled")
+        self.refresh_bindings()
+
+    def action_export(self) -> None:
+        if self.model is None or self.ref is None or self.stats is None:
+            return
+        view = self.view if self.ref.quant is not None else "float"
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.ref.name).strip("_") or "tensor"
+        target = Path.cwd() / f"{self.model.path.stem}.{safe}.{view}.stats.json"
+        payload = {
+            "model": str(self.model.path),
+            "format": self.model.format,
+            "tensor": self.ref.name,
+            "layer": self.ref.layer,
+            "role": self.ref.role,
+            "view": view,
+            "bins": self.bins,
+            "stats": self.stats.to_dict(),
+        }
+        if self.low is not None and self.high is not None:
+            payload["range"] = {"low": self.low, "high": self.high}
+        self.export_stats(target, payload)

@@ -1,0 +1,50 @@
+"""The ``/`` filter above the layer tree: narrows the tree by name as the user types."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.widgets import Input
+
+from tui.messages import FilterChanged
+
+
+class LayerFilter(Input):
+    """A one-line filter; Escape clears and hides it, Enter returns to the tree."""
+
+    DEFAULT_CSS = """
+    LayerFilter {
+        display: none;
+        border: round $accent;
+        height: 3;
+    }
+    LayerFilter.-active {
+        display: block;
+    }
+    """
+    BINDINGS = [
+        Binding("escape", "close", "Close filter", id="filter.close"),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(placeholder="filter layers by name", id=id)
+        self.border_title = "Filter"
+
+    def open(self) -> None:
+        self.add_class("-active")
+        self.focus()
+
+    def action_close(self) -> None:
+        """Clear the filter and give the keyboard back to the tree."""
+        self.value = ""
+        self.remove_class("-active")
+        self.screen.focus_next()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(FilterChanged(event.value.strip()))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not self.value:
+            self.remove_class("-active")
+        self.screen.focus_next()

@@ -1,0 +1,179 @@
+"""The layer tree: the model's hierarchy, children added only when a node is expanded.
+
+A model with 10,000 tensors stays fluid because only expanded nodes exist as tree nodes, and a
+node with very many children adds them in pages ("… N more" loads the next page).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from tui.format import human_count
+
+if TYPE_CHECKING:
+    from engine.model import Layer, Model
+
+PAGE = 200  # children added per page under one node
+MAX_MATCHES = 500  # filter results shown at once; more would make typing sluggish
+_MORE = "\0more"  # data marker of the "… N more" node
+
+
+class LayerTree(Tree[str]):
+    """Tree of layer names (node data is the layer's full name)."""
+
+    DEFAULT_CSS = """
+    LayerTree {
+        height: 1fr;
+        min-height: 4;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("(no model)", id=id)
+        self.border_title = "Layers"
+        self.model: Model | None = None
+        self.filter_text = ""
+        self._filled: set[int] = set()  # ids of nodes whose children exist
+
+    # -- building ------------------------------------------------------------------------------
+    def label_for(self, layer: Layer) -> Text:
+        assert self.model is not None
+        params = self.model.subtree_param_count(layer.name)
+        name = layer.short_name if layer.name else self.model.path.name
+        label = Text(name, "bold" if layer.tensors else "")
+        if layer.kind and layer.kind != name:
+            label.append(f" {layer.kind}", "cyan")
+        if params:
+            label.append(f" {human_count(params)}", "dim")
+        return label
+
+    def show_model(self, model: Model | None) -> None:
+        """Show ``model``'s hierarchy collapsed to its top level (or nothing)."""
+        self.model = model
+        self.filter_text = ""
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        self.clear()
+        self._filled.clear()
+        if self.model is None:
+            self.root.set_label("(no model)")
+            return
+        self.root.set_label(self.label_for(self.model.root))
+        self.root.data = ""
+        if self.filter_text:
+            self._fill_filtered()
+        else:
+            self._fill(self.root, 0)
+        self.root.expand()
+
+    def _add_child(self, node: TreeNode[str], layer: Layer) -> TreeNode[str]:
+        label = self.label_for(layer)
+        if layer.children:
+            return node.add(label, data=layer.name)
+        return node.add_leaf(label, data=layer.name)
+
+    def _fill(self, node: TreeNode[str], start: int) -> None:
+        """Add one page of ``node``'s children from ``start`` on."""
+        assert self.model is not None and node.data is not None
+        names = self.model.layers[node.data].children
+        for name in names[start : start + PAGE]:
+            self._add_child(node, self.model.layers[name])
+        rest = len(names) - start - PAGE
+        if rest > 0:
+            label = Text(f"… {rest:,} more (Enter)", "italic dim")
+            node.add_leaf(label, data=f"{_MORE}{node.data}\0{start + PAGE}")
+        self._filled.add(node.id)
+
+    def _fill_filtered(self) -> None:
+        """Matches of the filter, with their ancestors, fully expanded."""
+        assert self.model is not None
+        needle = self.filter_text.lower()
+        matches = [n for n in self.model.layers if n and needle in n.lower()]
+        nodes: dict[str, TreeNode[str]] = {"": self.root}
+        for name in matches[:MAX_MATCHES]:
+            chain = []
+            cur: str | None = name
+            while cur is not None and cur not in nodes:
+                chain.append(cur)
+                cur = self.model.layers[cur].parent
+            for part in reversed(chain):
+                layer = self.model.layers[part]
+                parent = nodes[layer.parent or ""]
+                node = parent.add(self.label_for(layer), data=part, expand=True)
+                node.allow_expand = bool(layer.children)
+                nodes[part] = node
+                self._filled.add(node.id)  # filtered view: only matching children shown
+        self._filled.add(self.root.id)
+        hidden = len(matches) - MAX_MATCHES
+        if hidden > 0:
+            self.root.add_leaf(Text(f"… {hidden:,} more matches: type more", "italic dim"))
+        self.root.set_label(
+            Text.assemble(self.label_for(self.model.root), (f"  {len(matches):,} match", "yellow"))
+        )
+
+    def set_filter(self, text: str) -> None:
+        """Narrow the tree to layers whose name contains ``text`` (case-insensitive)."""
+        if text == self.filter_text:
+            return
+        self.filter_text = text
+        self._rebuild()
+        if self.root.children:
+            self.call_after_refresh(self.move_cursor, self.root.children[0])
+
+    def reveal(self, name: str) -> TreeNode[str] | None:
+        """Expand the path to layer ``name`` and move the cursor there."""
+        if self.model is None or name not in self.model.layers:
+            return None
+        chain = []
+        cur: str | None = name
+        while cur:
+            chain.append(cur)
+            cur = self.model.layers[cur].parent
+        node = self.root
+        for part in reversed(chain):
+            if node.id not in self._filled:
+                self._fill(node, 0)
+            node.expand()
+            found = next((c for c in node.children if c.data == part), None)
+            while found is None and node.children and str(node.children[-1].data).startswith(_MORE):
+                self._load_more(node.children[-1])
+                found = next((c for c in node.children if c.data == part), None)
+            if found is None:
+                return None
+            node = found
+        # Lines are laid out on the next refresh; before that the new node has no line yet.
+        self.call_after_refresh(self.move_cursor, node)
+        return node
+
+    def _load_more(self, more: TreeNode[str]) -> None:
+        start = str(more.data).rsplit("\0", 1)[1]
+        parent = more.parent
+        assert parent is not None
+        more.remove()
+        self._fill(parent, int(start))
+
+    # -- events --------------------------------------------------------------------------------
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[str]) -> None:
+        node = event.node
+        if node.id not in self._filled and node.data is not None and self.model is not None:
+            self._fill(node, 0)
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
+        if str(event.node.data).startswith(_MORE):
+            event.stop()
+            line = event.node.line
+            self._load_more(event.node)
+            self.cursor_line = line
+
+    @property
+    def current_layer(self) -> str | None:
+        """Name of the layer under the cursor (``None`` on placeholder rows)."""
+        node = self.cursor_node
+        if node is None or node.data is None or str(node.data).startswith(_MORE):
+            return None
+        return node.data

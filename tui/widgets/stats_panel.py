@@ -1,0 +1,95 @@
+"""The statistics panel: shape, counts, moments, NaN/Inf and the value-range count."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import RenderResult
+from textual.widget import Widget
+
+from tui.format import num, shape_str
+
+if TYPE_CHECKING:
+    from engine.model import TensorRef
+    from engine.stats import TensorStats
+
+WIDE = 40  # content width from which two key/value pairs share a row
+
+
+class StatsPanel(Widget):
+    """Key/value rows for the shown tensor; all numbers come from the engine."""
+
+    DEFAULT_CSS = """
+    StatsPanel {
+        height: auto;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.border_title = "Statistics"
+        self.rows: list[tuple[str, Text | str]] = []
+
+    def show(
+        self,
+        ref: TensorRef | None,
+        stats: TensorStats | None,
+        *,
+        in_range: int | None = None,
+        low: float | None = None,
+        high: float | None = None,
+    ) -> None:
+        """Fill the panel for ``ref``; ``in_range`` is the engine's count inside [low, high]."""
+        rows: list[tuple[str, Text | str]] = []
+        if ref is None or stats is None:
+            self.rows = []
+            self.refresh(layout=True)
+            return
+        rows.append(("tensor", Text(ref.name, "bold")))
+        rows.append(("shape", shape_str(stats.shape)))
+        rows.append(("elements", f"{stats.numel:,}"))
+        rows.append(("dtype", stats.dtype))
+        rows.append(("zeros", f"{stats.zeros:,} ({stats.zero_fraction:.2%})"))
+        rows.append(("min", num(stats.min)))
+        rows.append(("max", num(stats.max)))
+        rows.append(("mean", num(stats.mean)))
+        rows.append(("std", num(stats.std)))
+        bad = stats.nan + stats.posinf + stats.neginf
+        rows.append(("nan", Text(f"{stats.nan:,}", "bold red" if stats.nan else "")))
+        rows.append(
+            ("±inf", Text(f"{stats.posinf:,} / {stats.neginf:,}", "bold red" if bad else ""))
+        )
+        if in_range is not None and low is not None and high is not None:
+            share = in_range / stats.numel if stats.numel else 0.0
+            rows.append(
+                (
+                    f"in [{num(low, 4)}, {num(high, 4)}]",
+                    Text(f"{in_range:,} ({share:.2%})", "bold yellow"),
+                )
+            )
+        self.rows = rows
+        self.refresh(layout=True)
+
+    def render(self) -> RenderResult:
+        if not self.rows:
+            return Text("no tensor selected", "dim italic")
+        pairs = 2 if self.content_size.width >= WIDE else 1
+        table = Table.grid(padding=(0, 1), expand=False)
+        for _ in range(pairs):
+            table.add_column(style="dim", no_wrap=True)
+            table.add_column(no_wrap=False)
+        rows = self.rows[1:] if pairs == 2 else self.rows
+        for i in range(0, len(rows), pairs):
+            cells: list[Text | str] = []
+            for key, value in rows[i : i + pairs]:
+                cells += [key, value]
+            table.add_row(*cells)
+        if pairs == 1:
+            return table
+        # Two pairs a row: the (often long) tensor name gets a line of its own above them.
+        name = Text.assemble(("tensor ", "dim"), self.rows[0][1], no_wrap=True, overflow="ellipsis")
+        return Group(name, table)

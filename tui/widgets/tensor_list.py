@@ -1,0 +1,74 @@
+"""The tensor selector: the chosen layer's tensors (weight, bias, running stats, ...)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from tui.format import shape_str
+
+if TYPE_CHECKING:
+    from engine.model import Layer, TensorRef
+
+
+class TensorList(OptionList):
+    """One row per tensor: role, shape, dtype (and the integer type of quantized ones)."""
+
+    DEFAULT_CSS = """
+    TensorList {
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+        height: auto;
+        max-height: 8;
+        min-height: 3;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.border_title = "Tensors"
+        self.refs: list[TensorRef] = []
+
+    def show_layer(self, layer: Layer | None) -> None:
+        """List ``layer``'s own tensors; a hint when it has none (a container)."""
+        self.clear_options()
+        self.refs = list(layer.tensors.values()) if layer is not None else []
+        if layer is None:
+            return
+        if not self.refs:
+            n = len(layer.children)
+            hint = f"container: {n} child layer{'s' * (n != 1)}" if n else "no tensors"
+            self.add_option(Option(Text(hint, "dim italic"), disabled=True))
+            return
+        options = []
+        for ref in self.refs:
+            label = Text.assemble(
+                (ref.role or ref.name, "bold"),
+                " ",
+                (shape_str(ref.shape), "cyan"),
+                " ",
+                (ref.dtype, "dim"),
+            )
+            if ref.quant is not None:
+                label.append(" quantized", "magenta")
+            options.append(Option(label, id=ref.role or ref.name))
+        self.add_options(options)
+        self.highlighted = 0
+
+    @property
+    def current(self) -> TensorRef | None:
+        """The highlighted tensor."""
+        if self.highlighted is None or not self.refs or self.highlighted >= len(self.refs):
+            return None
+        return self.refs[self.highlighted]
+
+    def select_role(self, role: str) -> bool:
+        """Highlight the tensor with ``role`` if the layer has one (keeps weight→weight)."""
+        for i, ref in enumerate(self.refs):
+            if ref.role == role:
+                self.highlighted = i
+                return True
+        return False
