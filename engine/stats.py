@@ -9,6 +9,7 @@ so results agree with NumPy bin for bin.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -103,16 +104,33 @@ def compute(
         chunk_elems: elements reduced at a time; bounds the extra memory.
         hist_range: fixed histogram range, e.g. the full int8 range for an integer view.
     """
-    import torch
-
     if bins < 1:
         raise ValueError(f"bins must be at least 1, got {bins}")
+    if chunk_elems < 1:
+        raise ValueError(f"chunk_elems must be at least 1, got {chunk_elems}")
     shape = tuple(x.shape) if hasattr(x, "shape") else ()
     dtype = dtype_name(x)
     flat = _as_flat_tensor(x)
+    if flat.dtype in _table_dtypes():
+        return _compute_by_table(flat, shape, dtype, bins, chunk_elems, hist_range)
+    return _compute_chunked(flat, shape, dtype, bins, chunk_elems, hist_range)
+
+
+def _compute_chunked(
+    flat: torch.Tensor,
+    shape: tuple[int, ...],
+    dtype: str,
+    bins: int,
+    chunk_elems: int,
+    hist_range: tuple[float, float] | None,
+) -> TensorStats:
+    """Wide types (32/64-bit): one reducing pass in chunks, then a histogram pass."""
+    import torch
+
+    if flat.dtype == torch.uint32:  # torch has no aminmax for uint32; int64 holds it exactly
+        flat = flat.to(torch.int64)
     n_total = flat.numel()
     exact_int = not (flat.is_floating_point() or flat.is_complex())
-
     count = 0
     mean = 0.0
     m2 = 0.0
@@ -120,31 +138,27 @@ def compute(
     lo: float | int | None = None
     hi: float | int | None = None
     for start in range(0, n_total, chunk_elems):
-        raw = flat[start : start + chunk_elems]
-        zeros += int((raw == 0).sum())
-        if raw.dtype == torch.bool:
-            raw = raw.to(torch.uint8)
-        if exact_int:
-            vals = raw  # min/max in the native integer type: exact even beyond 2**53
-        else:
-            c = raw.to(torch.float64)
-            finite_mask = torch.isfinite(c)
-            if not bool(finite_mask.all()):
-                nan += int(torch.isnan(c).sum())
-                posinf += int((c == math.inf).sum())
-                neginf += int((c == -math.inf).sum())
-                c = c[finite_mask]
-            vals = c
+        vals = flat[start : start + chunk_elems]
+        zeros += vals.numel() - int(torch.count_nonzero(vals))
+        if not exact_int:
+            finite_mask = torch.isfinite(vals)
+            if not bool(finite_mask.all()):  # the mask copy is paid only by chunks with NaN/Inf
+                nan += int(torch.isnan(vals).sum())
+                posinf += int((vals == math.inf).sum())
+                neginf += int((vals == -math.inf).sum())
+                vals = vals[finite_mask]
+            del finite_mask
         if vals.numel() == 0:
             continue
-        cmin, cmax = torch.aminmax(vals)
-        cmin_v, cmax_v = cmin.item(), cmax.item()
+        cmin_v, cmax_v = _aminmax(vals)  # native dtype: exact, also for int64 beyond 2**53
         lo = cmin_v if lo is None else min(lo, cmin_v)
         hi = cmax_v if hi is None else max(hi, cmax_v)
-        c64 = vals.to(torch.float64)
+        c64 = vals.to(torch.float64, copy=True)  # a copy: centred in place below
         nb = c64.numel()
-        mb = float(c64.mean())
-        m2b = float(((c64 - mb) ** 2).sum())
+        mb = float(c64.sum()) / nb
+        c64 -= mb
+        m2b = float(torch.dot(c64, c64))
+        del c64
         # Chan et al.: merge (count, mean, M2) of two partitions without loss of precision.
         delta = mb - mean
         tot = count + nb
@@ -152,27 +166,23 @@ def compute(
         m2 += m2b + delta * delta * count * nb / tot
         count = tot
 
-    if count:
-        std = math.sqrt(m2 / count)
-        out_mean = mean
-    else:
-        std = out_mean = None
-    counts, edges = _histogram(flat, bins, lo, hi, hist_range, chunk_elems, exact_int)
+    std = math.sqrt(m2 / count) if count else None
+    counts, edges = _histogram(flat, bins, lo, hi, hist_range, chunk_elems)
     return TensorStats(
-        shape=shape,
-        dtype=dtype,
-        numel=n_total,
-        min=lo,
-        max=hi,
-        mean=out_mean,
-        std=std,
-        zeros=zeros,
-        nan=nan,
-        posinf=posinf,
-        neginf=neginf,
-        counts=counts,
-        edges=edges,
-    )
+        shape=shape, dtype=dtype, numel=n_total, min=lo, max=hi,
+        mean=mean if count else None, std=std, zeros=zeros, nan=nan, posinf=posinf,
+        neginf=neginf, counts=counts, edges=edges,
+    )  # fmt: skip
+
+
+def _aminmax(vals: torch.Tensor) -> tuple[float | int, float | int]:
+    import torch
+
+    if vals.dtype == torch.uint64:  # no torch kernel; NumPy has one (CPU only, like uint64 itself)
+        arr = vals.cpu().numpy()
+        return int(arr.min()), int(arr.max())
+    cmin, cmax = torch.aminmax(vals)
+    return cmin.item(), cmax.item()
 
 
 def histogram_edges(lo: float | None, hi: float | None, bins: int) -> np.ndarray:
@@ -194,33 +204,145 @@ def _histogram(
     hi: float | None,
     hist_range: tuple[float, float] | None,
     chunk_elems: int,
-    exact_int: bool,
 ) -> tuple[list[int], list[float]]:
     import torch
 
     if hist_range is not None:
         lo, hi = hist_range
     edges_np = histogram_edges(lo, hi, bins)
-    counts = torch.zeros(bins, dtype=torch.int64, device=flat.device)
     if lo is None:
         return [0] * bins, edges_np.tolist()
+    counts = torch.zeros(bins, dtype=torch.int64, device=flat.device)
     edges = torch.from_numpy(edges_np).to(flat.device)
-    first, last = float(edges_np[0]), float(edges_np[-1])
-    norm = bins / (last - first)
     for start in range(0, flat.numel(), chunk_elems):
-        c = flat[start : start + chunk_elems].to(torch.float64)
-        keep = (c >= first) & (c <= last)  # also drops NaN; ±Inf fall outside any finite range
-        if not bool(keep.all()):
-            c = c[keep]
-        if c.numel() == 0:
-            continue
-        # The same steps as numpy.histogram's uniform-bin path, so edge cases land identically.
-        idx = ((c - first) * norm).to(torch.int64)
-        idx[idx == bins] = bins - 1
-        idx -= (c < edges[idx]).to(torch.int64)
-        idx += ((c >= edges[idx + 1]) & (idx != bins - 1)).to(torch.int64)
-        counts += torch.bincount(idx, minlength=bins)
+        idx = _bin_index(flat[start : start + chunk_elems].to(torch.float64), edges)
+        if idx.numel():
+            counts += torch.bincount(idx, minlength=bins)
     return counts.cpu().tolist(), edges_np.tolist()
+
+
+def _bin_index(c: torch.Tensor, edges: torch.Tensor, weights: Any = None) -> Any:
+    """Bin of each float64 value in ``[edges[0], edges[-1]]``, as ``numpy.histogram`` assigns it.
+
+    Values outside the range (and NaN) are dropped; with ``weights``, returns (index, weights kept).
+    """
+    import torch
+
+    bins = edges.numel() - 1
+    first, last = float(edges[0]), float(edges[-1])
+    keep = (c >= first) & (c <= last)  # also drops NaN; ±Inf fall outside any finite range
+    if not bool(keep.all()):
+        c = c[keep]
+        if weights is not None:
+            weights = weights[keep]
+    # The same steps as numpy.histogram's uniform-bin path, so edge cases land identically.
+    idx = ((c - first) * (bins / (last - first))).to(torch.int64)
+    idx[idx == bins] = bins - 1
+    idx -= (c < edges[idx]).to(torch.int64)
+    idx += ((c >= edges[idx + 1]) & (idx != bins - 1)).to(torch.int64)
+    return idx if weights is None else (idx, weights)
+
+
+# --- Narrow dtypes: one pass that counts bit patterns ----------------------------------------
+#
+# A 1- or 2-byte tensor has at most 65,536 distinct values. Counting how often each bit pattern
+# occurs (one bincount pass, no float conversion) gives everything else exactly: min/max, zeros,
+# NaN/Inf, mean and variance (math.fsum over <= 65,536 weighted values) and a histogram that
+# bins each distinct value once with NumPy's rule. It reads the tensor once, where the float64
+# path reads it twice and makes a dozen float64 temporaries per chunk.
+
+_TABLE_CHUNK = 1 << 18  # bincount's int64 copy of a chunk (2 MB) stays in cache
+
+
+@functools.cache
+def _table_dtypes() -> frozenset[torch.dtype]:
+    import torch
+
+    names = ("bool", "uint8", "int8", "int16", "uint16", "float16", "bfloat16", "float8_e4m3fn",
+             "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz")  # fmt: skip
+    return frozenset(getattr(torch, n) for n in names if hasattr(torch, n))
+
+
+@functools.cache
+def _pattern_values(dtype: torch.dtype) -> np.ndarray:
+    """The value of every bit pattern of ``dtype`` (index = pattern as unsigned), in float64."""
+    import numpy as np
+    import torch
+
+    size = 1 << (8 * dtype.itemsize)
+    patterns = np.arange(size, dtype=np.uint8 if size == 256 else np.uint16)
+    if dtype == torch.bool:
+        return (patterns != 0).astype(np.float64)
+    as_torch = torch.from_numpy(patterns.view(np.int8 if size == 256 else np.int16)).view(dtype)
+    wide = (
+        torch.float64 if not dtype.is_floating_point else torch.float32
+    )  # fp8 → float64 is 2-step
+    return as_torch.to(wide).to(torch.float64).numpy()
+
+
+def _pattern_counts(flat: torch.Tensor, chunk_elems: int) -> np.ndarray:
+    """How many elements hold each bit pattern (int64, one entry per pattern)."""
+    import numpy as np
+    import torch
+
+    itemsize = flat.element_size()
+    size = 1 << (8 * itemsize)
+    chunk = max(1, min(chunk_elems, _TABLE_CHUNK))
+    view = flat.view(torch.uint8 if itemsize == 1 else torch.int16)
+    table = np.zeros(size, dtype=np.int64)
+    if flat.device.type == "cpu":
+        arr = view.numpy()
+        if itemsize == 2:
+            arr = arr.view(np.uint16)
+        for start in range(0, arr.size, chunk):
+            table += np.bincount(arr[start : start + chunk], minlength=size)
+        return table
+    counts = torch.zeros(size, dtype=torch.int64, device=flat.device)
+    for start in range(0, view.numel(), chunk):  # on the tensor's own device
+        part = view[start : start + chunk].to(torch.int32)
+        counts += torch.bincount(part & (size - 1), minlength=size)
+    return counts.cpu().numpy()
+
+
+def _compute_by_table(
+    flat: torch.Tensor,
+    shape: tuple[int, ...],
+    dtype: str,
+    bins: int,
+    chunk_elems: int,
+    hist_range: tuple[float, float] | None,
+) -> TensorStats:
+    import numpy as np
+    import torch
+
+    table = _pattern_counts(flat, chunk_elems)
+    values = _pattern_values(flat.dtype)
+    present = table > 0
+    counts, vals = table[present], values[present]
+    finite = np.isfinite(vals)
+    nan = int(counts[np.isnan(vals)].sum())
+    posinf = int(counts[vals == math.inf].sum())
+    neginf = int(counts[vals == -math.inf].sum())
+    zeros = int(counts[vals == 0].sum())
+    counts, vals = counts[finite], vals[finite]
+    n = int(counts.sum())
+    lo = hi = mean = std = None
+    if n:
+        as_num = int if not flat.dtype.is_floating_point else float
+        lo, hi = as_num(vals.min()), as_num(vals.max())
+        mean = math.fsum((counts * vals).tolist()) / n
+        std = math.sqrt(math.fsum((counts * (vals - mean) ** 2).tolist()) / n)
+    first, last = hist_range if hist_range is not None else (lo, hi)
+    edges_np = histogram_edges(first, last, bins)
+    hist = np.zeros(bins, dtype=np.int64)
+    if n and first is not None:
+        idx, w = _bin_index(torch.from_numpy(vals), torch.from_numpy(edges_np), counts)
+        np.add.at(hist, idx.numpy(), w)
+    return TensorStats(
+        shape=shape, dtype=dtype, numel=flat.numel(), min=lo, max=hi, mean=mean, std=std,
+        zeros=zeros, nan=nan, posinf=posinf, neginf=neginf, counts=hist.tolist(),
+        edges=edges_np.tolist(),
+    )  # fmt: skip
 
 
 def count_in_range(x: Any, low: float, high: float, *, chunk_elems: int = DEFAULT_CHUNK) -> int:
