@@ -18,8 +18,11 @@ from engine.errors import LayerscopeError
 VERB_MODULES = [
     "inspect",
     "demo",
+    "quant_compare",
     "train",
     "runs",
+    "capture",
+    "diff",
 ]
 
 

@@ -132,7 +132,7 @@ def torch_eager_int8(model: Tiny) -> nn.Module:
     return tq.convert(m)
 
 
-def torch_fx_int8(model: nn.Module, shape: tuple[int, ...] = SHAPE) -> torch.jit.ScriptModule:
+def torch_fx_int8(model: nn.Module, shape: tuple[int, ...] = SHAPE) -> nn.Module:
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
@@ -143,7 +143,7 @@ def torch_fx_int8(model: nn.Module, shape: tuple[int, ...] = SHAPE) -> torch.jit
     with torch.no_grad():
         for b in calibration(shape=shape):
             prepared(torch.from_numpy(b))
-        return torch.jit.trace(convert_fx(prepared), example)
+    return convert_fx(prepared)
 
 
 @dataclass
@@ -159,7 +159,10 @@ class Models:
     qop_uint8: Path
     dynamic: Path
     eager_pt: Path
+    eager_state: Path
     fx_ts: Path
+    eager: nn.Module  # the converted models themselves (hookable, unlike their TorchScript)
+    fx: nn.Module
 
 
 def build_all(d: Path) -> Models:
@@ -168,16 +171,22 @@ def build_all(d: Path) -> Models:
     f = export_onnx(model, d / "tiny.onnx")
     pre = preprocess(f, d / "tiny_pre.onnx")
     eager = torch_eager_int8(model)
-    torch.save(eager.state_dict(), d / "tiny_eager_int8.pt")
+    # A whole pickled eager-quantized module does not survive torch.load (its fused modules lose
+    # their _modules), so eager models travel as TorchScript or as state dicts.
+    with torch.no_grad():
+        torch.jit.save(torch.jit.trace(eager, torch.zeros(SHAPE)), str(d / "tiny_eager_int8.pt"))
+    torch.save(eager.state_dict(), d / "tiny_eager_int8_state.pt")
     fx = torch_fx_int8(model)
-    torch.jit.save(fx, str(d / "tiny_fx_int8.pt"))
+    with torch.no_grad():
+        torch.jit.save(torch.jit.trace(fx, torch.zeros(SHAPE)), str(d / "tiny_fx_int8.pt"))
     return Models(
         dir=d, float_pt=d / "tiny.pt", float_onnx=f, pre_onnx=pre,
         qdq_tensor=quantize_onnx(pre, d / "tiny_qdq.onnx", "qdq", per_channel=False),
         qdq_channel=quantize_onnx(pre, d / "tiny_qdq_pc.onnx", "qdq", per_channel=True),
         qop_uint8=quantize_onnx(pre, d / "tiny_qop_u8.onnx", "qop", per_channel=False, unsigned=True),
         dynamic=quantize_dynamic_onnx(f, d / "tiny_dyn.onnx"),
-        eager_pt=d / "tiny_eager_int8.pt", fx_ts=d / "tiny_fx_int8.pt",
+        eager_pt=d / "tiny_eager_int8.pt", eager_state=d / "tiny_eager_int8_state.pt",
+        fx_ts=d / "tiny_fx_int8.pt", eager=eager, fx=fx,
     )  # fmt: skip
 
 

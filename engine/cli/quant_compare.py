@@ -1,0 +1,165 @@
+"""``layerscope quant-compare FLOAT QUANT``: where quantization hurt, layer by layer, worst first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "quant-compare",
+        help="compare a float model with its quantized version (weight/activation SQNR)",
+        description="Pair the conv/linear layers of FLOAT and QUANT (by name, else by graph "
+        "position), and report per layer the SQNR of the weights and activations, worst first.",
+    )
+    p.add_argument("float_model", metavar="FLOAT", help="the float model (PyTorch or ONNX)")
+    p.add_argument("quant_model", metavar="QUANT", help="its quantized version")
+    p.add_argument(
+        "--input",
+        default="random",
+        metavar="SPEC",
+        help="inputs: random[:N] (default, 4 seeded samples), a .npy file, or any capture "
+        "input spec (digits:0-31, cifar10:0-99, image file)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=20.0,
+        help="flag layers whose weight or activation SQNR is below this many dB (default 20)",
+    )
+    p.add_argument(
+        "--suggest-exclude",
+        action="store_true",
+        help="print the ONNX node names to keep in float (quantize_static nodes_to_exclude)",
+    )
+    p.add_argument("--weights-only", action="store_true", help="do not run the models")
+    p.add_argument("--arch", help="architecture for state dicts: zoo name or module:Class")
+    p.add_argument("--trust", action="store_true", help="allow pickles that can run code")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.errors import LayerscopeError
+    from engine.loaders import load_model
+    from engine.quant_compare import compare
+
+    if not math.isfinite(args.threshold):
+        raise LayerscopeError(f"--threshold must be a finite number of dB, got {args.threshold}")
+    fm = load_model(args.float_model, arch=args.arch, trust=args.trust)
+    qm = load_model(args.quant_model, arch=args.arch, trust=args.trust)
+    inputs, count = (None, 4) if args.weights_only else _inputs(args.input, fm, qm)
+    result = compare(
+        fm, qm, inputs, threshold_db=args.threshold, num_inputs=count,
+        activations=not args.weights_only,
+    )  # fmt: skip
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+    elif args.suggest_exclude:
+        names = result.suggest_exclude()
+        for name in names:
+            print(name)
+        if not names:
+            print(f"no layer is below {args.threshold:g} dB: nothing to exclude", file=sys.stderr)
+    else:
+        _print(result)
+    return 0
+
+
+def _inputs(spec: str, fm: Any, qm: Any) -> tuple[Any, int]:
+    """(inputs for ``compare``, sample count): ``None`` inputs mean seeded random samples."""
+    import numpy as np
+
+    from engine.errors import InputError
+
+    if spec == "random" or spec.startswith("random:"):
+        n = spec.partition(":")[2] or "4"
+        if not n.isdigit() or int(n) < 1:
+            raise InputError(f"--input {spec}: use random or random:N with N ≥ 1")
+        return None, int(n)
+    if spec.endswith(".npy"):
+        path = Path(spec)
+        if not path.is_file():
+            raise InputError(f"--input {spec}: no such file")
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise InputError(f"--input {spec}: not a readable .npy array ({exc})") from None
+        if arr.dtype.kind not in "fiu":
+            raise InputError(f"--input {spec}: holds {arr.dtype}, not numbers")
+        return arr.astype(np.float32), int(arr.shape[0]) if arr.ndim else 1
+    try:
+        from engine.inputs import load_input  # the capture's input specs, when installed
+    except ImportError:
+        raise InputError(f"--input {spec}: unknown input; use random[:N] or a .npy file") from None
+    batch = load_input(spec, model=qm)
+    tensor = getattr(batch, "tensor", batch)
+    return tensor, int(tensor.shape[0])
+
+
+def _db(v: float | None) -> str:
+    if v is None:
+        return "—"
+    if math.isinf(v):
+        return "exact" if v > 0 else "-inf"
+    return f"{v:.1f}"
+
+
+def _print(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from engine.formatting import fmt_num
+
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    table = Table(
+        title=f"{Path(result.float_path).name} → {Path(result.quant_path).name}",
+        header_style="bold",
+        caption=f"sorted worst first · flagged below {result.threshold_db:g} dB",
+    )
+    for col, just in (("#", "right"), ("float layer", "left"), ("quantized layer", "left"),
+                      ("op", "left"), ("match", "left"), ("weight dB", "right"),
+                      ("max |Δw|", "right"), ("act dB", "right"), ("act cos", "right"),
+                      ("bias dB", "right")):  # fmt: skip
+        table.add_column(col, justify=just, no_wrap=True)
+    for lc in result.worst_first():
+        w, a, b = lc.weight, lc.activation, lc.bias
+        cos = a.figures.cosine if a else None
+        table.add_row(
+            str(lc.index), lc.float_layer, lc.quant_layer, lc.op_types[1], lc.matched_by,
+            _db(w.sqnr_db if w else None), fmt_num(w.figures.max_abs_error) if w else "—",
+            _db(a.sqnr_db if a else None), f"{cos:.4f}" if cos is not None else "—",
+            _db(b.sqnr_db if b else None),
+            style="bold red" if lc.flagged else None,
+        )  # fmt: skip
+    console.print(table)
+    out = result.output
+    if out is not None:
+        top1 = f"{out.top1_agreement:.1%}" if out.top1_agreement is not None else "n/a"
+        console.print(
+            f"output: top-1 agreement [bold]{top1}[/] over {out.samples} samples · "
+            f"SQNR [bold]{_db(out.figures.sqnr_db)}[/] dB · cosine {out.figures.cosine or 0:.4f}"
+        )
+    if result.activations:
+        worst = min(result.activations, key=lambda t: t.sqnr_db)
+        console.print(
+            f"{len(result.activations)} further activations matched by name; "
+            f"worst {worst.float_name} at {_db(worst.sqnr_db)} dB (--json lists them)"
+        )
+    flagged = result.flagged
+    console.print(
+        f"[bold]{len(flagged)}[/] of {len(result.layers)} layers below {result.threshold_db:g} dB"
+        + (" — keep them in float: --suggest-exclude" if result.suggest_exclude() else "")
+    )
+    for label, names in (("unmatched in float model", result.unmatched_float),
+                         ("unmatched in quantized model", result.unmatched_quant)):  # fmt: skip
+        if names:
+            console.print(f"{label}: " + ", ".join(names))
+    for note in result.notes:
+        console.print(f"[dim]note: {note}[/]")
