@@ -53,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(r.file, r.format, f"{r.size_bytes / 1024:.1f} KiB", f"{r.accuracy:.1%}")
     console = Console()
     console.print(table)
+    plural = "epoch" if manifest["epochs"] == 1 else "epochs"
     console.print(
-        f"trained {manifest['epochs']} epochs in {manifest['train_seconds']:.1f} s on CPU; "
+        f"trained {manifest['epochs']} {plural} in {manifest['train_seconds']:.1f} s on CPU; "
         f"exported and quantized in {manifest['export_seconds']:.1f} s"
     )
     return 0
