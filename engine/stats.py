@@ -290,7 +290,12 @@ def _pattern_counts(flat: torch.Tensor, chunk_elems: int) -> np.ndarray:
     chunk = max(1, min(chunk_elems, _TABLE_CHUNK))
     view = flat.view(torch.uint8 if itemsize == 1 else torch.int16)
     table = np.zeros(size, dtype=np.int64)
-    if flat.device.type == "cpu":
+    if itemsize == 1:  # torch's bincount is fast on bytes (no widening copy), on any device
+        acc = torch.zeros(size, dtype=torch.int64, device=flat.device)
+        for start in range(0, view.numel(), chunk):
+            acc += torch.bincount(view[start : start + chunk], minlength=size)
+        return acc.cpu().numpy()
+    if flat.device.type == "cpu":  # NumPy's bincount beats torch's on 16-bit patterns
         arr = view.numpy()
         if itemsize == 2:
             arr = arr.view(np.uint16)
@@ -300,7 +305,7 @@ def _pattern_counts(flat: torch.Tensor, chunk_elems: int) -> np.ndarray:
     counts = torch.zeros(size, dtype=torch.int64, device=flat.device)
     for start in range(0, view.numel(), chunk):  # on the tensor's own device
         part = view[start : start + chunk].to(torch.int32)
-        counts += torch.bincount(part & (size - 1), minlength=size)
+        counts += torch.bincount(part & 0xFFFF, minlength=size)
     return counts.cpu().numpy()
 
 
@@ -357,3 +362,21 @@ def count_in_range(x: Any, low: float, high: float, *, chunk_elems: int = DEFAUL
             c = c.to(torch.float64)
         total += int(((c >= low) & (c <= high)).sum())
     return total
+
+
+def count_nonfinite(x: Any, *, chunk_elems: int = DEFAULT_CHUNK) -> tuple[int, int, int]:
+    """``(nan, +inf, -inf)`` counts of ``x``, in chunks; integer tensors have none and are not read."""
+    import torch
+
+    flat = _as_flat_tensor(x)
+    if not flat.is_floating_point():
+        return 0, 0, 0
+    nan = posinf = neginf = 0
+    for start in range(0, flat.numel(), chunk_elems):
+        c = flat[start : start + chunk_elems]
+        if bool(torch.isfinite(c).all()):  # the common case costs one fused pass
+            continue
+        nan += int(torch.isnan(c).sum())
+        posinf += int((c == math.inf).sum())
+        neginf += int((c == -math.inf).sum())
+    return nan, posinf, neginf
