@@ -129,6 +129,15 @@ def tail_events(
     from engine.training.runs import run_process_alive
 
     run_dir = Path(run_dir)
+    # A resumed run's file holds earlier sessions' terminal events; only the latest session's
+    # counts. If the process is alive, that is any terminal event not yet written.
+    existing = read_events(run_dir)
+    if run_process_alive(run_dir):
+        armed_from = len(existing)
+    else:
+        starts = [i for i, e in enumerate(existing) if e.get("event") in ("started", "resumed")]
+        armed_from = starts[-1] if starts else 0
+    index = 0
     for line in follow_lines(
         run_dir / EVENTS_FILE,
         stop_event,
@@ -141,8 +150,9 @@ def tail_events(
         except json.JSONDecodeError:
             continue
         yield record
-        if until_terminal and follow and record.get("event") in TERMINAL:
+        if until_terminal and follow and index >= armed_from and record.get("event") in TERMINAL:
             return
+        index += 1
 
 
 def format_event(e: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,15 +41,15 @@ class _InterceptHandler(logging.Handler):
         logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
 
 
-def _setup_logging(run_dir: Path) -> None:
+def _route_library_logging() -> None:
+    """In the run process only: Lightning's logging and warnings go to loguru (and so train.log)."""
+    import warnings
+
     from loguru import logger
 
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
-    logger.add(run_dir / LOG_FILE, level="INFO", enqueue=False, backtrace=False, diagnose=False)
     logging.captureWarnings(True)
-    import warnings
-
     # The run folder holds the config and logs before the first checkpoint: that is by design.
     warnings.filterwarnings("ignore", message=".*exists and is not empty")
     handler = _InterceptHandler()
@@ -60,18 +61,27 @@ def _setup_logging(run_dir: Path) -> None:
 
 
 def run(run_dir: Path, resume: bool = False) -> int:
-    """Train the run in ``run_dir`` (its ``config.yaml``); returns the exit status."""
+    """Train the run in ``run_dir`` (its ``config.yaml``); returns the exit status.
+
+    Every way out leaves a terminal event: ``finished``, ``stopped`` or ``failed`` with the error.
+    """
+    import signal
+
+    from loguru import logger
+
     from engine.training.callbacks import GracefulStopCallback
     from engine.training.events import EventWriter
 
     zero = is_global_zero_env()
     writer = EventWriter(run_dir)
     stopper = GracefulStopCallback(run_dir / STOP_FILE, run_dir / LAST_CKPT)
+    previous_sigterm = signal.getsignal(signal.SIGTERM)
     stopper.install_signal_handler()  # a stop during start-up is a stop too, not a kill
-    if zero:
-        _setup_logging(run_dir)
-    from loguru import logger
-
+    sink = (
+        logger.add(run_dir / LOG_FILE, level="INFO", backtrace=False, diagnose=False)
+        if zero
+        else None
+    )
     try:
         import pytorch_lightning as pl
 
@@ -102,6 +112,11 @@ def run(run_dir: Path, resume: bool = False) -> int:
         if zero:
             logger.exception("run failed: {}", exc)
         return 0 if isinstance(exc, KeyboardInterrupt) else 1
+    finally:
+        if sink is not None:
+            logger.remove(sink)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous_sigterm)
     if zero and writer.terminal is None:
         # fit returned without the events callback's terminal event (e.g. it was disabled)
         writer.emit("finished")
@@ -113,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
     args = parser.parse_args(argv)
+    _route_library_logging()
     return run(args.run_dir.resolve(), resume=args.resume)
 
 

@@ -70,8 +70,10 @@ def _pid_alive(pid: int) -> bool:
     proc = Path(f"/proc/{pid}")
     if Path("/proc/self").exists():
         try:
-            # The cmdline check guards against a recycled pid; a zombie has exited.
-            if b"engine.training.process" not in (proc / "cmdline").read_bytes():
+            # The cmdline check guards against a recycled pid (it is briefly empty while the
+            # child execs, so only a non-empty foreign one counts); a zombie has exited.
+            cmdline = (proc / "cmdline").read_bytes()
+            if cmdline and b"engine.training.process" not in cmdline:
                 return False
             stat = (proc / "stat").read_text()
             return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")

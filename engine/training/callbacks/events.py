@@ -56,21 +56,6 @@ class EventsCallback(Callback):
         self._samples = 0
 
     @override
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero:
-            return
-        kind = "resumed" if trainer.ckpt_path else "started"
-        self.writer.emit(
-            kind,
-            run=self.run_name,
-            pid=os.getpid(),
-            max_epochs=trainer.max_epochs,
-            world_size=trainer.world_size,
-            epoch=trainer.current_epoch,
-            step=trainer.global_step,
-        )
-
-    @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         try:
             total = trainer.estimated_stepping_batches
@@ -79,9 +64,24 @@ class EventsCallback(Callback):
             self._total_steps = None
         self._last_time = time.perf_counter()
         self._samples = 0
+        if not trainer.is_global_zero:
+            return
+        self._report_checkpoints(trainer, emit=False)  # a resumed run's old files are not news
+        # Here rather than in on_fit_start: a resumed run's step and epoch are restored by now.
+        self.writer.emit(
+            "resumed" if trainer.ckpt_path else "started",
+            run=self.run_name,
+            pid=os.getpid(),
+            max_epochs=trainer.max_epochs,
+            total_steps=self._total_steps,
+            world_size=trainer.world_size,
+            epoch=trainer.current_epoch,
+            step=trainer.global_step,
+        )
 
     @override
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # ModelCheckpoint runs after this callback at epoch end; report its files here.
         if trainer.is_global_zero:
             self._report_checkpoints(trainer)
 
@@ -173,7 +173,7 @@ class EventsCallback(Callback):
             traceback="".join(traceback.format_exception(exception))[-4000:],
         )
 
-    def _report_checkpoints(self, trainer: pl.Trainer) -> None:
+    def _report_checkpoints(self, trainer: pl.Trainer, emit: bool = True) -> None:
         """Emit ``checkpoint`` for each checkpoint file that is new or rewritten since last time."""
         paths: list[tuple[str, str]] = []
         for cb in trainer.checkpoint_callbacks:
@@ -190,10 +190,11 @@ class EventsCallback(Callback):
             if self._reported.get(path) == mtime:
                 continue
             self._reported[path] = mtime
-            self.writer.emit(
-                "checkpoint",
-                kind=kind,
-                path=str(path),
-                epoch=trainer.current_epoch,
-                step=trainer.global_step,
-            )
+            if emit:
+                self.writer.emit(
+                    "checkpoint",
+                    kind=kind,
+                    path=str(path),
+                    epoch=trainer.current_epoch,
+                    step=trainer.global_step,
+                )
