@@ -42,6 +42,7 @@ _OUT_QPARAMS = {
 # Integer ops whose output keeps the input's quantization (same scale and zero point).
 _PASSTHROUGH = {"MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity",
                 "Slice", "Gather", "Pad", "Resize", "Split", "DepthToSpace", "SpaceToDepth"}  # fmt: skip
+_NOT_DATA = {"Shape", "Size"}
 _INT_DTYPES = {"int8", "uint8", "int16", "uint16", "int32", "int4", "uint4"}
 
 
@@ -93,6 +94,9 @@ def _build(path: Path, device: str) -> OnnxGraph:
     g = OnnxGraph(None, inputs[0].name, "", [])
     g.consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer if _small(t)}
     have = {o.name for o in graph.output}
+    # Values that depend on the input's data; weights dequantized by DQ nodes and shape
+    # arithmetic are constants or metadata, not activations.
+    data = {g.input_name}
     for i, node in enumerate(graph.node):
         layer = node.name or f"{node.op_type}_{i}"
         if node.op_type == "Constant" and node.attribute:
@@ -101,6 +105,9 @@ def _build(path: Path, device: str) -> OnnxGraph:
             except Exception:  # non-tensor constants (value_float...) are not quant params
                 pass
         _note_qparams(g, node)
+        if node.op_type in _NOT_DATA or not any(n in data for n in node.input):
+            continue
+        data.update(node.output)
         for out in node.output:
             if out and out not in g.producer:
                 g.producer[out] = (layer, node.op_type)

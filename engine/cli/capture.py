@@ -1,0 +1,133 @@
+"""``layerscope capture``: every layer's activations for one input, written as a JSON report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "capture", help="capture every layer's activations for an input; write a report"
+    )
+    p.add_argument(
+        "model", help="model file (torch, TorchScript, ONNX, or a state dict with --arch)"
+    )
+    p.add_argument(
+        "--input",
+        required=True,
+        metavar="SPEC",
+        help="random[:CxHxW] | cifar10:17 | cifar10:0-63 | digits:3 | image.png | array.npy",
+    )
+    p.add_argument(
+        "--data-dir", help="CIFAR-10 python folder (default: $LAYERSCOPE_CIFAR10, ./data)"
+    )
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--out", default=".", help="folder for the report (default: .)")
+    p.add_argument(
+        "--output-json-name",
+        default="activation_report.json",
+        metavar="NAME",
+        help="report file name",
+    )
+    p.add_argument("--arch", help="architecture for state dicts: zoo name or module:Class")
+    p.add_argument("--trust", action="store_true", help="allow pickles that can run code")
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="samples per forward pass (default 256)"
+    )
+    p.add_argument(
+        "--max-samples", type=int, default=None, help="use at most N samples (random: draw N)"
+    )
+    p.add_argument(
+        "--normalize",
+        choices=("cifar10", "digits", "none"),
+        help="override the input normalisation",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
+    p.add_argument("--bins", type=int, default=50, help="histogram bins (default 50)")
+    p.add_argument(
+        "--json", action="store_true", help="print the report as JSON instead of a table"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.capture import capture
+    from engine.errors import InputError
+    from engine.inputs import load_input, model_input_shape
+    from engine.loaders import load_model
+    from engine.report import from_capture, save
+
+    if args.bins < 1:
+        raise InputError(f"--bins must be at least 1, got {args.bins}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    name = Path(args.output_json_name)
+    if name.name != args.output_json_name or name.name in ("", ".", ".."):
+        raise InputError(
+            f"--output-json-name must be a file name, not a path: {args.output_json_name!r}"
+        )
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} exists and is not a folder")
+    model = load_model(args.model, arch=args.arch, trust=args.trust, device=args.device)
+    batch = load_input(
+        args.input,
+        input_shape=model_input_shape(model),
+        data_dir=args.data_dir,
+        max_samples=args.max_samples,
+        seed=args.seed,
+        normalize=args.normalize,
+    )
+    result = capture(model, batch, bins=args.bins, batch_size=args.batch_size)
+    report = from_capture(result)
+    path = save(report, out_dir / name)
+    if args.json:
+        json.dump({"report_path": str(path), **report.to_dict()}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        _print(result, path)
+    return 0
+
+
+def _fmt(v: Any) -> str:
+    return "—" if v is None else f"{v:.3g}"
+
+
+def _print(result: Any, path: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(
+        title=f"{result.model_path.name if result.model_path else 'model'} · {result.input['description']}",
+        expand=True,
+    )
+    table.add_column("tensor", overflow="fold", ratio=3)  # long dotted names wrap, never vanish
+    table.add_column("kind", overflow="fold", ratio=2)
+    for col in ("shape", "mean", "std", "min", "max", "zeros", "NaN/Inf"):
+        table.add_column(col, justify="right", overflow="fold", ratio=1)
+    for a in result.activations.values():
+        s = a.stats
+        bad = s.nan + s.posinf + s.neginf
+        table.add_row(
+            a.name or "(output)",
+            a.kind,
+            "×".join(map(str, s.shape)),
+            _fmt(s.mean),
+            _fmt(s.std),
+            _fmt(s.min),
+            _fmt(s.max),
+            f"{100 * s.zero_fraction:.0f}%",
+            str(bad) if bad else "",
+            style="red" if bad else None,
+        )
+    console.print(table)
+    for name, err in result.errors.items():
+        console.print(f"[red]error[/red] {name}: {err}")
+    for note in result.not_available:
+        console.print(f"[yellow]not available[/yellow]: {note}")
+    console.print(f"{result.summary()} · {result.device} · report: {path}")

@@ -1,0 +1,238 @@
+"""The activation report: a versioned JSON file of one capture, written atomically.
+
+The schema is documented in docs/report-schema.md. Readers accept every schema version up to
+``SCHEMA_VERSION`` and refuse newer ones with a message saying so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from engine.capture.result import CaptureResult
+from engine.errors import InputError
+from engine.model import QuantInfo
+from engine.stats import TensorStats
+
+SCHEMA = "layerscope.activation-report"
+SCHEMA_VERSION = 1
+DEFAULT_NAME = "activation_report.json"
+
+
+@dataclass
+class ReportTensor:
+    """One tensor of a report (statistics only; values are never written)."""
+
+    name: str
+    layer: str
+    kind: str
+    stats: TensorStats
+    int_stats: TensorStats | None = None
+    quant: dict[str, Any] | None = None
+
+
+@dataclass
+class Report:
+    """A loaded (or about to be written) activation report."""
+
+    model: dict[str, Any]
+    input: dict[str, Any]
+    capture: dict[str, Any]
+    versions: dict[str, str | None]
+    created: str
+    tensors: dict[str, ReportTensor] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    not_available: list[str] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+    path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "schema_version": self.schema_version,
+            "created": self.created,
+            "versions": self.versions,
+            "model": self.model,
+            "input": self.input,
+            "capture": self.capture,
+            "tensors": {
+                n: {
+                    "layer": t.layer,
+                    "kind": t.kind,
+                    "shape": list(t.stats.shape),
+                    "dtype": t.stats.dtype,
+                    "stats": _stats_dict(t.stats),
+                    "int_stats": _stats_dict(t.int_stats, True) if t.int_stats else None,
+                    "quant": t.quant,
+                }
+                for n, t in self.tensors.items()
+            },
+            "errors": self.errors,
+            "not_available": self.not_available,
+        }
+
+
+def _stats_dict(s: TensorStats, keep_dtype: bool = False) -> dict[str, Any]:
+    d = s.to_dict()
+    d.pop("shape", None)  # the tensor's shape and dtype sit beside its stats
+    if not keep_dtype:
+        d.pop("dtype", None)
+    return d
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of the packages that shape the numbers (without importing them)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in ("layerscope", "torch", "onnxruntime", "onnx", "numpy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, or of a folder's files (sorted relative names and bytes)."""
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode() + b"\0")
+        with f.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _quant_dict(q: QuantInfo | None) -> dict[str, Any] | None:
+    if q is None:
+        return None
+    return {
+        "scale": [float(v) for v in q.scale],
+        "zero_point": [int(v) for v in q.zero_point],
+        "axis": q.axis,
+        "qdtype": q.qdtype,
+        "scheme": q.scheme,
+    }
+
+
+def from_capture(result: CaptureResult) -> Report:
+    """The report of a capture (model hash computed here: it reads the model file once)."""
+    path = result.model_path
+    model: dict[str, Any] = {
+        "path": None,
+        "name": None,
+        "format": result.model_format,
+        "sha256": None,
+    }
+    if path is not None and path.exists():
+        model.update(path=str(path.resolve()), name=path.name, sha256=file_sha256(path))
+    return Report(
+        model=model,
+        input=result.input,
+        capture={
+            "device": result.device,
+            "mode": result.mode,
+            "bins": result.bins,
+            "samples": result.samples,
+            "batches": result.batches,
+            "passes": result.passes,
+            "seconds": round(result.seconds, 4),
+        },
+        versions=versions(),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        tensors={
+            n: ReportTensor(n, a.layer, a.kind, a.stats, a.int_stats, _quant_dict(a.quant))
+            for n, a in result.activations.items()
+        },
+        errors=dict(result.errors),
+        not_available=list(result.not_available),
+    )
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(report: Report, path: str | os.PathLike[str]) -> Path:
+    """Write ``report`` as JSON (atomically); returns the path written."""
+    p = Path(path)
+    write_atomic(p, json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n")
+    report.path = p
+    return p
+
+
+def load(path: str | os.PathLike[str]) -> Report:
+    """Read and validate a report; any problem is one ``InputError`` naming the file."""
+    p = Path(path)
+    try:
+        raw = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"report not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read report {p}: {exc}") from None
+    try:
+        d = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{p} is not JSON ({exc.msg} at line {exc.lineno}); is it an activation report?"
+        ) from None
+    if not isinstance(d, dict) or d.get("schema") != SCHEMA:
+        raise InputError(f'{p} is not a layerscope activation report (no "schema": "{SCHEMA}")')
+    version = d.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise InputError(f"{p} has an invalid schema_version {version!r}")
+    if version > SCHEMA_VERSION:
+        raise InputError(
+            f"{p} uses report schema v{version}, newer than this layerscope reads (v{SCHEMA_VERSION}); "
+            "upgrade layerscope"
+        )
+    try:
+        tensors = {n: _tensor(n, t) for n, t in d["tensors"].items()}
+        return Report(
+            model=dict(d["model"]),
+            input=dict(d["input"]),
+            capture=dict(d["capture"]),
+            versions=dict(d.get("versions", {})),
+            created=str(d["created"]),
+            tensors=tensors,
+            errors=dict(d.get("errors", {})),
+            not_available=list(d.get("not_available", [])),
+            schema_version=version,
+            path=p,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(
+            f"{p} is a damaged activation report (bad or missing field {exc})"
+        ) from None
+
+
+def _tensor(name: str, t: dict[str, Any]) -> ReportTensor:
+    def stats(d: dict[str, Any] | None) -> TensorStats | None:
+        if d is None:
+            return None
+        return TensorStats.from_dict({"dtype": t["dtype"], **d, "shape": t["shape"]})
+
+    st = stats(t["stats"])
+    if st is None:
+        raise KeyError(f"tensors.{name}.stats")
+    return ReportTensor(name, t["layer"], t["kind"], st, stats(t.get("int_stats")), t.get("quant"))
