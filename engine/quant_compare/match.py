@@ -6,7 +6,8 @@ Three passes, each only over what the previous left unpaired:
    ``layer1.conv1``), from node/module names first, then from weight names;
 2. **suffix**: one name is the other plus a wrapper prefix (``inner.conv1`` ↔ ``conv1``), unique;
 3. **position**: the remaining ops in graph order, aligned on (kind, weight shape), so a PyTorch
-   model matches its exported ONNX file even when the exporter named nodes ``node_Conv_12``.
+   model matches its exported ONNX file even when the exporter named nodes ``node_Conv_12``;
+   what the alignment leaves is paired when its (kind, shape) is unique on both sides.
 
 Every pair must agree on kind and weight shape; a name match with another shape is not a match.
 """
@@ -67,6 +68,21 @@ def _by_position(f_ops: list[Op], q_ops: list[Op]) -> list[Pair]:
     return pairs
 
 
+def _by_unique_shape(f_ops: list[Op], q_ops: list[Op]) -> list[Pair]:
+    """Pair what is left when its (kind, shape) occurs once on each side: graph optimisers
+    reorder independent branches (a ResNet shortcut before the block's first conv)."""
+    from collections import Counter
+
+    cf = Counter((o.kind, o.shape) for o in f_ops)
+    cq = Counter((o.kind, o.shape) for o in q_ops)
+    by_sig = {(o.kind, o.shape): o for o in q_ops}
+    return [
+        Pair(f, by_sig[(f.kind, f.shape)], "position")
+        for f in f_ops
+        if cf[(f.kind, f.shape)] == 1 and cq.get((f.kind, f.shape)) == 1
+    ]
+
+
 def match(f_ops: list[Op], q_ops: list[Op]) -> tuple[list[Pair], list[Op], list[Op]]:
     """Pair the ops; return (pairs in quantized-graph order, unmatched float, unmatched quant)."""
     pairs: list[Pair] = []
@@ -76,6 +92,7 @@ def match(f_ops: list[Op], q_ops: list[Op]) -> tuple[list[Pair], list[Op], list[
         lambda f, q: _by_keys(f, q, "alt_key"),
         _by_suffix,
         _by_position,
+        _by_unique_shape,
     ):
         new = step(left_f, left_q)
         taken_f, taken_q = set(), set()

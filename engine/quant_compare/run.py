@@ -68,6 +68,17 @@ class OnnxRunner(Runner):
         self.fixed_batch = dims[0].dim_value if dims and dims[0].HasField("dim_value") else 0
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        dims = [d.dim_value if d.HasField("dim_value") else None
+                for d in self.inputs[0].type.tensor_type.shape.dim]  # fmt: skip
+        if dims and (
+            len(dims) != batch.ndim
+            or any(d and d != n for d, n in zip(dims[1:], batch.shape[1:], strict=True))
+        ):
+            want = "×".join(str(d) if d else "N" for d in dims)
+            raise InputError(
+                f"inputs of shape {tuple(batch.shape)} do not fit {self.model.path.name}, "
+                f"whose input {self.inputs[0].name!r} is {want}"
+            )
         if self.fixed_batch and batch.shape[0] != self.fixed_batch:  # run sample by sample
             parts = [self(batch[i : i + 1]) for i in range(batch.shape[0])]
             acts = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}

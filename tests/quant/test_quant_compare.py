@@ -1,0 +1,205 @@
+"""``quant_compare.compare``: matching, weight/activation/output figures, flags and exclusions."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+from quant_factory import calibration, quantize_onnx, tiny
+
+from engine.errors import InputError, LayerscopeError
+from engine.loaders import load_model
+from engine.loaders.torch_loader import model_from_module
+from engine.quant_compare import ComparisonCancelled, NothingToCompareError, compare
+
+RESNET8_WEIGHTED = [
+    "conv1", "layer1.conv1", "layer1.conv2", "layer2.conv1", "layer2.conv2", "layer2.shortcut",
+    "layer3.conv1", "layer3.conv2", "layer3.shortcut", "fc",
+]  # fmt: skip
+
+
+def _perturbed(src: Path, dst: Path, tensor: str, target_db: float) -> Path:
+    """A copy of ``src`` whose ``tensor`` carries noise at exactly ``target_db`` SQNR."""
+    proto = onnx.load(str(src))
+    for i, init in enumerate(proto.graph.initializer):
+        if init.name == tensor:
+            x = numpy_helper.to_array(init).astype(np.float64)
+            noise = np.random.default_rng(3).standard_normal(x.shape)
+            noise *= np.linalg.norm(x) / np.linalg.norm(noise) * 10 ** (-target_db / 20)
+            new = numpy_helper.from_array((x + noise).astype(np.float32), tensor)
+            proto.graph.initializer[i].CopyFrom(new)
+    onnx.save(proto, str(dst))
+    return dst
+
+
+def test_identical_pair_is_exact_everywhere(models) -> None:
+    result = compare(models.float_onnx, models.float_onnx)
+    assert len(result.layers) == 3 and not result.unmatched_float and not result.unmatched_quant
+    for layer in result.layers:
+        assert layer.weight.figures.exact and math.isinf(layer.weight.sqnr_db)
+        assert layer.activation.figures.exact and layer.activation.samples == 4
+        assert not layer.flagged
+    assert result.output.figures.exact and result.output.top1_agreement == 1.0
+    assert result.suggest_exclude() == []
+    text = json.dumps(result.to_dict(), allow_nan=False)  # infinities survive strict JSON
+    assert '"sqnr_db": "inf"' in text
+
+
+def test_known_weight_perturbation_gives_its_sqnr(models, tmp_path: Path) -> None:
+    noisy = _perturbed(models.float_onnx, tmp_path / "noisy.onnx", "conv2.weight", 25.0)
+    result = compare(models.float_onnx, noisy, threshold_db=30.0)
+    by_layer = {c.float_layer: c for c in result.layers}
+    assert by_layer["/conv2/Conv"].weight.sqnr_db == pytest.approx(25.0, abs=1e-3)
+    assert by_layer["/conv2/Conv"].flagged
+    assert by_layer["/conv1/Conv"].weight.figures.exact
+    assert by_layer["/fc/Gemm"].weight.figures.exact
+    # Upstream of the perturbation the activations are untouched; downstream they are not.
+    assert by_layer["/conv1/Conv"].activation.figures.exact
+    assert not by_layer["/conv2/Conv"].activation.figures.exact
+    assert result.worst_first()[0].float_layer == "/conv2/Conv"
+    assert result.suggest_exclude()[0] == "/conv2/Conv"
+
+
+@pytest.mark.parametrize("variant", ["qdq_tensor", "qdq_channel", "qop_uint8", "dynamic"])
+def test_onnx_quantized_variants_match_every_layer(models, variant: str) -> None:
+    result = compare(models.float_onnx, getattr(models, variant))
+    assert [c.float_layer for c in result.layers] == ["/conv1/Conv", "/conv2/Conv", "/fc/Gemm"]
+    assert all(c.matched_by == "name" for c in result.layers)
+    assert not result.unmatched_float and not result.unmatched_quant
+    for c in result.layers:
+        assert 0 < c.weight.sqnr_db < math.inf
+        assert c.activation is not None and c.activation.samples == 4
+        assert -1.0 <= c.activation.figures.cosine <= 1.0
+    # The quantized graphs fold bn1 into conv1 (the dynamic one keeps the BatchNormalization).
+    folded = result.layers[0].weight.folded_bn
+    assert folded == (None if variant == "dynamic" else "/bn1/BatchNormalization")
+    assert 0.0 <= result.output.top1_agreement <= 1.0
+
+
+def test_folding_matches_the_converters_fold(models) -> None:
+    # The preprocessed float file has BN folded by ONNX Runtime; folding it ourselves must agree.
+    result = compare(models.float_onnx, models.pre_onnx)
+    conv1 = result.layers[0]
+    assert conv1.weight.folded_bn == "/bn1/BatchNormalization"
+    assert conv1.weight.sqnr_db > 100 and conv1.bias.sqnr_db > 100
+    assert result.output.figures.sqnr_db > 100
+
+
+def test_torch_quantized_models_match_the_float_model(models) -> None:
+    batches = calibration(2)
+    float_model = model_from_module(models.dir / "tiny.pt", "torch-module", tiny(), "cpu")
+    eager = model_from_module(models.dir / "eager", "torch-module", models.eager, "cpu")
+    result = compare(float_model, eager, batches)
+    assert [(c.float_layer, c.quant_layer) for c in result.layers] == [
+        ("conv1", "inner.conv1"), ("conv2", "inner.conv2"), ("fc", "inner.fc"),
+    ]  # fmt: skip
+    assert result.layers[0].weight.folded_bn == "bn1"
+    assert all(c.activation is not None and c.activation.samples == 2 for c in result.layers)
+    # TorchScript cannot be hooked: weights and the output only, and the report says so.
+    scripted = compare(float_model, load_model(models.fx_ts), batches)
+    assert len(scripted.layers) == 3 and all(c.activation is None for c in scripted.layers)
+    assert scripted.output.samples == 2
+    assert any("TorchScript" in n for n in scripted.notes)
+
+
+def test_cross_framework_matching_finds_every_resnet8_layer(resnet8_files) -> None:
+    state, _, _, int8 = resnet8_files
+    result = compare(load_model(state, arch="resnet8"), int8)
+    # Listed in the quantized graph's order, where ORT moved each shortcut first.
+    assert sorted(c.float_layer for c in result.layers) == sorted(RESNET8_WEIGHTED)
+    assert all(c.matched_by == "name" for c in result.layers)
+    assert not result.unmatched_float and not result.unmatched_quant
+    bn_convs = [
+        c for c in result.layers if "shortcut" not in c.float_layer and c.float_layer != "fc"
+    ]
+    assert all(c.weight.folded_bn for c in bn_convs)
+    assert all(c.weight.sqnr_db > 30 for c in result.layers)  # folding made the weights comparable
+
+
+def test_position_matching_when_names_say_nothing(resnet8_files, tmp_path: Path) -> None:
+    state, _, _, int8 = resnet8_files
+    proto = onnx.load(str(int8))
+    rename = {t.name: f"w{i}" for i, t in enumerate(proto.graph.initializer)}
+    for t in proto.graph.initializer:
+        t.name = rename[t.name]
+    for i, node in enumerate(proto.graph.node):
+        node.name = f"n{i}"
+        node.input[:] = [rename.get(x, x) for x in node.input]
+    anon = tmp_path / "anonymous_int8.onnx"
+    onnx.save(proto, str(anon))
+    float_model = load_model(state, arch="resnet8")
+    named = {c.float_layer: c for c in compare(float_model, int8).layers}
+    result = compare(float_model, anon)
+    assert sorted(c.float_layer for c in result.layers) == sorted(RESNET8_WEIGHTED)
+    assert all(c.matched_by == "position" for c in result.layers)
+    for c in result.layers:
+        assert c.weight.sqnr_db == named[c.float_layer].weight.sqnr_db
+
+
+def test_suggest_exclude_gives_nodes_quantize_static_keeps_in_float(models, tmp_path: Path) -> None:
+    first = compare(models.pre_onnx, models.qdq_tensor)
+    worst = sorted(c.worst_sqnr_db for c in first.layers)
+    threshold = (worst[0] + worst[1]) / 2  # flags exactly the worst layer, whatever its figure
+    result = compare(models.pre_onnx, models.qdq_tensor, threshold_db=threshold)
+    names = result.suggest_exclude()
+    assert len(names) == 1
+    pre_nodes = {n.name for n in onnx.load(str(models.pre_onnx)).graph.node}
+    assert set(names) <= pre_nodes
+    requant = load_model(
+        quantize_onnx(models.pre_onnx, tmp_path / "requant.onnx", "qdq", False, exclude=names)
+    )
+    for layer_name in ("/conv1/Conv", "/conv2/Conv", "/fc/Gemm"):
+        weight = requant.layer(layer_name).tensors["weight"]
+        assert (weight.quant is None) == (layer_name in names)
+
+
+def test_suggest_exclude_strips_qoperator_suffixes(models) -> None:
+    result = compare(models.pre_onnx, models.qop_uint8, threshold_db=1000.0)
+    assert result.suggest_exclude() == ["/conv1/Conv", "/conv2/Conv", "/fc/Gemm"]
+
+
+def test_progress_and_cancel(models) -> None:
+    seen: list[tuple[str, int, int]] = []
+    compare(models.float_onnx, models.qdq_tensor, progress=lambda *a: seen.append(a))
+    assert ("weights", 3, 3) in seen and ("activations", 4, 4) in seen
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(ComparisonCancelled):
+        compare(models.float_onnx, models.qdq_tensor, cancel=cancel)
+
+
+def test_swapped_models_are_refused(models) -> None:
+    with pytest.raises(LayerscopeError, match="give the float model first"):
+        compare(models.qdq_tensor, models.float_onnx)
+
+
+def test_unrelated_models_have_nothing_to_compare(models, resnet8_files) -> None:
+    with pytest.raises(NothingToCompareError, match="same network"):
+        compare(models.float_onnx, resnet8_files[1])
+
+
+def test_model_without_weighted_layers(models, tmp_path: Path) -> None:
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "g", [x], [y])
+    path = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    with pytest.raises(NothingToCompareError, match="relu.onnx has no convolution"):
+        compare(path, models.qdq_tensor)
+
+
+def test_inputs_of_the_wrong_shape(models) -> None:
+    with pytest.raises(InputError, match=r"shape \(1, 4, 12, 12\) do not fit tiny.onnx"):
+        compare(models.float_onnx, models.qdq_tensor, np.zeros((1, 4, 12, 12), np.float32))
+
+
+def test_weights_only_without_inputs(models) -> None:
+    result = compare(models.float_onnx, models.qdq_tensor, activations=False)
+    assert result.output is None and all(c.activation is None for c in result.layers)
+    assert all(c.weight is not None for c in result.layers)

@@ -1,0 +1,88 @@
+"""``quant.describe``: integer and dequantized histograms, health and per-channel table."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from engine.inspect import tensor_values
+from engine.loaders import load_model
+from engine.quant import NotQuantizedError, ShapeMismatchError, describe, error_figures
+
+
+def test_describe_per_channel_int8_weight(models) -> None:
+    ref = load_model(models.qdq_channel).tensor("conv2.weight_quantized")
+    report = describe(ref)
+    ints = ref.load().numpy().reshape(-1).astype(np.int64)
+    # One bin per representable integer, covering -128..127, counting every value.
+    assert len(report.int_stats.counts) == 256
+    assert report.int_stats.edges[0] == -128.5 and report.int_stats.edges[-1] == 127.5
+    assert sum(report.int_stats.counts) == ints.size
+    np.testing.assert_array_equal(report.int_stats.counts, np.bincount(ints + 128, minlength=256))
+    real = tensor_values(ref).numpy()
+    assert report.float_stats.min == pytest.approx(float(real.min()))
+    assert report.float_stats.max == pytest.approx(float(real.max()))
+    assert report.health.range_used == (ints.max() - ints.min() + 1) / 256
+    assert report.health.saturated_low == float((ints == -128).mean())
+    assert report.health.saturated_high == float((ints == 127).mean())
+    assert len(report.channels) == ref.shape[0] == 16
+    for row, scale in zip(report.channels, ref.quant.scale, strict=True):
+        assert row["scale"] == float(scale)
+        assert row["min"] == pytest.approx(float(real[row["channel"]].min()))
+    d = report.to_dict()
+    assert d["quant"]["axis"] == 0 and len(d["channels"]) == 16
+
+
+def test_describe_per_tensor_uint8_weight_has_one_channel_row(models) -> None:
+    ref = load_model(models.qop_uint8).tensor("fc.weight_quantized")
+    report = describe(ref)
+    assert report.int_stats.edges[0] == -0.5 and report.int_stats.edges[-1] == 255.5
+    assert len(report.channels) == 1
+    assert report.channels[0]["zero_point"] == int(ref.quant.zero_point[0])
+
+
+def test_describe_torch_quantized_weight(models) -> None:
+    ref = load_model(models.fx_ts).tensor("conv1", "weight")
+    report = describe(ref)
+    assert report.quant.scheme == "torch"
+    assert sum(report.int_stats.counts) == ref.numel
+    assert len(report.channels) == 8
+
+
+def test_describe_float_tensor_is_a_clear_error(models) -> None:
+    ref = load_model(models.float_onnx).tensor("conv1.weight")
+    with pytest.raises(NotQuantizedError, match="conv1.weight"):
+        describe(ref)
+
+
+def test_error_figures_of_identical_tensors_are_exact() -> None:
+    x = torch.randn(1000, generator=torch.Generator().manual_seed(0))
+    fig = error_figures(x, x.clone())
+    assert fig.exact and math.isinf(fig.sqnr_db) and fig.sqnr_db > 0
+    assert fig.max_abs_error == 0.0
+    assert fig.cosine == pytest.approx(1.0)
+    assert fig.to_dict()["sqnr_db"] == "inf"  # JSON has no infinity
+
+
+@pytest.mark.parametrize("target_db", [10.0, 20.0, 42.5])
+def test_error_figures_of_a_known_perturbation(target_db: float) -> None:
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4096, generator=g, dtype=torch.float64)
+    noise = torch.randn(4096, generator=g, dtype=torch.float64)
+    noise *= x.norm() / noise.norm() * 10 ** (-target_db / 20)  # ‖x‖/‖n‖ = 10^(dB/20)
+    fig = error_figures(x, x + noise)
+    assert fig.sqnr_db == pytest.approx(target_db, abs=1e-9)
+    assert fig.max_abs_error == pytest.approx(float(noise.abs().max()))
+    assert not fig.exact
+
+
+def test_error_figures_edge_cases() -> None:
+    zeros = np.zeros(5, np.float32)
+    assert error_figures(zeros, zeros).exact
+    fig = error_figures(zeros, np.ones(5, np.float32))
+    assert fig.sqnr_db == -math.inf and fig.cosine is None
+    with pytest.raises(ShapeMismatchError, match="5 and 6"):
+        error_figures(zeros, np.zeros(6))
