@@ -61,7 +61,7 @@ class ClassifierModule(pl.LightningModule):
         logits = self(x)
         loss = self.loss(logits, y)
         self.train_acc(logits, y)
-        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
 
