@@ -80,7 +80,8 @@ def compare(
             seeded random samples of the input shape the models declare.
         threshold_db: layers whose weight or activation SQNR is below this are flagged.
         activations: also run both models (activations and output); weights only if False.
-        progress: called with (stage, done, total) as the work advances.
+        progress: called with (stage, done, total) as the work advances: ``("weights", layers
+            done, layers)``, then ``("activations", samples done, samples)``.
         cancel: when set, the comparison stops with :class:`ComparisonCancelled`.
 
     Raises:

@@ -143,12 +143,13 @@ def compare_activations(
     if f_run is None or q_run is None:
         return
     accs = {pair: _Acc() for pair in layer_pairs + extra}
+    total = sum(len(b) for b in batches)
     out_acc, agree, n_top1 = _Acc(), 0, 0
     for i, batch in enumerate(batches):
         if cancel is not None and cancel.is_set():
             raise ComparisonCancelled("comparison cancelled")
-        f_out, f_acts = f_run(batch)
-        q_out, q_acts = q_run(batch)
+        f_out, f_acts = f_run(batch, cancel)
+        q_out, q_acts = q_run(batch, cancel)
         if f_out.shape != q_out.shape:
             raise InputError(
                 f"the outputs differ in shape: {fm.path.name} gives {f_out.shape}, "
@@ -161,8 +162,8 @@ def compare_activations(
         for (f_name, q_name), acc in accs.items():
             if f_name in f_acts and q_name in q_acts:
                 acc.add(f_acts[f_name], q_acts[q_name])
-        if progress:
-            progress("activations", i + 1, len(batches))
+        if progress:  # in samples: one big batch still shows how far it got
+            progress("activations", sum(len(b) for b in batches[: i + 1]), total)
     result.output = OutputComparison(
         out_acc.figures(), agree / n_top1 if n_top1 else None, out_acc.samples
     )

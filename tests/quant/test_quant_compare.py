@@ -134,8 +134,8 @@ def test_position_matching_when_names_say_nothing(resnet8_files, tmp_path: Path)
     anon = tmp_path / "anonymous_int8.onnx"
     onnx.save(proto, str(anon))
     float_model = load_model(state, arch="resnet8")
-    named = {c.float_layer: c for c in compare(float_model, int8).layers}
-    result = compare(float_model, anon)
+    named = {c.float_layer: c for c in compare(float_model, int8, activations=False).layers}
+    result = compare(float_model, anon, activations=False)
     assert sorted(c.float_layer for c in result.layers) == sorted(RESNET8_WEIGHTED)
     assert all(c.matched_by == "position" for c in result.layers)
     for c in result.layers:
