@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +50,11 @@ class DemoResult:
 FILES: list[tuple[str, str, str]] = [
     ("resnet8.pt", "torch-pickle", "whole nn.Module (torch.save(model); needs --trust to load)"),
     ("resnet8_state.pt", "torch-state-dict", "state dict (loads with weights_only=True)"),
-    ("resnet8.ckpt", "lightning-ckpt", "Lightning checkpoint (weights under state_dict, 'model.')"),
+    (
+        "resnet8.ckpt",
+        "lightning-ckpt",
+        "Lightning checkpoint (state_dict with 'model.' prefix, optimizer state)",
+    ),
     ("resnet8.safetensors", "safetensors", "safetensors weights"),
     ("resnet8.onnx", "onnx", "float ONNX (BatchNorm kept as its own node)"),
     ("resnet8_int8.onnx", "onnx-qdq-int8", "ONNX Runtime static QDQ, int8, per-channel weights"),
@@ -68,13 +72,10 @@ def atomic(path: Path) -> Iterator[Path]:
     """Yield a temp path beside ``path``; rename it over ``path`` only if the block succeeds.
 
     The temp name is hidden and keeps the real suffix, so folder scans skip it and tools that
-    look at the extension still work.
+    look at the extension still work. The writer creates the file itself (unlike mkstemp's
+    0600 file), so the result gets the user's usual umask permissions.
     """
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)

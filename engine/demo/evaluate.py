@@ -43,6 +43,7 @@ def evaluate_file(path: str | os.PathLike[str], fmt: str, x: np.ndarray) -> tupl
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        opts.intra_op_num_threads = 1  # tiny model: threads would only spin (see _one_torch_thread)
         sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         return sess.run(None, {INPUT_NAME: x})[0], "onnxruntime"
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 def save_torch(model: nn.Module, trainer: Any, out: Path) -> None:
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     with atomic(out / "resnet8.pt") as tmp:
         torch.save(model, tmp)
@@ -34,9 +34,12 @@ def save_torch(model: nn.Module, trainer: Any, out: Path) -> None:
     with atomic(out / "resnet8_state.pt") as tmp:
         torch.save(state, tmp)
     with atomic(out / "resnet8.ckpt") as tmp:
-        trainer.save_checkpoint(str(tmp), weights_only=True)
+        # A full checkpoint, optimizer state included, as Lightning writes by default: that is
+        # what users have on disk, and it still loads with torch.load(weights_only=True).
+        trainer.save_checkpoint(str(tmp), weights_only=False)
     with atomic(out / "resnet8.safetensors") as tmp:
-        save_file(state, str(tmp), metadata={"arch": "resnet8", "source": "layerscope demo"})
+        # save() + write_bytes rather than save_file(), which creates the file with mode 0600.
+        tmp.write_bytes(save(state, metadata={"arch": "resnet8", "source": "layerscope demo"}))
 
 
 def save_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:

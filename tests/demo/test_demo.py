@@ -72,6 +72,10 @@ def test_every_file_written_and_listed(demo: dict[str, Any]) -> None:
     assert [f["file"] for f in manifest["files"]] == names
     for entry in manifest["files"]:
         assert entry["size_bytes"] == (out / entry["file"]).stat().st_size
+    # Files get the user's usual permissions (not a temp file's 0600).
+    probe = out.parent / "probe"
+    probe.write_text("")
+    assert {(out / n).stat().st_mode & 0o777 for n in names} == {probe.stat().st_mode & 0o777}
     # Atomic writes leave no temp files behind.
     assert sorted(p.name for p in out.iterdir()) == sorted([*names, MANIFEST_NAME])
     assert manifest["epochs"] == 1 and manifest["train_seconds"] > 0
@@ -103,7 +107,7 @@ def test_torch_files_load_and_agree(demo: dict[str, Any], test_split: tuple) -> 
 
     state = torch.load(out / "resnet8_state.pt", weights_only=True)
     ckpt = torch.load(out / "resnet8.ckpt", weights_only=True)
-    assert "pytorch-lightning_version" in ckpt
+    assert "pytorch-lightning_version" in ckpt and "optimizer_states" in ckpt
     assert all(k.startswith("model.") for k in ckpt["state_dict"])
     from safetensors.torch import load_file
 
