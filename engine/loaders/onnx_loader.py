@@ -37,7 +37,18 @@ def external_location(t: Any, base: Path) -> tuple[Path, int, int | None]:
             "refusing to read it (move the data file next to the model)"
         )
     length = int(info["length"]) if "length" in info else None
-    return target, int(info.get("offset", 0)), length
+    offset = int(info.get("offset", 0))
+    # Checked at open (a stat, no read), so a missing or short data file is named up front.
+    if not target.is_file():
+        raise ModelFileError(
+            f"{base}: tensor {t.name!r} needs external data file {loc!r}, which is missing"
+        )
+    if offset + (length or 0) > target.stat().st_size:
+        raise ModelFileError(
+            f"{target}: truncated external data: tensor {t.name!r} needs bytes "
+            f"{offset}..{offset + (length or 0)}, the file has {target.stat().st_size}"
+        )
+    return target, offset, length
 
 
 def _tensor_loader(t: Any, base: Path):  # noqa: ANN202 - returns a closure

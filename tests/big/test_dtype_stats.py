@@ -177,3 +177,46 @@ def test_input_array_is_never_modified() -> None:
 def test_chunk_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="chunk_elems"):
         stats.compute(np.ones(3), chunk_elems=0)
+
+
+def _edge_hugging_float32(lo: float, hi: float, bins: int) -> np.ndarray:
+    """float32 values at, just below and just above every float64 bin edge."""
+    edges = np.linspace(lo, hi, bins + 1)
+    near = edges.astype(np.float32)
+    vals = np.concatenate([
+        near, np.nextafter(near, np.float32(-np.inf)), np.nextafter(near, np.float32(np.inf)),
+    ])  # fmt: skip
+    return vals[(vals >= np.float32(lo)) & (vals <= np.float32(hi))]
+
+
+@pytest.mark.parametrize(("lo", "hi", "bins"), [(-1.0, 1.0, 7), (0.1, 0.7, 50), (-3.3e5, 17.0, 13)])
+def test_float32_values_on_bin_edges_land_where_numpy_puts_them(
+    lo: float, hi: float, bins: int
+) -> None:
+    lo32, hi32 = float(np.float32(lo)), float(np.float32(hi))
+    vals = _edge_hugging_float32(lo32, hi32, bins)
+    vals = np.concatenate([vals, [np.float32(lo32), np.float32(hi32)]]).astype(np.float32)
+    s = stats.compute(torch.from_numpy(vals), bins=bins, chunk_elems=5)
+    counts, edges = np.histogram(vals.astype(np.float64), bins=bins)
+    assert s.counts == counts.tolist() and s.edges == edges.tolist()
+
+
+def test_float32_range_too_wide_for_float32_still_bins_like_numpy() -> None:
+    vals = np.array([-3.0e38, -1.0, 0.0, 2.5e37, 3.0e38], dtype=np.float32)
+    s = stats.compute(torch.from_numpy(vals), bins=9)
+    counts, edges = np.histogram(vals.astype(np.float64), bins=9)
+    assert s.counts == counts.tolist() and s.edges == edges.tolist()
+
+
+def test_float32_histogram_range_that_float32_cannot_hold_exactly() -> None:
+    vals = np.linspace(-1, 1, 1001, dtype=np.float32)
+    s = stats.compute(torch.from_numpy(vals), bins=10, hist_range=(-0.1, 0.3))
+    counts, _ = np.histogram(vals.astype(np.float64), bins=10, range=(-0.1, 0.3))
+    assert s.counts == counts.tolist()
+
+
+def test_float32_tiny_range_bins_like_numpy() -> None:
+    vals = np.array([1e-44, 2e-44, 3e-44, 1.0e-40, 1.1e-40], dtype=np.float32)
+    s = stats.compute(torch.from_numpy(vals), bins=4)
+    counts, edges = np.histogram(vals.astype(np.float64), bins=4)
+    assert s.counts == counts.tolist() and s.edges == edges.tolist()
