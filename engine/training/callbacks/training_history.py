@@ -9,8 +9,9 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
+from engine.training.callbacks._render import renderer
 from engine.training.callbacks._util import scalar_metrics
-from engine.training.io import atomic_write_json, save_figure
+from engine.training.io import atomic_write_json
 
 LOSS_CURVES = (("train_loss_epoch", "train loss"), ("val_loss", "val loss"))
 ACC_CURVES = (("val_acc", "val top-1"), ("val_acc_top5", "val top-5"), ("train_acc", "train top-1"))
@@ -20,10 +21,18 @@ class TrainingHistoryCallback(Callback):
     """After each epoch: appends the metrics to ``history.json`` and redraws ``loss.png`` and
     ``accuracy.png``; at the end of fit writes ``metrics.json`` (final and best metrics).
 
-    The history is part of the checkpoint, so a resumed run keeps its earlier epochs.
+    The history is part of the checkpoint, so a resumed run keeps its earlier epochs. With
+    ``background`` the curves are drawn on a background thread (flushed at the end of fit).
     """
 
-    def __init__(self, out_dir: str | Path, monitor: str = "val_acc", plots: bool = True) -> None:
+    def __init__(
+        self,
+        out_dir: str | Path,
+        monitor: str = "val_acc",
+        plots: bool = True,
+        background: bool = True,
+    ) -> None:
+        self.background = background
         self.out_dir = Path(out_dir)
         self.monitor = monitor
         self.plots = plots
@@ -43,13 +52,25 @@ class TrainingHistoryCallback(Callback):
             return
         atomic_write_json(self.out_dir / "history.json", self.history)
         if self.plots:
-            save_figure(_curves(self.history, LOSS_CURVES, "loss"), self.out_dir / "loss.png")
-            save_figure(
-                _curves(self.history, ACC_CURVES, "accuracy"), self.out_dir / "accuracy.png"
-            )
+            history = list(
+                self.history
+            )  # a snapshot: the renderer may draw it after the next epoch
+            for name, curves in (("loss", LOSS_CURVES), ("accuracy", ACC_CURVES)):
+                renderer.submit(
+                    self.out_dir / f"{name}.png",
+                    lambda c=curves, n=name: _curves(history, c, n),
+                    self.background,
+                )
+
+    @override
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        renderer.flush()
 
     @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        renderer.flush()
         if not trainer.is_global_zero:
             return
         final = scalar_metrics(trainer)
@@ -98,5 +119,5 @@ def _curves(history: list[dict[str, Any]], series: tuple[tuple[str, str], ...], 
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.14, bottom=0.15, right=0.97, top=0.95)  # no tight_layout: one render
     return fig

@@ -1,0 +1,108 @@
+"""Observability overhead: epoch time with every callback and the events stream vs a bare fit.
+
+Same module, same data (the digits recipe, ``configs/resnet8_digits.yaml``), same process; the two
+variants alternate so that load on a shared machine hits both alike. Goal: ratio <= 1.10.
+
+    .venv/bin/python tests/bench/bench_training.py [--epochs 4] [--repeats 2] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+
+def _timer():  # noqa: ANN202 - a Callback class made after the lazy import
+    import pytorch_lightning as pl
+
+    class EpochTimer(pl.Callback):
+        """Wall time of each training epoch, validation and epoch-end hooks included."""
+
+        def __init__(self) -> None:
+            self.starts: list[float] = []
+            self.end = 0.0
+
+        def on_train_epoch_start(self, trainer, pl_module) -> None:  # noqa: ANN001
+            self.starts.append(time.perf_counter())
+
+        def on_train_end(self, trainer, pl_module) -> None:  # noqa: ANN001
+            self.end = time.perf_counter()
+
+        def epochs(self) -> list[float]:
+            bounds = [*self.starts, self.end]
+            return [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+
+    return EpochTimer()
+
+
+def fit(variant: str, epochs: int, out: Path) -> tuple[list[float], float]:
+    """One fit; returns (per-epoch seconds, whole-fit seconds)."""
+    import pytorch_lightning as pl
+
+    from engine.training.build import build_run
+    from engine.training.config import load_config
+
+    cfg = load_config(ROOT / "configs" / "resnet8_digits.yaml", [f"trainer.max_epochs={epochs}"])
+    pl.seed_everything(0, verbose=False)
+    parts = build_run(cfg, out)
+    timer = _timer()
+    if variant == "bare":
+        trainer = pl.Trainer(
+            max_epochs=epochs,
+            accelerator="cpu",
+            devices=1,
+            gradient_clip_val=cfg.trainer.gradient_clip_val,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[timer],
+        )
+    else:
+        trainer = pl.Trainer(**parts.trainer_kwargs, callbacks=[timer, *parts.callbacks])
+    t0 = time.perf_counter()
+    trainer.fit(parts.module, datamodule=parts.datamodule)
+    return timer.epochs(), time.perf_counter() - t0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args()
+
+    import torch
+    from loguru import logger
+
+    logger.remove()  # the callbacks' log lines are not what is measured here
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    fit("bare", 1, Path(tempfile.mkdtemp()))  # warm-up: imports, allocator, digits cache
+    epoch_times: dict[str, list[float]] = {"bare": [], "full": []}
+    fit_times: dict[str, list[float]] = {"bare": [], "full": []}
+    for _ in range(args.repeats):
+        for variant in ("bare", "full"):
+            with tempfile.TemporaryDirectory() as tmp:
+                epochs, total = fit(variant, args.epochs, Path(tmp))
+            epoch_times[variant] += epochs
+            fit_times[variant].append(total)
+            print(f"{variant:4s} epochs {' '.join(f'{e:.2f}' for e in epochs)} s, fit {total:.2f} s")
+    bare, full = (statistics.median(epoch_times[v]) for v in ("bare", "full"))
+    fit_bare, fit_full = (statistics.median(fit_times[v]) for v in ("bare", "full"))
+    print(f"median epoch: bare {bare:.3f} s, with callbacks + events {full:.3f} s")
+    print(f"epoch time ratio (goal <= 1.10): {full / bare:.3f}")
+    print(f"whole fit ratio (start-up, checkpoints and ONNX export included): {fit_full / fit_bare:.3f}")
+    print(f"torch threads: {torch.get_num_threads()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
