@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+RANDOM_SAMPLES = 8
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -23,9 +25,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--input",
         default="random",
         metavar="SPEC",
-        help="inputs: random[:N] (default, 4 seeded samples), a .npy file, or any capture "
-        "input spec (digits:0-31, cifar10:0-99, image file)",
+        help="inputs, as for capture: random[:CxHxW] | digits:0-31 | cifar10:0-63 | image.png | "
+        "array.npy (default: random)",
     )
+    p.add_argument(
+        "--max-samples",
+        type=int,
+        default=None,
+        help=f"use at most N samples (random: draw N, default {RANDOM_SAMPLES})",
+    )
+    p.add_argument(
+        "--data-dir", help="CIFAR-10 python folder (default: $LAYERSCOPE_CIFAR10, ./data)"
+    )
+    p.add_argument(
+        "--normalize",
+        choices=("cifar10", "digits", "none"),
+        help="override the input normalisation",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
     p.add_argument(
         "--threshold",
         type=float,
@@ -53,11 +70,8 @@ def run(args: argparse.Namespace) -> int:
         raise LayerscopeError(f"--threshold must be a finite number of dB, got {args.threshold}")
     fm = load_model(args.float_model, arch=args.arch, trust=args.trust)
     qm = load_model(args.quant_model, arch=args.arch, trust=args.trust)
-    inputs, count = (None, 4) if args.weights_only else _inputs(args.input, fm, qm)
-    result = compare(
-        fm, qm, inputs, threshold_db=args.threshold, num_inputs=count,
-        activations=not args.weights_only,
-    )  # fmt: skip
+    inputs = None if args.weights_only else _inputs(args, fm, qm)
+    result = compare(fm, qm, inputs, threshold_db=args.threshold, activations=not args.weights_only)
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
@@ -72,35 +86,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _inputs(spec: str, fm: Any, qm: Any) -> tuple[Any, int]:
-    """(inputs for ``compare``, sample count): ``None`` inputs mean seeded random samples."""
-    import numpy as np
+def _inputs(args: argparse.Namespace, fm: Any, qm: Any) -> Any:
+    """The ``--input`` batch, shaped for the models (the quantized one's shape first)."""
+    from engine.inputs import load_input, model_input_shape
 
-    from engine.errors import InputError
-
-    if spec == "random" or spec.startswith("random:"):
-        n = spec.partition(":")[2] or "4"
-        if not n.isdigit() or int(n) < 1:
-            raise InputError(f"--input {spec}: use random or random:N with N ≥ 1")
-        return None, int(n)
-    if spec.endswith(".npy"):
-        path = Path(spec)
-        if not path.is_file():
-            raise InputError(f"--input {spec}: no such file")
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise InputError(f"--input {spec}: not a readable .npy array ({exc})") from None
-        if arr.dtype.kind not in "fiu":
-            raise InputError(f"--input {spec}: holds {arr.dtype}, not numbers")
-        return arr.astype(np.float32), int(arr.shape[0]) if arr.ndim else 1
-    try:
-        from engine.inputs import load_input  # the capture's input specs, when installed
-    except ImportError:
-        raise InputError(f"--input {spec}: unknown input; use random[:N] or a .npy file") from None
-    batch = load_input(spec, model=qm)
-    tensor = getattr(batch, "tensor", batch)
-    return tensor, int(tensor.shape[0])
+    n = args.max_samples
+    if n is None and args.input.strip().split(":")[0] == "random":
+        n = RANDOM_SAMPLES
+    return load_input(
+        args.input,
+        input_shape=model_input_shape(qm) or model_input_shape(fm),
+        data_dir=args.data_dir,
+        max_samples=n,
+        seed=args.seed,
+        normalize=args.normalize,
+    )
 
 
 def _db(v: float | None) -> str:

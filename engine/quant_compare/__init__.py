@@ -76,7 +76,8 @@ def compare(
 
     Args:
         float_model / quant_model: loaded models or paths (loaded with ``arch``/``trust``).
-        inputs: a batch (array/tensor) or a sequence of batches; ``None`` for ``num_inputs``
+        inputs: a batch (array, tensor or ``engine.inputs.InputBatch``) or a sequence of
+            them; ``None`` for ``num_inputs``
             seeded random samples of the input shape the models declare.
         threshold_db: layers whose weight or activation SQNR is below this are flagged.
         activations: also run both models (activations and output); weights only if False.

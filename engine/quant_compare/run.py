@@ -121,7 +121,7 @@ MAX_BATCH = 64  # samples per run: every compared activation of a batch is held 
 
 def as_batches(inputs: Any) -> list[np.ndarray]:
     """One array/tensor (a batch) or a sequence of them → float32 NumPy batches of ≤ 64 samples."""
-    items = [inputs] if hasattr(inputs, "shape") else list(inputs)
+    items = [inputs] if hasattr(inputs, "shape") or hasattr(inputs, "tensor") else list(inputs)
     out = []
     for x in items:
         if hasattr(x, "tensor"):  # an engine.inputs.InputBatch

@@ -28,7 +28,7 @@ def test_table_lists_layers_worst_first_with_summary(models, capsys) -> None:
 
 def test_json_is_strict_and_sorted_worst_first(models, capsys) -> None:
     code, out, _ = _run(
-        capsys, models.float_onnx, models.qdq_tensor, "--json", "--input", "random:2"
+        capsys, models.float_onnx, models.qdq_tensor, "--json", "--max-samples", "2"
     )
     assert code == 0
     data = json.loads(out)
@@ -61,8 +61,8 @@ def test_npy_input_and_state_dict_with_arch(resnet8_files, tmp_path: Path, capsy
     [
         (["{missing}", "{quant}"], "no such file"),
         (["{float}", "{quant}", "--threshold", "nan"], "--threshold must be a finite"),
-        (["{float}", "{quant}", "--input", "random:0"], "random:N with N ≥ 1"),
-        (["{float}", "{quant}", "--input", "{missing_npy}"], "no such file"),
+        (["{float}", "{quant}", "--max-samples", "0"], "--max-samples must be at least 1"),
+        (["{float}", "{quant}", "--input", "{missing_npy}"], "neither a source"),
         (["{float}", "{quant}", "--input", "{bad_npy}"], "shape (2, 5)"),
         (["{quant}", "{float}"], "give the float model first"),
         (["{float}", "{other}"], "are they the same network"),
