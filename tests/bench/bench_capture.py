@@ -1,0 +1,227 @@
+"""Capture benchmark: layerscope's hook capture against a bare forward pass and other methods.
+
+Run:  .venv/bin/python tests/bench/bench_capture.py [--repeat 15]
+
+A ResNet-style CNN (33 leaf modules), batch 8 × 3×64×64, CPU, 2 threads. Reported as ratios to a
+bare forward pass measured in the same run (median and best of interleaved repeats):
+
+* layerscope ``capture`` in stats mode: every module (leaves and containers) hooked, exact
+  statistics and a 50-bin histogram per tensor;
+* the naive method: one forward pass per module, hooking only that module (same statistics code,
+  so the difference is the re-running);
+* TorchLens ``trace`` (all layers saved) when ``torchlens`` is installed: measured in a child process
+  with its own bare baseline, because TorchLens wraps torch functions for the rest of the process.
+
+Peak memory: each method runs once in a fresh child process; we report the rise of the process's
+peak resident set (``VmHWM`` from /proc, reset through /proc/self/clear_refs just before the run)
+above its resident set at that moment. tracemalloc cannot see torch's allocations; RSS sees all of
+them (torch CPU tensors, oneDNN scratch, our workspace, Python objects).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+THREADS = 2
+BATCH = (8, 3, 64, 64)
+
+
+def build_model() -> Any:
+    import torch
+    from torch import nn
+
+    from engine.zoo import BasicBlock
+
+    class BenchNet(nn.Module):
+        """Stem + four stages of one residual block each (32→256 channels) + head: 33 leaves."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Sequential(
+                nn.Conv2d(3, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU()
+            )
+            self.stage1 = nn.Sequential(BasicBlock(32, 32, 1))
+            self.stage2 = nn.Sequential(BasicBlock(32, 64, 2))
+            self.stage3 = nn.Sequential(BasicBlock(64, 128, 2))
+            self.stage4 = nn.Sequential(BasicBlock(128, 256, 2))
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.flatten = nn.Flatten()
+            self.fc = nn.Linear(256, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.stage4(self.stage3(self.stage2(self.stage1(self.stem(x)))))
+            return self.fc(self.flatten(self.pool(x)))
+
+    torch.manual_seed(0)
+    return BenchNet().eval()
+
+
+def _setup() -> tuple[Any, Any]:
+    import torch
+
+    torch.set_num_threads(THREADS)
+    model = build_model()
+    x = torch.randn(*BATCH, generator=torch.Generator().manual_seed(0))
+    return model, x
+
+
+def bare(model: Any, x: Any) -> None:
+    import torch
+
+    with torch.no_grad():
+        model(x)
+
+
+def layerscope_capture(model: Any, x: Any) -> int:
+    from engine.capture import capture
+
+    return len(capture(model, x).activations)
+
+
+def naive(model: Any, x: Any) -> int:
+    """One forward pass per module, hooking that module alone."""
+    import torch
+
+    from engine.capture import fast_stats as fs
+
+    done = 0
+    for _, mod in model.named_modules():
+        out: list[Any] = []
+        h = mod.register_forward_hook(lambda _m, _a, o, out=out: out.append(fs.stats(o)))
+        try:
+            with torch.no_grad():
+                model(x)
+        finally:
+            h.remove()
+        done += len(out)
+    return done
+
+
+def torchlens_trace(model: Any, x: Any) -> int:
+    import torchlens as tl
+
+    trace = tl.trace(model, x)
+    return len(trace.layer_labels) if hasattr(trace, "layer_labels") else 0
+
+
+def _times(fn: Any, model: Any, x: Any, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn(model, x)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def _status(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def child(method: str, what: str, repeat: int) -> None:
+    """Run in a fresh process: peak memory of one call, or bare vs TorchLens timings."""
+    model, x = _setup()
+    fn = {"bare": bare, "capture": layerscope_capture, "naive": naive}.get(method)
+    if what == "memory":
+        if method == "torchlens":
+            import torchlens  # noqa: F401 - import cost is not the measured run's
+
+            fn = torchlens_trace
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        rss = _status("VmRSS:")
+        fn(model, x)
+        print(json.dumps({"peak_rise": _status("VmHWM:") - rss}))
+        return
+    # timing in a child: bare first, then TorchLens (which wraps torch functions from then on)
+    bare(model, x)
+    base = _times(bare, model, x, repeat)
+    torchlens_trace(model, x)  # first call wraps torch: warm-up
+    tl = _times(torchlens_trace, model, x, max(3, repeat // 3))
+    print(json.dumps({"bare": base, "torchlens": tl}))
+
+
+def _run_child(method: str, what: str, repeat: int) -> dict[str, Any] | None:
+    cmd = [sys.executable, __file__, "--child", method, "--what", what, "--repeat", str(repeat)]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if p.returncode != 0:
+        print(
+            f"  ({method} {what} failed: {p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode})"
+        )
+        return None
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--child")
+    ap.add_argument("--what", default="memory")
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.what, args.repeat)
+        return
+    import torch
+
+    model, x = _setup()
+    leaves = sum(1 for m in model.modules() if not list(m.children()))
+    print(f"model: {leaves} leaf modules, {sum(1 for _ in model.modules())} modules; input {BATCH}; "
+          f"CPU, {THREADS} threads; torch {torch.__version__}")  # fmt: skip
+    n_tensors = layerscope_capture(model, x)
+    n_naive = naive(model, x)
+    bare(model, x)
+    times: dict[str, list[float]] = {"bare": [], "capture": [], "naive": []}
+    for i in range(args.repeat):  # interleaved, so load from other processes hits all alike
+        times["bare"] += _times(bare, model, x, 1)
+        times["capture"] += _times(layerscope_capture, model, x, 1)
+        if i % 5 == 0:
+            times["naive"] += _times(naive, model, x, 1)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    best = {k: min(v) for k, v in times.items()}
+    print(f"\n{'method':34s} {'median ms':>10s} {'ratio':>7s} {'best ms':>9s} {'ratio':>7s}")
+    for k, label in (("bare", "bare forward"), ("capture", f"layerscope capture ({n_tensors} tensors)"),
+                     ("naive", f"naive, 1 forward per module ({n_naive})")):  # fmt: skip
+        print(
+            f"{label:34s} {med[k] * 1e3:10.1f} {med[k] / med['bare']:6.2f}× {best[k] * 1e3:9.1f} {best[k] / best['bare']:6.2f}×"
+        )
+    try:
+        import torchlens  # noqa: F401
+
+        tl = _run_child("torchlens", "time", args.repeat)
+        if tl:
+            m_b, m_t = statistics.median(tl["bare"]), statistics.median(tl["torchlens"])
+            b_b, b_t = min(tl["bare"]), min(tl["torchlens"])
+            print(f"{'TorchLens trace (child process)':34s} {m_t * 1e3:10.1f} {m_t / m_b:6.2f}× {b_t * 1e3:9.1f} {b_t / b_b:6.2f}×"
+                  f"   (its bare: {m_b * 1e3:.1f} ms median)")  # fmt: skip
+    except ImportError:
+        print("TorchLens: not installed (pip install torchlens to compare)")
+    print("\npeak memory rise during one call (fresh process each, VmHWM − RSS before):")
+    methods = ["bare", "capture", "naive"]
+    try:
+        import torchlens  # noqa: F401, F811
+
+        methods.append("torchlens")
+    except ImportError:
+        pass
+    base = None
+    for m in methods:
+        r = _run_child(m, "memory", 1)
+        if r is None:
+            continue
+        base = base or r["peak_rise"]
+        print(f"  {m:10s} {r['peak_rise'] / 2**20:8.1f} MiB   {r['peak_rise'] / base:5.2f}× bare")
+
+
+if __name__ == "__main__":
+    main()
