@@ -126,6 +126,9 @@ def build_demo_models(
         raise ConfigError(f"epochs must be a whole number ≥ 1 (got {epochs!r})")
     say = progress or (lambda _msg: None)
     out = _prepare_out_dir(out_dir)
+    # The manifest marks a complete build (`make run` checks for it): drop the old one first,
+    # so a build that fails half-way is not mistaken for a finished one.
+    (out / MANIFEST_NAME).unlink(missing_ok=True)
     try:
         return _build(out, epochs, seed, say)
     except OSError as exc:  # disk full, permissions changed mid-way, ...

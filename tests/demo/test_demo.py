@@ -31,10 +31,16 @@ MAX_QUANT_DROP = 0.05  # int8 variants may lose a little accuracy, not collapse
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("demo") / "models"  # not yet there: the CLI creates it
     stdout, stderr = io.StringIO(), io.StringIO()
+    threads = torch.get_num_threads()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         rc = main(["demo", "--out", str(out), "--epochs", "1", "--seed", "0", "--json"])
     assert rc == 0, stderr.getvalue()
-    return {"out": out, "manifest": json.loads(stdout.getvalue()), "stderr": stderr.getvalue()}
+    return {
+        "out": out,
+        "manifest": json.loads(stdout.getvalue()),
+        "stderr": stderr.getvalue(),
+        "threads_before": threads,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -193,8 +199,9 @@ def test_torchscript_int8_holds_quantized_weights(demo: dict[str, Any], test_spl
 
 @pytest.mark.slow
 def test_build_leaves_torch_global_state_alone(demo: dict[str, Any]) -> None:
-    # Lightning's deterministic=True is process-wide; the build must switch it back off.
+    # Lightning's deterministic=True and the build's thread cap are process-wide: both restored.
     assert not torch.are_deterministic_algorithms_enabled()
+    assert torch.get_num_threads() == demo["threads_before"]
 
 
 @pytest.mark.parametrize("epochs", [0, -1])
@@ -215,3 +222,15 @@ def test_out_is_a_file_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureF
     assert "not a folder" in err and "\n" not in err
     with pytest.raises(DemoError, match="not a folder"):
         build_demo_models(target)
+
+
+def test_failed_build_leaves_no_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / MANIFEST_NAME).write_text("{}")  # from an earlier, complete build
+
+    def broken_training(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("training blew up")
+
+    monkeypatch.setattr("engine.demo.train_resnet8", broken_training)
+    with pytest.raises(RuntimeError, match="blew up"):
+        build_demo_models(tmp_path, epochs=1)
+    assert list(tmp_path.iterdir()) == []
