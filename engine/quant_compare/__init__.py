@@ -43,6 +43,8 @@ __all__ = [
     "OutputComparison",
     "TensorComparison",
     "compare",
+    "compared_weights",
+    "weight_histograms",
 ]
 
 
@@ -143,16 +145,10 @@ def _layer(index: int, pair: Pair, qm: Model) -> LayerComparison:
     lc = LayerComparison(
         index=index, float_layer=f.layer, quant_layer=q.layer, op_types=(f.op_type, q.op_type),
         matched_by=pair.matched_by, exclude_node=q.node if qm.onnx is not None else None,
+        float_op=f, quant_op=q,
     )  # fmt: skip
-    fw, fb = _weight_bias(f)
-    qw, qb = _weight_bias(q)
-    # A converter folds BN into the conv before quantizing: fold it into the other side too.
-    folded = None
-    if f.bn is not None and q.bn is None:
-        fw, fb = _fold(fw, fb, f.bn)
-        folded = f.bn.name
-    elif q.bn is not None and f.bn is None:
-        qw, qb = _fold(qw, qb, q.bn)
+    fw, fb, qw, qb = _aligned(f, q)
+    folded = f.bn.name if f.bn is not None and q.bn is None else None
     lc.weight = TensorComparison(
         f.weight.name, q.weight.name, tuple(fw.shape), error_figures(fw, qw), folded_bn=folded
     )
@@ -162,6 +158,35 @@ def _layer(index: int, pair: Pair, qm: Model) -> LayerComparison:
         lc.bias = TensorComparison(f_name, q_name, tuple(fb.shape), error_figures(fb, qb),
                                    folded_bn=folded)  # fmt: skip
     return lc
+
+
+def _aligned(f: Op, q: Op) -> tuple[Any, Any, Any, Any]:
+    """(float weight, float bias, dequantized weight, bias) in the same form, ready to compare."""
+    fw, fb = _weight_bias(f)
+    qw, qb = _weight_bias(q)
+    # A converter folds BN into the conv before quantizing: fold it into the other side too.
+    if f.bn is not None and q.bn is None:
+        fw, fb = _fold(fw, fb, f.bn)
+    elif q.bn is not None and f.bn is None:
+        qw, qb = _fold(qw, qb, q.bn)
+    return fw, fb, qw, qb
+
+
+def compared_weights(layer: LayerComparison) -> tuple[Any, Any]:
+    """The float and dequantized weights exactly as compared (``[out, in, ...]``, BN folded)."""
+    fw, _, qw, _ = _aligned(layer.float_op, layer.quant_op)
+    return fw, qw
+
+
+def weight_histograms(layer: LayerComparison, bins: int = 50) -> tuple[Any, Any]:
+    """``TensorStats`` of the float and the dequantized weight over one shared range, so the
+    two histograms can be drawn side by side or overlaid bin for bin."""
+    from engine.stats import compute
+
+    fw, qw = compared_weights(layer)
+    lo = min(float(fw.min()), float(qw.min())) if fw.numel() else 0.0
+    hi = max(float(fw.max()), float(qw.max())) if fw.numel() else 0.0
+    return compute(fw, bins, hist_range=(lo, hi)), compute(qw, bins, hist_range=(lo, hi))
 
 
 def _weight_bias(op: Op) -> tuple[Any, Any]:

@@ -20,6 +20,7 @@ from engine.errors import InputError
 from engine.model import Model
 from engine.quant import ErrorFigures, sqnr_db
 from engine.quant_compare import run as _run
+from engine.quant_compare.ops import ACTIVATIONS as _ACTIVATIONS
 from engine.quant_compare.result import OutputComparison, TensorComparison
 
 if TYPE_CHECKING:
@@ -96,12 +97,21 @@ def onnx_activation_pairs(fm: Model, qm: Model, taken: set[str]) -> list[tuple[s
                 continue  # integers without a known scale cannot be compared with reals
             if base not in best or rank < best[base][0]:
                 best[base] = (rank, o)
+    f_consumers: dict[str, list[Any]] = {}
+    for n in f_graph.node:
+        for i in n.input:
+            f_consumers.setdefault(i, []).append(n)
     pairs = []
     for name in f_vals:
         if name in outputs or name in taken or name not in best:
             continue
         q_name = best[name][1]
-        if q_name not in taken:
+        # QOperator fuses an activation into the op before it (QLinearAdd + Relu): when the
+        # activation's output is gone from the quantized graph, compare after it on both sides.
+        nxt = f_consumers.get(name, [])
+        if len(nxt) == 1 and nxt[0].op_type in _ACTIVATIONS and nxt[0].output[0] not in best:
+            name = nxt[0].output[0]
+        if q_name not in taken and name not in taken:
             pairs.append((name, q_name))
     return pairs
 

@@ -18,7 +18,7 @@ from engine.model import Model, TensorRef
 CONV_OPS = {"Conv", "QLinearConv", "ConvInteger", "ConvTranspose"}
 LINEAR_OPS = {"Gemm", "QGemm", "MatMul", "QLinearMatMul", "MatMulInteger"}
 # Followed after a conv/linear when looking for the end of its fused group.
-_ACTIVATIONS = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh"}
+ACTIVATIONS = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh"}
 _TORCH_ACTS = ("ReLU", "ReLU6", "LeakyReLU", "Hardswish", "Hardtanh", "SiLU", "GELU", "Tanh")
 # Last segment of an ONNX node name that only repeats the operator type (``/conv1/Conv_quant``).
 _OP_SUFFIX = re.compile(r"^(Conv|Gemm|MatMul|ConvTranspose)(_[A-Za-z]+)*(_\d+)?$")
@@ -172,7 +172,7 @@ def onnx_ops(model: Model) -> list[Op]:
                 op.bn = _onnx_bn(nxt, const_ref)
                 if op.bn is None:
                     break
-            elif nxt.op_type in _ACTIVATIONS:
+            elif nxt.op_type in ACTIVATIONS:
                 pass
             elif nxt.op_type == "QuantizeLinear":
                 dq = [

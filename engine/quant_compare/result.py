@@ -71,6 +71,9 @@ class LayerComparison:
     activation: TensorComparison | None = None
     exclude_node: str | None = None
     flagged: bool = False
+    # The matched ops themselves, for ``compared_weights``; not part of the JSON.
+    float_op: Any = field(default=None, repr=False, compare=False)
+    quant_op: Any = field(default=None, repr=False, compare=False)
 
     @property
     def worst_sqnr_db(self) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from quant_factory import Models, build_all, build_resnet8
+from quant_factory import Models, ResNet8Files, build_all, build_resnet8
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +16,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
 
 
 @pytest.fixture(scope="session")
-def resnet8_files(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def resnet8_files(tmp_path_factory: pytest.TempPathFactory) -> ResNet8Files:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return build_resnet8(tmp_path_factory.mktemp("resnet8"))

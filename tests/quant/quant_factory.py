@@ -208,11 +208,26 @@ def resnet8(seed: int = 0) -> nn.Module:
 RESNET_SHAPE = (1, 3, 32, 32)
 
 
-def build_resnet8(d: Path) -> tuple[Path, Path, Path, Path]:
-    """(state dict .pt, float .onnx, preprocessed .onnx, QDQ int8 per-channel .onnx)."""
+@dataclass
+class ResNet8Files:
+    """ResNet-8 as a state dict, its float ONNX export, ORT-preprocessed, and two quantizations."""
+
+    state: Path
+    float_onnx: Path
+    pre_onnx: Path
+    int8: Path  # QDQ int8, per-channel weights
+    uint8: Path  # QOperator uint8, per-tensor weights
+
+
+def build_resnet8(d: Path) -> ResNet8Files:
     model = resnet8()
     torch.save(model.state_dict(), d / "resnet8_state.pt")
     f = export_onnx(model, d / "resnet8.onnx", RESNET_SHAPE)
     pre = preprocess(f, d / "resnet8_pre.onnx")
-    q = quantize_onnx(pre, d / "resnet8_int8.onnx", "qdq", per_channel=True, shape=RESNET_SHAPE)
-    return d / "resnet8_state.pt", f, pre, q
+    return ResNet8Files(
+        state=d / "resnet8_state.pt", float_onnx=f, pre_onnx=pre,
+        int8=quantize_onnx(pre, d / "resnet8_int8.onnx", "qdq", per_channel=True,
+                           shape=RESNET_SHAPE),
+        uint8=quantize_onnx(pre, d / "resnet8_uint8.onnx", "qop", per_channel=False,
+                            unsigned=True, shape=RESNET_SHAPE),
+    )  # fmt: skip

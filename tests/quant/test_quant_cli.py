@@ -47,7 +47,7 @@ def test_suggest_exclude_prints_node_names(models, capsys) -> None:
 
 
 def test_npy_input_and_state_dict_with_arch(resnet8_files, tmp_path: Path, capsys) -> None:
-    state, _, _, int8 = resnet8_files
+    state, int8 = resnet8_files.state, resnet8_files.int8
     batch = tmp_path / "batch.npy"
     np.save(batch, np.random.default_rng(0).standard_normal((3, 3, 32, 32)).astype(np.float32))
     code, out, _ = _run(capsys, state, int8, "--arch", "resnet8", "--input", batch, "--json")
@@ -76,7 +76,7 @@ def test_errors_are_one_line_with_status_2(
     paths = {
         "missing": tmp_path / "missing.onnx", "float": models.float_onnx,
         "quant": models.qdq_tensor, "missing_npy": tmp_path / "none.npy", "bad_npy": bad,
-        "other": resnet8_files[1],
+        "other": resnet8_files.float_onnx,
     }  # fmt: skip
     code, _, err = _run(capsys, *(a.format(**paths) for a in argv))
     assert code == 2

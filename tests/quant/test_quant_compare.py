@@ -109,7 +109,7 @@ def test_torch_quantized_models_match_the_float_model(models) -> None:
 
 
 def test_cross_framework_matching_finds_every_resnet8_layer(resnet8_files) -> None:
-    state, _, _, int8 = resnet8_files
+    state, int8 = resnet8_files.state, resnet8_files.int8
     result = compare(load_model(state, arch="resnet8"), int8)
     # Listed in the quantized graph's order, where ORT moved each shortcut first.
     assert sorted(c.float_layer for c in result.layers) == sorted(RESNET8_WEIGHTED)
@@ -123,7 +123,7 @@ def test_cross_framework_matching_finds_every_resnet8_layer(resnet8_files) -> No
 
 
 def test_position_matching_when_names_say_nothing(resnet8_files, tmp_path: Path) -> None:
-    state, _, _, int8 = resnet8_files
+    state, int8 = resnet8_files.state, resnet8_files.int8
     proto = onnx.load(str(int8))
     rename = {t.name: f"w{i}" for i, t in enumerate(proto.graph.initializer)}
     for t in proto.graph.initializer:
@@ -181,7 +181,7 @@ def test_swapped_models_are_refused(models) -> None:
 
 def test_unrelated_models_have_nothing_to_compare(models, resnet8_files) -> None:
     with pytest.raises(NothingToCompareError, match="same network"):
-        compare(models.float_onnx, resnet8_files[1])
+        compare(models.float_onnx, resnet8_files.float_onnx)
 
 
 def test_model_without_weighted_layers(models, tmp_path: Path) -> None:
@@ -203,3 +203,25 @@ def test_weights_only_without_inputs(models) -> None:
     result = compare(models.float_onnx, models.qdq_tensor, activations=False)
     assert result.output is None and all(c.activation is None for c in result.layers)
     assert all(c.weight is not None for c in result.layers)
+
+
+def test_qoperator_fused_activations_compare_after_the_activation(resnet8_files) -> None:
+    result = compare(resnet8_files.float_onnx, resnet8_files.uint8)
+    assert len(result.layers) == 10 and not result.unmatched_quant
+    adds = [a for a in result.activations if "/Add_output_0" in a.quant_name]
+    assert len(adds) == 3  # one residual add per block, each fused with its ReLU by ORT
+    float_graph = onnx.load(str(resnet8_files.float_onnx)).graph
+    relu_outputs = {n.output[0] for n in float_graph.node if n.op_type == "Relu"}
+    assert all(a.float_name in relu_outputs for a in adds)
+
+
+def test_weight_histograms_share_their_bins(models) -> None:
+    from engine.quant_compare import compared_weights, weight_histograms
+
+    layer = compare(models.float_onnx, models.qdq_channel, activations=False).layers[0]
+    fw, qw = compared_weights(layer)
+    assert tuple(fw.shape) == tuple(qw.shape) == layer.weight.shape
+    f_stats, q_stats = weight_histograms(layer, bins=32)
+    assert f_stats.edges == q_stats.edges and len(f_stats.counts) == 32
+    assert sum(f_stats.counts) == sum(q_stats.counts) == fw.numel()
+    assert f_stats.min == pytest.approx(float(fw.min()))
