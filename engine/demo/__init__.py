@@ -51,7 +51,6 @@ __all__ = [
     "DemoError",
     "DemoResult",
     "build_demo_models",
-    "evaluate_file",
     "read_manifest",
 ]
 
@@ -71,7 +70,7 @@ def _prepare_out_dir(out_dir: str | os.PathLike[str]) -> Path:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence the libraries' chatter (Lightning banners, exporter and ORT warnings) meant for devs."""
+    """Silence library chatter meant for developers (Lightning banners, exporter warnings)."""
     import pytorch_lightning  # noqa: F401 - it sets its loggers' levels on import; import first
 
     names = ["pytorch_lightning", "lightning_fabric", "torch.onnx", "onnxruntime"]
@@ -162,7 +161,8 @@ def _build(out: Path, epochs: int, seed: int, say: Progress) -> list[DemoResult]
         say("wrote float ONNX")
         save_onnx_quantized(out / "resnet8.onnx", data, out, workdir)
         say(
-            f"wrote ONNX int8 (QDQ) and uint8 (QOperator), calibrated on {CALIBRATION_IMAGES} images"
+            "wrote ONNX int8 (QDQ) and uint8 (QOperator), "
+            f"calibrated on {CALIBRATION_IMAGES} images"
         )
         save_torch_int8(model, data, out / "resnet8_int8.pt")
         say("wrote torch.ao int8 TorchScript")

@@ -59,7 +59,11 @@ FILES: list[tuple[str, str, str]] = [
     ("resnet8.onnx", "onnx", "float ONNX (BatchNorm kept as its own node)"),
     ("resnet8_int8.onnx", "onnx-qdq-int8", "ONNX Runtime static QDQ, int8, per-channel weights"),
     ("resnet8_uint8.onnx", "onnx-qoperator-uint8", "ONNX Runtime static QOperator, uint8"),
-    ("resnet8_int8.pt", "torchscript-int8", "torch.ao FX int8 (x86), TorchScript"),
+    (
+        "resnet8_int8.pt",
+        "torchscript-int8",
+        "torch.ao FX int8 (x86 backend; qnnpack on ARM), TorchScript",
+    ),
 ]
 
 
@@ -81,6 +85,29 @@ def atomic(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def quantized_engine() -> Iterator[str]:
+    """Select torch's int8 CPU backend for the block, then restore the previous one.
+
+    x86 (fbgemm kernels) where the CPU has it; qnnpack on ARM hosts such as Grace machines.
+    """
+    import torch
+
+    supported = torch.backends.quantized.supported_engines
+    name = next((e for e in ("x86", "fbgemm", "qnnpack") if e in supported), None)
+    if name is None:
+        raise DemoError(
+            f"this torch build has no int8 CPU backend (x86, fbgemm or qnnpack; it has "
+            f"{', '.join(supported)}), so resnet8_int8.pt cannot be made here"
+        )
+    before = torch.backends.quantized.engine
+    torch.backends.quantized.engine = name
+    try:
+        yield name
+    finally:
+        torch.backends.quantized.engine = before
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from engine.demo.common import INPUT_NAME
+from engine.demo.common import INPUT_NAME, quantized_engine
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,6 +64,7 @@ def evaluate_file(path: str | os.PathLike[str], fmt: str, x: np.ndarray) -> tupl
 
         return _torch_logits(_fresh_resnet8(load_file(path)), x), "torch"
     if fmt == "torchscript-int8":
-        torch.backends.quantized.engine = "x86"
-        return _torch_logits(torch.jit.load(path, map_location="cpu").eval(), x), "torchscript"
+        with quantized_engine():
+            model = torch.jit.load(path, map_location="cpu").eval()
+            return _torch_logits(model, x), "torchscript"
     raise ValueError(f"unknown demo format {fmt!r}")

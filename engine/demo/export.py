@@ -13,6 +13,7 @@ from engine.demo.common import (
     DemoData,
     atomic,
     calibration_batches,
+    quantized_engine,
 )
 
 if TYPE_CHECKING:
@@ -150,24 +151,25 @@ def _drop_unused_opsets(path: Path) -> None:
 
 
 def save_torch_int8(model: nn.Module, data: DemoData, path: Path) -> None:
-    """torch.ao FX graph-mode int8 (x86 qconfig), calibrated on digits, saved as TorchScript."""
+    """torch.ao FX graph-mode int8, calibrated on digits, saved as TorchScript.
+
+    Uses the x86 qconfig (qnnpack on ARM): per-channel int8 weights, uint8 activations.
+    """
     import copy
 
     import torch
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-    torch.backends.quantized.engine = "x86"
-    float_model = copy.deepcopy(model).eval()
-    example = torch.from_numpy(data.x_train[:1])
-    prepared = prepare_fx(
-        float_model, get_default_qconfig_mapping("x86"), example_inputs=(example,)
-    )
-    with torch.no_grad():
-        for batch in calibration_batches(data):
-            prepared(torch.from_numpy(batch))
-    quantized = convert_fx(prepared)
-    with torch.no_grad():
-        scripted = torch.jit.trace(quantized, example)
+    with quantized_engine() as engine:
+        float_model = copy.deepcopy(model).eval()
+        example = torch.from_numpy(data.x_train[:1])
+        qconfig = get_default_qconfig_mapping(engine)
+        prepared = prepare_fx(float_model, qconfig, example_inputs=(example,))
+        with torch.no_grad():
+            for batch in calibration_batches(data):
+                prepared(torch.from_numpy(batch))
+            quantized = convert_fx(prepared)
+            scripted = torch.jit.trace(quantized, example)
     with atomic(path) as tmp:
         torch.jit.save(scripted, str(tmp))

@@ -47,7 +47,8 @@ def train_resnet8(
             say(f"epoch {trainer.current_epoch + 1}/{epochs} done{tail}")
 
     # deterministic=True flips torch's process-wide deterministic mode (and CUBLAS config);
-    # restore both afterwards: quantized kernels refuse to run with it, and callers share the process.
+    # restore both afterwards: quantized kernels refuse to run with it, and callers share the
+    # process.
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
