@@ -70,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
         raise LayerscopeError(f"--threshold must be a finite number of dB, got {args.threshold}")
     fm = load_model(args.float_model, arch=args.arch, trust=args.trust)
     qm = load_model(args.quant_model, arch=args.arch, trust=args.trust)
+    if args.suggest_exclude and qm.onnx is None:
+        raise LayerscopeError(
+            f"--suggest-exclude names ONNX nodes for quantize_static(nodes_to_exclude=...); "
+            f"{qm.path.name} is {qm.format}, not ONNX"
+        )
     inputs = None if args.weights_only else _inputs(args, fm, qm)
     result = compare(fm, qm, inputs, threshold_db=args.threshold, activations=not args.weights_only)
     if args.json:

@@ -66,6 +66,7 @@ def test_npy_input_and_state_dict_with_arch(resnet8_files, tmp_path: Path, capsy
         (["{float}", "{quant}", "--input", "{bad_npy}"], "shape (2, 5)"),
         (["{quant}", "{float}"], "give the float model first"),
         (["{float}", "{other}"], "are they the same network"),
+        (["{float}", "{torch_quant}", "--suggest-exclude"], "is torchscript, not ONNX"),
     ],
 )
 def test_errors_are_one_line_with_status_2(
@@ -76,7 +77,7 @@ def test_errors_are_one_line_with_status_2(
     paths = {
         "missing": tmp_path / "missing.onnx", "float": models.float_onnx,
         "quant": models.qdq_tensor, "missing_npy": tmp_path / "none.npy", "bad_npy": bad,
-        "other": resnet8_files.float_onnx,
+        "other": resnet8_files.float_onnx, "torch_quant": models.fx_ts,
     }  # fmt: skip
     code, _, err = _run(capsys, *(a.format(**paths) for a in argv))
     assert code == 2

@@ -74,6 +74,22 @@ def test_qoperator_uint8_params_equal_the_quantizers(models) -> None:
         assert bias.quant.qdtype == "int32"
 
 
+def test_qoperator_activation_params_equal_the_quantizers(models) -> None:
+    path = models.qop_uint8
+    inits = _inits(path)
+    act = load_model(path).metadata["activation_quant"]
+    ops = [n for n in onnx.load(str(path)).graph.node if n.op_type.startswith("QLinear")]
+    assert ops
+    slots = {"QLinearConv": (6, 7), "QLinearGlobalAveragePool": (3, 4)}  # from the ONNX specs
+    assert {n.op_type for n in ops} == set(slots)
+    for node in ops:
+        out_scale, out_zp = (node.input[i] for i in slots[node.op_type])
+        q = act[node.output[0]]
+        assert float(q.scale[0]) == float(inits[out_scale])
+        assert int(q.zero_point[0]) == int(inits[out_zp])
+        assert q.qdtype == "uint8"
+
+
 def test_dynamic_params_equal_the_quantizers(models) -> None:
     path = models.dynamic
     inits = _inits(path)
