@@ -86,30 +86,35 @@ def health(values: torch.Tensor, q: QuantInfo) -> QuantHealth:
 
 
 def channel_table(values: torch.Tensor, q: QuantInfo) -> list[dict[str, float]]:
-    """Per channel: scale, zero point and the real min/max it holds (one row if per-tensor)."""
+    """Per channel (one row if per-tensor): scale, zero point, the real min/max it holds, the
+    fraction of the integer range its values span, and the fraction saturated at either end."""
     real = dequantize(values, q)
-    if not q.per_channel or q.axis is None:
-        return [
-            {
-                "channel": 0,
-                "scale": float(q.scale[0]),
-                "zero_point": int(q.zero_point[0]),
-                "min": float(real.min()) if real.numel() else 0.0,
-                "max": float(real.max()) if real.numel() else 0.0,
-            }
-        ]
-    per = real.movedim(q.axis % real.dim(), 0).reshape(len(q.scale), -1)
-    mins = per.min(dim=1).values.tolist()
-    maxs = per.max(dim=1).values.tolist()
+    qmin, qmax = q.qrange
+    if q.per_channel and q.axis is not None:
+        n, axis = len(q.scale), q.axis % max(values.dim(), 1)
+        ints = values.movedim(axis, 0).reshape(n, -1)
+        per = real.movedim(axis, 0).reshape(n, -1)
+    else:
+        n, ints, per = 1, values.reshape(1, -1), real.reshape(1, -1)
+    if per.shape[1] == 0:  # an empty tensor: parameters only
+        zeros = [0.0] * n
+        mins = maxs = used = sat = zeros
+    else:
+        mins, maxs = per.min(dim=1).values.tolist(), per.max(dim=1).values.tolist()
+        lo, hi = ints.min(dim=1).values.long(), ints.max(dim=1).values.long()
+        used = ((hi - lo + 1).double() / (qmax - qmin + 1)).tolist()
+        sat = (((ints == qmin) | (ints == qmax)).sum(dim=1).double() / ints.shape[1]).tolist()
     return [
         {
             "channel": i,
-            "scale": float(q.scale[i]),
-            "zero_point": int(q.zero_point[i]),
-            "min": mins[i],
-            "max": maxs[i],
+            "scale": float(q.scale[i if n > 1 else 0]),
+            "zero_point": int(q.zero_point[i if n > 1 else 0]),
+            "min": float(mins[i]),
+            "max": float(maxs[i]),
+            "range_used": float(used[i]),
+            "saturated": float(sat[i]),
         }
-        for i in range(len(q.scale))
+        for i in range(n)
     ]
 
 

@@ -29,9 +29,12 @@ def test_describe_per_channel_int8_weight(models) -> None:
     assert report.health.saturated_low == float((ints == -128).mean())
     assert report.health.saturated_high == float((ints == 127).mean())
     assert len(report.channels) == ref.shape[0] == 16
-    for row, scale in zip(report.channels, ref.quant.scale, strict=True):
+    per_channel = ref.load().numpy().reshape(16, -1).astype(np.int64)
+    for row, scale, ch in zip(report.channels, ref.quant.scale, per_channel, strict=True):
         assert row["scale"] == float(scale)
         assert row["min"] == pytest.approx(float(real[row["channel"]].min()))
+        assert row["range_used"] == (ch.max() - ch.min() + 1) / 256
+        assert row["saturated"] == float(((ch == -128) | (ch == 127)).mean())
     d = report.to_dict()
     assert d["quant"]["axis"] == 0 and len(d["channels"]) == 16
 
