@@ -172,8 +172,8 @@ def onnx_ops(model: Model) -> list[Op]:
                 op.bn = _onnx_bn(nxt, const_ref)
                 if op.bn is None:
                     break
-            elif nxt.op_type in ACTIVATIONS:
-                pass
+            elif nxt.op_type in ACTIVATIONS or nxt.op_type == "DequantizeLinear":
+                pass  # a QOperator output back to float, before a BN it could not fuse
             elif nxt.op_type == "QuantizeLinear":
                 dq = [
                     c for c in consumers.get(nxt.output[0], []) if c.op_type == "DequantizeLinear"

@@ -157,6 +157,7 @@ class Models:
     qdq_tensor: Path
     qdq_channel: Path
     qop_uint8: Path
+    qop_unfolded: Path  # QOperator from the raw export: BN stays a float node after DQ
     dynamic: Path
     eager_pt: Path
     eager_state: Path
@@ -184,6 +185,7 @@ def build_all(d: Path) -> Models:
         qdq_tensor=quantize_onnx(pre, d / "tiny_qdq.onnx", "qdq", per_channel=False),
         qdq_channel=quantize_onnx(pre, d / "tiny_qdq_pc.onnx", "qdq", per_channel=True),
         qop_uint8=quantize_onnx(pre, d / "tiny_qop_u8.onnx", "qop", per_channel=False, unsigned=True),
+        qop_unfolded=quantize_onnx(f, d / "tiny_qop_raw.onnx", "qop", per_channel=True),
         dynamic=quantize_dynamic_onnx(f, d / "tiny_dyn.onnx"),
         eager_pt=d / "tiny_eager_int8.pt", eager_state=d / "tiny_eager_int8_state.pt",
         fx_ts=d / "tiny_fx_int8.pt", eager=eager, fx=fx,

@@ -82,6 +82,15 @@ def test_onnx_quantized_variants_match_every_layer(models, variant: str) -> None
     assert 0.0 <= result.output.top1_agreement <= 1.0
 
 
+def test_bn_left_in_float_is_not_folded_twice(models) -> None:
+    result = compare(models.float_onnx, models.qop_unfolded)
+    conv1 = result.layers[0]
+    assert conv1.quant_layer == "/conv1/Conv_quant" and conv1.weight.folded_bn is None
+    # Folding only one side would make the weights disagree by far more than quantization does.
+    assert not conv1.flagged
+    assert conv1.activation.float_name == conv1.activation.quant_name == "/relu1/Relu_output_0"
+
+
 def test_folding_matches_the_converters_fold(models) -> None:
     # The preprocessed float file has BN folded by ONNX Runtime; folding it ourselves must agree.
     result = compare(models.float_onnx, models.pre_onnx)
