@@ -97,13 +97,13 @@ def make_pickled_module(folder: Path) -> Path:
 
 
 def make_big_safetensors(folder: Path, numel: int = 10_000_000, layers: int = 3) -> Path:
-    """``big.safetensors``: ``layers`` linear layers with ``numel``-element float32 weights."""
+    """``big.safetensors``: ``layers`` side-by-side layers with ``numel``-element float32 weights."""
     from safetensors.numpy import save_file
 
     rng = np.random.default_rng(0)
     side = int(numel**0.5)
     tensors = {
-        f"blocks.{i}.fc.weight": rng.standard_normal((side, numel // side), dtype=np.float32)
+        f"fc{i}.weight": rng.standard_normal((side, numel // side), dtype=np.float32)
         for i in range(layers)
     }
     path = folder / "big.safetensors"
@@ -111,15 +111,15 @@ def make_big_safetensors(folder: Path, numel: int = 10_000_000, layers: int = 3)
     return path
 
 
-def make_wide_safetensors(folder: Path, n: int = 10_000) -> Path:
-    """``wide.safetensors``: ``n`` small tensors in 100 blocks (a deep, wide tree)."""
+def make_wide_safetensors(folder: Path, n: int = 10_000, flat: bool = False) -> Path:
+    """``n`` small tensors: in 100 blocks (``wide.safetensors``) or side by side (``flat``)."""
     from safetensors.numpy import save_file
 
     rng = np.random.default_rng(0)
-    tensors = {
-        f"blocks.{i // 100}.layer{i % 100}.weight": rng.standard_normal(4, dtype=np.float32)
-        for i in range(n)
-    }
-    path = folder / "wide.safetensors"
+    names = [
+        f"w{i}.weight" if flat else f"blocks.{i // 100}.layer{i % 100}.weight" for i in range(n)
+    ]
+    tensors = {name: rng.standard_normal(4, dtype=np.float32) for name in names}
+    path = folder / ("flat.safetensors" if flat else "wide.safetensors")
     save_file(tensors, str(path))
     return path

@@ -26,8 +26,11 @@ class ConfirmTrust(ModalScreen[bool]):
         background: $surface;
         padding: 1 2;
     }
+    ConfirmTrust Label {
+        width: 100%;
+    }
     ConfirmTrust #question {
-        margin-bottom: 1;
+        margin: 1 0;
     }
     ConfirmTrust Horizontal {
         height: auto;

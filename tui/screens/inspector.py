@@ -7,9 +7,6 @@ failures into a notification and a log line, so a bad file never takes the app d
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import threading
 import time
 from pathlib import Path
@@ -28,6 +25,7 @@ from textual.widgets import Footer, Header, Input, OptionList, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.errors import LayerscopeError, UntrustedPickleError
+from tui.export import export_path, stats_payload
 from tui.messages import (
     BinsChanged,
     FilterChanged,
@@ -108,12 +106,14 @@ class InspectorScreen(Screen):
         self.model: Model | None = None
         self.ref: TensorRef | None = None
         self.stats: TensorStats | None = None
+        self.in_range: int | None = None
         self.view = "float"
         self.bins = 50
         self.low: float | None = None
         self.high: float | None = None
         self.loading_path: Path | None = None
         self._spinner: Timer | None = None
+        self._keys_shown: tuple[bool, ...] = ()
         self._return_focus: Widget | None = None
         self._compute_lock = threading.Lock()  # one heavy computation at a time; stale ones skip
         self._range_cache: WeakKeyDictionary[TensorRef, dict[Any, int]] = WeakKeyDictionary()
@@ -162,6 +162,7 @@ class InspectorScreen(Screen):
         if path.is_file() or (path.is_dir() and any(path.glob("*.safetensors.index.json"))):
             self.list_models(path.parent)
             self.open_model(path)
+            self.tree.focus()  # where the model will appear; keys typed meanwhile land here
         elif path.is_dir():
             self.list_models(path)
             self.picker.focus()
@@ -174,6 +175,7 @@ class InspectorScreen(Screen):
     def open_model(self, path: Path, *, trust: bool | None = None) -> None:
         self.loading_path = path
         self.tree.loading = True
+        self.sync_keys()
         self.load_model(path, self.trust if trust is None else trust)
 
     # -- workers (each posts a message; errors reach on_worker_state_changed) -------------------
@@ -241,9 +243,9 @@ class InspectorScreen(Screen):
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False, description="export")
     def export_stats(self, target: Path, payload: dict[str, Any]) -> None:
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
-        os.replace(tmp, target)  # atomic: a reader never sees half a file
+        from engine.training.io import atomic_write_json  # temp file + rename
+
+        atomic_write_json(target, payload)
         logger.success("Saved statistics of {} to {}", payload["tensor"], target)
         self.app.call_from_thread(self.notify, f"Saved {target.name}", title="Exported")
 
@@ -251,8 +253,9 @@ class InspectorScreen(Screen):
     @on(ModelsListed)
     def models_listed(self, message: ModelsListed) -> None:
         self.picker.show_groups(message.folder, message.groups)
-        if self.model is not None:
-            self.picker.highlight_path(self.model.path)
+        shown = self.model.path if self.model is not None else self.loading_path
+        if shown is not None:
+            self.picker.highlight_path(shown)
 
     @on(ModelOpenRequested)
     def open_requested(self, message: ModelOpenRequested) -> None:
@@ -283,7 +286,7 @@ class InspectorScreen(Screen):
                 logger.warning("{}", exc.message)
         self.tree.reveal(target)
         self.tree.focus()
-        self.refresh_bindings()
+        self.sync_keys()
 
     @on(Tree.NodeHighlighted, "#layers")
     def layer_highlighted(self) -> None:
@@ -303,7 +306,7 @@ class InspectorScreen(Screen):
     def select_tensor(self, ref: TensorRef | None) -> None:
         self.ref = ref
         self.query_one(ViewToggle).show(ref is not None and ref.quant is not None)
-        self.refresh_bindings()
+        self.sync_keys()
         self.request_stats()
 
     def request_stats(self) -> None:
@@ -322,12 +325,15 @@ class InspectorScreen(Screen):
 
     def _spin(self) -> None:
         self.histogram.loading = True
+        self.sync_keys()
 
     def _stop_spinner(self) -> None:
         if self._spinner is not None:
             self._spinner.stop()
             self._spinner = None
-        self.histogram.loading = False
+        if self.histogram.loading:
+            self.histogram.loading = False
+            self.sync_keys()
 
     @on(StatsReady)
     def stats_ready(self, message: StatsReady) -> None:
@@ -339,7 +345,7 @@ class InspectorScreen(Screen):
     def _show(self, message: StatsReady | None, stats: TensorStats | None) -> None:
         self.stats = stats
         ref = self.ref
-        in_range = message.in_range if message else None
+        in_range = self.in_range = message.in_range if message else None
         quant = message.quant if message else {}
         view = message.view if message else "float"
         qdtype = ref.quant.qdtype if ref is not None and ref.quant is not None else ""
@@ -349,7 +355,7 @@ class InspectorScreen(Screen):
         )
         self.query_one(StatsPanel).show(ref, stats, in_range=in_range, low=self.low, high=self.high)
         self.query_one(QuantPanel).show(ref if stats is not None else None, quant)
-        self.refresh_bindings()
+        self.sync_keys()
 
     @on(BinsChanged)
     def bins_changed(self, message: BinsChanged) -> None:
@@ -374,13 +380,15 @@ class InspectorScreen(Screen):
     # -- errors --------------------------------------------------------------------------------
     @on(Worker.StateChanged)
     def worker_state_changed(self, event: Worker.StateChanged) -> None:
-        self.refresh_bindings()
         worker, state = event.worker, event.state
         if state in (WorkerState.CANCELLED, WorkerState.ERROR):
             if worker.group == "load":
                 self.tree.loading = False
+                if self.model is None:
+                    self.picker.focus()  # nothing open: the next step is picking another file
             elif worker.group == "stats":
                 self._stop_spinner()
+            self.sync_keys()
         if state != WorkerState.ERROR:
             return
         error = worker.error
@@ -413,15 +421,29 @@ class InspectorScreen(Screen):
     def busy(self) -> bool:
         return any(w.group in WORK_GROUPS and w.is_running for w in self.workers)
 
+    def _key_state(self) -> tuple[bool, ...]:
+        """What decides which keys work; the footer is rebuilt only when this changes."""
+        quantized = self.ref is not None and self.ref.quant is not None
+        spinning = self.tree.loading or self.histogram.loading
+        return (self.model is not None, quantized, self.stats is not None, spinning)
+
+    def sync_keys(self) -> None:
+        """Refresh the footer's keys if they changed (rebuilding it on every step is slow)."""
+        state = self._key_state()
+        if state != self._keys_shown:
+            self._keys_shown = state
+            self.refresh_bindings()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        has_model, quantized, has_stats, spinning = self._key_state()
         if action == "toggle_view":
-            return self.ref is not None and self.ref.quant is not None
+            return quantized
         if action == "export":
-            return self.stats is not None
+            return has_stats
         if action in ("reload", "filter"):
-            return self.model is not None
+            return has_model
         if action == "cancel":
-            return self.busy
+            return spinning  # shown while a spinner says something is running
         return True
 
     def action_focus_models(self) -> None:
@@ -485,24 +507,15 @@ class InspectorScreen(Screen):
             self.tree.loading = False
             self._stop_spinner()
             logger.info("Cancelled")
-        self.refresh_bindings()
+        self.sync_keys()
 
     def action_export(self) -> None:
         if self.model is None or self.ref is None or self.stats is None:
             return
         view = self.view if self.ref.quant is not None else "float"
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.ref.name).strip("_") or "tensor"
-        target = Path.cwd() / f"{self.model.path.stem}.{safe}.{view}.stats.json"
-        payload = {
-            "model": str(self.model.path),
-            "format": self.model.format,
-            "tensor": self.ref.name,
-            "layer": self.ref.layer,
-            "role": self.ref.role,
-            "view": view,
-            "bins": self.bins,
-            "stats": self.stats.to_dict(),
-        }
-        if self.low is not None and self.high is not None:
-            payload["range"] = {"low": self.low, "high": self.high}
+        target = export_path(Path.cwd(), self.model, self.ref, view)
+        payload = stats_payload(
+            self.model, self.ref, self.stats, view=view, bins=self.bins,
+            low=self.low, high=self.high, in_range=self.in_range,
+        )  # fmt: skip
         self.export_stats(target, payload)

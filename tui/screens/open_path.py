@@ -26,6 +26,9 @@ class OpenPath(ModalScreen[Path | None]):
         background: $surface;
         padding: 1 2;
     }
+    OpenPath Label {
+        width: 100%;
+    }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="open.cancel")]
 

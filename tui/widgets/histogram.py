@@ -1,4 +1,8 @@
-"""The histogram: a tensor's value distribution, with the bins inside a value range highlighted."""
+"""The histogram: a tensor's value distribution, with the bins inside a value range highlighted.
+
+Plotting is textual-plotext's ``PlotextPlot`` (as ``PlotView``), mounted inside this widget only
+after the first frame: importing plotext costs about 0.1 s that the start-up should not pay.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,15 @@ from typing import TYPE_CHECKING, Any
 from rich.align import Align
 from rich.text import Text
 from textual.app import RenderResult
-from textual_plotext import PlotextPlot
+from textual.widget import Widget
 
 from tui.format import tick_labels
 
 if TYPE_CHECKING:
+    from textual_plotext.plot import Plot
+
     from engine.stats import TensorStats
+    from tui.widgets.plot_view import PlotView
 
 STEEL_BLUE = (70, 130, 180)  # weights
 SEA_GREEN = (46, 139, 87)  # every other tensor role (bias, running stats, ...)
@@ -20,7 +27,7 @@ HIGHLIGHT = (255, 191, 0)  # bins inside the value range
 TICKS = 5
 
 
-class Histogram(PlotextPlot):
+class Histogram(Widget):
     """Bars of ``TensorStats.counts`` over ``edges``; the engine does the counting."""
 
     DEFAULT_CSS = """
@@ -28,13 +35,36 @@ class Histogram(PlotextPlot):
         height: 1fr;
         min-height: 8;
     }
+    Histogram > PlotView {
+        display: none;
+    }
+    Histogram.-plotted > PlotView {
+        display: block;
+    }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.stats: TensorStats | None = None
-        self._args: dict[str, Any] = {}
         self.hint = "Pick a model (Enter), then a layer: its weights are plotted here."
+        self._args: dict[str, Any] = {}
+        self._plot: PlotView | None = None
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._ensure_plot)
+
+    def _ensure_plot(self) -> PlotView:
+        if self._plot is None:
+            from tui.widgets.plot_view import PlotView  # plotext loads here, after the first frame
+
+            self._plot = PlotView()
+            self.mount(self._plot)
+        return self._plot
+
+    @property
+    def plt(self) -> Plot:
+        """The plotext API of the plot (as ``textual_plotext.PlotextPlot.plt``)."""
+        return self._ensure_plot().plt
 
     def show(
         self,
@@ -49,7 +79,11 @@ class Histogram(PlotextPlot):
         """Draw ``stats`` (or the hint when ``None``); highlight bins overlapping [low, high]."""
         self.stats = stats
         self._args = dict(role=role, view=view, qdtype=qdtype, low=low, high=high)
-        plt = self.plt
+        self.set_class(stats is not None and bool(stats.counts), "-plotted")
+        plot = self._ensure_plot()
+        plot.drawing_key = (id(stats), tuple(sorted(self._args.items())))
+        plot.drawing_of = stats
+        plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
         if stats is None or not stats.counts:
@@ -81,13 +115,11 @@ class Histogram(PlotextPlot):
         plt.xticks(ticks, tick_labels(ticks, step))
         plt.xlim(edges[0], edges[-1])
         plt.ylim(0, max(max(counts), 1) * 1.05)
-        self.refresh()
+        plot.refresh()
 
     def on_resize(self) -> None:
         if self.stats is not None:  # tick count follows the width
             self.show(self.stats, **self._args)
 
     def render(self) -> RenderResult:
-        if self.stats is None:
-            return Align.center(Text(self.hint, "dim italic"), vertical="middle")
-        return super().render()
+        return Align.center(Text(self.hint, "dim italic"), vertical="middle")

@@ -46,8 +46,7 @@ class StatsPanel(Widget):
         """Fill the panel for ``ref``; ``in_range`` is the engine's count inside [low, high]."""
         rows: list[tuple[str, Text | str]] = []
         if ref is None or stats is None:
-            self.rows = []
-            self.refresh(layout=True)
+            self._set_rows([])
             return
         rows.append(("tensor", Text(ref.name, "bold")))
         rows.append(("shape", shape_str(stats.shape)))
@@ -71,25 +70,39 @@ class StatsPanel(Widget):
                     Text(f"{in_range:,} ({share:.2%})", "bold yellow"),
                 )
             )
+        self._set_rows(rows)
+
+    def _set_rows(self, rows: list[tuple[str, Text | str]]) -> None:
+        # A new layout only when the height may change: relayout is the slow part of a redraw.
+        relayout = len(rows) != len(self.rows)
         self.rows = rows
-        self.refresh(layout=True)
+        self.refresh(layout=relayout)
 
     def render(self) -> RenderResult:
         if not self.rows:
             return Text("no tensor selected", "dim italic")
         pairs = 2 if self.content_size.width >= WIDE else 1
+        if pairs == 1:
+            return self._grid(self.rows, 1)
+        # Two pairs a row; the long ones (tensor name, value range) get a line of their own.
+        name, *rest = self.rows
+        wide = [row for row in rest if row[0].startswith("in [")]
+        grid = self._grid([row for row in rest if row not in wide], 2)
+        lines = [
+            Text.assemble((f"{k} ", "dim"), v, no_wrap=True, overflow="ellipsis") for k, v in wide
+        ]
+        head = Text.assemble(("tensor ", "dim"), name[1], no_wrap=True, overflow="ellipsis")
+        return Group(head, grid, *lines)
+
+    @staticmethod
+    def _grid(rows: list[tuple[str, Text | str]], pairs: int) -> Table:
         table = Table.grid(padding=(0, 1), expand=False)
         for _ in range(pairs):
             table.add_column(style="dim", no_wrap=True)
             table.add_column(no_wrap=False)
-        rows = self.rows[1:] if pairs == 2 else self.rows
         for i in range(0, len(rows), pairs):
             cells: list[Text | str] = []
             for key, value in rows[i : i + pairs]:
                 cells += [key, value]
             table.add_row(*cells)
-        if pairs == 1:
-            return table
-        # Two pairs a row: the (often long) tensor name gets a line of its own above them.
-        name = Text.assemble(("tensor ", "dim"), self.rows[0][1], no_wrap=True, overflow="ellipsis")
-        return Group(name, table)
+        return table

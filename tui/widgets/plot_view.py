@@ -1,0 +1,46 @@
+"""The plot inside the histogram: textual-plotext's widget, with finished drawings cached.
+
+Building a plotext figure takes tens of milliseconds; going back to a tensor already seen reuses
+its drawing (same statistics object, same options, same size), so re-selecting is instant.
+This module imports plotext, so ``Histogram`` imports it only after the first frame.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from textual.app import RenderResult
+from textual_plotext import PlotextPlot
+
+CACHED_DRAWINGS = 32
+
+
+class PlotView(PlotextPlot):
+    """A ``PlotextPlot`` whose owner names each drawing with ``drawing_key``."""
+
+    DEFAULT_CSS = """
+    PlotView {
+        width: 1fr;
+        height: 1fr;
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drawing_key: Any = None  # set by the owner together with the plt calls
+        self.drawing_of: Any = None  # the object drawn; kept alive so its id() stays unique
+        self._drawings: OrderedDict[Any, tuple[RenderResult, Any]] = OrderedDict()
+
+    def render(self) -> RenderResult:
+        if self.drawing_key is None:
+            return super().render()
+        key = (self.drawing_key, self.size, self.app.theme)
+        if key in self._drawings:
+            self._drawings.move_to_end(key)
+            return self._drawings[key][0]
+        drawing = super().render()
+        self._drawings[key] = (drawing, self.drawing_of)
+        if len(self._drawings) > CACHED_DRAWINGS:
+            self._drawings.popitem(last=False)
+        return drawing
