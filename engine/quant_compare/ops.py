@@ -235,7 +235,7 @@ def torch_ops(model: Model, example: Any = None) -> list[Op]:
         weight = layer.tensors["weight"]
         op = Op(
             index=len(ops), layer=layer.name, kind=kind, op_type=layer.kind.lstrip("~"),
-            weight=weight, bias=layer.tensors.get("bias"), key=layer.name,
+            weight=weight, bias=layer.tensors.get("bias"), key=layer.name, alt_key=layer.name,
             output=layer.name,
         )  # fmt: skip
         follow = _traced_followers(calls, layer.name) if calls is not None else layers[pos + 1 :]

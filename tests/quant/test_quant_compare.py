@@ -131,6 +131,18 @@ def test_cross_framework_matching_finds_every_resnet8_layer(resnet8_files) -> No
     assert all(c.weight.sqnr_db > 30 for c in result.layers)  # folding made the weights comparable
 
 
+def test_weight_names_match_when_node_names_say_nothing(resnet8_files, tmp_path: Path) -> None:
+    # The dynamo exporter names nodes node_Conv_12 but keeps the state-dict weight names.
+    proto = onnx.load(str(resnet8_files.int8))
+    for i, node in enumerate(proto.graph.node):
+        node.name = f"node_{node.op_type}_{i}"
+    renamed = tmp_path / "renamed_int8.onnx"
+    onnx.save(proto, str(renamed))
+    result = compare(load_model(resnet8_files.state, arch="resnet8"), renamed, activations=False)
+    assert sorted(c.float_layer for c in result.layers) == sorted(RESNET8_WEIGHTED)
+    assert all(c.matched_by == "name" for c in result.layers)
+
+
 def test_position_matching_when_names_say_nothing(resnet8_files, tmp_path: Path) -> None:
     state, int8 = resnet8_files.state, resnet8_files.int8
     proto = onnx.load(str(int8))
