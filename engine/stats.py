@@ -433,6 +433,8 @@ def count_nonfinite(x: Any, *, chunk_elems: int = DEFAULT_CHUNK) -> tuple[int, i
     nan = posinf = neginf = 0
     for start in range(0, flat.numel(), chunk_elems):
         c = flat[start : start + chunk_elems]
+        if c.element_size() == 1:  # float8 has no isfinite kernel; float32 holds it exactly
+            c = c.float()
         if bool(torch.isfinite(c).all()):  # the common case costs one fused pass
             continue
         nan += int(torch.isnan(c).sum())

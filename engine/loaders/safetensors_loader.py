@@ -90,9 +90,10 @@ def load_safetensors(path: Path, **_: Any) -> Model:
     return builder.build(path, "safetensors", metadata=meta)
 
 
-def shard_files(folder: Path) -> list[Path]:
+def shard_files(folder: Path, weight_map: dict[str, str] | None = None) -> list[Path]:
     """The shards of a sharded folder: from its index when there is one, else every *.safetensors."""
-    weight_map = read_index(folder)
+    if weight_map is None:
+        weight_map = read_index(folder)
     if weight_map:
         files = list(dict.fromkeys(weight_map.values()))
         missing = [f for f in files if not (folder / f).is_file()]
@@ -110,17 +111,17 @@ def shard_files(folder: Path) -> list[Path]:
 def load_sharded(path: Path, **_: Any) -> Model:
     """One model across every shard of a folder, in the index's order."""
     weight_map = read_index(path)
-    shards = shard_files(path)
+    shards = shard_files(path, weight_map)
     headers = {shard: read_header(shard) for shard in shards}
     builder = TreeBuilder()
     if weight_map:
+        shard_of = {fname: path / fname for fname in dict.fromkeys(weight_map.values())}
         for name, fname in weight_map.items():
-            info = headers[path / fname].get(name)
+            shard = shard_of[fname]
+            info = headers[shard].get(name)
             if info is None:
-                raise ModelFileError(
-                    f"{path / fname}: the index says it holds {name!r}, but it does not"
-                )
-            builder.add_tensor(_ref(path / fname, name, info))
+                raise ModelFileError(f"{shard}: the index says it holds {name!r}, but it does not")
+            builder.add_tensor(_ref(shard, name, info))
     else:
         for shard, header in headers.items():
             for name, info in header.items():

@@ -108,3 +108,44 @@ def test_integer_tensors_are_not_scanned(tmp_path: Path) -> None:
     list(scan(model, summary))
     assert summary.to_scan == summary.scanned == 1
     assert {d.dtype for d in summary.dtypes} == {"int8", "float32"}
+
+
+def test_every_stored_dtype_is_listed_scanned_and_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nan = float("nan")
+    tensors = {
+        "f32.weight": torch.tensor([1.0, nan, 2.0]),
+        "f16.weight": torch.tensor([1.0, float("inf")]).half(),
+        "bf16.weight": torch.tensor([1.0, -2.0]).bfloat16(),
+        "e4m3.weight": torch.tensor([1.0, nan, 0.5]).to(torch.float8_e4m3fn),
+        "e5m2.weight": torch.tensor([1.0, float("-inf")]).to(torch.float8_e5m2),
+        "i8.weight": torch.tensor([-1, 2], dtype=torch.int8),
+        "u8.weight": torch.tensor([1, 2], dtype=torch.uint8),
+        "i32.weight": torch.tensor([1, 2], dtype=torch.int32),
+        "i64.weight": torch.tensor([2**60, 2], dtype=torch.int64),
+        "mask.weight": torch.tensor([True, False]),
+    }
+    path = tmp_path / "all.safetensors"
+    save_file(tensors, str(path))
+    assert main(["inspect", str(path), "--summary", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    expected = {str(t.dtype).removeprefix("torch.") for t in tensors.values()}
+    assert {d["dtype"] for d in data["dtypes"]} == expected
+    found = {t["name"]: (t["nan"], t["posinf"], t["neginf"]) for t in data["nonfinite"]["tensors"]}
+    assert found == {
+        "f32.weight": (1, 0, 0),
+        "f16.weight": (0, 1, 0),
+        "e4m3.weight": (1, 0, 0),
+        "e5m2.weight": (0, 0, 1),
+    }
+    assert data["nonfinite"]["tensors_scanned"] == 5  # the five float tensors
+    # and each tensor's statistics, with its dtype, through the ordinary inspect path
+    assert main(["inspect", str(path), "--json"]) == 0
+    layers = json.loads(capsys.readouterr().out)["layers"]
+    by_name = {t["name"]: t for layer in layers for t in layer["tensors"]}
+    assert by_name["e4m3.weight"]["dtype"] == "float8_e4m3fn"
+    assert by_name["e4m3.weight"]["stats"]["nan"] == 1
+    assert by_name["e4m3.weight"]["stats"]["max"] == 1.0
+    assert by_name["i64.weight"]["stats"]["max"] == 2**60
+    assert by_name["mask.weight"]["stats"]["zeros"] == 1
