@@ -7,25 +7,23 @@ failures into a notification and a log line, so a bad file never takes the app d
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 from loguru import logger
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, ScrollableContainer, Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, OptionList, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.errors import LayerscopeError, UntrustedPickleError
 from tui.export import export_path, stats_payload
+from tui.fetch import StatsFetcher
+from tui.keys import INSPECTOR_KEYS
 from tui.messages import (
     BinsChanged,
     FilterChanged,
@@ -39,15 +37,13 @@ from tui.messages import (
 from tui.screens.confirm_trust import ConfirmTrust
 from tui.screens.open_path import OpenPath
 from tui.widgets.bins_input import BinsInput
-from tui.widgets.histogram import Histogram
 from tui.widgets.layer_filter import LayerFilter
 from tui.widgets.layer_tree import LayerTree
 from tui.widgets.log_pane import LogPane
 from tui.widgets.model_picker import ModelPicker
-from tui.widgets.quant_panel import QuantPanel
 from tui.widgets.range_inputs import RangeInputs
-from tui.widgets.stats_panel import StatsPanel
 from tui.widgets.tensor_list import TensorList
+from tui.widgets.tensor_view import TensorView
 from tui.widgets.view_toggle import ViewToggle
 
 if TYPE_CHECKING:
@@ -55,43 +51,12 @@ if TYPE_CHECKING:
     from engine.stats import TensorStats
 
 WORK_GROUPS = ("discover", "load", "stats", "export")
-SPINNER_DELAY = 0.15  # s; cached statistics come back sooner and should not flash a spinner
 
 
 class InspectorScreen(Screen):
     """Model picker, layer tree, tensor selector, histogram, statistics, controls and log."""
 
-    BINDINGS = [
-        Binding("o", "focus_models", "Models", tooltip="Pick a model file", id="models.focus"),
-        Binding("slash", "filter", "Filter", tooltip="Filter layers by name", id="layers.filter"),
-        Binding("b", "focus_bins", "Bins", tooltip="Change the bin count", id="histogram.bins"),
-        Binding(
-            "right_square_bracket", "step_bins(1)", "More bins", show=False, id="histogram.more"
-        ),
-        Binding(
-            "left_square_bracket", "step_bins(-1)", "Fewer bins", show=False, id="histogram.fewer"
-        ),
-        Binding("r", "focus_range", "Range", tooltip="Value-range analysis", id="range.focus"),
-        Binding(
-            "i", "toggle_view", "Int/Float", tooltip="Integer or dequantized view", id="view.toggle"
-        ),
-        Binding(
-            "e",
-            "export",
-            "Export",
-            tooltip="Save the tensor's statistics as JSON",
-            id="stats.export",
-        ),
-        Binding(
-            "ctrl+r", "reload", "Reload", show=False, tooltip="Reload the model", id="model.reload"
-        ),
-        Binding(
-            "l", "toggle_log", "Log", show=False, tooltip="Show or hide the log", id="log.toggle"
-        ),
-        Binding(
-            "escape", "cancel", "Cancel", tooltip="Stop loading or computing", id="work.cancel"
-        ),
-    ]
+    BINDINGS = INSPECTOR_KEYS
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
@@ -112,12 +77,9 @@ class InspectorScreen(Screen):
         self.low: float | None = None
         self.high: float | None = None
         self.loading_path: Path | None = None
-        self._spinner: Timer | None = None
         self._keys_shown: tuple[bool, ...] = ()
         self._return_focus: Widget | None = None
-        self._compute_lock = threading.Lock()  # one heavy computation at a time; stale ones skip
-        self._range_cache: WeakKeyDictionary[TensorRef, dict[Any, int]] = WeakKeyDictionary()
-        self._quant_cache: WeakKeyDictionary[TensorRef, dict[str, Any]] = WeakKeyDictionary()
+        self.fetcher = StatsFetcher(device)
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◈")
@@ -127,15 +89,7 @@ class InspectorScreen(Screen):
                 yield LayerFilter(id="filter")
                 yield LayerTree(id="layers")
                 yield TensorList(id="tensors")
-            with Vertical(id="main"):
-                yield Histogram(id="histogram")
-                with ScrollableContainer(id="facts"):
-                    yield StatsPanel(id="stats")
-                    yield QuantPanel(id="quant")
-                with Horizontal(id="controls"):
-                    yield BinsInput(self.bins, id="bins")
-                    yield RangeInputs(id="range")
-                    yield ViewToggle(id="view")
+            yield TensorView(self.bins, id="main")
         yield LogPane(id="log")
         yield Footer()
 
@@ -153,8 +107,8 @@ class InspectorScreen(Screen):
         return self.query_one("#tensors", TensorList)
 
     @property
-    def histogram(self) -> Histogram:
-        return self.query_one("#histogram", Histogram)
+    def tensor_view(self) -> TensorView:
+        return self.query_one(TensorView)
 
     # -- start ---------------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -208,38 +162,9 @@ class InspectorScreen(Screen):
         self, ref: TensorRef, view: str, bins: int, low: float | None, high: float | None
     ) -> None:
         worker = get_current_worker()
-        with self._compute_lock:
-            if worker.is_cancelled:  # the user has moved on while another tensor was computing
-                return
-            from engine.inspect import count_in_range, tensor_stats
-
-            stats = tensor_stats(ref, bins=bins, view=view, device=self.device)
-            in_range = None
-            if low is not None and high is not None:
-                counts = self._range_cache.setdefault(ref, {})
-                key = (view, low, high)
-                if key not in counts:
-                    counts[key] = count_in_range(ref, low, high, view=view, device=self.device)
-                in_range = counts[key]
-            quant: dict[str, Any] = {}
-            if ref.quant is not None:
-                quant = self._quant_cache.get(ref) or self._quant_details(ref)
-        if not worker.is_cancelled:
-            self.post_message(StatsReady(ref, view, bins, stats, in_range, quant))
-
-    def _quant_details(self, ref: TensorRef) -> dict[str, Any]:
-        """Range use and per-channel parameters of a quantized tensor (worker thread)."""
-        from engine.inspect import tensor_values
-        from engine.quant import channel_table, health
-
-        assert ref.quant is not None
-        values = tensor_values(ref, "int", self.device)
-        details = {
-            "health": health(values, ref.quant),
-            "channels": channel_table(values, ref.quant) if ref.quant.per_channel else None,
-        }
-        self._quant_cache[ref] = details
-        return details
+        ready = self.fetcher.fetch(ref, view, bins, low, high, lambda: worker.is_cancelled)
+        if ready is not None and not worker.is_cancelled:
+            self.post_message(ready)
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False, description="export")
     def export_stats(self, target: Path, payload: dict[str, Any]) -> None:
@@ -305,56 +230,28 @@ class InspectorScreen(Screen):
 
     def select_tensor(self, ref: TensorRef | None) -> None:
         self.ref = ref
-        self.query_one(ViewToggle).show(ref is not None and ref.quant is not None)
-        self.sync_keys()
         self.request_stats()
 
     def request_stats(self) -> None:
         """Ask the engine for the shown tensor's statistics (cached ones return at once)."""
+        self.tensor_view.expect(self.ref)
         if self.ref is None:
             self.workers.cancel_group(self, "stats")
-            self._show(None, None)
+            self._show(None)
             return
         view = self.view if self.ref.quant is not None else "float"
-        self._start_spinner()
         self.compute_stats(self.ref, view, self.bins, self.low, self.high)
-
-    def _start_spinner(self) -> None:
-        if self._spinner is None:
-            self._spinner = self.set_timer(SPINNER_DELAY, self._spin)
-
-    def _spin(self) -> None:
-        self.histogram.loading = True
-        self.sync_keys()
-
-    def _stop_spinner(self) -> None:
-        if self._spinner is not None:
-            self._spinner.stop()
-            self._spinner = None
-        if self.histogram.loading:
-            self.histogram.loading = False
-            self.sync_keys()
+        self.set_timer(0.2, self.sync_keys)  # "esc Cancel" appears if the spinner came up
 
     @on(StatsReady)
     def stats_ready(self, message: StatsReady) -> None:
-        if message.ref is not self.ref:
-            return  # a stale answer for a tensor the user has left
-        self._stop_spinner()
-        self._show(message, message.stats)
+        if message.ref is self.ref:  # else a stale answer for a tensor the user has left
+            self._show(message)
 
-    def _show(self, message: StatsReady | None, stats: TensorStats | None) -> None:
-        self.stats = stats
-        ref = self.ref
-        in_range = self.in_range = message.in_range if message else None
-        quant = message.quant if message else {}
-        view = message.view if message else "float"
-        qdtype = ref.quant.qdtype if ref is not None and ref.quant is not None else ""
-        role = ref.role if ref is not None else "weight"
-        self.histogram.show(
-            stats, role=role, view=view, qdtype=qdtype, low=self.low, high=self.high
-        )
-        self.query_one(StatsPanel).show(ref, stats, in_range=in_range, low=self.low, high=self.high)
-        self.query_one(QuantPanel).show(ref if stats is not None else None, quant)
+    def _show(self, ready: StatsReady | None) -> None:
+        self.stats = ready.stats if ready is not None else None
+        self.in_range = ready.in_range if ready is not None else None
+        self.tensor_view.show(self.ref, ready, self.low, self.high)
         self.sync_keys()
 
     @on(BinsChanged)
@@ -387,7 +284,7 @@ class InspectorScreen(Screen):
                 if self.model is None:
                     self.picker.focus()  # nothing open: the next step is picking another file
             elif worker.group == "stats":
-                self._stop_spinner()
+                self.tensor_view.stop_spinner()
             self.sync_keys()
         if state != WorkerState.ERROR:
             return
@@ -424,7 +321,7 @@ class InspectorScreen(Screen):
     def _key_state(self) -> tuple[bool, ...]:
         """What decides which keys work; the footer is rebuilt only when this changes."""
         quantized = self.ref is not None and self.ref.quant is not None
-        spinning = self.tree.loading or self.histogram.loading
+        spinning = self.tree.loading or self.tensor_view.busy
         return (self.model is not None, quantized, self.stats is not None, spinning)
 
     def sync_keys(self) -> None:
@@ -505,7 +402,7 @@ class InspectorScreen(Screen):
             for group in WORK_GROUPS:
                 self.workers.cancel_group(self, group)
             self.tree.loading = False
-            self._stop_spinner()
+            self.tensor_view.stop_spinner()
             logger.info("Cancelled")
         self.sync_keys()
 

@@ -1,0 +1,70 @@
+"""Asks the engine for what the tensor view shows, from a worker thread, without repeating work.
+
+The engine caches statistics per tensor, view and bin count; this adds the two answers it does
+not cache (the count inside a value range, and a quantized tensor's range use and per-channel
+table), and lets only one heavy request run at a time so stale requests can bow out.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+from tui.messages import StatsReady
+
+if TYPE_CHECKING:
+    from engine.model import TensorRef
+
+
+class StatsFetcher:
+    """Per-session answers about tensors; lives as long as the screen, forgets dropped models."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+        self._lock = threading.Lock()
+        self._in_range: WeakKeyDictionary[TensorRef, dict[Any, int]] = WeakKeyDictionary()
+        self._quant: WeakKeyDictionary[TensorRef, dict[str, Any]] = WeakKeyDictionary()
+
+    def fetch(
+        self,
+        ref: TensorRef,
+        view: str,
+        bins: int,
+        low: float | None,
+        high: float | None,
+        cancelled: Callable[[], bool],
+    ) -> StatsReady | None:
+        """Everything the view needs for ``ref``; ``None`` if ``cancelled()`` while waiting."""
+        from engine.inspect import count_in_range, tensor_stats
+
+        with self._lock:
+            if cancelled():  # the user moved on while another tensor was being computed
+                return None
+            stats = tensor_stats(ref, bins=bins, view=view, device=self.device)
+            in_range = None
+            if low is not None and high is not None:
+                counts = self._in_range.setdefault(ref, {})
+                if (view, low, high) not in counts:
+                    counts[(view, low, high)] = count_in_range(
+                        ref, low, high, view=view, device=self.device
+                    )
+                in_range = counts[(view, low, high)]
+            quant = self._quant_details(ref) if ref.quant is not None else {}
+        return StatsReady(ref, view, bins, stats, in_range, quant)
+
+    def _quant_details(self, ref: TensorRef) -> dict[str, Any]:
+        if ref in self._quant:
+            return self._quant[ref]
+        from engine.inspect import tensor_values
+        from engine.quant import channel_table, health
+
+        assert ref.quant is not None
+        values = tensor_values(ref, "int", self.device)
+        details = {
+            "health": health(values, ref.quant),
+            "channels": channel_table(values, ref.quant) if ref.quant.per_channel else None,
+        }
+        self._quant[ref] = details
+        return details

@@ -1,0 +1,99 @@
+"""The tensor view: histogram, statistics, quantization facts and the controls that shape them.
+
+It only presents: the screen asks the engine (in a worker) and hands the answer to ``show``.
+Later views of the same layer (activations, quantized-vs-float) slot in here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, ScrollableContainer, Vertical
+from textual.timer import Timer
+
+from tui.widgets.bins_input import BinsInput
+from tui.widgets.histogram import Histogram
+from tui.widgets.quant_panel import QuantPanel
+from tui.widgets.range_inputs import RangeInputs
+from tui.widgets.stats_panel import StatsPanel
+from tui.widgets.view_toggle import ViewToggle
+
+if TYPE_CHECKING:
+    from engine.model import TensorRef
+    from tui.messages import StatsReady
+
+SPINNER_DELAY = 0.15  # s; cached statistics come back sooner and should not flash a spinner
+
+
+class TensorView(Vertical):
+    """Shows one tensor view; a spinner covers the histogram while a slow answer is awaited."""
+
+    DEFAULT_CSS = """
+    TensorView {
+        width: 1fr;
+    }
+    TensorView > #facts {
+        layout: horizontal;
+        height: auto;
+        max-height: 14;
+    }
+    TensorView > #controls {
+        height: 3;
+    }
+    """
+
+    def __init__(self, bins: int, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.bins = bins
+        self._spinner: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Histogram(id="histogram")
+        with ScrollableContainer(id="facts"):
+            yield StatsPanel(id="stats")
+            yield QuantPanel(id="quant")
+        with Horizontal(id="controls"):
+            yield BinsInput(self.bins, id="bins")
+            yield RangeInputs(id="range")
+            yield ViewToggle(id="view")
+
+    @property
+    def histogram(self) -> Histogram:
+        return self.query_one(Histogram)
+
+    @property
+    def busy(self) -> bool:
+        """Whether the spinner is up (an answer is taking a while)."""
+        return self.histogram.loading
+
+    def expect(self, ref: TensorRef | None) -> None:
+        """A new tensor is on its way: offer the int/float toggle if it is quantized."""
+        self.query_one(ViewToggle).show(ref is not None and ref.quant is not None)
+        if ref is not None and self._spinner is None:
+            self._spinner = self.set_timer(SPINNER_DELAY, self._spin)
+
+    def _spin(self) -> None:
+        self.histogram.loading = True
+
+    def stop_spinner(self) -> None:
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+        if self.histogram.loading:
+            self.histogram.loading = False
+
+    def show(
+        self, ref: TensorRef | None, ready: StatsReady | None, low: float | None, high: float | None
+    ) -> None:
+        """Draw the engine's answer for ``ref`` (``None``: nothing selected)."""
+        self.stop_spinner()
+        stats = ready.stats if ready is not None else None
+        view = ready.view if ready is not None else "float"
+        qdtype = ref.quant.qdtype if ref is not None and ref.quant is not None else ""
+        role = ref.role if ref is not None else "weight"
+        self.histogram.show(stats, role=role, view=view, qdtype=qdtype, low=low, high=high)
+        in_range = ready.in_range if ready is not None else None
+        self.query_one(StatsPanel).show(ref, stats, in_range=in_range, low=low, high=high)
+        quant = ready.quant if ready is not None else {}
+        self.query_one(QuantPanel).show(ref if stats is not None else None, quant)
