@@ -211,12 +211,15 @@ class ErrorFigures:
         max_abs_error: max |x − x̂|.
         cosine: cosine similarity; 1.0 for two all-zero tensors, ``None`` when only one is zero.
         exact: ``x̂`` equals ``x`` element for element.
+        nonfinite: positions where either side is NaN or ±Inf; the other figures cover the
+            rest, and a non-zero count is a finding of its own (never dropped silently).
     """
 
     sqnr_db: float
     max_abs_error: float
     cosine: float | None
     exact: bool
+    nonfinite: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -224,6 +227,7 @@ class ErrorFigures:
             "max_abs_error": self.max_abs_error,
             "cosine": self.cosine,
             "exact": self.exact,
+            "nonfinite": self.nonfinite,
         }
 
 
@@ -256,6 +260,10 @@ def error_figures(x: Any, x_hat: Any) -> ErrorFigures:
     b = torch.as_tensor(x_hat).detach().reshape(-1).to(device=a.device, dtype=torch.float64)
     if a.numel() != b.numel():
         raise ShapeMismatchError(f"cannot compare tensors of {a.numel()} and {b.numel()} elements")
+    finite = torch.isfinite(a) & torch.isfinite(b)
+    nonfinite = int(a.numel() - finite.sum())
+    if nonfinite:
+        a, b = a[finite], b[finite]
     diff = a - b
     signal, noise = float(a.norm()), float(diff.norm())
     nb = float(b.norm())
@@ -269,7 +277,8 @@ def error_figures(x: Any, x_hat: Any) -> ErrorFigures:
         sqnr_db=sqnr_db(signal, noise),
         max_abs_error=float(diff.abs().max()) if diff.numel() else 0.0,
         cosine=cosine,
-        exact=noise == 0.0,
+        exact=noise == 0.0 and not nonfinite,
+        nonfinite=nonfinite,
     )
 
 

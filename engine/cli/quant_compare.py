@@ -157,6 +157,13 @@ def _print(result: Any) -> None:
             f"{len(result.activations)} further activations matched by name; "
             f"worst {worst.float_name} at {_db(worst.sqnr_db)} dB (--json lists them)"
         )
+    for lc in result.layers:
+        for what, c in (("weight", lc.weight), ("activation", lc.activation)):
+            if c is not None and c.figures.nonfinite:
+                console.print(
+                    f"[bold red]{lc.quant_layer}: {c.figures.nonfinite} NaN/Inf {what} values "
+                    "where the other model has finite ones (left out of the SQNR)[/]"
+                )
     flagged = result.flagged
     console.print(
         f"[bold]{len(flagged)}[/] of {len(result.layers)} layers below {result.threshold_db:g} dB"

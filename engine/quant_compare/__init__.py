@@ -14,6 +14,7 @@ with (stage, done, total) and setting ``cancel`` stops it between steps.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -79,8 +80,7 @@ def compare(
     Args:
         float_model / quant_model: loaded models or paths (loaded with ``arch``/``trust``).
         inputs: a batch (array, tensor or ``engine.inputs.InputBatch``) or a sequence of
-            them; ``None`` for ``num_inputs``
-            seeded random samples of the input shape the models declare.
+            them; ``None`` for ``num_inputs`` seeded random samples of the declared input shape.
         threshold_db: layers whose weight or activation SQNR is below this are flagged.
         activations: also run both models (activations and output); weights only if False.
         progress: called with (stage, done, total) as the work advances: ``("weights", layers
@@ -93,6 +93,10 @@ def compare(
     """
     from engine.loaders import load_model
 
+    if not math.isfinite(threshold_db):
+        raise LayerscopeError(
+            f"the SQNR threshold must be a finite number of dB, got {threshold_db}"
+        )
     fm = float_model if isinstance(float_model, Model) else load_model(float_model, arch=arch, trust=trust)  # fmt: skip
     qm = quant_model if isinstance(quant_model, Model) else load_model(quant_model, arch=arch, trust=trust)  # fmt: skip
     if fm.is_quantized and not qm.is_quantized:

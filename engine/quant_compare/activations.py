@@ -45,6 +45,7 @@ class _Acc:
     samples: int = 0
     shape: tuple[int, ...] = ()
     mismatch: str = ""
+    nonfinite: int = 0
 
     def add(self, x: np.ndarray, y: np.ndarray) -> None:
         if x.shape != y.shape:
@@ -53,6 +54,10 @@ class _Acc:
         self.shape = tuple(x.shape[1:])
         a = x.reshape(x.shape[0], -1).astype(np.float64)
         b = y.reshape(y.shape[0], -1).astype(np.float64)
+        bad = ~(np.isfinite(a) & np.isfinite(b))
+        if bad.any():  # counted, then left out of the sums (as error_figures does)
+            self.nonfinite += int(bad.sum())
+            a, b = np.where(bad, 0.0, a), np.where(bad, 0.0, b)
         d = a - b
         self.signal += float((a * a).sum())
         self.noise += float((d * d).sum())
@@ -69,7 +74,8 @@ class _Acc:
             sqnr_db=sqnr_db(math.sqrt(self.signal), math.sqrt(self.noise)),
             max_abs_error=self.max_abs,
             cosine=self.cos_sum / self.cos_n if self.cos_n else None,
-            exact=self.noise == 0.0,
+            exact=self.noise == 0.0 and not self.nonfinite,
+            nonfinite=self.nonfinite,
         )
 
 

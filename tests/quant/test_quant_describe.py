@@ -89,3 +89,11 @@ def test_error_figures_edge_cases() -> None:
     assert fig.sqnr_db == -math.inf and fig.cosine is None
     with pytest.raises(ShapeMismatchError, match="5 and 6"):
         error_figures(zeros, np.zeros(6))
+
+
+def test_error_figures_count_nonfinite_values_apart() -> None:
+    x = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+    y = np.array([1.0, np.nan, 3.0, np.inf], np.float32)
+    fig = error_figures(x, y)
+    assert fig.nonfinite == 2 and not fig.exact
+    assert math.isinf(fig.sqnr_db)  # the finite positions agree exactly
