@@ -60,29 +60,31 @@ def read_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def _ref(path: Path, name: str, info: dict[str, Any]) -> TensorRef:
+def _ref(source: str, name: str, info: dict[str, Any]) -> TensorRef:
+    """A lazy ref to tensor ``name`` of the safetensors file ``source`` (called once per tensor)."""
     code = info.get("dtype", "?")
-    dtype, itemsize = DTYPES.get(code, (code.lower(), 0))
-    shape = tuple(int(d) for d in info.get("shape", ()))
+    dtype = DTYPES[code][0] if code in DTYPES else code.lower()
     start, end = info["data_offsets"]
 
     def load() -> Any:
         from safetensors import safe_open
 
-        with safe_open(str(path), framework="pt") as fh:
+        # Memory-mapped: pages are read as the statistics touch them and go with the tensor.
+        with safe_open(source, framework="pt") as fh:
             return fh.get_tensor(name)
 
-    return TensorRef(
-        name=name, shape=shape, dtype=dtype, loader=load, source=str(path), nbytes=int(end - start)
-    )
+    shape = tuple(map(int, info.get("shape", ())))
+    return TensorRef(name=name, shape=shape, dtype=dtype, loader=load, source=source,
+                     nbytes=int(end) - int(start))  # fmt: skip
 
 
 def load_safetensors(path: Path, **_: Any) -> Model:
     header = read_header(path)
     builder = TreeBuilder()
+    source = str(path)
     for name, info in header.items():
         if name != "__metadata__":
-            builder.add_tensor(_ref(path, name, info))
+            builder.add_tensor(_ref(source, name, info))
     guess_kinds(builder)
     meta: dict[str, Any] = {}
     if isinstance(header.get("__metadata__"), dict):
@@ -112,10 +114,11 @@ def load_sharded(path: Path, **_: Any) -> Model:
     """One model across every shard of a folder, in the index's order."""
     weight_map = read_index(path)
     shards = shard_files(path, weight_map)
-    headers = {shard: read_header(shard) for shard in shards}
+    # Keyed by the path as text: hashing str is much cheaper than Path, per tensor.
+    headers = {str(shard): read_header(shard) for shard in shards}
     builder = TreeBuilder()
     if weight_map:
-        shard_of = {fname: path / fname for fname in dict.fromkeys(weight_map.values())}
+        shard_of = {fname: str(path / fname) for fname in dict.fromkeys(weight_map.values())}
         for name, fname in weight_map.items():
             shard = shard_of[fname]
             info = headers[shard].get(name)
