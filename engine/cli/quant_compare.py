@@ -161,8 +161,8 @@ def _print(result: Any) -> None:
         for what, c in (("weight", lc.weight), ("activation", lc.activation)):
             if c is not None and c.figures.nonfinite:
                 console.print(
-                    f"[bold red]{lc.quant_layer}: {c.figures.nonfinite} NaN/Inf {what} values "
-                    "where the other model has finite ones (left out of the SQNR)[/]"
+                    f"[bold red]{lc.quant_layer}: {c.figures.nonfinite} {what} positions hold NaN/Inf "
+                    "in one model or both (left out of the SQNR)[/]"
                 )
     flagged = result.flagged
     console.print(

@@ -78,7 +78,7 @@ class LayerComparison:
     @property
     def worst_sqnr_db(self) -> float:
         """The lowest of the weight and activation SQNRs (``inf`` when none was measured);
-        ``-inf`` when either holds NaN/Inf where the other does not, so it sorts first."""
+        ``-inf`` when either side holds NaN/Inf, so such a layer sorts first."""
         vals = [c.sqnr_db for c in (self.weight, self.activation) if c is not None]
         if any(c.figures.nonfinite for c in (self.weight, self.activation) if c is not None):
             return -math.inf
