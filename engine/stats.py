@@ -1,10 +1,16 @@
 """Exact tensor statistics and histograms, computed on the tensor's own device in bounded memory.
 
 Every value counts: min/max/mean/std and the histogram cover all finite elements, NaN and ±Inf
-are counted apart, and zeros are counted over all elements. Big tensors are reduced in chunks
-(float64 per chunk, merged with Chan's parallel-variance formula), so the extra memory is bounded
-by the chunk size, never the tensor size. Histogram binning replicates ``numpy.histogram`` exactly,
-so results agree with NumPy bin for bin.
+are counted apart, and zeros are counted over all elements. Histogram binning replicates
+``numpy.histogram`` exactly, so results agree with NumPy bin for bin. Two routes, same answers:
+
+* 1- and 2-byte dtypes (bf16, fp16, fp8, int8/16, bool) count how often each bit pattern occurs in
+  one pass; every statistic and the histogram then come from that ≤ 65,536-entry table.
+* wider dtypes are reduced in chunks (float64 moments merged with Chan's formula, min/max in the
+  native dtype), then binned in a second pass: in float32 against exact float32 thresholds for
+  float32 data, in float64 otherwise.
+
+Either way the extra memory is bounded by the chunk size, never the tensor size.
 """
 
 from __future__ import annotations
@@ -421,23 +427,3 @@ def count_in_range(x: Any, low: float, high: float, *, chunk_elems: int = DEFAUL
             c = c.to(torch.float64)
         total += int(((c >= low) & (c <= high)).sum())
     return total
-
-
-def count_nonfinite(x: Any, *, chunk_elems: int = DEFAULT_CHUNK) -> tuple[int, int, int]:
-    """``(nan, +inf, -inf)`` counts of ``x``, in chunks; integer tensors have none and are not read."""
-    import torch
-
-    flat = _as_flat_tensor(x)
-    if not flat.is_floating_point():
-        return 0, 0, 0
-    nan = posinf = neginf = 0
-    for start in range(0, flat.numel(), chunk_elems):
-        c = flat[start : start + chunk_elems]
-        if c.element_size() == 1:  # float8 has no isfinite kernel; float32 holds it exactly
-            c = c.float()
-        if bool(torch.isfinite(c).all()):  # the common case costs one fused pass
-            continue
-        nan += int(torch.isnan(c).sum())
-        posinf += int((c == math.inf).sum())
-        neginf += int((c == -math.inf).sum())
-    return nan, posinf, neginf

@@ -183,7 +183,7 @@ def scan(
         values = ref.load()
         if device != "cpu":
             values = values.to(device)
-        nan, posinf, neginf = _stats.count_nonfinite(values, chunk_elems=chunk_elems)
+        nan, posinf, neginf = count_nonfinite(values, chunk_elems=chunk_elems)
         del values  # release the bytes before the next tensor is read
         if nan or posinf or neginf:
             brief = TensorBrief.of(ref)
@@ -192,3 +192,25 @@ def scan(
         summary.scanned = i + 1
         done_bytes += ref.nbytes
     yield ScanProgress(len(refs), len(refs), done_bytes, total_bytes, "")
+
+
+def count_nonfinite(
+    values: Any, *, chunk_elems: int = _stats.DEFAULT_CHUNK
+) -> tuple[int, int, int]:
+    """``(nan, +inf, -inf)`` in a floating-point tensor, chunk by chunk, on its device."""
+    import math
+
+    import torch
+
+    flat = values.reshape(-1)
+    nan = posinf = neginf = 0
+    for start in range(0, flat.numel(), chunk_elems):
+        c = flat[start : start + chunk_elems]
+        if c.element_size() == 1:  # float8 has no isfinite kernel; float32 holds it exactly
+            c = c.float()
+        if bool(torch.isfinite(c).all()):  # the common case: one fused pass, no counting
+            continue
+        nan += int(torch.isnan(c).sum())
+        posinf += int((c == math.inf).sum())
+        neginf += int((c == -math.inf).sum())
+    return nan, posinf, neginf
