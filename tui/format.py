@@ -13,14 +13,14 @@ def human_count(n: int) -> str:
     return str(n)
 
 
-def human_bytes(n: int) -> str:
-    """``123456`` → ``120.6 KiB``."""
+def human_size(n: int) -> str:
+    """``123456`` → ``121K``: a byte count in at most five characters, for narrow columns."""
     size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    for unit in ("B", "K", "M", "G"):
+        if size < 1000 or unit == "G":
+            return f"{size:.0f}{unit}" if size >= 10 or unit == "B" else f"{size:.1f}{unit}"
         size /= 1024
-    return f"{size:.1f} TiB"
+    return f"{size:.0f}T"
 
 
 def num(x: float | int | None, digits: int = 5) -> str:

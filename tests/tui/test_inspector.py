@@ -295,3 +295,16 @@ async def test_missing_path_is_a_warning_not_a_crash(tmp_path: Path, make_app) -
         await pilot.pause()
         assert type(app.screen).__name__ == "OpenPath"
         assert isinstance(app.screen.query_one(Input), Input)
+
+
+async def test_palette_offers_only_commands_that_apply(model_dir: Path, make_app) -> None:
+    from tui.commands import LayerscopeCommands
+
+    app = make_app(model_dir / "smallcnn.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        provider = LayerscopeCommands(app.screen)
+        titles = [title for title, _, _ in provider._available()]
+        assert "export: tensor statistics to JSON" in titles
+        assert "view: toggle int/float" not in titles  # a float model has no integer view
+        assert all(": " in title for title in titles)

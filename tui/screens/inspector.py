@@ -219,8 +219,14 @@ class InspectorScreen(Screen):
         if self.model is None or name is None:
             return
         role = self.ref.role if self.ref is not None else "weight"
-        self.tensors.show_layer(self.model.layers[name])
+        layer = self.model.layers[name]
+        self.tensors.show_layer(layer)
         self.tensors.select_role(role)
+        if not layer.tensors:  # say why the plot is empty, and where the weights are
+            where = "expand it (Enter) to reach its layers" if layer.children else "nothing to plot"
+            self.tensor_view.histogram.hint = (
+                f"{layer.short_name} has no tensors of its own: {where}."
+            )
         self.select_tensor(self.tensors.current)
 
     @on(OptionList.OptionHighlighted, "#tensors")

@@ -5,15 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.table import Table
 from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from tui.format import human_bytes
+from tui.format import human_size
 from tui.messages import ModelOpenRequested
 
 if TYPE_CHECKING:
     from engine.discover import ModelGroup
+
+
+# Narrow-column names for the formats ``engine.discover`` reports.
+SHORT_FORMATS = {
+    "torch-zip": "torch",
+    "torch-pickle": "pickle",
+    "torchscript": "script",
+    "safetensors": "st",
+    "safetensors-sharded": "shards",
+}
 
 
 class ModelPicker(OptionList):
@@ -45,20 +56,19 @@ class ModelPicker(OptionList):
             return
         options: list[Option] = []
         for group in groups:
-            if len(group.entries) > 1:  # a header only where it groups several variants
+            grouped = len(group.entries) > 1
+            if grouped:  # a header only where it groups several variants
                 options.append(Option(Text(group.name, "bold"), disabled=True))
             for entry in group.entries:
-                indent = "  " if len(group.entries) > 1 else ""
-                label = Text.assemble(
-                    (f"{indent}{entry.name}", "bold" if indent == "" else ""),
-                    ("  ", ""),
-                    (entry.format, "cyan"),
-                    ("  ", ""),
-                    (human_bytes(entry.size), "dim"),
-                    no_wrap=True,
-                    overflow="ellipsis",
+                row = Table.grid(expand=True, padding=(0, 1))
+                row.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+                row.add_column(style="cyan", no_wrap=True)
+                row.add_column(style="dim", no_wrap=True, justify="right")
+                name = Text(f"  {entry.name}" if grouped else entry.name)
+                row.add_row(
+                    name, SHORT_FORMATS.get(entry.format, entry.format), human_size(entry.size)
                 )
-                options.append(Option(label, id=str(entry.path)))
+                options.append(Option(row, id=str(entry.path)))
         self.add_options(options)
         self.highlighted = next(i for i, o in enumerate(options) if not o.disabled)
 
