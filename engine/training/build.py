@@ -103,8 +103,6 @@ def build_callbacks(
             run_dir,
             cfg.logging.progress_every,
             writer=writer,
-            stop_requested=lambda: stopper.requested,
-            extra_checkpoints=lambda: [stopper.saved_path] if stopper.saved_path else [],
             run_name=cfg.name,
         ),
     ]

@@ -16,17 +16,22 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    # Read once at import: os.umask() can only be read by setting it, which would race with
+    # other threads (the figure renderer, checkpoint saving) creating files.
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -48,13 +53,17 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-def save_figure(fig: Any, path: Path, dpi: int = 100) -> None:
-    """Render a matplotlib Figure to PNG atomically (Agg canvas, no pyplot state)."""
+def save_figure(fig: Any, path: Path, dpi: int = 80) -> None:
+    """Render a matplotlib Figure to PNG atomically (Agg canvas, no pyplot state).
+
+    Low zlib effort: these PNGs are rewritten every epoch, so encoding speed beats size.
+    """
     import io
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
+    fig.clear()  # not a pyplot figure, so nothing to close; drop its artists now
     atomic_write_bytes(path, buf.getvalue())

@@ -7,6 +7,7 @@ its process is still alive, so any later process (a new TUI, ``layerscope runs``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -217,7 +218,7 @@ def launch_run(cfg: RunConfig, runs_dir: Path | None = None, name: str | None = 
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     run_dir = new_run_dir(root, name or cfg.name)
     if name:
-        cfg.name = name
+        cfg = dataclasses.replace(cfg, name=name)
     save_config(cfg, run_dir / CONFIG_FILE)
     return _spawn(run_dir, resume=False)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import assert_png, read_json
+from training_helpers import assert_png, read_json
 
 from engine.training.callbacks import (
     ConfusionMatrixCallback,

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import read_json
+from training_helpers import read_json
 
 from engine.cli import main
 from engine.training.events import EventWriter, read_events

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from training_helpers import tiny_config
 
 from engine.errors import ConfigError, InputError
 from engine.training.build import build_module

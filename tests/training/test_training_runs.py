@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import HERE, read_json, tiny_config
+from training_helpers import HERE, read_json, tiny_config
 
 from engine.errors import InputError
 from engine.training.events import EventWriter, read_events, tail_events
@@ -48,14 +48,14 @@ def test_run_is_tailed_stopped_and_resumed(tmp_path: Path) -> None:
     kinds = [e["event"] for e in seen]
     assert kinds[0] == "started" and kinds[-1] == "stopped"  # the tail ends at the terminal event
     stopped = seen[-1]
-    assert stopped["epoch"] < 29, "the run should stop long before max_epochs"
+    assert stopped["epochs_done"] < 29, "the run should stop long before max_epochs"
     # The stop saved last.ckpt and reported it before the terminal event.
     assert (run_dir / "last.ckpt").is_file()
     assert any(e["event"] == "checkpoint" and e["path"].endswith("last.ckpt") for e in seen)
     assert run_status(run_dir)[0] == "stopped"
     assert not stop_run(run_dir)  # nothing left to stop
 
-    target = stopped["epoch"] + 2
+    target = stopped["epochs_done"] + 1
     handle2 = resume_run(run_dir, [f"trainer.max_epochs={target}"])
     resumed = list(tail_events(run_dir, poll_interval=0.05))
     assert handle2.process.wait(timeout=120) == 0

@@ -15,6 +15,7 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from typing_extensions import override
 
 from engine.training.callbacks._util import scalar_metrics
+from engine.training.callbacks.graceful_stop import GracefulStopCallback
 from engine.training.events import EventWriter
 
 
@@ -27,7 +28,8 @@ class EventsCallback(Callback):
         every_n_steps: optimizer steps between progress events.
         writer: an existing writer, so the run process can add a ``failed`` event for errors
             raised outside ``fit``.
-        stop_requested: tells a graceful stop (``stopped``) from a normal end (``finished``).
+        stop_requested: tells a graceful stop (``stopped``) from a normal end (``finished``);
+            by default, whether a :class:`GracefulStopCallback` on the trainer stopped it.
         run_name: recorded in the ``started`` event.
     """
 
@@ -38,7 +40,6 @@ class EventsCallback(Callback):
         *,
         writer: EventWriter | None = None,
         stop_requested: Callable[[], bool] | None = None,
-        extra_checkpoints: Callable[[], list[str]] | None = None,
         run_name: str | None = None,
     ) -> None:
         if every_n_steps < 1:
@@ -47,8 +48,7 @@ class EventsCallback(Callback):
             raise ValueError("EventsCallback needs run_dir or writer")
         self.writer = writer or EventWriter(run_dir)  # type: ignore[arg-type]
         self.every_n_steps = every_n_steps
-        self.stop_requested = stop_requested or (lambda: False)
-        self.extra_checkpoints = extra_checkpoints or (lambda: [])
+        self.stop_requested = stop_requested
         self.run_name = run_name
         self._reported: dict[str, int] = {}
         self._total_steps: int | None = None
@@ -140,10 +140,16 @@ class EventsCallback(Callback):
         if not trainer.is_global_zero:
             return
         self._report_checkpoints(trainer)
-        kind = "stopped" if self.stop_requested() else "finished"
+        stopped = (
+            self.stop_requested()
+            if self.stop_requested is not None
+            else any(s.requested for s in _stoppers(trainer))
+        )
+        kind = "stopped" if stopped else "finished"
         self.writer.emit(
             kind,
-            epoch=trainer.current_epoch,
+            # Lightning counts an epoch cut short by a stop as done; resuming starts the next one.
+            epochs_done=trainer.current_epoch,
             step=trainer.global_step,
             metrics=scalar_metrics(trainer),
         )
@@ -179,7 +185,7 @@ class EventsCallback(Callback):
         for cb in trainer.checkpoint_callbacks:
             if isinstance(cb, ModelCheckpoint):
                 paths += [("last", cb.last_model_path), ("best", cb.best_model_path)]
-        paths += [("last", p) for p in self.extra_checkpoints()]
+        paths += [("last", s.saved_path) for s in _stoppers(trainer) if s.saved_path]
         for kind, path in paths:
             if not path:
                 continue
@@ -198,3 +204,7 @@ class EventsCallback(Callback):
                     epoch=trainer.current_epoch,
                     step=trainer.global_step,
                 )
+
+
+def _stoppers(trainer: pl.Trainer) -> list[GracefulStopCallback]:
+    return [cb for cb in trainer.callbacks if isinstance(cb, GracefulStopCallback)]

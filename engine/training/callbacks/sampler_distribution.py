@@ -59,7 +59,13 @@ class SamplerDistributionCallback(Callback):
                 )
                 self._noted = True
             return
-        targets = np.asarray(loader.dataset.targets)
+        targets = getattr(getattr(loader, "dataset", None), "targets", None)
+        if targets is None:
+            if not self._noted:
+                logger.info("sampler distribution skipped: the training set exposes no targets")
+                self._noted = True
+            return
+        targets = np.asarray(targets)
         names = class_names_of(trainer, self.class_names, int(targets.max()) + 1)
         n = len(names)
         drawn = np.bincount(targets[np.asarray(sampler._last_indices)], minlength=n)
