@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     import torch
 
 BLOCK = 1024
+# 124 KB of float32: a chunk and its scratch stay in L2 between the kernels that sweep it, and it
+# is under torch's 32,768-element grain size, so each kernel runs on the calling thread instead of
+# waking the pool: on a busy CPU a barrier per kernel cost more than the second thread gained.
+CHUNK = 31 * BLOCK
 _FAST_DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -152,9 +156,8 @@ def stats(
     norm = _fast_norm(lo, hi, bins) if flat is not None else None
     if flat is None or norm is None:
         return _stats.compute(x, bins)
-    m = _moments(x, flat, lo, hi, ws)
-    counts, edges = _fast_hist(flat, lo, hi, norm, bins, ws)
-    return m.to_stats(counts, edges)
+    m, counts = _fused(x, flat, lo, hi, norm, bins, ws, want_moments=True)
+    return m.to_stats(counts, thresholds(lo, hi, norm, bins))
 
 
 def moments(x: torch.Tensor, ws: Workspace | None = None) -> Moments:
@@ -163,7 +166,8 @@ def moments(x: torch.Tensor, ws: Workspace | None = None) -> Moments:
     flat, lo, hi = _prepare(x, ws)
     if flat is None:
         return Moments.from_stats(_stats.compute(x, 1))
-    return _moments(x, flat, lo, hi, ws)
+    m, _ = _fused(x, flat, lo, hi, None, 0, ws, want_moments=True)
+    return m
 
 
 def histogram(
@@ -175,11 +179,10 @@ def histogram(
     moments), so that all batches share one set of edges.
     """
     ws = ws or _DEFAULT_WS
-    if fast:
-        flat = _as_float32(x, ws)
-        norm = _fast_norm(lo, hi, bins)
-        if norm is not None:
-            return _fast_hist(flat, lo, hi, norm, bins, ws)
+    norm = _fast_norm(lo, hi, bins) if fast else None
+    if norm is not None:
+        _, counts = _fused(x, _as_float32(x, ws), lo, hi, norm, bins, ws, want_moments=False)
+        return counts, thresholds(lo, hi, norm, bins)
     s = _stats.compute(x, bins, hist_range=(lo, hi))
     return s.counts, s.edges
 
@@ -203,85 +206,100 @@ def _prepare(x: torch.Tensor, ws: Workspace) -> tuple[torch.Tensor | None, float
         return None, 0.0, 0.0
     flat = _as_float32(x, ws)
     lo_t, hi_t = torch.aminmax(flat)
-    lo, hi = torch.stack([lo_t, hi_t]).tolist()  # one device sync; NaN propagates into both
+    if flat.is_cuda:
+        lo, hi = torch.stack([lo_t, hi_t]).tolist()  # one device sync; NaN propagates into both
+    else:
+        lo, hi = lo_t.item(), hi_t.item()
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo == hi:
         return None, 0.0, 0.0
     return flat, lo, hi
 
 
-def _rowwise(v: torch.Tensor, op: str) -> float:
-    """Sum of ``v`` (``op="sum"``) or of its squares (``"sq"``) over rows of ``BLOCK`` values.
+def _fused(
+    x: torch.Tensor,
+    flat: torch.Tensor,
+    lo: float,
+    hi: float,
+    norm: float | None,
+    bins: int,
+    ws: Workspace,
+    want_moments: bool,
+) -> tuple[Moments | None, list[int]]:
+    """Row sums, row norms, non-zero counts and bin numbers in one sweep of cache-sized chunks.
 
-    One pass: float32 within a row, float64 across rows. For squares, each row's norm is squared.
+    Memory traffic, not arithmetic, is what these passes cost: each chunk is read from memory once
+    and its five kernels then run on data still in the CPU cache (on a GPU this is just fewer
+    launches of bigger kernels).
     """
     import torch
 
-    n = v.numel()
-    m = n - n % BLOCK
-    total = 0.0
-    if m:
-        rows = v[:m].view(-1, BLOCK)
-        if op == "sum":
-            total = float(rows.sum(1).to(torch.float64).sum())
+    n, dev = flat.numel(), flat.device
+    nrows = n // BLOCK
+    m = nrows * BLOCK
+    rsum = ws.get("rsum", nrows, torch.float32, dev)
+    rsq = ws.get("rsq", nrows, torch.float32, dev)
+    rnz = ws.get("rnz", nrows, torch.float32, dev)
+    paired = norm is not None and bins <= 128 and n >= 2 and sys.byteorder == "little"
+    codes = None
+    if norm is not None:
+        codes = ws.get("codes", n, torch.uint8 if paired else torch.int32, dev)
+    g = ws.get("f", min(CHUNK, n), torch.float32, dev)
+    for start in range(0, n, CHUNK):
+        stop = min(start + CHUNK, n)
+        r0, r1 = start // BLOCK, min(stop, m) // BLOCK
+        if want_moments and r1 > r0:
+            rows = flat[r0 * BLOCK : r1 * BLOCK].view(-1, BLOCK)
+            scratch = g[: (r1 - r0) * BLOCK].view(-1, BLOCK)
+            torch.sum(rows, 1, out=rsum[r0:r1])
+            torch.linalg.vector_norm(rows, dim=1, out=rsq[r0:r1])
+            # sign(x)² is 1 for a non-zero: a row's squared norm of signs is its non-zero count.
+            torch.linalg.vector_norm(torch.sign(rows, out=scratch), dim=1, out=rnz[r0:r1])
+        if codes is not None:
+            gc = torch.sub(flat[start:stop], lo, out=g[: stop - start])
+            gc.mul_(norm)  # lo and norm are float32 values: the host reproduces the map exactly
+            if paired:  # float → int32 → uint8 is ~3× faster than float → uint8 directly
+                ic = ws.get("i32", min(CHUNK, n), torch.int32, dev)[: stop - start]
+                codes[start:stop].copy_(ic.copy_(gc))  # truncates; every value is in [0, bins)
+            else:
+                codes[start:stop].copy_(gc)
+    mom = None
+    if want_moments:
+        tail = flat[m:].to(torch.float64)
+        total, sq, nz = torch.stack([
+            rsum.to(torch.float64).sum() + tail.sum(),
+            rsq.to(torch.float64).square().sum() + tail.square().sum(),
+            rnz.to(torch.float64).square().round().sum() + (tail != 0).sum(),
+        ]).tolist()  # fmt: skip
+        mean = total / n
+        m2 = sq - n * mean * mean
+        if not m2 > 0 or mean * mean * n > 16 * m2:
+            mean, m2 = _centered(flat, mean, ws)
+        mom = Moments(tuple(x.shape), _stats.dtype_name(x), n, n, mean, m2, lo, hi, n - round(nz))
+    counts: list[int] = []
+    if codes is not None:
+        if not paired:
+            counts = torch.bincount(codes, minlength=bins).tolist()
         else:
-            total = float(torch.linalg.vector_norm(rows, dim=1).to(torch.float64).square().sum())
-    if m != n:
-        tail = v[m:].to(torch.float64)
-        total += float(tail.sum() if op == "sum" else tail.square().sum())
-    return total
+            # bincount is a scalar loop. Halve its iterations: two uint8 bin numbers side by side
+            # read as one int16 ``a + 256 * b`` (little-endian), counted jointly, summed both ways.
+            n2 = n // 2 * 2
+            joint = torch.bincount(codes[:n2].view(torch.int16), minlength=256 * bins)
+            joint = joint[: 256 * bins].view(bins, 256)
+            c = joint[:, :bins].sum(0) + joint.sum(1)
+            if n2 != n:
+                c[int(codes[-1])] += 1
+            counts = c.tolist()
+    return mom, counts
 
 
-def _moments(x: torch.Tensor, flat: torch.Tensor, lo: float, hi: float, ws: Workspace) -> Moments:
+def _centered(flat: torch.Tensor, mean: float, ws: Workspace) -> tuple[float, float]:
+    """Mean and M2 about the mean, for tensors whose mean dominates their spread (one more pass)."""
     import torch
 
-    n = flat.numel()
-    mean = _rowwise(flat, "sum") / n
-    m2 = _rowwise(flat, "sq") - n * mean * mean
-    # E[x²] − mean² loses ~(mean²/var) × 1e-7 to cancellation: when the mean dominates, take the
-    # variance about the mean instead (one more pass).
-    d = ws.get("f", n, torch.float32, flat.device)
-    if not m2 > 0 or mean * mean * n > 16 * m2:
-        torch.sub(flat, mean, out=d)
-        s1 = _rowwise(d, "sum")
-        m2 = _rowwise(d, "sq") - s1 * s1 / n
-        mean += s1 / n
-    # Non-zeros: sign(x)² is 1 or 0; a row's squared norm is its count, rounded back to an integer.
-    torch.sign(flat, out=d)
-    m = n - n % BLOCK
-    nonzero = 0
-    if m:
-        norms = torch.linalg.vector_norm(d[:m].view(-1, BLOCK), dim=1).to(torch.float64)
-        nonzero = int(norms.square_().round_().sum())
-    if m != n:
-        nonzero += int((flat[m:] != 0).sum())
-    return Moments(
-        tuple(x.shape), _stats.dtype_name(x), n, n, mean, max(m2, 0.0), lo, hi, n - nonzero
-    )
-
-
-def _fast_hist(
-    flat: torch.Tensor, lo: float, hi: float, norm: float, bins: int, ws: Workspace
-) -> tuple[list[int], list[float]]:
-    import torch
-
-    n = flat.numel()
-    g = torch.sub(flat, lo, out=ws.get("f", n, torch.float32, flat.device))
-    g.mul_(norm)  # lo and norm are float32 values: the host can reproduce the map exactly
-    if bins > 128 or n < 2 or sys.byteorder != "little":
-        idx = ws.get("i", n, torch.int32, flat.device)
-        idx.copy_(g)  # float → int truncates; every value is in [0, bins)
-        return torch.bincount(idx, minlength=bins).tolist(), thresholds(lo, hi, norm, bins)
-    # bincount is a scalar loop. Halve its iterations: two uint8 bin numbers side by side read as
-    # one int16 ``a + 256 * b`` (little-endian), counted jointly, then summed both ways.
-    small = ws.get("u8", n, torch.uint8, flat.device)
-    small.copy_(g)  # float → uint8 truncates; every value is in [0, bins)
-    n2 = n // 2 * 2
-    joint = torch.bincount(small[:n2].view(torch.int16), minlength=256 * bins)
-    joint = joint[: 256 * bins].view(bins, 256)
-    counts = joint[:, :bins].sum(0) + joint.sum(1)
-    if n2 != n:
-        counts[int(small[-1])] += 1
-    return counts.tolist(), thresholds(lo, hi, norm, bins)
+    d = torch.sub(flat, mean, out=ws.get("centered", flat.numel(), torch.float32, flat.device))
+    d64 = d.to(torch.float64)
+    s1 = float(d64.sum())
+    return mean + s1 / d.numel(), float(d64.square().sum()) - s1 * s1 / d.numel()
 
 
 def _bin_of(v: np.ndarray, lo32: np.float32, norm32: np.float32) -> np.ndarray:

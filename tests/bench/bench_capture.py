@@ -176,6 +176,11 @@ def main() -> None:
 
     model, x = _setup()
     leaves = sum(1 for m in model.modules() if not list(m.children()))
+    import os
+
+    print(
+        f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other processes share them)"
+    )
     print(f"model: {leaves} leaf modules, {sum(1 for _ in model.modules())} modules; input {BATCH}; "
           f"CPU, {THREADS} threads; torch {torch.__version__}")  # fmt: skip
     n_tensors = layerscope_capture(model, x)
