@@ -157,6 +157,12 @@ def _print(result: Any) -> None:
             f"{len(result.activations)} further activations matched by name; "
             f"worst {worst.float_name} at {_db(worst.sqnr_db)} dB (--json lists them)"
         )
+        for a in result.activations:
+            if a.flagged:
+                console.print(
+                    f"[bold red]activation {a.float_name} at {_db(a.sqnr_db)} dB[/]"
+                    + (f" (node {a.exclude_node})" if a.exclude_node else "")
+                )
     for lc in result.layers:
         for what, c in (("weight", lc.weight), ("activation", lc.activation)):
             if c is not None and c.figures.nonfinite:

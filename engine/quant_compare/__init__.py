@@ -25,7 +25,7 @@ from engine.model import Model
 from engine.quant import error_figures
 from engine.quant_compare import activations as _acts
 from engine.quant_compare.match import Pair, match
-from engine.quant_compare.ops import BatchNorm, Op, model_ops
+from engine.quant_compare.ops import BatchNorm, Op, exclude_name, model_ops
 from engine.quant_compare.result import (
     DEFAULT_THRESHOLD_DB,
     Comparison,
@@ -136,6 +136,12 @@ def compare(
         )
     for layer in result.layers:
         layer.flagged = layer.worst_sqnr_db < threshold_db
+    for act in result.activations:
+        act.flagged = act.sqnr_db < threshold_db or act.figures.nonfinite > 0
+    if qm.onnx is not None:
+        result.node_order = {
+            exclude_name(n.name): i for i, n in enumerate(qm.onnx.graph.node) if n.name
+        }
     return result
 
 

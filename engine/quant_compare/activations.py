@@ -191,12 +191,26 @@ def compare_activations(
             )
         elif acc.mismatch:
             result.notes.append(f"activation of {layer.quant_layer} not compared: {acc.mismatch}")
+    producer = _quant_producers(qm) if extra else {}
     for pair in extra:
         acc = accs[pair]
         if acc.samples and _is_float_activation(pair[0]):
-            result.activations.append(
-                TensorComparison(pair[0], pair[1], acc.shape, acc.figures(), samples=acc.samples)
-            )
+            tc = TensorComparison(pair[0], pair[1], acc.shape, acc.figures(), samples=acc.samples)
+            tc.exclude_node = producer.get(_base_name(pair[1])[0]) or producer.get(pair[1])
+            result.activations.append(tc)
+
+
+def _quant_producers(qm: Model) -> dict[str, str]:
+    """Value name → the float node name (``_quant`` suffix off) of the op computing it in the
+    quantized graph; Q/DQ nodes are skipped, as excluding them is not what keeps a value float."""
+    from engine.quant_compare.ops import exclude_name
+
+    out = {}
+    for node in qm.onnx.graph.node:
+        if node.name and node.op_type not in _SKIP_PRODUCERS | {"DequantizeLinear"}:
+            for o in node.output:
+                out[o] = exclude_name(node.name)
+    return out
 
 
 def _is_float_activation(name: str) -> bool:

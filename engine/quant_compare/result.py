@@ -23,6 +23,9 @@ class TensorComparison:
             (SQNR from the summed signal and noise energies, cosine averaged per sample).
         samples: input samples the activation figures cover (0 for weights).
         folded_bn: name of the BatchNorm folded into the float side to match the quantized one.
+        exclude_node: for activations beyond the conv/linear layers, the ONNX node computing it,
+            as ``quantize_static(nodes_to_exclude=...)`` names it.
+        flagged: an activation beyond the conv/linear layers below the threshold.
     """
 
     float_name: str
@@ -31,6 +34,8 @@ class TensorComparison:
     figures: ErrorFigures
     samples: int = 0
     folded_bn: str | None = None
+    exclude_node: str | None = None
+    flagged: bool = False
 
     @property
     def sqnr_db(self) -> float:
@@ -44,6 +49,8 @@ class TensorComparison:
             **self.figures.to_dict(),
             "samples": self.samples,
             "folded_bn": self.folded_bn,
+            "exclude_node": self.exclude_node,
+            "flagged": self.flagged,
         }
 
 
@@ -142,6 +149,8 @@ class Comparison:
     unmatched_float: list[str] = field(default_factory=list)
     unmatched_quant: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Exclusion name → position in the quantized graph, to list exclusions in graph order.
+    node_order: dict[str, int] = field(default_factory=dict, repr=False)
 
     def worst_first(self) -> list[LayerComparison]:
         """Layers sorted by their lowest SQNR, worst first (ties keep graph order)."""
@@ -152,8 +161,15 @@ class Comparison:
         return [c for c in self.layers if c.flagged]
 
     def suggest_exclude(self) -> list[str]:
-        """ONNX node names to keep in float: the flagged layers' nodes, in graph order."""
-        return [c.exclude_node for c in self.flagged if c.exclude_node]
+        """ONNX node names to keep in float: the nodes of every flagged layer and activation.
+
+        Everything below the threshold is listed, downstream layers included: an activation
+        whose range one channel dominates stays coarse until every node reading it is float.
+        """
+        names = [c.exclude_node for c in self.flagged if c.exclude_node]
+        names += [a.exclude_node for a in self.activations if a.flagged and a.exclude_node]
+        order = self.node_order
+        return sorted(dict.fromkeys(names), key=lambda n: order.get(n, len(order)))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -164,10 +164,11 @@ def test_position_matching_when_names_say_nothing(resnet8_files, tmp_path: Path)
 
 
 def test_suggest_exclude_gives_nodes_quantize_static_keeps_in_float(models, tmp_path: Path) -> None:
-    first = compare(models.pre_onnx, models.qdq_tensor)
+    # Weights only, so that the flags fall on conv/linear nodes, whose weights show the effect.
+    first = compare(models.pre_onnx, models.qdq_tensor, activations=False)
     worst = sorted(c.worst_sqnr_db for c in first.layers)
     threshold = (worst[0] + worst[1]) / 2  # flags exactly the worst layer, whatever its figure
-    result = compare(models.pre_onnx, models.qdq_tensor, threshold_db=threshold)
+    result = compare(models.pre_onnx, models.qdq_tensor, threshold_db=threshold, activations=False)
     names = result.suggest_exclude()
     assert len(names) == 1
     pre_nodes = {n.name for n in onnx.load(str(models.pre_onnx)).graph.node}
@@ -182,7 +183,9 @@ def test_suggest_exclude_gives_nodes_quantize_static_keeps_in_float(models, tmp_
 
 def test_suggest_exclude_strips_qoperator_suffixes(models) -> None:
     result = compare(models.pre_onnx, models.qop_uint8, threshold_db=1000.0)
-    assert result.suggest_exclude() == ["/conv1/Conv", "/conv2/Conv", "/fc/Gemm"]
+    names = result.suggest_exclude()  # QLinearConv "/conv1/Conv_quant" → "/conv1/Conv"
+    assert {"/conv1/Conv", "/conv2/Conv", "/fc/Gemm"} <= set(names)
+    assert set(names) <= {n.name for n in onnx.load(str(models.pre_onnx)).graph.node}
 
 
 def test_progress_and_cancel(models) -> None:
@@ -246,3 +249,26 @@ def test_weight_histograms_share_their_bins(models) -> None:
     assert f_stats.edges == q_stats.edges and len(f_stats.counts) == 32
     assert sum(f_stats.counts) == sum(q_stats.counts) == fw.numel()
     assert f_stats.min == pytest.approx(float(fw.min()))
+
+
+def test_an_outlier_weight_is_diagnosed_and_the_suggested_exclusion_fixes_it(
+    tmp_path: Path,
+) -> None:
+    import torch
+    from quant_factory import export_onnx, preprocess
+
+    model = tiny()
+    with torch.no_grad():  # one huge weight: one channel then dominates every range after it
+        model.conv2.weight[0, 0, 0, 0] = 200 * model.conv2.weight.abs().max()
+    pre = preprocess(export_onnx(model, tmp_path / "f.onnx"), tmp_path / "pre.onnx")
+    quant = quantize_onnx(pre, tmp_path / "q.onnx", "qdq", per_channel=False)
+    result = compare(pre, quant)
+    names = result.suggest_exclude()
+    assert result.flagged and names
+    # The per-tensor activation after the pool is where it hurts; the layers reading it follow.
+    assert "/pool/GlobalAveragePool" in names and "/fc/Gemm" in names
+    assert set(names) <= {n.name for n in onnx.load(str(pre)).graph.node}
+    fixed = quantize_onnx(pre, tmp_path / "fixed.onnx", "qdq", per_channel=False, exclude=names)
+    after = compare(pre, fixed)
+    assert after.output.figures.sqnr_db > result.output.figures.sqnr_db
+    assert not after.flagged and not [a for a in after.activations if a.flagged]
