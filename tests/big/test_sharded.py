@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import safetensors
 import torch
-from conftest import write_sharded
+from big_models import write_sharded
 
 from engine.cli import main
 from engine.discover import discover
