@@ -19,7 +19,17 @@ CONV_OPS = {"Conv", "QLinearConv", "ConvInteger", "ConvTranspose"}
 LINEAR_OPS = {"Gemm", "QGemm", "MatMul", "QLinearMatMul", "MatMulInteger"}
 # Followed after a conv/linear when looking for the end of its fused group.
 ACTIVATIONS = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh"}
-_TORCH_ACTS = ("ReLU", "ReLU6", "LeakyReLU", "Hardswish", "Hardtanh", "SiLU", "GELU", "Tanh")
+_TORCH_ACTS = (
+    "ReLU",
+    "ReLU6",
+    "LeakyReLU",
+    "Hardswish",
+    "Hardtanh",
+    "Hardsigmoid",
+    "Sigmoid",
+    "Tanh",
+)
+# Not GELU/SiLU: exporters decompose them into several ops, which the ONNX side cannot absorb.
 # Last segment of an ONNX node name that only repeats the operator type (``/conv1/Conv_quant``).
 _OP_SUFFIX = re.compile(r"^(Conv|Gemm|MatMul|ConvTranspose)(_[A-Za-z]+)*(_\d+)?$")
 # Renamings quantizers and graph optimisers apply to initializer names.

@@ -128,7 +128,12 @@ def test_cross_framework_matching_finds_every_resnet8_layer(resnet8_files) -> No
         c for c in result.layers if "shortcut" not in c.float_layer and c.float_layer != "fc"
     ]
     assert all(c.weight.folded_bn for c in bn_convs)
-    assert all(c.weight.sqnr_db > 30 for c in result.layers)  # folding made the weights comparable
+    # The same figures as from the exported float ONNX file: groups end at the same tensors.
+    from_onnx = {c.quant_layer: c for c in compare(resnet8_files.float_onnx, int8).layers}
+    for c in result.layers:
+        twin = from_onnx[c.quant_layer]
+        assert c.weight.sqnr_db == pytest.approx(twin.weight.sqnr_db, abs=0.01)
+        assert c.activation.sqnr_db == pytest.approx(twin.activation.sqnr_db, abs=0.01)
 
 
 def test_weight_names_match_when_node_names_say_nothing(resnet8_files, tmp_path: Path) -> None:
@@ -272,3 +277,28 @@ def test_an_outlier_weight_is_diagnosed_and_the_suggested_exclusion_fixes_it(
     after = compare(pre, fixed)
     assert after.output.figures.sqnr_db > result.output.figures.sqnr_db
     assert not after.flagged and not [a for a in after.activations if a.flagged]
+
+
+def test_torch_and_its_onnx_export_give_the_same_activation_figures(tmp_path: Path) -> None:
+    # MatMul + Add + a GELU the exporter decomposes: both sides must end each group at the Add.
+    import torch
+    from onnxruntime.quantization import QuantFormat, quantize_static
+    from quant_factory import Reader
+    from torch import nn
+
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 8)).eval()
+    f = tmp_path / "mlp.onnx"
+    torch.onnx.export(mlp, (torch.zeros(1, 5, 16),), str(f), dynamo=False, input_names=["input"])
+    batches = [b.reshape(1, 5, 16) for b in calibration(4, (80,))]
+    q = tmp_path / "mlp_qdq.onnx"
+    quantize_static(str(f), str(q), Reader(batches), quant_format=QuantFormat.QDQ, per_channel=True)
+    from_onnx = compare(f, q, batches)
+    from_torch = compare(
+        model_from_module(tmp_path / "mlp.pt", "torch-module", mlp, "cpu"), q, batches
+    )
+    assert [c.float_layer for c in from_torch.layers] == ["0", "2"]
+    for a, b in zip(from_onnx.layers, from_torch.layers, strict=True):
+        assert a.quant_layer == b.quant_layer
+        assert b.activation.sqnr_db == pytest.approx(a.activation.sqnr_db, abs=0.01)
+        assert b.weight.sqnr_db == pytest.approx(a.weight.sqnr_db, abs=0.01)
