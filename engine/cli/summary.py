@@ -82,7 +82,8 @@ def _print(summary: Any) -> None:
     largest = Table(title=f"largest {len(summary.largest)} tensors", header_style="bold",
                     title_justify="left")  # fmt: skip
     for col in ("tensor", "shape", "dtype", "elements", "bytes"):
-        largest.add_column(col, justify="right" if col in ("elements", "bytes") else "left")
+        justify = "right" if col in ("elements", "bytes") else "left"
+        largest.add_column(col, justify=justify, overflow="fold")  # full names, wrapped
     for t in summary.largest:
         largest.add_row(t.name, "×".join(map(str, t.shape)) or "scalar", t.dtype,
                         f"{t.elements:,}", fmt_bytes(t.bytes))  # fmt: skip
@@ -96,7 +97,8 @@ def _print(summary: Any) -> None:
         bad = Table(title=f"tensors with NaN/Inf ({len(summary.nonfinite)} of {summary.scanned:,})",
                     header_style="bold", title_justify="left", title_style="red")  # fmt: skip
         for col in ("tensor", "dtype", "nan", "+inf", "-inf"):
-            bad.add_column(col, justify="left" if col in ("tensor", "dtype") else "right")
+            justify = "left" if col in ("tensor", "dtype") else "right"
+            bad.add_column(col, justify=justify, overflow="fold")
         for t in summary.nonfinite:
             bad.add_row(t.name, t.dtype, f"{t.nan:,}", f"{t.posinf:,}", f"{t.neginf:,}")
         console.print(bad)
