@@ -67,6 +67,13 @@ def capture(
         raise InputError(f"capture mode must be one of {', '.join(MODES)}, got {mode!r}")
     if bins < 1:
         raise InputError(f"bins must be at least 1, got {bins}")
+    if device is not None and device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError(
+                f"device {device!r} asked for, but torch sees no CUDA device here; use cpu"
+            )
     tensor, described = _input_tensor(inputs)
     bs = batch_size or DEFAULT_BATCH
     if bs < 1:

@@ -73,6 +73,13 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} exists and is not a folder")
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError(
+                f"--device {args.device}: torch sees no CUDA device here; use --device cpu"
+            )
     model = load_model(args.model, arch=args.arch, trust=args.trust, device=args.device)
     batch = load_input(
         args.input,

@@ -32,8 +32,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-THREADS = 2
+THREADS = 2  # the setting; --threads overrides (1 is steadier on a busy machine)
 BATCH = (8, 3, 64, 64)
+
+
+def _set_threads(n: int) -> None:
+    global THREADS
+    THREADS = n
 
 
 def build_model() -> Any:
@@ -153,7 +158,8 @@ def child(method: str, what: str, repeat: int) -> None:
 
 
 def _run_child(method: str, what: str, repeat: int) -> dict[str, Any] | None:
-    cmd = [sys.executable, __file__, "--child", method, "--what", what, "--repeat", str(repeat)]
+    cmd = [sys.executable, __file__, "--child", method, "--what", what, "--repeat", str(repeat),
+           "--threads", str(THREADS)]  # fmt: skip
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if p.returncode != 0:
         print(
@@ -168,7 +174,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--child")
     ap.add_argument("--what", default="memory")
+    ap.add_argument("--threads", type=int, default=THREADS)
     args = ap.parse_args()
+    _set_threads(args.threads)
     if args.child:
         child(args.child, args.what, args.repeat)
         return

@@ -59,6 +59,11 @@ def test_capture_writes_a_report_and_diff_reads_it(
             "must be a file name, not a path",
         ),
         (["--input", "random:5x32x32"], "forward pass failed on an input of shape (1, 5, 32, 32)"),
+        pytest.param(
+            ["--input", "random", "--device", "cuda"],
+            "torch sees no CUDA device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),  # fmt: skip
     ],
 )
 def test_capture_errors_exit_2_with_one_line(
@@ -83,3 +88,21 @@ def test_diff_of_a_file_that_is_not_a_report_exits_2(tmp_path: Path, capsys) -> 
     assert main(["diff", str(bad), str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not a layerscope activation report" in err
+
+
+def test_capture_of_onnx_and_torchscript_files(
+    convnet, convnet_onnx: Path, tmp_path: Path, capsys
+) -> None:
+    assert (
+        main(["capture", str(convnet_onnx), "--input", "random", "--out", str(tmp_path), "--json"])
+        == 0
+    )
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["model"]["format"] == "onnx" and rep["input"]["shape"] == [1, 3, 8, 8]
+    assert {t["kind"] for t in rep["tensors"].values()} >= {"Conv", "Relu", "Gemm"}
+    scripted = tmp_path / "convnet.ts"
+    torch.jit.save(torch.jit.script(convnet), str(scripted))
+    args = ["capture", str(scripted), "--input", "random:3x8x8", "--out", str(tmp_path), "--json"]
+    assert main(args) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert list(rep["tensors"]) == [""] and "forward hooks cannot fire" in rep["not_available"][0]
