@@ -111,6 +111,9 @@ class InspectorScreen(Screen):
         return self.query_one(TensorView)
 
     # -- start ---------------------------------------------------------------------------------
+    def on_resize(self) -> None:
+        self.query_one(Footer).compact = self.size.width < 100  # every key fits in 80 columns
+
     def on_mount(self) -> None:
         path = self.start_path
         if path.is_file() or (path.is_dir() and any(path.glob("*.safetensors.index.json"))):

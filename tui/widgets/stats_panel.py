@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from engine.model import TensorRef
     from engine.stats import TensorStats
 
-WIDE = 40  # content width from which two key/value pairs share a row
+WIDE, WIDER = 40, 96  # content widths from which two (three) key/value pairs share a row
 
 
 class StatsPanel(Widget):
@@ -81,13 +81,14 @@ class StatsPanel(Widget):
     def render(self) -> RenderResult:
         if not self.rows:
             return Text("no tensor selected", "dim italic")
-        pairs = 2 if self.content_size.width >= WIDE else 1
+        width = self.content_size.width
+        pairs = 1 if width < WIDE else 2 if width < WIDER else 3
         if pairs == 1:
             return self._grid(self.rows, 1)
-        # Two pairs a row; the long ones (tensor name, value range) get a line of their own.
+        # Several pairs a row; the long ones (tensor name, value range) get a line of their own.
         name, *rest = self.rows
         wide = [row for row in rest if row[0].startswith("in [")]
-        grid = self._grid([row for row in rest if row not in wide], 2)
+        grid = self._grid([row for row in rest if row not in wide], pairs)
         lines = [
             Text.assemble((f"{k} ", "dim"), v, no_wrap=True, overflow="ellipsis") for k, v in wide
         ]
