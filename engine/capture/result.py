@@ -27,7 +27,7 @@ class Activation:
     Attributes:
         name: unique tensor name: the module path (``layer1.conv1``), ``name.0`` / ``name.logits``
             for parts of tuple/list/dict outputs, ``name#2`` for a module's second call; for ONNX
-            the value's name in the graph. The model's own output is ``""`` for torch models.
+            the value's name in the graph. The model's own output is ``(output)`` for torch models.
         layer: the layer that produced it (module path or ONNX node name).
         kind: module class (``Conv2d``) or ONNX operator type (``QLinearConv``).
         stats: statistics of the real values (dequantized for quantized integer tensors).

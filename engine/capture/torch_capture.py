@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+# The model's own output: parentheses never occur in module paths, so no layer can clash with it.
+OUTPUT = "(output)"
+
+
 class _Cancel(BaseException):
     """Raised inside a hook to stop the forward pass; BaseException so model code can't swallow it."""
 
@@ -60,12 +64,15 @@ def capture_module(
 ) -> dict[str, str]:
     """Run ``batches`` through ``module`` with hooks feeding ``sink``; returns per-layer errors.
 
+    Tensor names are module paths; the model's own output is ``(output)``.
+
     Modules are put in eval mode for the capture (so BatchNorm statistics are not updated) and
     restored afterwards; every hook is removed, whatever happens.
     """
     import torch
 
     errors: dict[str, str] = {}
+    skipped: list[str] = []
     scripted = is_scripted(module)
     modules = [] if scripted else list(module.named_modules())
     calls: dict[str, int] = {}
@@ -76,7 +83,8 @@ def capture_module(
             if cancel is not None and cancel.is_set():
                 raise _Cancel
             n = calls[name] = calls.get(name, 0) + 1
-            tname = name if n == 1 else f"{name}#{n}"  # a module used twice: `block`, `block#2`
+            base = name or OUTPUT
+            tname = base if n == 1 else f"{base}#{n}"  # a module used twice: `block`, `block#2`
             last[0] = tname or "(model)"
             for sub, t in flatten_output(tname, out):
                 try:
@@ -92,6 +100,10 @@ def capture_module(
     handles = []
     try:
         for name, mod in modules:
+            if name and is_scripted(mod):  # compiled submodule: no hooks on it or inside it
+                if not any(name.startswith(f"{s}.") for s in skipped):
+                    skipped.append(name)
+                continue
             handles.append(mod.register_forward_hook(make_hook(name, type(mod).__name__)))
         module.eval()
         passes = [PASS_FULL] if len(batches) == 1 else [PASS_MOMENTS, PASS_HIST]
@@ -102,7 +114,7 @@ def capture_module(
                     calls.clear()
                     out = _forward(module, batch, last)
                     if scripted:  # hooks cannot fire inside compiled code: the output only
-                        for sub, t in flatten_output("", out):
+                        for sub, t in flatten_output(OUTPUT, out):
                             sink.add(sub, "", type(module).__name__, t)
                     del out
     except _Cancel:
@@ -112,6 +124,10 @@ def capture_module(
             h.remove()
         for m, was in training.items():
             m.train(was)
+    for name in skipped:
+        errors[name] = (
+            "TorchScript submodule: forward hooks cannot fire inside it, so it was not captured"
+        )
     return errors
 
 

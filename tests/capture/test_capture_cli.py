@@ -105,4 +105,7 @@ def test_capture_of_onnx_and_torchscript_files(
     args = ["capture", str(scripted), "--input", "random:3x8x8", "--out", str(tmp_path), "--json"]
     assert main(args) == 0
     rep = json.loads(capsys.readouterr().out)
-    assert list(rep["tensors"]) == [""] and "forward hooks cannot fire" in rep["not_available"][0]
+    assert (
+        list(rep["tensors"]) == ["(output)"]
+        and "forward hooks cannot fire" in rep["not_available"][0]
+    )

@@ -44,7 +44,7 @@ def test_quantized_tensors_round_trip_with_both_views(tmp_path: Path) -> None:
     net = torch.ao.nn.quantized.Quantize(0.1, 3, torch.quint8)
     rep = report.from_capture(capture(net, torch.randn(2, 6)))
     back = report.load(report.save(rep, tmp_path / "q.json"))
-    t = back.tensors[""]
+    t = back.tensors["(output)"]
     assert t.int_stats.dtype == "uint8" and len(t.int_stats.counts) == 256
     assert t.stats.dtype == "uint8→float32"
     assert t.quant == {

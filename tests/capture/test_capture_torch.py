@@ -24,9 +24,14 @@ def test_tuple_and_dict_outputs_are_split_into_named_tensors() -> None:
     net = TupleDictNet()
     x = torch.randn(2, 4)
     r = capture(net, x)
-    assert {"split.0", "split.1", "heads.logits", "heads.features", "heads.fc", "logits"} <= set(
-        r.activations
-    )
+    assert {
+        "split.0",
+        "split.1",
+        "heads.logits",
+        "heads.features",
+        "heads.fc",
+        "(output).logits",
+    } <= set(r.activations)
     assert r.activations["split.0"].stats.min == 0.0  # the relu half
     assert r.activations["split.1"].stats.max == pytest.approx(float((-x).max()))
     assert r.activations["heads.logits"].shape == (2, 3)
@@ -59,7 +64,7 @@ def test_failing_stats_is_that_layers_error_and_others_still_capture(
     r = capture(convnet, torch.randn(2, 3, 8, 8))
     assert r.errors == {"relu": "RuntimeError: boom in relu"}
     assert "relu" not in r.activations
-    assert {"conv", "pool", "fc", ""} <= set(r.activations)
+    assert {"conv", "pool", "fc", "(output)"} <= set(r.activations)
     assert _no_hooks(convnet)
 
 
@@ -141,10 +146,10 @@ def test_torchscript_captures_the_output_and_says_what_is_missing(convnet: ConvN
     scripted = torch.jit.load(buf)
     x = torch.randn(2, 3, 8, 8)
     r = capture(scripted, x)
-    assert list(r.activations) == [""]
+    assert list(r.activations) == ["(output)"]
     with torch.no_grad():
         expected = float(convnet(x).mean())
-    assert r.activations[""].stats.mean == pytest.approx(expected, rel=1e-5)
+    assert r.activations["(output)"].stats.mean == pytest.approx(expected, rel=1e-5)
     assert r.model_format == "torchscript"
     assert len(r.not_available) == 1 and "forward hooks cannot fire" in r.not_available[0]
 
@@ -159,3 +164,11 @@ def test_nan_activations_are_counted_not_dropped() -> None:
 def test_bad_mode_is_an_input_error(convnet: ConvNet) -> None:
     with pytest.raises(InputError, match="capture mode must be one of stats, tensors"):
         capture(convnet, torch.randn(1, 3, 8, 8), mode="everything")
+
+
+def test_scripted_submodule_is_reported_not_fatal(convnet: ConvNet) -> None:
+    convnet.conv = torch.jit.script(convnet.conv)
+    r = capture(convnet, torch.randn(1, 3, 8, 8))
+    assert "forward hooks cannot fire" in r.errors["conv"]
+    assert {"relu", "fc", "(output)"} <= set(r.activations) and "conv" not in r.activations
+    assert _no_hooks(convnet)
