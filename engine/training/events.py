@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.training.paths import EVENTS_FILE
+from engine.training.paths import EVENTS_FILE, LOG_FILE
 
 TERMINAL = ("finished", "stopped", "failed")
 
@@ -155,6 +155,25 @@ def tail_events(
         index += 1
 
 
+def tail_log(
+    run_dir: str | Path, stop_event: threading.Event | None = None, *, follow: bool = True
+) -> Iterator[str]:
+    """Yield the run's log lines (``train.log``) and follow new ones while its process lives."""
+    from engine.training.runs import run_process_alive
+
+    run_dir = Path(run_dir)
+    yield from follow_lines(
+        run_dir / LOG_FILE, stop_event, follow=follow, is_alive=lambda: run_process_alive(run_dir)
+    )
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    return (
+        f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    )
+
+
 def format_event(e: dict[str, Any]) -> str:
     """One human line for an event (CLI and log panes)."""
     kind = e.get("event", "?")
@@ -166,6 +185,7 @@ def format_event(e: dict[str, Any]) -> str:
             f"{stamp} epoch {e.get('epoch')} step {e.get('step')}{of} "
             f"loss {e.get('loss', float('nan')):.4f} lr {e.get('lr', 0):.3g} "
             f"{e.get('samples_per_sec', 0):.0f} img/s"
+            + (f" eta {_duration(e['eta_s'])}" if e.get("eta_s") is not None else "")
         )
     if kind == "epoch":
         metrics = " ".join(f"{k} {v:.4f}" for k, v in sorted(e.get("metrics", {}).items()))

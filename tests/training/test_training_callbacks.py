@@ -185,6 +185,8 @@ def test_events_stream_order_and_content(tmp_path: Path) -> None:
             e["total_steps"] == 8 and e["loss"] > 0 and e["lr"] == 1e-3 and e["samples_per_sec"] > 0
         )
         assert e["epoch"] == (e["step"] - 1) // 4
+        assert e["elapsed_s"] >= 0 and e["eta_s"] >= 0
+    assert progress[-1]["eta_s"] == 0  # the last step: nothing left
     epochs = [e for e in events if e["event"] == "epoch"]
     assert [e["epoch"] for e in epochs] == [0, 1]
     assert {"val_loss", "val_acc", "val_acc_top5", "train_loss_epoch"} <= epochs[0][

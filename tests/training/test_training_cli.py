@@ -146,3 +146,35 @@ def test_runs_tail_and_stop(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     assert "is not running" in capsys.readouterr().err
     assert main(["runs", "stop", "lion", "--runs-dir", str(tmp_path)]) == 2
     assert "no run 'lion'" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_following_detaches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:  # noqa: ANN001
+    from engine.cli import train as train_cli
+    from engine.training import events
+
+    run_dir = _finished_run(tmp_path, "20260101-000000-adam", "adam", 0.9)
+
+    def interrupted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        yield {"event": "started", "time": 0}
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(events, "tail_events", interrupted)
+    assert train_cli.follow(run_dir) == 0
+    out, err = capsys.readouterr()
+    assert "run started" in out
+    assert "detached" in err and f"layerscope runs tail {run_dir.name}" in err
+    assert main(["runs", "tail", "adam", "--runs-dir", str(tmp_path)]) == 0  # also just leaves
+
+
+def test_follow_of_failed_run_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from engine.cli.train import follow
+
+    d = tmp_path / "20260101-000000-x"
+    d.mkdir()
+    (d / "config.yaml").write_text("name: x\n")
+    EventWriter(d).emit("failed", error="RuntimeError: boom")
+    assert follow(d) == 1
+    err = capsys.readouterr().err
+    assert "failed" in err and "error: RuntimeError: boom" in err

@@ -222,3 +222,17 @@ def test_resume_refuses_a_running_run(tmp_path: Path) -> None:
         assert not run_process_alive(run_dir)
     finally:
         proc.kill()
+
+
+def test_tail_log_and_format_event(tmp_path: Path) -> None:
+    from engine.training.events import format_event, tail_log
+
+    (tmp_path / "train.log").write_text("line one\nline two\n")
+    assert list(tail_log(tmp_path)) == ["line one", "line two"]  # no live process: ends at EOF
+    line = format_event(
+        {"event": "progress", "time": 0, "epoch": 1, "step": 30, "total_steps": 90, "loss": 0.5,
+         "lr": 0.001, "samples_per_sec": 812.3, "eta_s": 125.0}
+    )  # fmt: skip
+    assert "epoch 1 step 30/90 loss 0.5000 lr 0.001 812 img/s eta 2:05" in line
+    failed = format_event({"event": "failed", "time": 0, "error": "RuntimeError: boom"})
+    assert failed.endswith("run failed: RuntimeError: boom")

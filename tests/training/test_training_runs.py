@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -37,6 +38,8 @@ def test_run_is_tailed_stopped_and_resumed(tmp_path: Path) -> None:
     run_dir = handle.run_dir
     assert run_dir.parent == tmp_path.resolve() and run_dir.name.endswith("-stopme")
     assert (run_dir / "config.yaml").is_file()
+    # Its own session: Ctrl-C in the terminal, or the terminal closing, does not reach it.
+    assert os.getsid(handle.pid) == handle.pid != os.getsid(0)
 
     seen, asked = [], False
     for event in tail_events(run_dir, threading.Event(), poll_interval=0.05):

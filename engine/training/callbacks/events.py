@@ -54,6 +54,7 @@ class EventsCallback(Callback):
         self._total_steps: int | None = None
         self._last_time = 0.0
         self._samples = 0
+        self._start: tuple[float, int] = (0.0, 0)  # (time, step) when this session's training began
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -64,6 +65,7 @@ class EventsCallback(Callback):
             self._total_steps = None
         self._last_time = time.perf_counter()
         self._samples = 0
+        self._start = (self._last_time, trainer.global_step)
         if not trainer.is_global_zero:
             return
         self._report_checkpoints(trainer, emit=False)  # a resumed run's old files are not news
@@ -115,6 +117,8 @@ class EventsCallback(Callback):
             lr=lr,
             # every rank trains on its own shard: the global rate is world_size times ours
             samples_per_sec=round(self._samples * trainer.world_size / dt, 1),
+            elapsed_s=round(now - self._start[0], 1),
+            eta_s=self._eta(now, step),
         )
         self._last_time, self._samples = now, 0
 
@@ -178,6 +182,13 @@ class EventsCallback(Callback):
             error=f"{type(exception).__name__}: {exception}",
             traceback="".join(traceback.format_exception(exception))[-4000:],
         )
+
+    def _eta(self, now: float, step: int) -> float | None:
+        """Seconds left at this session's average pace (validation time included)."""
+        done = step - self._start[1]
+        if not self._total_steps or done <= 0:
+            return None
+        return round((now - self._start[0]) / done * max(0, self._total_steps - step), 1)
 
     def _report_checkpoints(self, trainer: pl.Trainer, emit: bool = True) -> None:
         """Emit ``checkpoint`` for each checkpoint file that is new or rewritten since last time."""
