@@ -126,12 +126,13 @@ def _print(result: Any) -> None:
     table = Table(
         title=f"{Path(result.float_path).name} → {Path(result.quant_path).name}",
         header_style="bold",
-        caption=f"sorted worst first · flagged below {result.threshold_db:g} dB",
+        caption=f"sorted worst first · flagged below {result.threshold_db:g} dB · "
+        "◀ where a drop starts (its inputs were still above)",
     )
     for col, just in (("#", "right"), ("float layer", "left"), ("quantized layer", "left"),
                       ("op", "left"), ("match", "left"), ("weight dB", "right"),
                       ("max |Δw|", "right"), ("act dB", "right"), ("act cos", "right"),
-                      ("bias dB", "right")):  # fmt: skip
+                      ("bias dB", "right"), ("", "left")):  # fmt: skip
         table.add_column(col, justify=just, no_wrap=True)
     for lc in result.worst_first():
         w, a, b = lc.weight, lc.activation, lc.bias
@@ -140,7 +141,7 @@ def _print(result: Any) -> None:
             str(lc.index), lc.float_layer, lc.quant_layer, lc.op_types[1], lc.matched_by,
             _db(w.sqnr_db if w else None), fmt_num(w.figures.max_abs_error) if w else "—",
             _db(a.sqnr_db if a else None), f"{cos:.4f}" if cos is not None else "—",
-            _db(b.sqnr_db if b else None),
+            _db(b.sqnr_db if b else None), "◀ starts here" if lc.origin else "",
             style="bold red" if lc.flagged else None,
         )  # fmt: skip
     console.print(table)
@@ -162,6 +163,7 @@ def _print(result: Any) -> None:
                 console.print(
                     f"[bold red]activation {a.float_name} at {_db(a.sqnr_db)} dB[/]"
                     + (f" (node {a.exclude_node})" if a.exclude_node else "")
+                    + (" ◀ starts here" if a.origin else "")
                 )
     for lc in result.layers:
         for what, c in (("weight", lc.weight), ("activation", lc.activation)):

@@ -24,6 +24,7 @@ from engine.errors import LayerscopeError
 from engine.model import Model
 from engine.quant import error_figures
 from engine.quant_compare import activations as _acts
+from engine.quant_compare.blame import mark_origins
 from engine.quant_compare.match import Pair, match
 from engine.quant_compare.ops import BatchNorm, Op, exclude_name, model_ops
 from engine.quant_compare.result import (
@@ -138,6 +139,7 @@ def compare(
         layer.flagged = layer.worst_sqnr_db < threshold_db
     for act in result.activations:
         act.flagged = act.sqnr_db < threshold_db or act.figures.nonfinite > 0
+    mark_origins(result, fm)
     if qm.onnx is not None:
         result.node_order = {
             exclude_name(n.name): i for i, n in enumerate(qm.onnx.graph.node) if n.name

@@ -26,6 +26,8 @@ class TensorComparison:
         exclude_node: for activations beyond the conv/linear layers, the ONNX node computing it,
             as ``quantize_static(nodes_to_exclude=...)`` names it.
         flagged: an activation beyond the conv/linear layers below the threshold.
+        origin: flagged, and every compared activation feeding it is above the threshold:
+            the drop starts here (see :mod:`.blame`).
     """
 
     float_name: str
@@ -36,6 +38,7 @@ class TensorComparison:
     folded_bn: str | None = None
     exclude_node: str | None = None
     flagged: bool = False
+    origin: bool = False
 
     @property
     def sqnr_db(self) -> float:
@@ -51,6 +54,7 @@ class TensorComparison:
             "folded_bn": self.folded_bn,
             "exclude_node": self.exclude_node,
             "flagged": self.flagged,
+            "origin": self.origin,
         }
 
 
@@ -66,6 +70,8 @@ class LayerComparison:
         exclude_node: the ONNX node name that ``quantize_static(nodes_to_exclude=...)`` takes
             to keep this layer in float (``None`` when the quantized model is not ONNX).
         flagged: the weight or activation SQNR is below the threshold.
+        origin: flagged by its own weights, or by an activation whose inputs were still above
+            the threshold: the drop starts here (see :mod:`.blame`).
     """
 
     index: int
@@ -78,6 +84,7 @@ class LayerComparison:
     activation: TensorComparison | None = None
     exclude_node: str | None = None
     flagged: bool = False
+    origin: bool = False
     # The matched ops themselves, for ``compared_weights``; not part of the JSON.
     float_op: Any = field(default=None, repr=False, compare=False)
     quant_op: Any = field(default=None, repr=False, compare=False)
@@ -104,6 +111,7 @@ class LayerComparison:
             "worst_sqnr_db": _json_float(self.worst_sqnr_db),
             "exclude_node": self.exclude_node,
             "flagged": self.flagged,
+            "origin": self.origin,
         }
 
 

@@ -29,9 +29,13 @@ class Runner:
         self.wanted = [w for w in dict.fromkeys(wanted) if w]
         self.note = ""
         if model.onnx is not None:
-            self.output = model.onnx.graph.output[0].name
+            self.outputs = [model.onnx.graph.output[0].name]
         else:
-            self.output = ""  # capture's name for a torch module's own output
+            from engine.capture import torch_capture
+
+            # capture's name for a module's own output (its first part, for tuple outputs)
+            base = getattr(torch_capture, "OUTPUT", "")
+            self.outputs = [base, f"{base}.0" if base else "0"]
             if isinstance(model.module, torch.jit.ScriptModule):
                 self.note = f"{model.path.name} is TorchScript: its layers cannot be hooked"
 
@@ -49,7 +53,7 @@ class Runner:
                 self.model,
                 torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)),
                 mode="tensors",
-                keep={*self.wanted, self.output, "0"},
+                keep={*self.wanted, *self.outputs},
                 cancel=cancel,
             )
         except CaptureCancelled:
@@ -57,7 +61,7 @@ class Runner:
 
             raise ComparisonCancelled("comparison cancelled") from None
         acts = {n: _real(res.activations[n]) for n in self.wanted if n in res.activations}
-        out = res.activations.get(self.output) or res.activations.get("0")
+        out = next((res.activations[o] for o in self.outputs if o in res.activations), None)
         if out is None:
             raise LayerscopeError(f"{self.model.path.name}: its output could not be read")
         return _real(out), acts

@@ -64,6 +64,25 @@ def test_known_weight_perturbation_gives_its_sqnr(models, tmp_path: Path) -> Non
     assert not by_layer["/conv2/Conv"].activation.figures.exact
     assert result.worst_first()[0].float_layer == "/conv2/Conv"
     assert result.suggest_exclude()[0] == "/conv2/Conv"
+    # Whatever is flagged downstream, the drop starts at the perturbed layer.
+    origins = [c.exclude_node for c in result.layers if c.origin]
+    origins += [a.exclude_node for a in result.activations if a.origin]  # conv2's pre-ReLU output
+    assert set(origins) == {"/conv2/Conv"}
+
+
+def test_origin_in_torch_models_follows_execution_order() -> None:
+    import torch
+
+    float_model = tiny()
+    noisy = tiny()
+    with torch.no_grad():
+        w = noisy.conv2.weight
+        w += torch.randn_like(w) * w.norm() / w.numel() ** 0.5 * 10 ** (-25 / 20)
+    fm = model_from_module(Path("tiny.pt"), "torch-module", float_model, "cpu")
+    qm = model_from_module(Path("noisy.pt"), "torch-module", noisy, "cpu")
+    result = compare(fm, qm, calibration(2), threshold_db=30.0)
+    assert result.layers[1].float_layer == "conv2" and result.layers[1].flagged
+    assert [c.float_layer for c in result.layers if c.origin] == ["conv2"]
 
 
 @pytest.mark.parametrize("variant", ["qdq_tensor", "qdq_channel", "qop_uint8", "dynamic"])
@@ -272,6 +291,9 @@ def test_an_outlier_weight_is_diagnosed_and_the_suggested_exclusion_fixes_it(
     assert result.flagged and names
     # The per-tensor activation after the pool is where it hurts; the layers reading it follow.
     assert "/pool/GlobalAveragePool" in names and "/fc/Gemm" in names
+    origins = [a.float_name for a in result.activations if a.origin]
+    assert origins == ["/pool/GlobalAveragePool_output_0"]
+    assert not [c for c in result.layers if c.origin]
     assert set(names) <= {n.name for n in onnx.load(str(pre)).graph.node}
     fixed = quantize_onnx(pre, tmp_path / "fixed.onnx", "qdq", per_channel=False, exclude=names)
     after = compare(pre, fixed)
