@@ -317,6 +317,7 @@ def _bin_index(c: torch.Tensor, edges: torch.Tensor, weights: Any = None) -> Any
 # path reads it twice and makes a dozen float64 temporaries per chunk.
 
 _TABLE_CHUNK = 1 << 18  # bincount's int64 copy of a chunk (2 MB) stays in cache
+_PER_THREAD = 1 << 23  # below ~8M elements per thread, starting threads costs more than it saves
 
 
 @functools.cache
@@ -354,24 +355,35 @@ def _pattern_counts(flat: torch.Tensor, chunk_elems: int) -> np.ndarray:
     size = 1 << (8 * itemsize)
     chunk = max(1, min(chunk_elems, _TABLE_CHUNK))
     view = flat.view(torch.uint8 if itemsize == 1 else torch.int16)
-    table = np.zeros(size, dtype=np.int64)
     if itemsize == 1:  # torch's bincount is fast on bytes (no widening copy), on any device
         acc = torch.zeros(size, dtype=torch.int64, device=flat.device)
         for start in range(0, view.numel(), chunk):
             acc += torch.bincount(view[start : start + chunk], minlength=size)
         return acc.cpu().numpy()
-    if flat.device.type == "cpu":  # NumPy's bincount beats torch's on 16-bit patterns
-        arr = view.numpy()
-        if itemsize == 2:
-            arr = arr.view(np.uint16)
-        for start in range(0, arr.size, chunk):
-            table += np.bincount(arr[start : start + chunk], minlength=size)
+    if flat.device.type != "cpu":  # on the tensor's own device
+        acc = torch.zeros(size, dtype=torch.int64, device=flat.device)
+        for start in range(0, view.numel(), chunk):
+            part = view[start : start + chunk].to(torch.int32)
+            acc += torch.bincount(part & 0xFFFF, minlength=size)
+        return acc.cpu().numpy()
+    # CPU, 16-bit: NumPy's bincount beats torch's, and releases the GIL while it counts, so
+    # big tensors are split across as many threads as torch itself would use.
+    arr = view.numpy().view(np.uint16)
+
+    def count(lo: int, hi: int) -> np.ndarray:
+        table = np.zeros(size, dtype=np.int64)
+        for start in range(lo, hi, chunk):
+            table += np.bincount(arr[start : min(start + chunk, hi)], minlength=size)
         return table
-    counts = torch.zeros(size, dtype=torch.int64, device=flat.device)
-    for start in range(0, view.numel(), chunk):  # on the tensor's own device
-        part = view[start : start + chunk].to(torch.int32)
-        counts += torch.bincount(part & 0xFFFF, minlength=size)
-    return counts.cpu().numpy()
+
+    n_threads = max(1, min(torch.get_num_threads(), 16, arr.size // _PER_THREAD))
+    if n_threads == 1:
+        return count(0, arr.size)
+    from concurrent.futures import ThreadPoolExecutor
+
+    cuts = [arr.size * i // n_threads for i in range(n_threads + 1)]
+    with ThreadPoolExecutor(n_threads, thread_name_prefix="layerscope-stats") as pool:
+        return sum(pool.map(count, cuts[:-1], cuts[1:]))
 
 
 def _compute_by_table(

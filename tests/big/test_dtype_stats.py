@@ -220,3 +220,18 @@ def test_float32_tiny_range_bins_like_numpy() -> None:
     s = stats.compute(torch.from_numpy(vals), bins=4)
     counts, edges = np.histogram(vals.astype(np.float64), bins=4)
     assert s.counts == counts.tolist() and s.edges == edges.tolist()
+
+
+def test_threaded_pattern_count_equals_single_threaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    g = torch.Generator().manual_seed(8)
+    t = torch.randn(100_003, generator=g).to(torch.bfloat16)
+    t[77] = math.nan
+    one = stats.compute(t, bins=30)
+    monkeypatch.setattr(stats, "_PER_THREAD", 1_000)  # big-tensor behaviour on a small tensor
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        many = stats.compute(t, bins=30, chunk_elems=999)
+    finally:
+        torch.set_num_threads(threads)
+    assert many == one
