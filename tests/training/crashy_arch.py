@@ -1,6 +1,6 @@
 """A network that raises after a number of training forward passes: a run that crashes mid-fit.
 
-Used by the run-process tests through ``--arch crashy_arch:CrashAfter`` (on PYTHONPATH).
+Used by the run-process tests as ``model.arch: crashy_arch:CrashAfter`` (this folder is on sys.path).
 """
 
 from __future__ import annotations
