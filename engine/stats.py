@@ -412,6 +412,8 @@ def _compute_by_table(
     if n:
         as_num = int if not flat.dtype.is_floating_point else float
         lo, hi = as_num(vals.min()), as_num(vals.max())
+        # Each count × value is exact in float64 (≤ 16 significant bits times a count below
+        # 2**37) and fsum rounds their sum once: the mean is as exact as float64 allows.
         mean = math.fsum((counts * vals).tolist()) / n
         std = math.sqrt(math.fsum((counts * (vals - mean) ** 2).tolist()) / n)
     first, last = hist_range if hist_range is not None else (lo, hi)
