@@ -20,6 +20,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("range: clear", "clear_range", "Remove the value range"),
     ("view: toggle int/float", "toggle_view", "Integer values or dequantized floats (i)"),
     ("export: tensor statistics to JSON", "export", "Save the shown statistics (e)"),
+    ("quant: compare with float twin", "quant_compare", "Float vs quantized, by layer (Q)"),
     ("log: show/hide", "toggle_log", "Show or hide the log pane (l)"),
     ("work: cancel", "cancel", "Stop loading or computing (Escape)"),
 ]
@@ -32,10 +33,14 @@ class LayerscopeCommands(Provider):
         from tui.screens.inspector import InspectorScreen  # no import cycle with tui.app
 
         screen = self.screen
-        if not isinstance(screen, InspectorScreen):
-            return []
+        # Other screens list their own commands in a ``PALETTE`` class attribute.
+        commands = getattr(type(screen), "PALETTE", None)
+        if commands is None:
+            if not isinstance(screen, InspectorScreen):
+                return []
+            commands = COMMANDS
         out = []
-        for title, action, help_text in COMMANDS:
+        for title, action, help_text in commands:
             name = action.split("(")[0]
             if screen.check_action(name, ()) is False:
                 continue

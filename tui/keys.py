@@ -14,8 +14,42 @@ INSPECTOR_KEYS = [
     Binding("r", "focus_range", "Range", tooltip="Value-range analysis", id="range.focus"),
     Binding("i", "toggle_view", "Int/Float", tooltip="Integer or dequantized values", id="view.toggle"),
     Binding("e", "export", "Export", tooltip="Save the tensor's statistics as JSON", id="stats.export"),
+    Binding("Q", "quant_compare", "Quant", show=False, tooltip="Float vs quantized twin, layer by layer", id="quant.open"),
     Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Reload the model", id="model.reload"),
     Binding("l", "toggle_log", "Log", show=False, tooltip="Show or hide the log", id="log.toggle"),
     Binding("escape", "cancel", "Cancel", tooltip="Stop loading or computing", id="work.cancel"),
+]
+# fmt: on
+
+# The Quantization view (float vs quantized twin, layer by layer).
+# fmt: off
+QUANT_KEYS = [
+    Binding("escape", "back", "Back", tooltip="Back to the inspector (stops a running comparison)", id="quant.back"),
+    Binding("v", "toggle_overlay", "Overlay", tooltip="Histograms side by side or overlaid", id="quant.overlay"),
+    Binding("f", "toggle_flagged", "Flagged only", tooltip="Show only rows below the threshold", id="quant.flagged"),
+    Binding("c", "copy_exclude", "Copy exclude", tooltip="Copy the suggested nodes_to_exclude", id="quant.copy_exclude"),
+    Binding("t", "next_twin", "Next twin", tooltip="Compare with the next quantized variant", id="quant.next_twin"),
+    Binding("e", "export", "Export", tooltip="Save the comparison as JSON", id="quant.export"),
+]
+# fmt: on
+
+# Training: the Train screen's keys are ctrl+ chords because its form's inputs take plain letters.
+# fmt: off
+TRAIN_KEYS = [
+    Binding("ctrl+l", "launch", "Launch", tooltip="Start a run with the form's values", id="train.launch"),
+    Binding("ctrl+t", "stop", "Stop run", tooltip="Stop the followed run gracefully", id="train.stop"),
+    Binding("ctrl+r", "runs", "Runs", tooltip="All runs, running and finished", id="train.runs"),
+    Binding("escape", "back", "Back", tooltip="Back to the inspector (runs keep going)", id="train.back"),
+]
+RUNS_KEYS = [
+    Binding("enter", "open_run", "Open", tooltip="Follow the run (or replay a finished one)", id="runs.open"),
+    Binding("s", "stop", "Stop", tooltip="Stop the run gracefully (saves last.ckpt)", id="runs.stop"),
+    Binding("m", "inspect_model", "model.onnx", tooltip="Open the run's model.onnx in the inspector", id="runs.model"),
+    Binding("c", "inspect_checkpoint", "Checkpoint", tooltip="Open the run's last.ckpt in the inspector", id="runs.checkpoint"),
+    Binding("v", "view_confusion", "Confusion", tooltip="Latest confusion matrix in the system viewer", id="runs.confusion"),
+    Binding("p", "view_curves", "Curves", tooltip="Loss and accuracy PNGs in the system viewer", id="runs.curves"),
+    Binding("n", "new_run", "New run", tooltip="The Train screen", id="runs.new"),
+    Binding("r", "refresh", "Refresh", show=False, tooltip="Read the runs folder again", id="runs.refresh"),
+    Binding("escape", "back", "Back", tooltip="Back to the inspector", id="runs.back"),
 ]
 # fmt: on

@@ -11,6 +11,7 @@ from textual.message import Message
 if TYPE_CHECKING:
     from engine.discover import ModelGroup
     from engine.model import Model, TensorRef
+    from engine.quant_compare import Comparison
     from engine.stats import TensorStats
 
 
@@ -84,3 +85,92 @@ class LogLine(Message):
 
     text: str
     level: str = "INFO"
+
+
+@dataclass
+class TwinsFound(Message):
+    """The (float, quantized) pairs the open model belongs to; empty when it has no twin."""
+
+    path: Path
+    pairs: list[tuple[Path, Path]]
+
+
+@dataclass
+class QuantProgress(Message):
+    """The float-vs-quantized comparison advanced: ``done`` of ``total`` in ``stage``."""
+
+    stage: str
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, QuantProgress)  # only the latest step matters
+
+
+@dataclass
+class ComparisonReady(Message):
+    """The float-vs-quantized comparison finished."""
+
+    comparison: Comparison
+    inputs: str
+    seconds: float
+
+
+@dataclass
+class QuantHistogramsReady(Message):
+    """Float and dequantized histograms of one compared tensor, over one shared range."""
+
+    key: str
+    float_stats: TensorStats
+    quant_stats: TensorStats
+
+
+# -- training runs (Train and Runs screens) ------------------------------------------------------
+@dataclass
+class ConfigLoaded(Message):
+    """A run config was read and validated: the form fills from it."""
+
+    path: Path
+    config: Any  # engine.training.config.RunConfig
+
+
+@dataclass
+class RunLaunched(Message):
+    """A run process was started in ``run_dir``."""
+
+    run_dir: Path
+
+
+@dataclass
+class RunEvents(Message):
+    """Events read from a run's ``events.jsonl`` (a batch when replaying a run's past)."""
+
+    run_dir: Path
+    events: list[dict[str, Any]]
+
+
+@dataclass
+class RunLogLines(Message):
+    """Lines read from a run's ``train.log``."""
+
+    run_dir: Path
+    lines: list[str]
+
+
+@dataclass
+class RunTailEnded(Message):
+    """Following a run ended (its process is gone): its final status from the engine."""
+
+    run_dir: Path
+    info: Any  # engine.training.runs.RunInfo
+
+
+@dataclass
+class RunsListed(Message):
+    """The runs folder was scanned: every run with its status, oldest first."""
+
+    runs_dir: Path
+    runs: list[Any]  # engine.training.runs.RunInfo
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RunsListed)  # the list refreshes on a timer: newest wins

@@ -346,7 +346,7 @@ class InspectorScreen(Screen):
             return quantized
         if action == "export":
             return has_stats
-        if action in ("reload", "filter"):
+        if action in ("reload", "filter", "quant_compare"):
             return has_model
         if action == "cancel":
             return spinning  # shown while a spinner says something is running
@@ -414,6 +414,24 @@ class InspectorScreen(Screen):
             self.tensor_view.stop_spinner()
             logger.info("Cancelled")
         self.sync_keys()
+
+    def action_quant_compare(self) -> None:
+        """Open the Quantization view: the open model against its float/quantized twin."""
+        from tui.screens.quantization import QuantizationScreen, find_twins, no_twin_message
+
+        if self.model is None:
+            return
+        path, folder = self.model.path, self.picker.folder
+        listed = folder is not None and folder.resolve() == path.parent.resolve()
+        if listed and not find_twins(path, self.picker.groups):
+            self.notify(no_twin_message(path), title="No quantized twin", severity="warning")
+            logger.warning("{}", no_twin_message(path))
+            return
+        screen = QuantizationScreen(
+            path, model=self.model, groups=self.picker.groups if listed else None,
+            trust=self.trust, device=self.device, arch=self.arch,
+        )  # fmt: skip
+        self.app.push_screen(screen)
 
     def action_export(self) -> None:
         if self.model is None or self.ref is None or self.stats is None:

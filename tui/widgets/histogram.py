@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from rich.align import Align
 from rich.text import Text
-from textual.app import RenderResult
+from textual.app import ComposeResult, RenderResult
 from textual.widget import Widget
+from textual.widgets import LoadingIndicator
 
 from tui.format import tick_labels
 
@@ -35,11 +36,14 @@ class Histogram(Widget):
         height: 1fr;
         min-height: 8;
     }
-    Histogram > PlotView {
+    Histogram > PlotView, Histogram > LoadingIndicator {
         display: none;
     }
-    Histogram.-plotted > PlotView {
+    Histogram.-plotted > PlotView, Histogram.-busy > LoadingIndicator {
         display: block;
+    }
+    Histogram.-busy > PlotView {
+        display: none;
     }
     """
 
@@ -49,6 +53,19 @@ class Histogram(Widget):
         self.hint = "Pick a model (Enter), then a layer: its weights are plotted here."
         self._args: dict[str, Any] = {}
         self._plot: PlotView | None = None
+
+    def compose(self) -> ComposeResult:
+        yield LoadingIndicator()
+
+    @property
+    def busy(self) -> bool:
+        """Whether the spinner covers the plot (a class, not ``loading``: toggling that quickly
+        can leave an indicator behind)."""
+        return self.has_class("-busy")
+
+    @busy.setter
+    def busy(self, value: bool) -> None:
+        self.set_class(value, "-busy")
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._ensure_plot)

@@ -42,11 +42,12 @@ class ModelPicker(OptionList):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.folder: Path | None = None
+        self.groups: list[ModelGroup] = []
         self.border_title = "Models"
 
     def show_groups(self, folder: Path, groups: list[ModelGroup]) -> None:
         """Replace the list with ``groups`` found in ``folder``."""
-        self.folder = folder
+        self.folder, self.groups = folder, groups
         self.border_subtitle = folder.name or str(folder)
         self.clear_options()
         if not groups:
@@ -57,6 +58,8 @@ class ModelPicker(OptionList):
         options: list[Option] = []
         for group in groups:
             grouped = len(group.entries) > 1
+            # ⇄ marks the float/quantized twins the Quantization view (Q) compares.
+            paired = {entry.path for pair in group.pairs() for entry in pair}
             if grouped:  # a header only where it groups several variants
                 options.append(Option(Text(group.name, "bold"), disabled=True))
             for entry in group.entries:
@@ -65,6 +68,8 @@ class ModelPicker(OptionList):
                 row.add_column(style="cyan", no_wrap=True)
                 row.add_column(style="dim", no_wrap=True, justify="right")
                 name = Text(f"  {entry.name}" if grouped else entry.name)
+                if entry.path in paired:
+                    name = Text.assemble(("⇄ ", "magenta"), entry.name)
                 row.add_row(
                     name, SHORT_FORMATS.get(entry.format, entry.format), human_size(entry.size)
                 )

@@ -47,6 +47,7 @@ class TensorView(Vertical):
         super().__init__(id=id)
         self.bins = bins
         self._spinner: Timer | None = None
+        self._waiting = False
 
     def compose(self) -> ComposeResult:
         yield Histogram(id="histogram")
@@ -65,23 +66,26 @@ class TensorView(Vertical):
     @property
     def busy(self) -> bool:
         """Whether the spinner is up (an answer is taking a while)."""
-        return self.histogram.loading
+        return self.histogram.busy
 
     def expect(self, ref: TensorRef | None) -> None:
         """A new tensor is on its way: offer the int/float toggle if it is quantized."""
         self.query_one(ViewToggle).show(ref is not None and ref.quant is not None)
-        if ref is not None and self._spinner is None:
+        self._waiting = ref is not None
+        if self._waiting and self._spinner is None:
             self._spinner = self.set_timer(SPINNER_DELAY, self._spin)
 
     def _spin(self) -> None:
-        self.histogram.loading = True
+        self._spinner = None
+        # A timer event already queued still arrives after stop(): only spin if still waiting.
+        self.histogram.busy = self._waiting
 
     def stop_spinner(self) -> None:
+        self._waiting = False
         if self._spinner is not None:
             self._spinner.stop()
             self._spinner = None
-        if self.histogram.loading:
-            self.histogram.loading = False
+        self.histogram.busy = False
 
     def show(
         self, ref: TensorRef | None, ready: StatsReady | None, low: float | None, high: float | None

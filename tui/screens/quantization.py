@@ -1,0 +1,386 @@
+"""The Quantization view: a model against its float/quantized twin, layer by layer, worst first.
+
+The screen owns two workers: ``compare`` (find the twin, load both, ``engine.quant_compare.
+compare`` with a progress callback and a cancel event) and ``histograms`` (the engine's shared-
+range histograms of the selected row). Both post messages from ``tui.messages``; failures become
+a notification and a log line. Escape stops a running comparison and goes back.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+from textual import on, work
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from engine.errors import LayerscopeError
+from tui.keys import QUANT_KEYS
+from tui.messages import ComparisonReady, QuantHistogramsReady, QuantProgress, TwinsFound
+from tui.widgets.quant_histograms import QuantHistograms, stats_caption
+from tui.widgets.quant_summary import QuantSummary
+from tui.widgets.quant_table import QuantRow, QuantTable, db, rows_of
+
+if TYPE_CHECKING:
+    from engine.discover import ModelGroup
+    from engine.model import Model
+    from engine.quant_compare import Comparison
+
+HIST_BINS = 50
+RANDOM_SAMPLES = 8  # as ``layerscope quant-compare`` draws for ``--input random``
+
+# (title, action, help): the palette offers those the screen's check_action allows.
+QUANT_COMMANDS: list[tuple[str, str, str]] = [
+    ("quant: copy exclude list", "copy_exclude", "Copy the nodes_to_exclude for quantize_static (c)"),
+    ("quant: overlay / side by side", "toggle_overlay", "Draw both histograms in one plot (v)"),
+    ("quant: show only flagged rows", "toggle_flagged", "Hide rows above the threshold (f)"),
+    ("quant: compare with next twin", "next_twin", "Another quantized variant of the model (t)"),
+    ("quant: export comparison to JSON", "export", "Save the comparison, as --json prints it (e)"),
+    ("quant: back to inspector", "back", "Leave the Quantization view (Escape)"),
+]  # fmt: skip
+
+
+def find_twins(path: Path, groups: list[ModelGroup]) -> list[tuple[Path, Path]]:
+    """The engine's (float, quantized) pairs that ``path`` belongs to, its own pairs first."""
+    target = path.resolve()
+    out: list[tuple[Path, Path]] = []
+    for group in groups:
+        for f, q in group.pairs():
+            if target in (f.path.resolve(), q.path.resolve()):
+                out.append((f.path, q.path))
+    return out
+
+
+def no_twin_message(path: Path) -> str:
+    """Why the Quantization view has nothing to show, and how to give it something."""
+    stem = path.stem.split("_")[0] if "_" in path.stem else path.stem
+    return (
+        f"{path.name} has no float/quantized twin in {path.parent}/: "
+        f"put its variant beside it, named like {stem}.onnx and {stem}_int8.onnx."
+    )
+
+
+class QuantizationScreen(Screen):
+    """Summary, the worst-first table of layers, and the selected row's two histograms."""
+
+    BINDINGS = QUANT_KEYS
+    PALETTE = QUANT_COMMANDS
+    DEFAULT_CSS = """
+    QuantizationScreen QuantSummary, QuantizationScreen QuantTable,
+    QuantizationScreen QuantHistograms {
+        border: round $panel;
+        border-title-color: $text-muted;
+    }
+    QuantizationScreen QuantTable:focus {
+        border: round $accent;
+        border-title-color: $accent;
+    }
+    QuantizationScreen QuantTable {
+        max-height: 14;
+    }
+    QuantizationScreen.-short QuantTable {
+        max-height: 8;
+    }
+    QuantizationScreen.-short QuantSummary, QuantizationScreen.-short QuantHistograms {
+        border: none;
+    }
+    """
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        model: Model | None = None,
+        groups: list[ModelGroup] | None = None,
+        trust: bool = False,
+        device: str = "cpu",
+        arch: str | None = None,
+        inputs: str = "random",
+    ) -> None:
+        super().__init__()
+        self.path = path
+        self.model = model  # the inspector's model: reused instead of loading it again
+        self.groups = groups
+        self.trust, self.device, self.arch = trust, device, arch
+        self.input_spec = inputs
+        self.pairs: list[tuple[Path, Path]] = []
+        self.pair_index = 0
+        self.result: Comparison | None = None
+        self.rows: list[QuantRow] = []
+        self.flagged_only = False
+        self._cancel = threading.Event()
+        self._shown_key: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◈")
+        yield QuantSummary(id="quant-summary")
+        yield QuantTable(id="quant-table")
+        yield QuantHistograms(id="quant-hists")
+        yield Footer()
+
+    # -- typed lookups -------------------------------------------------------------------------
+    @property
+    def summary(self) -> QuantSummary:
+        return self.query_one(QuantSummary)
+
+    @property
+    def table(self) -> QuantTable:
+        return self.query_one(QuantTable)
+
+    @property
+    def histograms(self) -> QuantHistograms:
+        return self.query_one(QuantHistograms)
+
+    @property
+    def pair(self) -> tuple[Path, Path] | None:
+        return self.pairs[self.pair_index] if self.pairs else None
+
+    # -- start ---------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.sub_title = f"Quantization · {self.path.name}"
+        self.query_one(Footer).compact = self.size.width < 100
+        self.table.focus()
+        self.find_pairs(self.path, self.groups)
+
+    def on_resize(self) -> None:
+        self.query_one(Footer).compact = self.size.width < 100
+
+    # -- workers -------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="quant-compare", exit_on_error=False,
+          description="find twin")  # fmt: skip
+    def find_pairs(self, path: Path, groups: list[ModelGroup] | None) -> None:
+        from engine.discover import discover
+
+        found = find_twins(path, groups if groups is not None else discover(path.parent))
+        if not get_current_worker().is_cancelled:
+            self.post_message(TwinsFound(path, found))
+
+    @work(thread=True, exclusive=True, group="quant-compare", exit_on_error=False,
+          description="compare float and quantized")  # fmt: skip
+    def run_compare(self, float_path: Path, quant_path: Path, cancel: threading.Event) -> None:
+        worker = get_current_worker()
+        start = time.perf_counter()
+        self.post_message(QuantProgress("loading models", 0, 0))
+        from engine.inputs import load_input, model_input_shape  # torch loads here, off the UI
+        from engine.loaders import load_model
+        from engine.quant_compare import compare
+
+        def load(path: Path) -> Model:
+            if self.model is not None and self.model.path.resolve() == path.resolve():
+                return self.model
+            return load_model(path, arch=self.arch, trust=self.trust, device=self.device)
+
+        fm, qm = load(float_path), load(quant_path)
+        shape = model_input_shape(qm) or model_input_shape(fm)
+        batch, described = None, ""
+        if shape is not None:  # else compare() notes that activations were not compared
+            n = RANDOM_SAMPLES if self.input_spec.split(":")[0] == "random" else None
+            batch = load_input(self.input_spec, input_shape=shape, max_samples=n, seed=0)
+            described = batch.description
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if worker.is_cancelled:
+                cancel.set()  # the engine checks the event between steps
+            self.post_message(QuantProgress(stage, done, total))
+
+        result = compare(fm, qm, batch, progress=progress, cancel=cancel)
+        if not worker.is_cancelled and not cancel.is_set():
+            self.post_message(ComparisonReady(result, described, time.perf_counter() - start))
+
+    @work(thread=True, exclusive=True, group="quant-hist", exit_on_error=False,
+          description="histograms")  # fmt: skip
+    def compute_histograms(self, row: QuantRow) -> None:
+        from engine.quant_compare import weight_histograms
+
+        assert row.layer is not None
+        f, q = weight_histograms(row.layer, HIST_BINS)
+        if not get_current_worker().is_cancelled:
+            self.post_message(QuantHistogramsReady(row.key, f, q))
+
+    # -- results -------------------------------------------------------------------------------
+    @on(TwinsFound)
+    def twins_found(self, message: TwinsFound) -> None:
+        self.pairs, self.pair_index = message.pairs, 0
+        if not message.pairs:
+            text = no_twin_message(message.path)
+            self.summary.show_message(text + " Escape goes back.", "bold yellow")
+            self.histograms.show_hint("Nothing to compare.")
+            self.notify(text, title="No quantized twin", severity="warning", timeout=10)
+            logger.warning("{}", text)
+            return
+        self.start_compare()
+
+    def start_compare(self) -> None:
+        """Compare the current pair (a fresh cancel event: the last one may be set)."""
+        pair = self.pair
+        if pair is None:
+            return
+        self.result, self.rows, self._shown_key = None, [], None
+        self.table.show_rows([])
+        self.histograms.show_hint("Comparing… the selected row's histograms appear here.")
+        self.summary.show_progress(pair, "loading models", 0, 0)
+        self._cancel = threading.Event()
+        logger.info("Comparing {} with {}…", pair[0].name, pair[1].name)
+        self.run_compare(pair[0], pair[1], self._cancel)
+        self.refresh_bindings()
+
+    @on(QuantProgress)
+    def compare_progress(self, message: QuantProgress) -> None:
+        if self.pair is not None and self.result is None:
+            self.summary.show_progress(self.pair, message.stage, message.done, message.total)
+
+    @on(ComparisonReady)
+    def comparison_ready(self, message: ComparisonReady) -> None:
+        result = self.result = message.comparison
+        self.rows = rows_of(result)
+        note = f"(twin {self.pair_index + 1} of {len(self.pairs)}, t: next)" if len(self.pairs) > 1 else ""  # fmt: skip
+        self.summary.show_result(result, message.inputs, note)
+        self.table.show_rows(self.rows, flagged_only=self.flagged_only)
+        self.table.border_subtitle = f"⚑ below {result.threshold_db:g} dB · ◀ drop starts here"
+        timing = f" in {message.seconds:.1f} s" if getattr(self.app, "show_timings", True) else ""
+        logger.info(
+            "Compared {} layers: {} flagged below {:g} dB{}",
+            len(result.layers), len(result.flagged), result.threshold_db, timing,
+        )  # fmt: skip
+        self.show_row(self.table.current)
+        self.refresh_bindings()
+
+    @on(DataTable.RowHighlighted, "#quant-table")
+    @on(DataTable.RowSelected, "#quant-table")
+    def row_chosen(self) -> None:
+        self.show_row(self.table.current)
+
+    def show_row(self, row: QuantRow | None) -> None:
+        """Ask for the row's histograms (weights: the engine bins float and dequantized alike)."""
+        if row is None:
+            self.histograms.show_hint("No row to show." if self.result else "Comparing…")
+            return
+        if row.key == self._shown_key:
+            return
+        self._shown_key = row.key
+        if row.layer is None or row.layer.weight is None:
+            self.workers.cancel_group(self, "quant-hist")
+            self.histograms.show_hint(
+                f"{row.name}: an activation, compared at {db(row.sqnr)} dB. Its histograms "
+                "need the captured values, which the comparison does not keep."
+            )
+            return
+        self.compute_histograms(row)
+
+    @on(QuantHistogramsReady)
+    def histograms_ready(self, message: QuantHistogramsReady) -> None:
+        row = self.table.current
+        if row is None or row.key != message.key or row.layer is None:
+            return  # the user has moved on
+        w = row.layer.weight
+        assert w is not None
+        qdtype = self._qdtype()
+        labels = (f"float · {w.float_name}", f"dequantized {qdtype} · {w.quant_name}")
+        caption = f"weight SQNR {db(w.sqnr_db)} dB · " + stats_caption(message.float_stats, message.quant_stats)  # fmt: skip
+        if w.folded_bn:
+            caption += f" · {w.folded_bn} folded into the float weight"
+        self.histograms.show(message.float_stats, message.quant_stats, labels, caption)
+
+    def _qdtype(self) -> str:
+        pair = self.pair
+        return pair[1].stem.rsplit("_", 1)[-1] if pair is not None and "_" in pair[1].stem else ""
+
+    # -- errors --------------------------------------------------------------------------------
+    @on(Worker.StateChanged)
+    def worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker, state = event.worker, event.state
+        if state in (WorkerState.SUCCESS, WorkerState.CANCELLED, WorkerState.ERROR):
+            self.refresh_bindings()
+        if state != WorkerState.ERROR:
+            return
+        from engine.quant_compare import ComparisonCancelled
+
+        error = worker.error
+        if isinstance(error, ComparisonCancelled):
+            logger.info("Comparison cancelled")
+            return
+        if isinstance(error, LayerscopeError):
+            title, text = error.title, error.message
+        else:
+            title, text = "Unexpected error", f"{type(error).__name__}: {error}"
+        if worker.group == "quant-compare":
+            self.summary.show_message(f"{title}: {text}", "bold red")
+            self.histograms.show_hint("Nothing to show: the comparison failed.")
+        self.notify(text, title=title, severity="error", timeout=10)
+        logger.error("{}: {}", title, text)
+
+    # -- actions -------------------------------------------------------------------------------
+    @property
+    def comparing(self) -> bool:
+        return any(w.group == "quant-compare" and w.is_running for w in self.workers)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("copy_exclude", "export", "toggle_flagged"):
+            return self.result is not None
+        if action == "next_twin":
+            return len(self.pairs) > 1
+        return True
+
+    def action_back(self) -> None:
+        self._cancel.set()
+        for group in ("quant-compare", "quant-hist"):
+            self.workers.cancel_group(self, group)
+        self.dismiss()
+
+    def action_toggle_overlay(self) -> None:
+        mode = "side" if self.histograms.mode == "overlay" else "overlay"
+        self.histograms.set_mode(mode)
+
+    def action_toggle_flagged(self) -> None:
+        if self.result is None:
+            return
+        self.flagged_only = not self.flagged_only
+        self.table.show_rows(self.rows, flagged_only=self.flagged_only)
+        if self.flagged_only and not self.table.rows_shown:
+            self.notify(f"No row is below {self.result.threshold_db:g} dB.", title="Flagged only")
+        self._shown_key = None
+        self.show_row(self.table.current)
+
+    def action_next_twin(self) -> None:
+        if len(self.pairs) < 2:
+            return
+        self._cancel.set()
+        self.pair_index = (self.pair_index + 1) % len(self.pairs)
+        self.start_compare()
+
+    def action_copy_exclude(self) -> None:
+        if self.result is None:
+            return
+        names = self.result.suggest_exclude()
+        if not names:
+            self.notify(f"Nothing to exclude: no layer is below {self.result.threshold_db:g} dB.",
+                        title="Exclude list")  # fmt: skip
+            return
+        text = repr(names)  # as quantize_static(nodes_to_exclude=[...]) takes it
+        self.app.copy_to_clipboard(text)
+        # The clipboard reaches the local terminal only where it supports OSC 52: log it too.
+        logger.info("nodes_to_exclude={}", text)
+        self.notify(f"{len(names)} node names copied (also in the log).", title="Exclude list")
+
+    def action_export(self) -> None:
+        if self.result is None:
+            return
+        f, q = Path(self.result.float_path), Path(self.result.quant_path)
+        target = Path.cwd() / f"{f.stem}_vs_{q.stem}.quant.json"
+        self.export_json(target, self.result.to_dict())
+
+    @work(thread=True, exclusive=True, group="quant-export", exit_on_error=False,
+          description="export")  # fmt: skip
+    def export_json(self, target: Path, payload: dict[str, Any]) -> None:
+        from engine.training.io import atomic_write_json  # temp file + rename
+
+        atomic_write_json(target, payload)
+        logger.success("Saved the comparison to {}", target)
+        self.app.call_from_thread(self.notify, f"Saved {target.name}", title="Exported")
