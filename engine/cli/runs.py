@@ -63,12 +63,15 @@ def list_cmd(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"runs in {_runs_dir(args)}")
-    for col in ("run", "status", "epoch", "best", "started"):
-        table.add_column(col, justify="right" if col in ("epoch", "best") else "left")
+    table.add_column("run", overflow="fold")  # the name is what `runs tail RUN` takes: never cut it
+    table.add_column("status")
+    table.add_column("epoch", justify="right")
+    table.add_column("best", justify="right")
+    table.add_column("started", no_wrap=True)
     for r in runs:
         epoch = "-" if r.epoch is None else f"{r.epoch + 1}/{r.max_epochs or '?'}"
         best = "-" if r.best_value is None else f"{r.best_metric} {r.best_value:.4f}"
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else "-"
+        started = time.strftime("%m-%d %H:%M", time.localtime(r.started)) if r.started else "-"
         table.add_row(r.name, r.status, epoch, best, started)
     Console().print(table)
     return 0

@@ -106,6 +106,7 @@ class TrainingHistoryCallback(Callback):
 
 def _curves(history: list[dict[str, Any]], series: tuple[tuple[str, str], ...], ylabel: str) -> Any:
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(5, 3.2))
     ax = fig.add_subplot()
@@ -114,6 +115,7 @@ def _curves(history: list[dict[str, Any]], series: tuple[tuple[str, str], ...], 
         if points:
             xs, ys = zip(*points, strict=True)
             ax.plot(xs, ys, marker="o", markersize=3, label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
