@@ -174,9 +174,14 @@ def onnx_ops(model: Model) -> list[Op]:
                 if nxt is None or nxt.op_type != expected:
                     break
                 cur = nxt.output[0]
+        seen: set[str] = set()  # op types absorbed so far
         while (nxt := sole(cur)) is not None:
             other = [x for x in nxt.input if x != cur]
-            if nxt.op_type == "Add" and op.bias is None and len(other) == 1 and const_ref(other[0]):
+            early = op.bn is None and not seen & ACTIVATIONS  # a bias comes before BN and ReLU
+            if (
+                nxt.op_type == "Add" and early and op.bias is None
+                and len(other) == 1 and const_ref(other[0])
+            ):  # fmt: skip
                 op.bias = const_ref(other[0])  # MatMul + Add: the Add holds the bias
             elif nxt.op_type == "BatchNormalization" and op.bn is None:
                 op.bn = _onnx_bn(nxt, const_ref)
@@ -194,6 +199,7 @@ def onnx_ops(model: Model) -> list[Op]:
             else:
                 break
             op.fused.append(nxt.name or nxt.op_type)
+            seen.add(nxt.op_type)
             cur = nxt.output[0]
         op.output = cur
         ops.append(op)
