@@ -29,6 +29,8 @@ class LayerscopeApp(App[int]):
     COMMANDS = App.COMMANDS | {LayerscopeCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit", tooltip="Leave layerscope", id="app.quit"),
+        Binding("t", "train", "Train", show=False, tooltip="Launch a training run", id="app.train"),
+        Binding("R", "runs", "Runs", show=False, tooltip="Training runs", id="app.runs"),
     ]
 
     def __init__(
@@ -68,6 +70,16 @@ class LayerscopeApp(App[int]):
             from tui.logsink import remove_sink
 
             remove_sink(self._sink_id)
+
+    def action_train(self) -> None:
+        from tui.screens.train import show_train  # the training screens load on first use
+
+        show_train(self)
+
+    def action_runs(self) -> None:
+        from tui.screens.runs import show_runs
+
+        show_runs(self)
 
     def on_log_line(self, message: LogLine) -> None:
         self.backlog.append(message)

@@ -21,6 +21,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("view: toggle int/float", "toggle_view", "Integer values or dequantized floats (i)"),
     ("export: tensor statistics to JSON", "export", "Save the shown statistics (e)"),
     ("quant: compare with float twin", "quant_compare", "Float vs quantized, by layer (Q)"),
+    ("train: new run", "app.train", "Pick a config, edit its common fields, launch (t)"),
+    ("runs: list", "app.runs", "Training runs: follow, stop, inspect their models (R)"),
     ("log: show/hide", "toggle_log", "Show or hide the log pane (l)"),
     ("work: cancel", "cancel", "Stop loading or computing (Escape)"),
 ]

@@ -26,6 +26,17 @@ class StatsFetcher:
         self._lock = threading.Lock()
         self._in_range: WeakKeyDictionary[TensorRef, dict[Any, int]] = WeakKeyDictionary()
         self._quant: WeakKeyDictionary[TensorRef, dict[str, Any]] = WeakKeyDictionary()
+        # Answers already given, so a tensor seen before is shown without a worker round trip.
+        self._answers: WeakKeyDictionary[TensorRef, dict[Any, StatsReady]] = WeakKeyDictionary()
+
+    def cached(
+        self, ref: TensorRef, view: str, bins: int, low: float | None, high: float | None
+    ) -> StatsReady | None:
+        """A fresh message with an answer given before for these arguments, if any (UI thread)."""
+        old = self._answers.get(ref, {}).get((view, bins, low, high))
+        if old is None:
+            return None
+        return StatsReady(ref, view, bins, old.stats, old.in_range, old.quant)
 
     def fetch(
         self,
@@ -52,7 +63,9 @@ class StatsFetcher:
                     )
                 in_range = counts[(view, low, high)]
             quant = self._quant_details(ref) if ref.quant is not None else {}
-        return StatsReady(ref, view, bins, stats, in_range, quant)
+        ready = StatsReady(ref, view, bins, stats, in_range, quant)
+        self._answers.setdefault(ref, {})[(view, bins, low, high)] = ready
+        return ready
 
     def _quant_details(self, ref: TensorRef) -> dict[str, Any]:
         if ref in self._quant:

@@ -174,3 +174,49 @@ class RunsListed(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RunsListed)  # the list refreshes on a timer: newest wins
+
+
+# -- activations (input source bar, Weights | Activations, compare view) -------------------------
+@dataclass
+class CaptureProgress(Message):
+    """A capture produced its ``done``-th tensor (of ``total`` when known)."""
+
+    done: int
+    total: int | None
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, CaptureProgress)  # only the latest count matters
+
+
+@dataclass
+class ActivationsCaptured(Message):
+    """A capture finished: ``session`` (a ``tui.activations.ActivationSession``) holds it."""
+
+    session: Any
+    seconds: float
+
+
+@dataclass
+class ActivationViewChanged(Message):
+    """The Weights | Activations toggle flipped (``True``: activations)."""
+
+    activations: bool
+
+
+@dataclass
+class ActivationReady(Message):
+    """Statistics of one captured activation at ``bins`` bins (and its count in a value range)."""
+
+    layer: str
+    name: str
+    kind: str
+    bins: int
+    stats: TensorStats
+    in_range: int | None = None
+
+
+@dataclass
+class DiffReady(Message):
+    """Two activation reports were loaded and compared (an ``engine.diff.ReportDiff``)."""
+
+    diff: Any

@@ -25,6 +25,8 @@ from tui.export import export_path, stats_payload
 from tui.fetch import StatsFetcher
 from tui.keys import INSPECTOR_KEYS
 from tui.messages import (
+    ActivationReady,
+    ActivationViewChanged,
     BinsChanged,
     FilterChanged,
     ModelLoaded,
@@ -37,6 +39,7 @@ from tui.messages import (
 from tui.screens.confirm_trust import ConfirmTrust
 from tui.screens.open_path import OpenPath
 from tui.widgets.bins_input import BinsInput
+from tui.widgets.input_source import InputSource
 from tui.widgets.layer_filter import LayerFilter
 from tui.widgets.layer_tree import LayerTree
 from tui.widgets.log_pane import LogPane
@@ -89,7 +92,9 @@ class InspectorScreen(Screen):
                 yield LayerFilter(id="filter")
                 yield LayerTree(id="layers")
                 yield TensorList(id="tensors")
-            yield TensorView(self.bins, id="main")
+            with Vertical(id="main-column"):
+                yield InputSource(id="capture")
+                yield TensorView(self.bins, id="main")
         yield LogPane(id="log")
         yield Footer()
 
@@ -109,6 +114,10 @@ class InspectorScreen(Screen):
     @property
     def tensor_view(self) -> TensorView:
         return self.query_one(TensorView)
+
+    @property
+    def capture_bar(self) -> InputSource:
+        return self.query_one(InputSource)
 
     # -- start ---------------------------------------------------------------------------------
     def on_resize(self) -> None:
@@ -199,6 +208,7 @@ class InspectorScreen(Screen):
         self.sub_title = f"{model.path.name} · {model.format}"
         self.picker.highlight_path(model.path)
         self.tree.show_model(model)
+        self.capture_bar.set_model(model)  # activations belong to the model they came from
         n_layers = len(model.layers) - 1
         timing = f" in {message.seconds:.2f} s" if self.app_timings else ""
         logger.info(
@@ -242,13 +252,21 @@ class InspectorScreen(Screen):
         self.request_stats()
 
     def request_stats(self) -> None:
-        """Ask the engine for the shown tensor's statistics (cached ones return at once)."""
-        self.tensor_view.expect(self.ref)
+        """Ask the engine for the shown tensor's statistics; answers seen before show at once."""
+        if self._request_activation():
+            return
+        self.workers.cancel_group(self, "stats")
         if self.ref is None:
-            self.workers.cancel_group(self, "stats")
+            self.tensor_view.expect(None)
             self._show(None)
             return
         view = self.view if self.ref.quant is not None else "float"
+        known = self.fetcher.cached(self.ref, view, self.bins, self.low, self.high)
+        if known is not None:
+            self.tensor_view.expect(self.ref)
+            self._show(known)
+            return
+        self.tensor_view.expect(self.ref)
         self.compute_stats(self.ref, view, self.bins, self.low, self.high)
         self.set_timer(0.2, self.sync_keys)  # "esc Cancel" appears if the spinner came up
 
@@ -261,6 +279,32 @@ class InspectorScreen(Screen):
         self.stats = ready.stats if ready is not None else None
         self.in_range = ready.in_range if ready is not None else None
         self.tensor_view.show(self.ref, ready, self.low, self.high)
+        self.sync_keys()
+
+    # -- activations (the capture bar owns the capture; the screen says which layer is shown) ----
+    def _request_activation(self) -> bool:
+        """Ask for the selected layer's activation if that view is on; ``False``: show weights."""
+        name = self.tree.current_layer if self.model is not None else None
+        label = (name or "the model") if name is not None else ""
+        shown = self.capture_bar.show_layer(name, label, self.bins, self.low, self.high)
+        if shown:
+            self.workers.cancel_group(self, "stats")
+            self.tensor_view.stop_spinner()
+        return shown
+
+    @on(ActivationReady)
+    def activation_ready(self, message: ActivationReady) -> None:
+        if message.layer == self.tree.current_layer and self.capture_bar.showing_activations:
+            self.stats, self.in_range = None, None  # export and the weights' figures do not apply
+            self.tensor_view.show_activation(
+                message.name, message.stats, message.in_range, self.low, self.high
+            )
+            self.sync_keys()
+
+    @on(ActivationViewChanged)
+    def activation_view_changed(self, message: ActivationViewChanged) -> None:
+        logger.info("Showing {}", "activations" if message.activations else "weights")
+        self.request_stats()
         self.sync_keys()
 
     @on(BinsChanged)

@@ -17,13 +17,14 @@ from loguru import logger
 from textual import on, work
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Footer, Header, Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.errors import LayerscopeError
 from tui.keys import QUANT_KEYS
 from tui.messages import ComparisonReady, QuantHistogramsReady, QuantProgress, TwinsFound
 from tui.widgets.quant_histograms import QuantHistograms, stats_caption
+from tui.widgets.quant_inputs import QuantInputs
 from tui.widgets.quant_summary import QuantSummary
 from tui.widgets.quant_table import QuantRow, QuantTable, db, rows_of
 
@@ -41,6 +42,7 @@ QUANT_COMMANDS: list[tuple[str, str, str]] = [
     ("quant: overlay / side by side", "toggle_overlay", "Draw both histograms in one plot (v)"),
     ("quant: show only flagged rows", "toggle_flagged", "Hide rows above the threshold (f)"),
     ("quant: compare with next twin", "next_twin", "Another quantized variant of the model (t)"),
+    ("quant: change inputs", "focus_inputs", "Compare on other inputs, e.g. digits:0-31 (n)"),
     ("quant: export comparison to JSON", "export", "Save the comparison, as --json prints it (e)"),
     ("quant: back to inspector", "back", "Leave the Quantization view (Escape)"),
 ]  # fmt: skip
@@ -121,6 +123,7 @@ class QuantizationScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(icon="◈")
         yield QuantSummary(id="quant-summary")
+        yield QuantInputs(self.input_spec, id="quant-inputs")
         yield QuantTable(id="quant-table")
         yield QuantHistograms(id="quant-hists")
         yield Footer()
@@ -241,7 +244,19 @@ class QuantizationScreen(Screen):
         result = self.result = message.comparison
         self.rows = rows_of(result)
         note = f"(twin {self.pair_index + 1} of {len(self.pairs)}, t: next)" if len(self.pairs) > 1 else ""  # fmt: skip
-        self.summary.show_result(result, message.inputs, note)
+        hint = ""
+        out = result.output
+        if (
+            self.input_spec.startswith("random")
+            and out
+            and out.figures.sqnr_db < result.threshold_db
+        ):
+            hint = (
+                "random inputs can be far from the calibration data: "
+                "n, then e.g. digits:0-31, compares on real samples"
+            )
+        self.summary.show_result(result, note, hint)
+        self.query_one(QuantInputs).describe(message.inputs or "the models declare no input shape")
         self.table.show_rows(self.rows, flagged_only=self.flagged_only)
         self.table.border_subtitle = f"⚑ below {result.threshold_db:g} dB · ◀ drop starts here"
         timing = f" in {message.seconds:.1f} s" if getattr(self.app, "show_timings", True) else ""
@@ -282,11 +297,14 @@ class QuantizationScreen(Screen):
         w = row.layer.weight
         assert w is not None
         qdtype = self._qdtype()
-        labels = (f"float · {w.float_name}", f"dequantized {qdtype} · {w.quant_name}")
-        caption = f"weight SQNR {db(w.sqnr_db)} dB · " + stats_caption(message.float_stats, message.quant_stats)  # fmt: skip
+        labels = ("float", f"dequantized {qdtype}".strip())
+        caption = f"SQNR {db(w.sqnr_db)} dB · " + stats_caption(
+            message.float_stats, message.quant_stats
+        )
         if w.folded_bn:
-            caption += f" · {w.folded_bn} folded into the float weight"
+            caption += " · BN folded into the float weight"
         self.histograms.show(message.float_stats, message.quant_stats, labels, caption)
+        self.histograms.border_title = f"{row.name} · weight {w.float_name}"
 
     def _qdtype(self) -> str:
         pair = self.pair
@@ -329,10 +347,28 @@ class QuantizationScreen(Screen):
         return True
 
     def action_back(self) -> None:
+        field = self.query_one(QuantInputs).input
+        if field.has_focus:  # Escape in the inputs field undoes the edit, as in a dialog
+            field.value = self.input_spec
+            self.table.focus()
+            return
         self._cancel.set()
         for group in ("quant-compare", "quant-hist"):
             self.workers.cancel_group(self, group)
         self.dismiss()
+
+    def action_focus_inputs(self) -> None:
+        self.query_one(QuantInputs).input.focus()
+
+    @on(Input.Submitted, "#quant-inputs Input")
+    def inputs_submitted(self, event: Input.Submitted) -> None:
+        spec = event.value.strip() or "random"
+        self.table.focus()
+        if spec == self.input_spec and self.result is not None:
+            return  # nothing changed: keep the comparison on screen
+        self.input_spec = spec
+        self._cancel.set()
+        self.start_compare()
 
     def action_toggle_overlay(self) -> None:
         mode = "side" if self.histograms.mode == "overlay" else "overlay"

@@ -58,7 +58,7 @@ class QuantHistograms(Widget):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.border_title = "Histograms"
+        self.border_title = "Histograms"  # the screen names the tensor shown here
         self.hint = "Comparing… the selected row's float and dequantized histograms appear here."
         self.mode = "side"
         self.stats: tuple[TensorStats, TensorStats] | None = None
@@ -92,7 +92,6 @@ class QuantHistograms(Widget):
         """``side`` (two plots) or ``overlay`` (one plot, both series)."""
         self.mode = mode
         self.set_class(mode == "overlay", "-overlay")
-        self.border_title = "Histograms · overlaid" if mode == "overlay" else "Histograms"
         if self.stats is not None:
             self._draw()
 

@@ -49,13 +49,12 @@ class QuantSummary(Widget):
         step = f" · {stage} {done}/{total}" if total else f" · {stage}"
         self._set([Text.assemble(("Comparing ", "dim"), _pair(f, q), (f"…{step}", "dim"))])
 
-    def show_result(self, result: Comparison, inputs: str, twin_note: str = "") -> None:
-        """Pair, inputs, output agreement, flagged counts, suggested exclusions, notes."""
+    def show_result(self, result: Comparison, twin_note: str = "", hint: str = "") -> None:
+        """Pair, output agreement, flagged counts, suggested exclusions, notes."""
         head = Text.assemble(
             _pair(Path(result.float_path), Path(result.quant_path)),
             (f"  {twin_note}" if twin_note else "", "dim"),
         )
-        head.append(f" · inputs {inputs}" if inputs else "", "dim")
         lines = [head]
         out = result.output
         if out is not None:
@@ -73,32 +72,34 @@ class QuantSummary(Widget):
         flagged = len(result.flagged)
         acts = sum(1 for a in result.activations if a.flagged)
         line = Text("flagged ", "dim")
-        line.append(
-            f"{flagged} of {len(result.layers)} layers",
-            "bold red" if flagged else "green",
-        )
+        line.append(f"{flagged} of {len(result.layers)} layers", "bold red" if flagged else "green")
         if result.activations:
-            line.append(f", {acts} of {len(result.activations)} further activations",
-                        "bold red" if acts else "")  # fmt: skip
+            line.append(
+                f", {acts} of {len(result.activations)} further activations",
+                "bold red" if acts else "",
+            )
         line.append(f" below {result.threshold_db:g} dB", "dim")
         unmatched = len(result.unmatched_float) + len(result.unmatched_quant)
         if unmatched:
             line.append(f" · {unmatched} layers unmatched", "yellow")
         lines.append(line)
         names = result.suggest_exclude()
-        line = Text("exclude ", "dim")
-        if names:
+        line = Text("exclude ", "dim", no_wrap=True, overflow="ellipsis")
+        if names:  # one line: the count and the copy key come first, the names as they fit
+            line.append(f"{len(names)} nodes", "bold red")
+            line.append(" (c copies them): ", "dim")
             line.append(", ".join(names), "bold")
-            line.append("  (c copies)", "dim")
         elif result.quant_path.endswith(".onnx"):
             line.append("nothing: every layer is above the threshold", "green")
         else:
             line.append("node names are offered for ONNX models only", "dim")
         lines.append(line)
-        lines.extend(Text(f"note    {n}", "yellow") for n in result.notes)
-        for side, names_left in (("float", result.unmatched_float), ("quantized", result.unmatched_quant)):  # fmt: skip
-            if names_left:
-                lines.append(Text(f"no partner in the {side} model: {', '.join(names_left)}", "yellow"))  # fmt: skip
+        for note in [*result.notes, *([hint] if hint else [])]:
+            lines.append(Text(f"note    {note}", "yellow"))
+        sides = (("float", result.unmatched_float), ("quantized", result.unmatched_quant))
+        for side, left in sides:
+            if left:
+                lines.append(Text(f"no partner in the {side} model: {', '.join(left)}", "yellow"))
         self._set(lines)
 
     def render(self) -> RenderResult:

@@ -1,0 +1,341 @@
+"""The Runs screen: every run in the runs folder with its status; follow, stop, open, inspect.
+
+Listing reads each run's ``events.jsonl`` (the engine's ``list_runs``), so it happens in a worker
+and again every few seconds while the screen shows, to keep statuses current.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from loguru import logger
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from engine.errors import LayerscopeError
+from tui.keys import RUNS_KEYS
+from tui.messages import RunsListed
+from tui.widgets.run_table import RunTable
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+REFRESH_S = 2.0
+CURVES = ("loss.png", "accuracy.png")
+
+
+def latest_confusion_matrix(run_dir: Path) -> Path | None:
+    """The last epoch's ``confusion_matrix.png`` (epoch folders sort by number)."""
+    found = sorted(run_dir.glob("epoch_*/confusion_matrix.png"))
+    return found[-1] if found else None
+
+
+def checkpoint_of(run_dir: Path) -> Path | None:
+    """``last.ckpt``, else the newest ``best-*.ckpt``."""
+    last = run_dir / "last.ckpt"
+    if last.is_file():
+        return last
+    best = sorted(run_dir.glob("best-*.ckpt"))
+    return best[-1] if best else None
+
+
+def system_viewer() -> str | None:
+    """The command that opens a file in the desktop's viewer, if there is a desktop to show it."""
+    if sys.platform == "darwin":
+        return shutil.which("open")
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return None  # over plain SSH xdg-open would fail or open a text browser in the terminal
+    return shutil.which("xdg-open")
+
+
+class RunsScreen(Screen):
+    """The runs table and a line about the highlighted run's files."""
+
+    BINDINGS = RUNS_KEYS
+    PALETTE = [  # (title, action, help) for tui.commands; check_action filters them
+        ("runs: open", "open_run", "Follow the run, or replay a finished one (Enter)"),
+        ("runs: stop", "stop", "Stop the run gracefully; it saves last.ckpt first (s)"),
+        ("runs: inspect model.onnx", "inspect_model", "Open model.onnx in the inspector (m)"),
+        ("runs: inspect checkpoint", "inspect_checkpoint", "Open last.ckpt in the inspector (c)"),
+        ("runs: view confusion matrix", "view_confusion", "Latest confusion matrix PNG (v)"),
+        ("runs: view curves", "view_curves", "Loss and accuracy PNGs (p)"),
+        ("runs: refresh", "refresh", "Read the runs folder again (r)"),
+        ("train: new run", "new_run", "The Train screen (n)"),
+        ("runs: back to the inspector", "back", "Escape"),
+    ]
+    DEFAULT_CSS = """
+    RunsScreen RunTable {
+        border: round $accent;
+        border-title-color: $accent;
+    }
+    RunsScreen #run-detail {
+        height: auto;
+        max-height: 8;
+        border: round $panel;
+        border-title-color: $text-muted;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self, runs_dir: Path | None = None) -> None:
+        super().__init__()
+        self.runs_dir = runs_dir
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◈")
+        yield RunTable(id="runs")
+        detail = Static(id="run-detail")
+        detail.border_title = "Files"
+        yield detail
+        yield Footer()
+
+    @property
+    def table(self) -> RunTable:
+        return self.query_one(RunTable)
+
+    @property
+    def root(self) -> Path:
+        from engine.training.runs import default_runs_dir  # light: no torch
+
+        return self.runs_dir or default_runs_dir()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"Runs · {self.root}"
+        self.table.focus()
+        self.list_runs()
+        self._timer = self.set_interval(REFRESH_S, self.list_runs)
+
+    def on_resize(self) -> None:
+        self.query_one(Footer).compact = self.size.width < 100
+
+    def on_screen_suspend(self) -> None:
+        self._timer.pause()  # nobody is looking: no need to read every run's events
+
+    def on_screen_resume(self) -> None:
+        self._timer.resume()
+        self.list_runs()
+
+    # -- workers -------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False, description="list runs")
+    def list_runs(self) -> None:
+        from engine.training.runs import list_runs
+
+        runs = list_runs(self.root)
+        if not get_current_worker().is_cancelled:
+            self.post_message(RunsListed(self.root, runs))
+
+    @work(thread=True, exclusive=True, group="stop", exit_on_error=False, description="stop run")
+    def stop_run(self, run_dir: Path) -> None:
+        from engine.training.runs import stop_run
+
+        if stop_run(run_dir):
+            logger.info("Asked run {} to stop (it saves last.ckpt first)", run_dir.name)
+            self.app.call_from_thread(
+                self.notify, f"Stopping {run_dir.name}: it saves last.ckpt first.", title="Stop"
+            )
+        else:
+            self.app.call_from_thread(
+                self.notify, f"{run_dir.name} is not running.", severity="warning"
+            )
+        self.app.call_from_thread(self.list_runs)
+
+    @work(thread=True, group="viewer", exit_on_error=False, description="open file")
+    def open_files(self, paths: list[Path]) -> None:
+        viewer = system_viewer()
+        if viewer is None:
+            where = ", ".join(str(p) for p in paths)
+            msg = f"No desktop viewer here (xdg-open/open, DISPLAY); the file is at {where}"
+            logger.info("{}", msg)
+            self.app.call_from_thread(self.notify, msg, title="Open it yourself", timeout=15)
+            return
+        for path in paths:
+            subprocess.Popen(
+                [viewer, str(path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # the viewer outlives the app, like the run does
+            )
+            logger.info("Opened {} with {}", path, Path(viewer).name)
+
+    # -- results -------------------------------------------------------------------------------
+    @on(RunsListed)
+    def runs_listed(self, message: RunsListed) -> None:
+        self.table.show(message.runs)
+        if not message.runs:
+            self.query_one("#run-detail", Static).update(
+                Text(f"No runs in {message.runs_dir} yet: press n for a new run.", "dim")
+            )
+        else:
+            self.show_detail()
+        self.refresh_bindings()
+
+    @on(DataTable.RowHighlighted)
+    def row_highlighted(self) -> None:
+        self.show_detail()
+        self.refresh_bindings()
+
+    @on(DataTable.RowSelected)
+    def row_selected(self) -> None:
+        self.action_open_run()
+
+    def show_detail(self) -> None:
+        """Which of the run's files exist (stat calls only: cheap enough for the UI thread)."""
+        info = self.table.current
+        detail = self.query_one("#run-detail", Static)
+        if info is None:
+            return
+        run_dir = Path(info.path)
+        ckpt, cm = checkpoint_of(run_dir), latest_confusion_matrix(run_dir)
+        have = {
+            "m model.onnx": (run_dir / "model.onnx").is_file(),
+            f"c {ckpt.name if ckpt else 'last.ckpt'}": ckpt is not None,
+            f"v {cm.parent.name if cm else ''}/confusion_matrix.png".replace(" /", " "): cm
+            is not None,
+            "p loss/accuracy.png": all((run_dir / n).is_file() for n in CURVES),
+        }
+        text = Text(f"{run_dir}\n", "bold")
+        for label, ok in have.items():
+            text.append(f"{'✓' if ok else '·'} {label}   ", "green" if ok else "dim")
+        if info.error:
+            text.append(f"\n{info.error}", "red")
+        detail.update(text)
+
+    # -- errors --------------------------------------------------------------------------------
+    @on(Worker.StateChanged)
+    def worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, LayerscopeError):
+            title, text = error.title, error.message
+        else:
+            title, text = "Unexpected error", f"{type(error).__name__}: {error}"
+        self.notify(text, title=title, severity="error", timeout=10)
+        logger.error("{}: {}", title, text)
+
+    # -- actions -------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        info = self.table.current if self.is_mounted else None
+        if action == "stop":
+            return info is not None and info.status == "running"
+        if action in ("open_run", "inspect_model", "inspect_checkpoint"):
+            return info is not None
+        if action in ("view_confusion", "view_curves"):
+            return info is not None
+        return True
+
+    def action_refresh(self) -> None:
+        self.list_runs()
+
+    def action_open_run(self) -> None:
+        run_dir = self.table.current_dir
+        if run_dir is not None:
+            from tui.screens.train import show_train
+
+            show_train(self.app, follow=run_dir)
+
+    def action_new_run(self) -> None:
+        from tui.screens.train import show_train
+
+        show_train(self.app)
+
+    def action_stop(self) -> None:
+        info = self.table.current
+        if info is None:
+            return
+        if info.status != "running":
+            self.notify(f"{info.name} is {info.status}, not running.", severity="warning")
+            return
+        self.stop_run(Path(info.path))
+
+    def _need(self, path: Path | None, what: str) -> Path | None:
+        info = self.table.current
+        if path is None or not path.exists():
+            when = (
+                " yet (it is written when the run ends)"
+                if info and info.status == "running"
+                else ""
+            )
+            msg = f"{info.name if info else 'This run'} has no {what}{when}."
+            self.notify(msg, title="Not there", severity="warning")
+            logger.warning("{}", msg)
+            return None
+        return path
+
+    def action_inspect_model(self) -> None:
+        run_dir = self.table.current_dir
+        if run_dir is not None and (path := self._need(run_dir / "model.onnx", "model.onnx")):
+            open_in_inspector(self.app, path)
+
+    def action_inspect_checkpoint(self) -> None:
+        run_dir = self.table.current_dir
+        if run_dir is not None and (path := self._need(checkpoint_of(run_dir), "checkpoint")):
+            open_in_inspector(self.app, path)
+
+    def action_view_confusion(self) -> None:
+        run_dir = self.table.current_dir
+        if run_dir is not None:
+            path = self._need(latest_confusion_matrix(run_dir), "confusion matrix")
+            if path is not None:
+                self.open_files([path])
+
+    def action_view_curves(self) -> None:
+        run_dir = self.table.current_dir
+        if run_dir is None:
+            return
+        paths = [run_dir / n for n in CURVES if (run_dir / n).is_file()]
+        if self._need(paths[0] if paths else None, "loss/accuracy curves") is not None:
+            self.open_files(paths)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+def bring_up(app: App, name: str) -> None:
+    """Show the installed screen ``name``: Train and Runs replace each other on top of the
+    inspector rather than piling up, and both stay alive (and keep following) when hidden."""
+    screen = app.get_screen(name)
+    if app.screen is screen:
+        return
+    if screen in app.screen_stack:
+        while app.screen is not screen:
+            app.pop_screen()
+        return
+    from tui.screens.train import TrainScreen
+
+    if isinstance(app.screen, TrainScreen | RunsScreen):
+        app.switch_screen(name)
+    else:
+        app.push_screen(name)
+
+
+def show_runs(app: App) -> RunsScreen:
+    """Bring up the one Runs screen (created on first use)."""
+    if not app.is_screen_installed("runs"):
+        app.install_screen(RunsScreen(getattr(app, "runs_dir", None)), "runs")
+    bring_up(app, "runs")
+    return app.get_screen("runs")  # type: ignore[return-value]
+
+
+def open_in_inspector(app: App, path: Path) -> None:
+    """Back to the inspector (the screen at the bottom), showing ``path``'s folder and opening it."""
+    from tui.screens.inspector import InspectorScreen
+
+    inspector = next((s for s in app.screen_stack if isinstance(s, InspectorScreen)), None)
+    if inspector is None:
+        return
+    while app.screen is not inspector:
+        app.pop_screen()
+    logger.info("Opening {} from its run", path)
+    inspector.list_models(path.parent)
+    inspector.open_model(path)

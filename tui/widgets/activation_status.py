@@ -1,0 +1,69 @@
+"""The capture status line: a spinner while capturing, then what was captured from what input."""
+
+from __future__ import annotations
+
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+from textual.app import RenderResult
+from textual.widget import Widget
+
+
+class ActivationStatus(Widget):
+    """One line: ``42 tensors captured · input: CIFAR-10 test[17] (label=cat)``, and a note."""
+
+    DEFAULT_CSS = """
+    ActivationStatus {
+        height: 1;
+        width: 1fr;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.text = "Pick an input and press Enter (or Run) to capture every layer's activation."
+        self.note = ""
+        self._spinner: Spinner | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._spinner is not None
+
+    def start(self, text: str) -> None:
+        """Spin beside ``text`` until ``stop``."""
+        self._spinner = Spinner("dots", style="bold cyan")
+        self.text = text
+        self.auto_refresh = 1 / 12
+        self.refresh()
+
+    def stop(self, text: str | None = None) -> None:
+        self._spinner = None
+        self.auto_refresh = None
+        if text is not None:
+            self.text = text
+        self.refresh()
+
+    def set_text(self, text: str) -> None:
+        self.text = text
+        self.refresh()
+
+    def set_note(self, note: str) -> None:
+        """A warning shown before the status (e.g. the selected layer has no activation)."""
+        if note != self.note:
+            self.note = note
+            self.refresh()
+
+    def render(self) -> RenderResult:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        if self.note:
+            line.append(f"⚠ {self.note}", "bold yellow")
+            line.append(" · ", "dim")
+        line.append(self.text, "dim" if self.note else "")
+        if self._spinner is None:
+            return line
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column(no_wrap=True, overflow="ellipsis")
+        grid.add_row(self._spinner, line)
+        return grid

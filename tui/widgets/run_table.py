@@ -1,0 +1,63 @@
+"""The runs table: one row per run folder, with status, epoch, best accuracy and start time."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from tui.widgets.run_status import STATUS_STYLES
+
+COLUMNS = ("Run", "Status", "Epoch", "Best val_acc", "Started")
+
+
+def started_text(started: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "—"
+
+
+class RunTable(DataTable):
+    """Newest run first; the highlighted row survives a refresh (rows are keyed by folder)."""
+
+    DEFAULT_CSS = """
+    RunTable {
+        height: 1fr;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.border_title = "Runs"
+        self.runs: dict[str, Any] = {}  # path → engine.training.runs.RunInfo
+
+    def on_mount(self) -> None:
+        self.add_columns(*COLUMNS)
+
+    @property
+    def current(self) -> Any | None:
+        """The highlighted run's ``RunInfo``, if any."""
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return self.runs.get(key or "")
+
+    @property
+    def current_dir(self) -> Path | None:
+        info = self.current
+        return Path(info.path) if info is not None else None
+
+    def show(self, runs: list[Any]) -> None:
+        """Replace the rows with ``runs`` (oldest first, as the engine lists them)."""
+        keep = self.current_dir
+        self.runs = {r.path: r for r in runs}
+        self.clear()
+        for r in reversed(runs):
+            epoch = "—" if r.epoch is None else f"{r.epoch + 1}/{r.max_epochs or '?'}"
+            best = "—" if r.best_value is None else f"{r.best_value:.4f}"
+            status = Text(r.status, STATUS_STYLES.get(r.status, ""))
+            self.add_row(r.name, status, epoch, best, started_text(r.started), key=r.path)
+        if keep is not None and str(keep) in self.runs:
+            self.move_cursor(row=self.get_row_index(str(keep)), animate=False)
+        self.border_subtitle = f"{len(runs)} runs" if len(runs) != 1 else "1 run"
