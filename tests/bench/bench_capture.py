@@ -119,12 +119,15 @@ def torchlens_trace(model: Any, x: Any) -> int:
     return len(trace.layer_labels) if hasattr(trace, "layer_labels") else 0
 
 
-def _times(fn: Any, model: Any, x: Any, repeat: int) -> list[float]:
+def _times(fn: Any, model: Any, x: Any, repeat: int, cpu: list[float] | None = None) -> list[float]:
+    """Wall-clock seconds per call; CPU seconds of this process appended to ``cpu`` when given."""
     out = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
         fn(model, x)
         out.append(time.perf_counter() - t)
+        if cpu is not None:
+            cpu.append(time.process_time() - c)
     return out
 
 
@@ -151,10 +154,12 @@ def child(method: str, what: str, repeat: int) -> None:
         return
     # timing in a child: bare first, then TorchLens (which wraps torch functions from then on)
     bare(model, x)
-    base = _times(bare, model, x, repeat)
+    cb: list[float] = []
+    ct: list[float] = []
+    base = _times(bare, model, x, repeat, cb)
     torchlens_trace(model, x)  # first call wraps torch: warm-up
-    tl = _times(torchlens_trace, model, x, max(3, repeat // 3))
-    print(json.dumps({"bare": base, "torchlens": tl}))
+    tl = _times(torchlens_trace, model, x, max(3, repeat // 3), ct)
+    print(json.dumps({"bare": base, "torchlens": tl, "cpu_bare": cb, "cpu_torchlens": ct}))
 
 
 def _run_child(method: str, what: str, repeat: int) -> dict[str, Any] | None:
@@ -195,19 +200,23 @@ def main() -> None:
     n_naive = naive(model, x)
     bare(model, x)
     times: dict[str, list[float]] = {"bare": [], "capture": [], "naive": []}
+    cpu: dict[str, list[float]] = {"bare": [], "capture": [], "naive": []}
     for i in range(args.repeat):  # interleaved, so load from other processes hits all alike
-        times["bare"] += _times(bare, model, x, 1)
-        times["capture"] += _times(layerscope_capture, model, x, 1)
+        times["bare"] += _times(bare, model, x, 1, cpu["bare"])
+        times["capture"] += _times(layerscope_capture, model, x, 1, cpu["capture"])
         if i % 5 == 0:
-            times["naive"] += _times(naive, model, x, 1)
+            times["naive"] += _times(naive, model, x, 1, cpu["naive"])
     med = {k: statistics.median(v) for k, v in times.items()}
     best = {k: min(v) for k, v in times.items()}
-    print(f"\n{'method':34s} {'median ms':>10s} {'ratio':>7s} {'best ms':>9s} {'ratio':>7s}")
-    for k, label in (("bare", "bare forward"), ("capture", f"layerscope capture ({n_tensors} tensors)"),
-                     ("naive", f"naive, 1 forward per module ({n_naive})")):  # fmt: skip
-        print(
-            f"{label:34s} {med[k] * 1e3:10.1f} {med[k] / med['bare']:6.2f}× {best[k] * 1e3:9.1f} {best[k] / best['bare']:6.2f}×"
-        )
+    cmed = {k: statistics.median(v) for k, v in cpu.items()}
+    print(
+        f"\n{'method':34s} {'median ms':>10s} {'ratio':>7s} {'best ms':>9s} {'ratio':>7s} {'CPU ms':>8s} {'ratio':>7s}"
+    )
+    rows = [("bare", "bare forward"), ("capture", f"layerscope capture ({n_tensors} tensors)"),
+            ("naive", f"naive, 1 forward per module ({n_naive})")]  # fmt: skip
+    for k, label in rows:
+        print(f"{label:34s} {med[k] * 1e3:10.1f} {med[k] / med['bare']:6.2f}× {best[k] * 1e3:9.1f} "
+              f"{best[k] / best['bare']:6.2f}× {cmed[k] * 1e3:8.1f} {cmed[k] / cmed['bare']:6.2f}×")  # fmt: skip
     try:
         import torchlens  # noqa: F401
 
@@ -215,10 +224,13 @@ def main() -> None:
         if tl:
             m_b, m_t = statistics.median(tl["bare"]), statistics.median(tl["torchlens"])
             b_b, b_t = min(tl["bare"]), min(tl["torchlens"])
-            print(f"{'TorchLens trace (child process)':34s} {m_t * 1e3:10.1f} {m_t / m_b:6.2f}× {b_t * 1e3:9.1f} {b_t / b_b:6.2f}×"
-                  f"   (its bare: {m_b * 1e3:.1f} ms median)")  # fmt: skip
+            c_b, c_t = statistics.median(tl["cpu_bare"]), statistics.median(tl["cpu_torchlens"])
+            print(f"{'TorchLens trace (child process)':34s} {m_t * 1e3:10.1f} {m_t / m_b:6.2f}× {b_t * 1e3:9.1f} "
+                  f"{b_t / b_b:6.2f}× {c_t * 1e3:8.1f} {c_t / c_b:6.2f}×   (its bare: {m_b * 1e3:.1f} ms median)")  # fmt: skip
     except ImportError:
         print("TorchLens: not installed (pip install torchlens to compare)")
+    print("CPU ms: median CPU time of this process per call; unlike wall-clock it leaves out time spent"
+          " waiting for a CPU held by other processes (it includes OpenMP threads spinning at barriers)")  # fmt: skip
     print("\npeak memory rise during one call (fresh process each, VmHWM − RSS before):")
     methods = ["bare", "capture", "naive"]
     try:
