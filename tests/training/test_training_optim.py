@@ -91,3 +91,16 @@ def test_module_defaults_still_work() -> None:
     module = ClassifierModule(SmallCNN(), num_classes=10, lr=0.004)
     opt = module.configure_optimizers()
     assert type(opt) is torch.optim.Adam and opt.param_groups[0]["lr"] == 0.004
+
+
+def test_module_attaches_scheduler_to_the_optimizer_it_built() -> None:
+    for name in ("adam", "adamw", "sgd"):
+        module = ClassifierModule(
+            SmallCNN(),
+            optimizer=OptimizerConfig(name=name, lr=0.1),
+            scheduler=SchedulerConfig(name="warmup_cosine", warmup_epochs=1),
+        )
+        conf = module.configure_optimizers()
+        opt, sched = conf["optimizer"], conf["lr_scheduler"]
+        assert type(opt).__name__.lower() == name
+        assert sched["scheduler"].optimizer is opt and sched["interval"] == "step"
