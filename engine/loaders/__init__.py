@@ -7,6 +7,7 @@ unchanged file in the app is instant and does not pile up copies.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -22,17 +23,20 @@ _cache: OrderedDict[tuple[Any, ...], Model] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _registry() -> dict[str, Callable[..., Model]]:
-    from engine.loaders import onnx_loader, safetensors_loader, torch_loader
+# Format → (module, function); only the loader a file needs is imported (ONNX costs ~20 ms).
+_REGISTRY: dict[str, tuple[str, str]] = {
+    "torch-zip": ("torch_loader", "load_torch_zip"),
+    "torch-pickle": ("torch_loader", "load_torch_pickle"),
+    "torchscript": ("torch_loader", "load_torchscript"),
+    "onnx": ("onnx_loader", "load_onnx"),
+    "safetensors": ("safetensors_loader", "load_safetensors"),
+    "safetensors-sharded": ("safetensors_loader", "load_sharded"),
+}
 
-    return {
-        "torch-zip": lambda p, **kw: torch_loader.load_torch(p, fmt="torch-zip", **kw),
-        "torch-pickle": lambda p, **kw: torch_loader.load_torch(p, fmt="torch-pickle", **kw),
-        "torchscript": torch_loader.load_torchscript,
-        "onnx": onnx_loader.load_onnx,
-        "safetensors": safetensors_loader.load_safetensors,
-        "safetensors-sharded": safetensors_loader.load_sharded,
-    }
+
+def _loader_for(fmt: str) -> Callable[..., Model]:
+    module, func = _REGISTRY[fmt]
+    return getattr(importlib.import_module(f"engine.loaders.{module}"), func)
 
 
 def _fingerprint(path: Path) -> tuple[int, int]:
@@ -84,7 +88,7 @@ def load_model(
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    model = _registry()[fmt](path, arch=arch, arch_kwargs=arch_kwargs, trust=trust, device=device)
+    model = _loader_for(fmt)(path, arch=arch, arch_kwargs=arch_kwargs, trust=trust, device=device)
     with _lock:
         _cache[key] = model
         while len(_cache) > CACHE_SIZE:

@@ -8,7 +8,9 @@ run arbitrary code when unpickled, so it loads only with ``trust=True``.
 from __future__ import annotations
 
 import pickle
+import threading
 from collections.abc import Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from engine.errors import (
     UntrustedPickleError,
 )
 from engine.loaders.common import add_flat_tensors, guess_kinds, ref_from_tensor
-from engine.model import Model, TreeBuilder
+from engine.model import Model, TensorRef, TreeBuilder
 
 # Keys under which training scripts commonly nest the weights of a checkpoint.
 _NESTED_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "weights")
@@ -37,9 +39,20 @@ def _torch_load(path: Path, *, weights_only: bool, mmap: bool) -> Any:
                 "code when loaded; if you trust where it came from, pass --trust (in the app: confirm)"
             ) from None
         raise ModelFileError(f"{path}: corrupt pickle ({exc})") from None
+    except (ImportError, AttributeError) as exc:  # a pickled class that is not importable here
+        raise ModelFileError(
+            f"{path.name}: the pickled model needs code that is not available here ({_first_line(exc)}); "
+            "open it where its classes are importable, or save a state dict and use --arch"
+        ) from None
     except (RuntimeError, EOFError, ValueError, OSError, IndexError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(f"{path}: corrupt or truncated PyTorch file ({first})") from None
+        raise ModelFileError(
+            f"{path}: corrupt or truncated PyTorch file ({_first_line(exc)})"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_torch(
@@ -54,6 +67,10 @@ def load_torch(
     """Load a ``torch.save`` file (zip or legacy pickle)."""
     import torch
 
+    if fmt == "torch-zip" and arch is None:
+        fast = _load_metadata_only(path)
+        if fast is not None:
+            return fast
     mmap = fmt == "torch-zip"  # legacy pickles cannot be memory-mapped
     try:
         obj = _torch_load(path, weights_only=True, mmap=mmap)
@@ -65,7 +82,13 @@ def load_torch(
     if isinstance(obj, torch.jit.ScriptModule):
         return model_from_module(path, "torchscript", obj, device)
     if isinstance(obj, torch.nn.Module):
-        return model_from_module(path, "torch-module", obj.eval(), device)
+        try:
+            obj = obj.eval()
+        except (AttributeError, RuntimeError) as exc:
+            raise ModelFileError(
+                f"{path.name}: the pickled module is broken ({_first_line(exc)})"
+            ) from None
+        return model_from_module(path, "torch-module", obj, device)
 
     kind, tensors, meta = _find_state_dict(obj, path)
     if kind == "lightning-ckpt":
@@ -79,6 +102,64 @@ def load_torch(
     add_flat_tensors(builder, tensors.items(), str(path))
     guess_kinds(builder)
     return builder.build(path, kind, metadata=meta)
+
+
+def _load_metadata_only(path: Path) -> Model | None:
+    """Open a zip state dict/checkpoint from its pickle alone; ``None`` if it holds anything else.
+
+    Tensor bytes are read on first ``load()``: the archive is then ``torch.load``-ed once,
+    memory-mapped, and shared by every tensor of the model.
+    """
+    from engine.loaders.torch_meta import Unsupported, read_metadata
+
+    try:
+        obj = read_metadata(path)
+    except Unsupported:
+        return None
+    kind, tensors, meta = _find_state_dict(obj, path)
+    if kind == "lightning-ckpt":
+        tensors = _strip_common_prefix(tensors, meta)
+    archive = _LazyArchive(path)
+    builder = TreeBuilder()
+    for name, tm in tensors.items():
+        builder.add_tensor(
+            TensorRef(name=name, shape=tm.shape, dtype=tm.dtype, loader=partial(archive.tensor, name),
+                      source=str(path), nbytes=tm.nbytes)
+        )  # fmt: skip
+    guess_kinds(builder)
+    return builder.build(path, kind, metadata=meta)
+
+
+class _LazyArchive:
+    """The real (memory-mapped) tensors of an archive, loaded once on first use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._tensors: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def tensor(self, name: str) -> Any:
+        with self._lock:
+            if self._tensors is None:
+                obj = _torch_load(self.path, weights_only=True, mmap=True)
+                kind, tensors, meta = _find_state_dict(obj, self.path)
+                if kind == "lightning-ckpt":
+                    tensors = _strip_common_prefix(tensors, meta)
+                self._tensors = tensors
+        try:
+            return self._tensors[name].detach()
+        except KeyError:
+            raise ModelFileError(
+                f"{self.path}: tensor {name!r} vanished; was the file replaced?"
+            ) from None
+
+
+def load_torch_zip(path: Path, **kwargs: Any) -> Model:
+    return load_torch(path, fmt="torch-zip", **kwargs)
+
+
+def load_torch_pickle(path: Path, **kwargs: Any) -> Model:
+    return load_torch(path, fmt="torch-pickle", **kwargs)
 
 
 def load_torchscript(path: Path, *, device: str = "cpu", **_: Any) -> Model:
@@ -96,9 +177,7 @@ def load_torchscript(path: Path, *, device: str = "cpu", **_: Any) -> Model:
 
 def _find_state_dict(obj: Any, path: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Locate the weights in whatever ``torch.load`` returned: (format, flat tensors, metadata)."""
-    import torch
-
-    if isinstance(obj, torch.Tensor):
+    if _is_tensor(obj):
         return "state-dict", {"tensor": obj}, {}
     if not isinstance(obj, Mapping):
         raise UnknownFormatError(
@@ -130,15 +209,31 @@ def _find_state_dict(obj: Any, path: Path) -> tuple[str, dict[str, Any], dict[st
     return "state-dict", flat, meta
 
 
-def _flatten(obj: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    import torch
+def _is_tensor(value: Any) -> bool:
+    from engine.loaders.torch_meta import TensorMeta
 
+    if isinstance(value, TensorMeta):
+        return True
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return isinstance(value, torch.Tensor)
+
+
+def _flatten(obj: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
     for key, value in obj.items():
         name = f"{prefix}{key}"
-        if isinstance(value, torch.Tensor):
+        if _is_tensor(value):
             yield name, value
         elif isinstance(value, Mapping):
             yield from _flatten(value, name + ".")
+        elif name.endswith("_packed_params") and isinstance(value, tuple) and value:
+            # Eager torch.ao quantized Linear: "fc._packed_params._packed_params" = (weight, bias).
+            layer = name.removesuffix("._packed_params").removesuffix("._packed_params")
+            for role, t in zip(("weight", "bias"), value, strict=False):
+                if _is_tensor(t):
+                    yield f"{layer}.{role}", t
 
 
 def _strip_common_prefix(tensors: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:

@@ -385,3 +385,57 @@ def test_cache_is_bounded(tiny, tmp_path: Path) -> None:
         load_model(p)
     assert len(loaders._cache) == loaders.CACHE_SIZE
     assert load_model(paths[0]) is not first  # evicted, loaded again
+
+
+# --- fast metadata path for zip state dicts ---------------------------------------------------
+
+
+def test_zip_state_dict_opens_from_its_pickle_alone(tiny, tmp_path: Path, monkeypatch) -> None:
+    from engine.loaders import torch_loader
+
+    path = tmp_path / "sd.pt"
+    sd = tiny.state_dict()
+    sd["half"] = torch.randn(3, 5).to(torch.bfloat16)
+    torch.save(sd, path)
+    calls = []
+    real = torch_loader._torch_load
+    monkeypatch.setattr(
+        torch_loader, "_torch_load", lambda *a, **k: calls.append(a) or real(*a, **k)
+    )
+    model = load_model(path)
+    assert calls == []  # opening read no tensor: torch.load was not called at all
+    ref = model.tensor("half")
+    assert (ref.dtype, ref.shape, ref.nbytes) == ("bfloat16", (3, 5), 30)
+    torch.testing.assert_close(ref.load(), sd["half"])
+    torch.testing.assert_close(model.tensor("conv.weight").load(), tiny.conv.weight.detach())
+    assert len(calls) == 1  # one memory-mapped load, shared by every tensor
+
+
+def test_eager_quantized_state_dict_keeps_linear_weights(tmp_path: Path) -> None:
+    from torch.ao import quantization as tq
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.quant, self.dequant = tq.QuantStub(), tq.DeQuantStub()
+            self.conv = torch.nn.Conv2d(1, 2, 3)
+            self.fc = torch.nn.Linear(8, 3)
+
+        def forward(self, x):
+            return self.dequant(self.fc(self.conv(self.quant(x)).flatten(1)))
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    net.qconfig = tq.get_default_qconfig("x86")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepared = tq.prepare(net)
+        prepared(torch.randn(4, 1, 4, 4))
+        qnet = tq.convert(prepared)
+    path = tmp_path / "eager_int8.pt"
+    torch.save(qnet.state_dict(), path)
+    model = load_model(path)
+    fc_w = model.tensor("fc.weight")
+    assert fc_w.quant is not None and fc_w.shape == (3, 8)
+    torch.testing.assert_close(fc_w.load(), qnet.fc.weight().int_repr())
+    assert model.tensor("conv.weight").quant is not None
