@@ -26,7 +26,7 @@ from tui.messages import ComparisonReady, QuantHistogramsReady, QuantProgress, T
 from tui.widgets.quant_histograms import QuantHistograms, stats_caption
 from tui.widgets.quant_inputs import QuantInputs
 from tui.widgets.quant_summary import QuantSummary
-from tui.widgets.quant_table import QuantRow, QuantTable, db, rows_of
+from tui.widgets.quant_table import FLAG, QuantRow, QuantTable, db, rows_of
 
 if TYPE_CHECKING:
     from engine.discover import ModelGroup
@@ -298,9 +298,13 @@ class QuantizationScreen(Screen):
         assert w is not None
         qdtype = self._qdtype()
         labels = ("float", f"dequantized {qdtype}".strip())
-        caption = f"SQNR {db(w.sqnr_db)} dB · " + stats_caption(
-            message.float_stats, message.quant_stats
-        )
+        act = row.layer.activation
+        threshold = self.result.threshold_db if self.result is not None else 0.0
+        caption = f"weight SQNR {db(w.sqnr_db)} dB"
+        if act is not None:  # the weights can be fine while the activation flags the row
+            caption += f", activation {db(act.sqnr_db)} dB"
+            caption += f" {FLAG}" if act.sqnr_db < threshold or act.figures.nonfinite else ""
+        caption += " · " + stats_caption(message.float_stats, message.quant_stats)
         if w.folded_bn:
             caption += " · BN folded into the float weight"
         self.histograms.show(message.float_stats, message.quant_stats, labels, caption)

@@ -74,7 +74,7 @@ class QuantTable(DataTable):
 
     DEFAULT_CSS = """
     QuantTable {
-        height: 1fr;
+        height: auto;  /* as tall as its rows (up to the screen's max): plots get the rest */
         min-height: 4;
     }
     """
