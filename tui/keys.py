@@ -26,11 +26,11 @@ INSPECTOR_KEYS = [
 QUANT_KEYS = [
     Binding("escape", "back", "Back", tooltip="Back to the inspector (stops a running comparison)", id="quant.back"),
     Binding("v", "toggle_overlay", "Overlay", tooltip="Histograms side by side or overlaid", id="quant.overlay"),
-    Binding("f", "toggle_flagged", "Flagged only", tooltip="Show only rows below the threshold", id="quant.flagged"),
+    Binding("f", "toggle_flagged", "Flagged", tooltip="Show only rows below the threshold", id="quant.flagged"),
     Binding("c", "copy_exclude", "Copy exclude", tooltip="Copy the suggested nodes_to_exclude", id="quant.copy_exclude"),
     Binding("n", "focus_inputs", "Inputs", tooltip="Compare on other inputs (digits:0-31, image.png...)", id="quant.inputs"),
     Binding("t", "next_twin", "Next twin", tooltip="Compare with the next quantized variant", id="quant.next_twin"),
-    Binding("e", "export", "Export", tooltip="Save the comparison as JSON", id="quant.export"),
+    Binding("e", "export", "Export", show=False, tooltip="Save the comparison as JSON", id="quant.export"),
 ]
 # fmt: on
 

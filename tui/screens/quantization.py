@@ -251,10 +251,7 @@ class QuantizationScreen(Screen):
             and out
             and out.figures.sqnr_db < result.threshold_db
         ):
-            hint = (
-                "random inputs can be far from the calibration data: "
-                "n, then e.g. digits:0-31, compares on real samples"
-            )
+            hint = "random inputs may miss the calibrated range; n › e.g. digits:0-31"
         self.summary.show_result(result, note, hint)
         self.query_one(QuantInputs).describe(message.inputs or "the models declare no input shape")
         self.table.show_rows(self.rows, flagged_only=self.flagged_only)
