@@ -128,21 +128,8 @@ def _input_tensor(inputs: Any) -> tuple[torch.Tensor, dict[str, Any]]:
     return inputs.tensor, inputs.to_dict()
 
 
-class _PathKey:
-    """A weak-referenceable cache key for ONNX models given by path."""
-
-    _keys: dict[str, _PathKey] = {}
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    @classmethod
-    def of(cls, path: Path) -> _PathKey:
-        return cls._keys.setdefault(str(path.resolve()), cls(str(path.resolve())))
-
-
 def _resolve(model: Any) -> tuple[Path | None, str, Any, Any]:
-    """(path, format, torch module or None, ONNX cache key or None)."""
+    """(path, format, torch module or None, ONNX session cache key: the Model, or None for a path)."""
     import torch
 
     if isinstance(model, Model):
@@ -161,7 +148,7 @@ def _resolve(model: Any) -> tuple[Path | None, str, Any, Any]:
         p = Path(model)
         if not p.is_file():
             raise InputError(f"ONNX model not found: {p}")
-        return p, "onnx", None, _PathKey.of(p)
+        return p, "onnx", None, None
     raise InputError(
         f"cannot capture from {type(model).__name__}: give a Model, a torch module or an .onnx path"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,18 +61,29 @@ class OnnxGraph:
     order: list[str] = field(default_factory=list)
 
 
-_CACHE: weakref.WeakKeyDictionary[Any, OnnxGraph] = weakref.WeakKeyDictionary()
+# Sessions live as long as their Model (weak keys); models given by path keep the last two, keyed
+# by the file's identity so that a rewritten file gets a new session.
+_CACHE: weakref.WeakKeyDictionary[Any, dict[str, OnnxGraph]] = weakref.WeakKeyDictionary()
+_BY_PATH: OrderedDict[tuple[str, int, int, str], OnnxGraph] = OrderedDict()
 _LOCK = threading.Lock()
 
 
 def graph_for(key: Any, path: Path, device: str = "cpu") -> OnnxGraph:
-    """The cached session for ``key`` (usually the ``Model``), built from the file at ``path``."""
+    """The cached session for ``key`` (a ``Model``, or ``None`` for a bare path) on ``device``."""
     with _LOCK:
-        g = _CACHE.get(key)
-        if g is None:
-            g = _build(path, device)
-            _CACHE[key] = g
-        return g
+        if key is not None:
+            per_device = _CACHE.setdefault(key, {})
+            if device not in per_device:
+                per_device[device] = _build(path, device)
+            return per_device[device]
+        st = path.stat()
+        pkey = (str(path.resolve()), st.st_size, st.st_mtime_ns, device)
+        if pkey not in _BY_PATH:
+            _BY_PATH[pkey] = _build(path, device)
+            while len(_BY_PATH) > 2:
+                _BY_PATH.popitem(last=False)
+        _BY_PATH.move_to_end(pkey)
+        return _BY_PATH[pkey]
 
 
 def _build(path: Path, device: str) -> OnnxGraph:

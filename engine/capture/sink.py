@@ -86,6 +86,13 @@ class Sink:
             entry = self.entries[name] = _Entry(layer, kind, quant)
         if self.phase != PASS_HIST and self._wanted(name, layer):
             entry.values = (entry.values or []) + [x.detach().to("cpu", copy=True)]
+        with fs.one_thread():
+            self._add(entry, name, x, quant)
+        self._done += 1
+        if self.progress is not None:
+            self.progress(self._done, self.total, name)
+
+    def _add(self, entry: _Entry, name: str, x: torch.Tensor, quant: QuantInfo | None) -> None:
         real = x
         if x.is_quantized:  # torch.ao quantized tensors: integer view + real view
             quant = quant or _torch_qinfo(x)
@@ -99,9 +106,6 @@ class Sink:
         if quant is not None:
             self._record(entry, x, integer=True, quant=quant)
         self._record(entry, real, integer=False, quant=None)
-        self._done += 1
-        if self.progress is not None:
-            self.progress(self._done, self.total, name)
 
     def _record(
         self, e: _Entry, x: torch.Tensor, *, integer: bool, quant: QuantInfo | None
