@@ -252,3 +252,53 @@ class TestSnapshot:
 
         app = make_app("models/smallcnn_int8.onnx")
         assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def test_escape_stops_a_running_comparison(
+    hurt_dir: Path, make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import engine.quant_compare as qc
+
+    started, seen_cancel = threading.Event(), threading.Event()
+
+    def slow_compare(*args, progress=None, cancel=None, **kwargs):
+        started.set()
+        while not cancel.wait(0.05):  # a comparison that only ends when cancelled
+            progress("weights", 0, 3)
+        seen_cancel.set()
+        raise qc.ComparisonCancelled("comparison cancelled")
+
+    monkeypatch.setattr(qc, "compare", slow_compare)
+    app = make_app(hurt_dir / "smallcnn_int8.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        await pilot.press("Q")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if started.is_set():
+                break
+        screen = app.screen
+        assert isinstance(screen, QuantizationScreen) and screen.comparing
+        assert "Comparing smallcnn.onnx ⇄ smallcnn_int8.onnx" in screen.summary.text
+        await pilot.press("escape")  # the UI answers at once; the engine sees the event
+        await pilot.pause()
+        assert isinstance(app.screen, InspectorScreen)
+        await wait_idle(pilot)
+        assert seen_cancel.is_set()
+        assert not [n for n in app._notifications if n.severity == "error"]
+
+
+async def test_engine_error_is_a_notification_not_a_crash(
+    hurt_dir: Path, make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(hurt_dir / "smallcnn_int8.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_quant_view(pilot)
+        await pilot.press("n", "ctrl+u", *"nowhere.png", "enter")  # not an input source
+        await wait_idle(pilot)
+        errors = [n for n in app._notifications if n.severity == "error"]
+        assert errors and "nowhere.png" in errors[-1].message
+        assert "nowhere.png" in screen.summary.text  # the summary says what failed
+        assert app.screen is screen  # still there: Escape goes back, n tries other inputs
