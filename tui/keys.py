@@ -43,7 +43,6 @@ TRAIN_KEYS = [
     Binding("escape", "back", "Back", tooltip="Back to the inspector (runs keep going)", id="train.back"),
 ]
 RUNS_KEYS = [
-    Binding("enter", "open_run", "Open", tooltip="Follow the run (or replay a finished one)", id="runs.open"),
     Binding("s", "stop", "Stop", tooltip="Stop the run gracefully (saves last.ckpt)", id="runs.stop"),
     Binding("m", "inspect_model", "model.onnx", tooltip="Open the run's model.onnx in the inspector", id="runs.model"),
     Binding("c", "inspect_checkpoint", "Checkpoint", tooltip="Open the run's last.ckpt in the inspector", id="runs.checkpoint"),

@@ -23,7 +23,7 @@ from engine.errors import LayerscopeError
 from tui.keys import TRAIN_KEYS
 from tui.messages import ConfigLoaded, RunEvents, RunLaunched, RunLogLines, RunTailEnded
 from tui.widgets.run_curves import RunCurves
-from tui.widgets.run_log import RunLog
+from tui.widgets.run_log import RunLog, event_line
 from tui.widgets.run_status import RunState, RunStatus
 from tui.widgets.train_form import TrainForm
 
@@ -276,12 +276,11 @@ class TrainScreen(Screen):
     def run_events(self, message: RunEvents) -> None:
         if self.run is None or message.run_dir != self.run.run_dir:
             return  # from a run this screen no longer follows
-        from engine.training.events import format_event
-
         epochs = len(self.run.history)
         for event in message.events:
             self.run.apply(event)
-            self.log_pane.add_event_line(format_event(event), event.get("event", ""))
+            line = event_line(event, self.run.max_epochs)
+            self.log_pane.add_event_line(line, event.get("event", ""))
         self.status.show(self.run)
         if len(self.run.history) != epochs:
             self.query_one(RunCurves).show(self.run.history, key=self.run.run_dir)

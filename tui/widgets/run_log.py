@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
+from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual.widgets import RichLog
@@ -27,6 +30,40 @@ def short_log_line(line: str) -> tuple[str, str]:
     if m is None:
         return line, ""
     return f"{m['time']} {m['text']}", m["level"]
+
+
+SHOWN_METRICS = ("train_loss", "val_loss", "val_acc", "val_acc_top5")  # of the epoch event's many
+
+
+def event_line(e: dict[str, Any], max_epochs: int | None = None) -> str:
+    """One short line for an event. Epochs count from 1 here, as in the status box and the runs
+    list (the engine's events and folder names count from 0); paths are shortened to names."""
+    from engine.training.events import format_event  # light module: json, time, paths
+
+    kind = e.get("event")
+    stamp = time.strftime("%H:%M:%S", time.localtime(e.get("time", 0)))
+    epoch = f"epoch {e.get('epoch', 0) + 1}/{max_epochs or '?'}"
+    if kind == "progress":
+        total = e.get("total_steps")
+        parts = [stamp, epoch, f"step {e.get('step')}" + (f"/{total}" if total else "")]
+        if e.get("loss") is not None:
+            parts.append(f"loss {e['loss']:.4f}")
+        if e.get("lr") is not None:
+            parts.append(f"lr {e['lr']:.3g}")
+        if e.get("samples_per_sec") is not None:
+            parts.append(f"{e['samples_per_sec']:.0f} img/s")
+        if e.get("eta_s") is not None:
+            from tui.widgets.run_status import duration
+
+            parts.append(f"ETA {duration(e['eta_s'])}")
+        return " ".join(parts)
+    if kind == "epoch":
+        metrics = e.get("metrics", {})
+        shown = " ".join(f"{k} {metrics[k]:.4f}" for k in SHOWN_METRICS if k in metrics)
+        return f"{stamp} {epoch} done: {shown}"
+    if kind == "checkpoint":
+        return f"{stamp} saved {e.get('kind', '')} checkpoint {Path(str(e.get('path'))).name}"
+    return format_event(e)
 
 
 class RunLog(RichLog):

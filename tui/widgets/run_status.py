@@ -121,7 +121,7 @@ class RunStatus(Widget):
         if s.status == "running":
             clock = f"elapsed {duration(s.elapsed)} · ETA {duration(s.eta)}"
         elif s.status == "starting":
-            clock = "loading torch and Lightning…"
+            clock = "loading torch…"
         elif s.started is not None and s.ended is not None:
             clock = f"took {duration(s.ended - s.started)}"
         else:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 from tui.widgets.run_status import STATUS_STYLES
@@ -21,6 +22,11 @@ def started_text(started: float | None) -> str:
 class RunTable(DataTable):
     """Newest run first; the highlighted row survives a refresh (rows are keyed by folder)."""
 
+    BINDINGS = [  # the table's own Enter, named so the footer shows what it does
+        Binding(
+            "enter", "select_cursor", "Open", tooltip="Follow or replay the run", id="runs.open"
+        ),
+    ]
     DEFAULT_CSS = """
     RunTable {
         height: 1fr;

@@ -12,6 +12,7 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
@@ -58,6 +59,10 @@ def check_field(field: str, text: str) -> str | None:
 class TrainForm(VerticalScroll):
     """Config picker, optimizer, learning rate, epochs, batch size, devices, run name, Launch."""
 
+    BINDINGS = [  # a form: up/down walk its fields (Tab too); the selects open on them instead
+        Binding("down", "app.focus_next", "Next field", show=False, id="train.next_field"),
+        Binding("up", "app.focus_previous", "Previous field", show=False, id="train.prev_field"),
+    ]
     DEFAULT_CSS = """
     TrainForm {
         height: auto;
