@@ -32,6 +32,7 @@ QUANT_KEYS = [
     Binding("t", "next_twin", "Next twin", tooltip="Compare with the next quantized variant", id="quant.next_twin"),
     Binding("e", "export", "Export", show=False, tooltip="Save the comparison as JSON", id="quant.export"),
 ]
+    Binding("h", "focus_threshold", "Threshold", show=False, tooltip="Flag layers below another SQNR (dB)", id="quant.threshold"),
 # fmt: on
 
 # Training: the Train screen's keys are ctrl+ chords because its form's inputs take plain letters.

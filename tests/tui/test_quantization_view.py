@@ -302,3 +302,21 @@ async def test_engine_error_is_a_notification_not_a_crash(
         assert errors and "nowhere.png" in errors[-1].message
         assert "nowhere.png" in screen.summary.text  # the summary says what failed
         assert app.screen is screen  # still there: Escape goes back, n tries other inputs
+
+
+async def test_lower_threshold_unflags_rows(hurt_dir: Path, make_app) -> None:
+    app = make_app(hurt_dir / "smallcnn_int8.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_quant_view(pilot)
+        assert any(r.flagged for r in screen.table.rows_shown)
+        await pilot.press("h", "ctrl+u", *"-50", "enter")  # nothing is that bad
+        await wait_idle(pilot)
+        assert screen.result is not None and screen.result.threshold_db == -50
+        assert not any(r.flagged for r in screen.table.rows_shown)
+        assert "flagged 0 of 3 layers" in screen.summary.text
+        await pilot.press("h", "ctrl+u", *"abc", "enter")  # refused, nothing recomputed
+        await pilot.pause()
+        assert any("threshold must be a number" in n.message for n in app._notifications)
+        await pilot.press("escape")  # puts the field back, stays in the view
+        assert screen.query_one("#quant-threshold").value == "-50"
+        assert app.screen is screen

@@ -8,6 +8,7 @@ a notification and a log line. Escape stops a running comparison and goes back.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from engine.model import Model
     from engine.quant_compare import Comparison
 
+DEFAULT_THRESHOLD_DB = 20.0  # as engine.quant_compare's default (not imported: torch)
 HIST_BINS = 50
 RANDOM_SAMPLES = 8  # as ``layerscope quant-compare`` draws for ``--input random``
 
@@ -43,6 +45,7 @@ QUANT_COMMANDS: list[tuple[str, str, str]] = [
     ("quant: show only flagged rows", "toggle_flagged", "Hide rows above the threshold (f)"),
     ("quant: compare with next twin", "next_twin", "Another quantized variant of the model (t)"),
     ("quant: change inputs", "focus_inputs", "Compare on other inputs, e.g. digits:0-31 (n)"),
+    ("quant: change threshold", "focus_threshold", "Flag layers below another SQNR (h)"),
     ("quant: export comparison to JSON", "export", "Save the comparison, as --json prints it (e)"),
     ("quant: back to inspector", "back", "Leave the Quantization view (Escape)"),
 ]  # fmt: skip
@@ -105,6 +108,7 @@ class QuantizationScreen(Screen):
         device: str = "cpu",
         arch: str | None = None,
         inputs: str = "random",
+        threshold_db: float = DEFAULT_THRESHOLD_DB,
     ) -> None:
         super().__init__()
         self.path = path
@@ -112,6 +116,7 @@ class QuantizationScreen(Screen):
         self.groups = groups
         self.trust, self.device, self.arch = trust, device, arch
         self.input_spec = inputs
+        self.threshold_db = threshold_db
         self.pairs: list[tuple[Path, Path]] = []
         self.pair_index = 0
         self.result: Comparison | None = None
@@ -123,7 +128,7 @@ class QuantizationScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(icon="◈")
         yield QuantSummary(id="quant-summary")
-        yield QuantInputs(self.input_spec, id="quant-inputs")
+        yield QuantInputs(self.input_spec, self.threshold_db, id="quant-inputs")
         yield QuantTable(id="quant-table")
         yield QuantHistograms(id="quant-hists")
         yield Footer()
@@ -183,7 +188,9 @@ class QuantizationScreen(Screen):
         fm, qm = load(float_path), load(quant_path)
         shape = model_input_shape(qm) or model_input_shape(fm)
         batch, described = None, ""
-        if shape is not None:  # else compare() notes that activations were not compared
+        # Plain "random" needs the models' input shape; without one, compare() compares the
+        # weights only and notes why. Other specs (random:3x32x32, files) carry their own.
+        if shape is not None or self.input_spec != "random":
             n = RANDOM_SAMPLES if self.input_spec.split(":")[0] == "random" else None
             batch = load_input(self.input_spec, input_shape=shape, max_samples=n, seed=0)
             described = batch.description
@@ -193,7 +200,9 @@ class QuantizationScreen(Screen):
                 cancel.set()  # the engine checks the event between steps
             self.post_message(QuantProgress(stage, done, total))
 
-        result = compare(fm, qm, batch, progress=progress, cancel=cancel)
+        result = compare(
+            fm, qm, batch, threshold_db=self.threshold_db, progress=progress, cancel=cancel
+        )
         if not worker.is_cancelled and not cancel.is_set():
             self.post_message(ComparisonReady(result, described, time.perf_counter() - start))
 
@@ -253,7 +262,9 @@ class QuantizationScreen(Screen):
         ):
             hint = "random inputs may miss the calibrated range; n › e.g. digits:0-31"
         self.summary.show_result(result, note, hint)
-        self.query_one(QuantInputs).describe(message.inputs or "the models declare no input shape")
+        self.query_one(QuantInputs).describe(
+            message.inputs or "no input shape: try e.g. random:3x32x32"
+        )
         self.table.show_rows(self.rows, flagged_only=self.flagged_only)
         self.table.border_subtitle = f"⚑ below {result.threshold_db:g} dB · ◀ drop starts here"
         timing = f" in {message.seconds:.1f} s" if getattr(self.app, "show_timings", True) else ""
@@ -341,16 +352,18 @@ class QuantizationScreen(Screen):
         return any(w.group == "quant-compare" and w.is_running for w in self.workers)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("copy_exclude", "export", "toggle_flagged"):
+        if action == "copy_exclude":
+            return self.result is not None and bool(self.result.suggest_exclude())
+        if action in ("export", "toggle_flagged"):
             return self.result is not None
         if action == "next_twin":
             return len(self.pairs) > 1
         return True
 
     def action_back(self) -> None:
-        field = self.query_one(QuantInputs).input
-        if field.has_focus:  # Escape in the inputs field undoes the edit, as in a dialog
-            field.value = self.input_spec
+        fields = self.query_one(QuantInputs)
+        if isinstance(self.focused, Input):  # Escape in a field undoes the edit, as in a dialog
+            fields.reset(self.input_spec, self.threshold_db)
             self.table.focus()
             return
         self._cancel.set()
@@ -361,13 +374,25 @@ class QuantizationScreen(Screen):
     def action_focus_inputs(self) -> None:
         self.query_one(QuantInputs).input.focus()
 
+    def action_focus_threshold(self) -> None:
+        self.query_one(QuantInputs).threshold.focus()
+
     @on(Input.Submitted, "#quant-inputs Input")
-    def inputs_submitted(self, event: Input.Submitted) -> None:
-        spec = event.value.strip() or "random"
+    def inputs_submitted(self) -> None:
+        fields = self.query_one(QuantInputs)
+        spec = fields.input.value.strip() or "random"
+        try:
+            threshold = float(fields.threshold.value)
+        except ValueError:
+            threshold = float("nan")
+        if not math.isfinite(threshold):
+            text = f"The threshold must be a number of dB, not {fields.threshold.value!r}."
+            self.notify(text, title="Threshold", severity="warning")
+            return
         self.table.focus()
-        if spec == self.input_spec and self.result is not None:
+        if (spec, threshold) == (self.input_spec, self.threshold_db) and self.result is not None:
             return  # nothing changed: keep the comparison on screen
-        self.input_spec = spec
+        self.input_spec, self.threshold_db = spec, threshold
         self._cancel.set()
         self.start_compare()
 

@@ -1,4 +1,4 @@
-"""The inputs the comparison runs both models on: an input spec, editable in place (n)."""
+"""What the comparison runs on: the input spec (n) and the SQNR threshold (h), editable in place."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from textual.widgets import Input, Label
 
 
 class QuantInputs(Horizontal):
-    """``inputs [spec]``: Enter re-runs the comparison on the new inputs (the screen does)."""
+    """``inputs [spec]  threshold [20] dB  description``; Enter in either field compares again
+    (the screen does), Escape puts the field back."""
 
     DEFAULT_CSS = """
     QuantInputs {
@@ -23,25 +24,30 @@ class QuantInputs(Horizontal):
     QuantInputs > Input {
         border: none;
         height: 1;
-        width: 24;
+        width: 22;
         padding: 0;
+        margin: 0 1 0 0;
     }
-    QuantInputs > #quant-inputs-about {
-        width: 1fr;
-        color: $text-muted;
-        padding: 0 0 0 1;
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
+    QuantInputs > #quant-threshold {
+        width: 5;
+        margin: 0;
     }
     QuantInputs > Input:focus {
         border: none;  /* Input's focus style adds a tall border, which one row cannot hold */
         background: $boost;
     }
+    QuantInputs > #quant-inputs-about {
+        width: 1fr;
+        padding: 0 0 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
     """
 
-    def __init__(self, spec: str, *, id: str | None = None) -> None:
+    def __init__(self, spec: str, threshold_db: float, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.spec = spec
+        self.threshold_db = threshold_db
 
     def compose(self) -> ComposeResult:
         yield Label("inputs")
@@ -49,13 +55,33 @@ class QuantInputs(Horizontal):
             self.spec,
             placeholder="random | digits:0-31 | cifar10:0-63 | image.png | array.npy",
             tooltip="Enter compares again on these inputs",
+            id="quant-spec",
         )
+        yield Label("threshold")
+        yield Input(
+            f"{self.threshold_db:g}",
+            type="number",
+            tooltip="Flag layers below this SQNR (dB); Enter compares again",
+            id="quant-threshold",
+        )
+        yield Label("dB")
         yield Label("", id="quant-inputs-about")
+
+    @property
+    def input(self) -> Input:
+        """The input-spec field."""
+        return self.query_one("#quant-spec", Input)
+
+    @property
+    def threshold(self) -> Input:
+        """The threshold field (dB)."""
+        return self.query_one("#quant-threshold", Input)
+
+    def reset(self, spec: str, threshold_db: float) -> None:
+        """Put both fields back to what the shown comparison used."""
+        self.input.value = spec
+        self.threshold.value = f"{threshold_db:g}"
 
     def describe(self, text: str) -> None:
         """What the engine made of the spec (``InputBatch.description``)."""
         self.query_one("#quant-inputs-about", Label).update(text)
-
-    @property
-    def input(self) -> Input:
-        return self.query_one(Input)
