@@ -53,9 +53,7 @@ class ActivationSession:
         from engine.inputs import load_input, model_input_shape
 
         batch = load_input(spec, input_shape=model_input_shape(model), seed=seed)
-        result = capture(
-            model, batch, bins=bins, device=device, progress=progress, cancel=cancel
-        )
+        result = capture(model, batch, bins=bins, device=device, progress=progress, cancel=cancel)
         return cls(model, batch, result, device)
 
     def for_layer(self, layer: str) -> list[Activation]:

@@ -23,6 +23,12 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("quant: compare with float twin", "quant_compare", "Float vs quantized, by layer (Q)"),
     ("train: new run", "app.train", "Pick a config, edit its common fields, launch (t)"),
     ("runs: list", "app.runs", "Training runs: follow, stop, inspect their models (R)"),
+    ("activations: choose input", "capture", "Pick the input source and index (c)"),
+    ("activations: capture", "run_capture", "Capture every layer's activation for the chosen input"),
+    ("activations: show weights/activations", "toggle_activations", "Flip the selected layer's view (a)"),
+    ("activations: save capture as report", "save_report", "Write the capture as an activation report (JSON)"),
+    ("compare: two reports", "compare_reports", "Diff two activation reports; flagged layers highlighted (d)"),
+    ("compare: saved report with the capture", "compare_capture", "Diff a saved report (A) with the current capture (B)"),
     ("log: show/hide", "toggle_log", "Show or hide the log pane (l)"),
     ("work: cancel", "cancel", "Stop loading or computing (Escape)"),
 ]
@@ -59,3 +65,10 @@ class LayerscopeCommands(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+# The compare view (two activation reports diffed).
+COMPARE_COMMANDS: list[tuple[str, str, str]] = [
+    ("compare: swap A and B", "swap", "Make B the reference (s)"),
+    ("compare: flagged only", "flagged_only", "Show only flagged tensors, or all (f)"),
+    ("compare: back", "back", "Back to the inspector (Escape)"),
+]

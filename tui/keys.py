@@ -14,6 +14,9 @@ INSPECTOR_KEYS = [
     Binding("r", "focus_range", "Range", tooltip="Value-range analysis", id="range.focus"),
     Binding("i", "toggle_view", "Int/Float", tooltip="Integer or dequantized values", id="view.toggle"),
     Binding("e", "export", "Export", tooltip="Save the tensor's statistics as JSON", id="stats.export"),
+    Binding("c", "capture", "Capture", tooltip="Choose an input and capture activations", id="activations.capture"),
+    Binding("a", "toggle_activations", "Weights/Acts", tooltip="The layer's weights or its captured activation", id="activations.toggle"),
+    Binding("d", "compare_reports", "Compare", show=False, tooltip="Diff two activation reports", id="compare.open"),
     Binding("Q", "quant_compare", "Quant", show=False, tooltip="Float vs quantized twin, layer by layer", id="quant.open"),
     Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Reload the model", id="model.reload"),
     Binding("l", "toggle_log", "Log", show=False, tooltip="Show or hide the log", id="log.toggle"),
@@ -29,10 +32,10 @@ QUANT_KEYS = [
     Binding("f", "toggle_flagged", "Flagged", tooltip="Show only rows below the threshold", id="quant.flagged"),
     Binding("c", "copy_exclude", "Copy exclude", tooltip="Copy the suggested nodes_to_exclude", id="quant.copy_exclude"),
     Binding("n", "focus_inputs", "Inputs", tooltip="Compare on other inputs (digits:0-31, image.png...)", id="quant.inputs"),
+    Binding("h", "focus_threshold", "Threshold", show=False, tooltip="Flag layers below another SQNR (dB)", id="quant.threshold"),
     Binding("t", "next_twin", "Next twin", tooltip="Compare with the next quantized variant", id="quant.next_twin"),
     Binding("e", "export", "Export", show=False, tooltip="Save the comparison as JSON", id="quant.export"),
 ]
-    Binding("h", "focus_threshold", "Threshold", show=False, tooltip="Flag layers below another SQNR (dB)", id="quant.threshold"),
 # fmt: on
 
 # Training: the Train screen's keys are ctrl+ chords because its form's inputs take plain letters.
@@ -52,5 +55,14 @@ RUNS_KEYS = [
     Binding("n", "new_run", "New run", tooltip="The Train screen", id="runs.new"),
     Binding("r", "refresh", "Refresh", show=False, tooltip="Read the runs folder again", id="runs.refresh"),
     Binding("escape", "back", "Back", tooltip="Back to the inspector", id="runs.back"),
+]
+# fmt: on
+
+# The compare view (two activation reports diffed).
+# fmt: off
+COMPARE_KEYS = [
+    Binding("escape", "back", "Back", tooltip="Back to the inspector", id="compare.back"),
+    Binding("s", "swap", "Swap A/B", tooltip="Make B the reference", id="compare.swap"),
+    Binding("f", "flagged_only", "Flagged only", tooltip="Show only flagged tensors, or all", id="compare.flagged"),
 ]
 # fmt: on

@@ -53,6 +53,10 @@ if TYPE_CHECKING:
     from engine.model import Model, TensorRef
     from engine.stats import TensorStats
 
+CAPTURE_ACTIONS = {  # decided by the capture bar, which knows what was captured
+    "capture", "run_capture", "toggle_activations", "save_report", "compare_reports",
+    "compare_capture",
+}  # fmt: skip
 WORK_GROUPS = ("discover", "load", "stats", "export")
 
 
@@ -207,8 +211,9 @@ class InspectorScreen(Screen):
         self.tree.loading = False
         self.sub_title = f"{model.path.name} · {model.format}"
         self.picker.highlight_path(model.path)
+        if self.capture_bar.set_model(model):  # activations belong to the model they came from
+            self._show(None)  # the old model's activation must not linger on screen
         self.tree.show_model(model)
-        self.capture_bar.set_model(model)  # activations belong to the model they came from
         n_layers = len(model.layers) - 1
         timing = f" in {message.seconds:.2f} s" if self.app_timings else ""
         logger.info(
@@ -285,8 +290,8 @@ class InspectorScreen(Screen):
     def _request_activation(self) -> bool:
         """Ask for the selected layer's activation if that view is on; ``False``: show weights."""
         name = self.tree.current_layer if self.model is not None else None
-        label = (name or "the model") if name is not None else ""
-        shown = self.capture_bar.show_layer(name, label, self.bins, self.low, self.high)
+        layer = self.model.layers.get(name) if self.model is not None and name is not None else None
+        shown = self.capture_bar.show_layer(layer, self.bins, self.low, self.high)
         if shown:
             self.workers.cancel_group(self, "stats")
             self.tensor_view.stop_spinner()
@@ -374,8 +379,11 @@ class InspectorScreen(Screen):
     def _key_state(self) -> tuple[bool, ...]:
         """What decides which keys work; the footer is rebuilt only when this changes."""
         quantized = self.ref is not None and self.ref.quant is not None
-        spinning = self.tree.loading or self.tensor_view.busy
-        return (self.model is not None, quantized, self.stats is not None, spinning)
+        spinning = self.tree.loading or self.tensor_view.busy or self.capture_bar.busy
+        return (
+            self.model is not None, quantized, self.stats is not None, spinning,
+            self.capture_bar.key_state(),
+        )  # fmt: skip
 
     def sync_keys(self) -> None:
         """Refresh the footer's keys if they changed (rebuilding it on every step is slow)."""
@@ -385,7 +393,9 @@ class InspectorScreen(Screen):
             self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        has_model, quantized, has_stats, spinning = self._key_state()
+        has_model, quantized, has_stats, spinning, _ = self._key_state()
+        if action in CAPTURE_ACTIONS:
+            return self.capture_bar.allows(action)
         if action == "toggle_view":
             return quantized
         if action == "export":
@@ -395,6 +405,24 @@ class InspectorScreen(Screen):
         if action == "cancel":
             return spinning  # shown while a spinner says something is running
         return True
+
+    def action_capture(self) -> None:
+        self._focus_control(self.capture_bar.field)
+
+    def action_run_capture(self) -> None:
+        self.capture_bar.run()
+
+    def action_toggle_activations(self) -> None:
+        self.capture_bar.toggle.toggle()
+
+    def action_save_report(self) -> None:
+        self.capture_bar.ask_save_report()
+
+    def action_compare_reports(self) -> None:
+        self.capture_bar.ask_compare(with_capture=False)
+
+    def action_compare_capture(self) -> None:
+        self.capture_bar.ask_compare(with_capture=True)
 
     def action_focus_models(self) -> None:
         self.picker.focus()
@@ -457,6 +485,8 @@ class InspectorScreen(Screen):
             self.tree.loading = False
             self.tensor_view.stop_spinner()
             logger.info("Cancelled")
+        if self.capture_bar.busy:
+            self.capture_bar.cancel()
         self.sync_keys()
 
     def action_quant_compare(self) -> None:

@@ -7,6 +7,7 @@ widget so the inspector screen only has to say which layer is selected.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from tui.widgets.activation_status import ActivationStatus
 from tui.widgets.activation_toggle import ActivationToggle
 
 if TYPE_CHECKING:
-    from engine.model import Model
+    from engine.model import Layer, Model
     from tui.activations import ActivationSession
 
 SOURCES = [("digits", "digits"), ("CIFAR-10", "cifar10"), ("random", "random"), ("file", "file")]
@@ -36,7 +37,8 @@ FIELD_TIP = {
     "random": "Seed of the random normal input",
     "file": "A PNG/JPEG image or a .npy array",
 }
-GROUPS = ("capture", "activation")
+GROUPS = ("capture", "activation")  # what Escape cancels and the spinner stands for
+ERROR_GROUPS = (*GROUPS, "report")
 
 
 class InputSource(Vertical):
@@ -122,9 +124,28 @@ class InputSource(Vertical):
     def showing_activations(self) -> bool:
         return self.session is not None and self.toggle.activations
 
+    def key_state(self) -> tuple[bool, bool]:
+        """(the model can run, a capture exists): what decides which capture keys apply."""
+        return (self.model is not None and self.model.runnable, self.session is not None)
+
+    def allows(self, action: str) -> bool:
+        """Whether the screen's capture ``action`` applies now (keys and palette)."""
+        runnable, captured = self.key_state()
+        if action == "capture":
+            return runnable
+        if action == "run_capture":
+            return self.model is not None  # offered so that a weights-only model can say why not
+        if action in ("toggle_activations", "save_report", "compare_capture"):
+            return captured
+        return True
+
     # -- the model -----------------------------------------------------------------------------
-    def set_model(self, model: Model) -> None:
-        """A model was opened: forget the last capture; offer capture only where it can run."""
+    def set_model(self, model: Model) -> bool:
+        """A model was opened: forget the last capture; offer capture only where it can run.
+
+        Returns whether activations were on screen (the caller clears them).
+        """
+        shown = self.showing_activations
         self.cancel()
         self.model, self.session = model, None
         self.toggle.set(False, announce=False)
@@ -134,6 +155,7 @@ class InputSource(Vertical):
             "Pick an input and press Enter (or Run) to capture every layer's activation."
         )
         self.set_class(model.runnable, "-shown")
+        return shown
 
     def not_runnable_reason(self) -> str | None:
         """Why the open model cannot be captured, or ``None`` if it can."""
@@ -267,7 +289,7 @@ class InputSource(Vertical):
 
     # -- one layer's activation ----------------------------------------------------------------
     def show_layer(
-        self, layer: str | None, label: str, bins: int, low: float | None, high: float | None
+        self, layer: Layer | None, bins: int, low: float | None, high: float | None
     ) -> bool:
         """Ask for ``layer``'s activation if the view shows activations; ``False``: show weights.
 
@@ -278,20 +300,28 @@ class InputSource(Vertical):
         if session is None or not self.toggle.activations or layer is None:
             self.status.set_note("")
             return False
-        acts = session.for_layer(layer)
+        acts = session.for_layer(layer.name)
+        label = layer.name or "the model"
         if not acts:
-            self.status.set_note(f"{label}: no captured activation, showing its weights")
+            if layer.tensors:
+                why = "showing its weights"
+            elif layer.children:
+                why = "expand it (Enter) to reach its layers"
+            else:
+                why = "nothing to show"
+            self.status.set_note(f"{label}: no captured activation; {why}")
             return False
-        act = acts[0]
-        more = f" (1 of {len(acts)} outputs)" if len(acts) > 1 else ""
+        act = acts[0]  # tuple outputs and repeated calls: the first (the count is shown)
+        more = f"{act.name}: 1 of {len(acts)} outputs · " if len(acts) > 1 else ""
         self.status.set_note("")
-        self.status.set_text(f"{act.name}{more} · {session.result.summary()}")
-        ready = session.cached(layer, act.name, bins, low, high)
+        self.status.set_text(more + session.result.summary())
+        ready = session.cached(layer.name, act.name, bins, low, high)
         if ready is not None:
             self.post_message(ready)
         else:
-            self.status.start(f"Computing {act.name} at {bins} bins…")
-            self.fetch(session, layer, act.name, bins, low, high)
+            what = "counting values in the range" if low is not None else f"{bins} bins"
+            self.status.start(f"Re-running the model for {act.name} ({what})…")
+            self.fetch(session, layer.name, act.name, bins, low, high, more)
         return True
 
     @work(
@@ -306,32 +336,95 @@ class InputSource(Vertical):
         bins: int,
         low: float | None,
         high: float | None,
+        prefix: str,
     ) -> None:
         cancel = threading.Event()
         self._cancel = cancel
         ready = session.fetch(layer, name, bins, low, high, cancel)
         if ready is not None and not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self.status.stop, session.result.summary())
+            self.app.call_from_thread(self.status.stop, prefix + session.result.summary())
             self.post_message(ready)
+
+    # -- reports -------------------------------------------------------------------------------
+    def report_path(self) -> Path:
+        """``<model stem>.<input>.activations.json`` in the working folder."""
+        assert self.session is not None
+        spec = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.session.batch.spec).strip("_") or "input"
+        return Path.cwd() / f"{self.session.model.path.stem}.{spec}.activations.json"
+
+    def ask_save_report(self) -> None:
+        """Ask where to save the capture as an activation report, then save it (a worker)."""
+        session = self.session
+        if session is None:
+            return
+        from tui.screens.report_prompt import ReportPrompt
+
+        def chosen(paths: list[Path] | None) -> None:
+            if paths:
+                self.save_report(session, paths[0])
+
+        prompt = ReportPrompt(
+            "Save the capture as an activation report (JSON):", [("report", self.report_path())]
+        )
+        self.app.push_screen(prompt, chosen)
+
+    @work(thread=True, group="report", exit_on_error=False, description="save report")
+    def save_report(self, session: ActivationSession, target: Path) -> None:
+        from engine.report import save
+
+        path = save(session.report(), target)  # atomic: temp file + rename
+        logger.success("Saved activation report {}", path)
+        self.app.call_from_thread(self.notify, f"Saved {path.name}", title="Report saved")
+
+    def ask_compare(self, *, with_capture: bool) -> None:
+        """Ask for two reports (or one, against the current capture) and open the compare view."""
+        from tui.screens.compare import CompareScreen
+        from tui.screens.report_prompt import ReportPrompt
+
+        session = self.session if with_capture else None
+        if with_capture and session is None:
+            return
+        folder = Path.cwd()
+        if session is not None:
+            fields = [("A: saved report (the reference)", folder)]
+            title = "Compare a saved report (A) with the current capture (B):"
+        else:
+            fields = [("A: reference report", folder), ("B: report to check", folder)]
+            title = "Compare two activation reports (flags describe B):"
+
+        def chosen(paths: list[Path] | None) -> None:
+            if not paths:
+                return
+            b: Path | ActivationSession = session if session is not None else paths[1]
+            self.app.push_screen(CompareScreen(paths[0], b))
+
+        self.app.push_screen(ReportPrompt(title, fields), chosen)
 
     # -- errors --------------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker, state = event.worker, event.state
-        if worker.group not in GROUPS or state not in (WorkerState.CANCELLED, WorkerState.ERROR):
+        if worker.group not in ERROR_GROUPS:
             return
-        if state == WorkerState.CANCELLED:
+        if state == WorkerState.CANCELLED or (
+            state == WorkerState.ERROR and _cancelled(worker.error)
+        ):
             self.status.stop("Capture cancelled.")
             logger.info("Capture cancelled")
+        if state != WorkerState.ERROR or _cancelled(worker.error):
             return
         error = worker.error
         if isinstance(error, LayerscopeError):
             title, text = error.title, error.message
         else:
             title, text = "Unexpected error", f"{type(error).__name__}: {error}"
-        if title == "Cancelled":
-            self.status.stop("Capture cancelled.")
-            logger.info("Capture cancelled")
-            return
-        self.status.stop(f"Capture failed: {text}")
+        if worker.group == "capture":
+            self.status.stop(f"Capture failed: {text}")
+        elif worker.group == "activation":
+            self.status.stop(text)
         self.notify(text, title=title, severity="error", timeout=10)
         logger.error("{}: {}", title, text)
+
+
+def _cancelled(error: BaseException | None) -> bool:
+    """The engine's ``CaptureCancelled`` (matched by title: importing it would load torch)."""
+    return isinstance(error, LayerscopeError) and error.title == "Cancelled"

@@ -42,13 +42,18 @@ class StatsPanel(Widget):
         in_range: int | None = None,
         low: float | None = None,
         high: float | None = None,
+        name: str | None = None,
+        title: str = "Statistics",
     ) -> None:
-        """Fill the panel for ``ref``; ``in_range`` is the engine's count inside [low, high]."""
+        """Fill the panel for ``ref`` (or a tensor ``name`` without one, e.g. an activation);
+        ``in_range`` is the engine's count inside [low, high]."""
+        self.border_title = title
         rows: list[tuple[str, Text | str]] = []
-        if ref is None or stats is None:
+        name = name if name is not None else ref.name if ref is not None else None
+        if name is None or stats is None:
             self._set_rows([])
             return
-        rows.append(("tensor", Text(ref.name, "bold")))
+        rows.append(("tensor", Text(name, "bold")))
         rows.append(("shape", shape_str(stats.shape)))
         rows.append(("elements", f"{stats.numel:,}"))
         rows.append(("dtype", stats.dtype))

@@ -21,6 +21,7 @@ from tui.widgets.view_toggle import ViewToggle
 
 if TYPE_CHECKING:
     from engine.model import TensorRef
+    from engine.stats import TensorStats
     from tui.messages import StatsReady
 
 SPINNER_DELAY = 0.15  # s; cached statistics come back sooner and should not flash a spinner
@@ -101,3 +102,21 @@ class TensorView(Vertical):
         self.query_one(StatsPanel).show(ref, stats, in_range=in_range, low=low, high=high)
         quant = ready.quant if ready is not None else {}
         self.query_one(QuantPanel).show(ref if stats is not None else None, quant)
+
+    def show_activation(
+        self,
+        name: str,
+        stats: TensorStats,
+        in_range: int | None,
+        low: float | None,
+        high: float | None,
+    ) -> None:
+        """Draw a captured activation (dark orange, "Activation Statistics")."""
+        self.stop_spinner()
+        self.query_one(ViewToggle).show(False)
+        self.histogram.show(stats, role="activation", low=low, high=high)
+        self.query_one(StatsPanel).show(
+            None, stats, in_range=in_range, low=low, high=high, name=name,
+            title="Activation Statistics",
+        )  # fmt: skip
+        self.query_one(QuantPanel).show(None, {})

@@ -1,0 +1,213 @@
+"""Pilot tests of the capture bar and the Weights | Activations toggle, driven by keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import wait_idle
+from textual.widgets import Select
+
+from engine import load_model
+from engine.capture import capture
+from engine.inputs import load_input, model_input_shape
+from engine.stats import count_in_range
+from tui.screens.inspector import InspectorScreen
+from tui.widgets.activation_toggle import ActivationToggle
+from tui.widgets.histogram import DARK_ORANGE, Histogram
+from tui.widgets.input_source import InputSource
+from tui.widgets.log_pane import LogPane
+from tui.widgets.stats_panel import StatsPanel
+
+SIZE = (120, 40)
+
+
+def panel(app) -> dict[str, str]:
+    return {k: str(v) for k, v in app.screen.query_one(StatsPanel).rows}
+
+
+def bar(app) -> InputSource:
+    return app.screen.query_one(InputSource)
+
+
+def plot_text(app) -> str:
+    return app.screen.query_one(Histogram).plt.build()
+
+
+def engine_capture(path: Path, spec: str, arch: str | None = None, **kwargs: object):
+    """The engine's own answer, to check the app shows exactly that."""
+    model = load_model(path, arch=arch)
+    return capture(model, load_input(spec, input_shape=model_input_shape(model)), **kwargs)
+
+
+async def capture_digits(pilot, index: str = "3") -> None:
+    """c (focus the index field, its text selected), type the index, Enter: capture."""
+    await pilot.press("c", *index, "enter")
+    await wait_idle(pilot)
+
+
+@pytest.fixture
+def script_model(tmp_path: Path) -> Path:
+    """``smallcnn_script.pt``: TorchScript, where hooks cannot fire (only the output is captured)."""
+    import torch
+
+    from engine.zoo import SmallCNN
+
+    torch.manual_seed(0)
+    path = tmp_path / "smallcnn_script.pt"
+    torch.jit.script(SmallCNN().eval()).save(str(path))
+    return path
+
+
+async def test_capture_digits_on_torch_model_and_toggle(model_dir: Path, make_app) -> None:
+    app = make_app(model_dir / "smallcnn.pt", arch="smallcnn")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        screen: InspectorScreen = app.screen  # type: ignore[assignment]
+        toggle = screen.query_one(ActivationToggle)
+        assert bar(app).display and not toggle.display  # no toggle before a capture
+        assert screen.check_action("toggle_activations", ()) is False
+
+        await capture_digits(pilot)
+        expected = engine_capture(model_dir / "smallcnn.pt", "digits:3", "smallcnn")
+        status = bar(app).status.text
+        assert status.startswith(f"{len(expected.activations)} tensors captured · input: digits[3]")
+        assert "(label=3)" in status
+        assert toggle.display and toggle.activations
+        assert screen.tree.current_layer == "features.0"
+        assert screen.query_one(StatsPanel).border_title == "Activation Statistics"
+        shown = panel(app)
+        act = expected.activations["features.0"]
+        assert shown["tensor"] == "features.0"
+        assert shown["shape"] == "1×8×32×32"
+        assert shown["mean"] == f"{act.stats.mean:.5g}"
+        histogram = screen.query_one(Histogram)
+        assert "Activation Distribution" in plot_text(app)
+        assert histogram.stats.counts == act.stats.counts
+        assert histogram._args["role"] == "activation" and DARK_ORANGE != (0, 0, 0)
+
+        await pilot.press("down")  # the next layer's activation
+        await wait_idle(pilot)
+        assert panel(app)["tensor"] == "features.1"
+
+        await pilot.press("a")  # back to the weights
+        await wait_idle(pilot)
+        assert screen.query_one(StatsPanel).border_title == "Statistics"
+        assert "Activation Distribution" not in plot_text(app)
+        assert panel(app) == {}  # features.1 is a ReLU: no weights to show
+        assert "has no tensors of its own" in screen.query_one(Histogram).hint
+        await pilot.press("up")
+        await wait_idle(pilot)
+        assert panel(app)["tensor"] == "features.0.weight"
+        assert "Weight Distribution" in plot_text(app)
+
+
+async def test_capture_on_onnx_model(model_dir: Path, make_app) -> None:
+    app = make_app(model_dir / "smallcnn.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        screen: InspectorScreen = app.screen  # type: ignore[assignment]
+        await capture_digits(pilot)
+        expected = engine_capture(model_dir / "smallcnn.onnx", "digits:3")
+        layer = screen.tree.current_layer
+        assert layer == "/features/features.0/Conv"
+        act = expected.for_layer(layer)[0]
+        assert panel(app)["tensor"] == act.name
+        assert panel(app)["std"] == f"{act.stats.std:.5g}"
+        assert "Activation Distribution" in plot_text(app)
+        assert bar(app).status.text.startswith(f"{len(expected.activations)} tensors captured")
+
+        await pilot.press("up")  # up to the group: ONNX groups have no activation of their own
+        await wait_idle(pilot)
+        assert screen.tree.current_layer == "/features/features.0"
+        assert "no captured activation" in bar(app).status.note
+        assert "expand it" in bar(app).status.note
+
+
+async def test_bins_and_range_in_activation_view(model_dir: Path, make_app) -> None:
+    app = make_app(model_dir / "smallcnn.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        screen: InspectorScreen = app.screen  # type: ignore[assignment]
+        await capture_digits(pilot)
+        layer = screen.tree.current_layer
+        await pilot.press("b", *"20", "enter")
+        await wait_idle(pilot)
+        at20 = engine_capture(model_dir / "smallcnn.onnx", "digits:3", bins=20).for_layer(layer)[0]
+        assert screen.query_one(Histogram).stats.counts == at20.stats.counts
+
+        await pilot.press("r", *"0", "enter", *"0.5", "enter")
+        await wait_idle(pilot)
+        kept = engine_capture(
+            model_dir / "smallcnn.onnx", "digits:3", mode="tensors", keep=[at20.name]
+        ).activations[at20.name]
+        exact = count_in_range(kept.values, 0.0, 0.5)
+        share = exact / kept.stats.numel
+        assert panel(app)["in [0, 0.5]"] == f"{exact:,} ({share:.2%})"
+        assert screen.query_one(StatsPanel).border_title == "Activation Statistics"
+        assert "in range" in plot_text(app)
+
+
+async def test_layer_without_activation_keeps_weights(script_model: Path, make_app) -> None:
+    app = make_app(script_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        screen: InspectorScreen = app.screen  # type: ignore[assignment]
+        await capture_digits(pilot)
+        assert screen.query_one(ActivationToggle).activations
+        note = bar(app).status.note
+        assert note == f"{screen.tree.current_layer}: no captured activation; showing its weights"
+        assert "Weight Distribution" in plot_text(app)  # the weights stay on screen
+        assert screen.query_one(StatsPanel).border_title == "Statistics"
+        logged = "\n".join(line.text for line in app.backlog)
+        assert "TorchScript" in logged  # why: the engine's not-available note reaches the log
+
+
+async def test_changing_model_clears_activations(model_dir: Path, make_app) -> None:
+    app = make_app(model_dir / "smallcnn.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        screen: InspectorScreen = app.screen  # type: ignore[assignment]
+        await capture_digits(pilot)
+        assert bar(app).session is not None
+        screen.open_model(model_dir / "smallcnn_int8.onnx")
+        await wait_idle(pilot)
+        assert bar(app).session is None
+        assert not screen.query_one(ActivationToggle).display
+        assert screen.query_one(StatsPanel).border_title == "Statistics"
+        assert "Activation Distribution" not in plot_text(app)
+        assert screen.check_action("toggle_activations", ()) is False
+
+
+async def test_weights_only_model_offers_no_capture(model_dir: Path, make_app) -> None:
+    app = make_app(model_dir / "smallcnn.pt")  # a state dict without --arch cannot run
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        screen: InspectorScreen = app.screen  # type: ignore[assignment]
+        assert not bar(app).display
+        assert screen.check_action("capture", ()) is False
+        screen.action_run_capture()  # the palette's "activations: capture" says why not
+        await wait_idle(pilot)
+        assert any("--arch" in n.message for n in app._notifications)
+
+
+async def test_missing_cifar10_folder_is_a_notification(
+    model_dir: Path, make_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAYERSCOPE_CIFAR10", str(tmp_path / "nowhere"))
+    monkeypatch.chdir(tmp_path)  # no ./data here either
+    app = make_app(model_dir / "smallcnn.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        await pilot.press("c", "shift+tab")  # index field → source selector
+        assert isinstance(app.focused, Select)
+        await pilot.press("enter", "down", "enter")  # digits → CIFAR-10
+        assert bar(app).kind == "cifar10"
+        await pilot.press("tab", *"17", "enter")
+        await wait_idle(pilot)
+        messages = [n.message for n in app._notifications]
+        assert any("CIFAR-10 python folder not found" in m for m in messages)
+        assert "Capture failed" in bar(app).status.text
+        log = app.screen.query_one(LogPane)
+        assert any("CIFAR-10 python folder not found" in line.text for line in app.backlog)
+        assert log is not None and bar(app).session is None

@@ -1,0 +1,69 @@
+"""Asks for one or two report paths (save a capture, compare reports); Enter moves on, then accepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label
+
+
+class ReportPrompt(ModalScreen[list[Path] | None]):
+    """One labelled path input per field, prefilled; Escape cancels."""
+
+    DEFAULT_CSS = """
+    ReportPrompt {
+        align: center middle;
+    }
+    ReportPrompt > Vertical {
+        width: 90;
+        max-width: 95%;
+        height: auto;
+        border: thick $accent;
+        background: $surface;
+        padding: 1 2;
+    }
+    ReportPrompt Label {
+        width: 100%;
+    }
+    ReportPrompt Input {
+        border: round $secondary;
+    }
+    ReportPrompt #prompt-hint {
+        color: $text-muted;
+    }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="report.cancel")]
+
+    def __init__(self, title: str, fields: list[tuple[str, Path]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.fields = fields
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text)
+            for i, (label, default) in enumerate(self.fields):
+                start = str(default) + ("/" if default.is_dir() else "")
+                field = Input(start, placeholder="path of a .json report", id=f"path-{i}")
+                field.border_title = label
+                yield field
+            yield Label("Enter: next / accept · Escape: cancel", id="prompt-hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        inputs = list(self.query(Input))
+        index = inputs.index(event.input)
+        if not event.value.strip():
+            self.notify("Type a path first.", severity="warning")
+            return
+        if index + 1 < len(inputs):
+            inputs[index + 1].focus()
+            return
+        self.dismiss([Path(i.value.strip()).expanduser() for i in inputs])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
