@@ -2,8 +2,9 @@
 
 ``engine.stats.compute`` is the reference: float64 chunks, NumPy-identical binning. It is exact but
 makes ~15 float64 passes over a tensor, several times the cost of the layer that produced it. Here a
-finite float32/float16/bfloat16 activation takes seven float32 passes (each one kernel) and one
-``bincount``:
+finite float32/float16/bfloat16 activation takes one ``aminmax`` pass, then one sweep in chunks of
+31K values that stay in the CPU cache while seven small kernels run over them (row sums, row
+norms, non-zero counts, bin numbers), then one ``bincount`` of the bin numbers:
 
 * ``min``, ``max``, ``numel``, ``zeros`` and the NaN/±Inf counts are exact (a tensor with NaN or
   Inf, or with ``min == max``, goes through ``engine.stats.compute`` instead).
