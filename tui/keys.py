@@ -33,6 +33,7 @@ QUANT_KEYS = [
     Binding("c", "copy_exclude", "Copy exclude", tooltip="Copy the suggested nodes_to_exclude", id="quant.copy_exclude"),
     Binding("n", "focus_inputs", "Inputs", tooltip="Compare on other inputs (digits:0-31, image.png...)", id="quant.inputs"),
     Binding("h", "focus_threshold", "Threshold", show=False, tooltip="Flag layers below another SQNR (dB)", id="quant.threshold"),
+    Binding("g", "inspect_layer", "Inspect", show=False, tooltip="The selected row's layer, in the inspector", id="quant.inspect"),
     Binding("t", "next_twin", "Next twin", tooltip="Compare with the next quantized variant", id="quant.next_twin"),
     Binding("e", "export", "Export", show=False, tooltip="Save the comparison as JSON", id="quant.export"),
 ]

@@ -320,3 +320,20 @@ async def test_lower_threshold_unflags_rows(hurt_dir: Path, make_app) -> None:
         await pilot.press("escape")  # puts the field back, stays in the view
         assert screen.query_one("#quant-threshold").value == "-50"
         assert app.screen is screen
+
+
+async def test_g_shows_the_row_layer_in_the_inspector(hurt_dir: Path, make_app) -> None:
+    from tui.widgets.layer_tree import LayerTree
+
+    app = make_app(hurt_dir / "smallcnn.onnx")  # the float side is open in the inspector
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_quant_view(pilot)
+        table = screen.query_one(QuantTable)
+        index = next(i for i, r in enumerate(table.rows_shown) if r.layer is not None)
+        table.move_cursor(row=index)
+        want = table.rows_shown[index].layer.float_layer
+        await pilot.press("g")
+        await wait_idle(pilot)
+        assert isinstance(app.screen, InspectorScreen)
+        tree = app.screen.query_one(LayerTree)
+        assert tree.has_focus and tree.current_layer == want

@@ -505,7 +505,14 @@ class InspectorScreen(Screen):
             path, model=self.model, groups=self.picker.groups if listed else None,
             trust=self.trust, device=self.device, arch=self.arch,
         )  # fmt: skip
-        self.app.push_screen(screen)
+
+        def back(layer: str | None) -> None:  # g on a row: that layer, here in the tree
+            if layer and self.model is not None and self.tree.reveal(layer) is not None:
+                self.tree.focus()
+            elif layer:
+                self.notify(f"{layer} is not a layer of {path.name}.", severity="warning")
+
+        self.app.push_screen(screen, back)
 
     def action_export(self) -> None:
         if self.model is None or self.ref is None or self.stats is None:

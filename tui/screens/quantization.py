@@ -47,6 +47,8 @@ QUANT_COMMANDS: list[tuple[str, str, str]] = [
     ("quant: change inputs", "focus_inputs", "Compare on other inputs, e.g. digits:0-31 (n)"),
     ("quant: change threshold", "focus_threshold", "Flag layers below another SQNR (h)"),
     ("quant: export comparison to JSON", "export", "Save the comparison, as --json prints it (e)"),
+    ("quant: inspect this layer", "inspect_layer", "Back to the inspector, on the selected row's layer (g)"),
+    ("quant: inspect this layer", "inspect_layer", "The selected row's layer, in the inspector (g)"),
     ("quant: back to inspector", "back", "Leave the Quantization view (Escape)"),
 ]  # fmt: skip
 
@@ -71,8 +73,11 @@ def no_twin_message(path: Path) -> str:
     )
 
 
-class QuantizationScreen(Screen):
-    """Summary, the worst-first table of layers, and the selected row's two histograms."""
+class QuantizationScreen(Screen[str | None]):
+    """Summary, the worst-first table of layers, and the selected row's two histograms.
+
+    Dismissed with a layer of the inspector's model to show there (g), else with ``None``.
+    """
 
     BINDINGS = QUANT_KEYS
     PALETTE = QUANT_COMMANDS
@@ -266,7 +271,9 @@ class QuantizationScreen(Screen):
             message.inputs or "no input shape: try e.g. random:3x32x32"
         )
         self.table.show_rows(self.rows, flagged_only=self.flagged_only)
-        self.table.border_subtitle = f"⚑ below {result.threshold_db:g} dB · ◀ drop starts here"
+        self.table.border_subtitle = (
+            f"⚑ below {result.threshold_db:g} dB · ◀ drop starts here · g inspects the layer"
+        )
         timing = f" in {message.seconds:.1f} s" if getattr(self.app, "show_timings", True) else ""
         logger.info(
             "Compared {} layers: {} flagged below {:g} dB{}",
@@ -356,6 +363,8 @@ class QuantizationScreen(Screen):
             return self.result is not None and bool(self.result.suggest_exclude())
         if action in ("export", "toggle_flagged"):
             return self.result is not None
+        if action == "inspect_layer":
+            return self.result is not None
         if action == "next_twin":
             return len(self.pairs) > 1
         return True
@@ -366,10 +375,26 @@ class QuantizationScreen(Screen):
             fields.reset(self.input_spec, self.threshold_db)
             self.table.focus()
             return
-        self._cancel.set()
+        self._leave(None)
+
+    def _leave(self, layer: str | None) -> None:
+        self._cancel.set()  # a running comparison stops at its next step
         for group in ("quant-compare", "quant-hist"):
             self.workers.cancel_group(self, group)
-        self.dismiss()
+        self.dismiss(layer)
+
+    def action_inspect_layer(self) -> None:
+        """Back to the inspector, on the selected row's layer in the model open there."""
+        row, pair = self.table.current, self.pair
+        if row is None or pair is None:
+            return
+        if row.layer is None:  # a further activation: the ONNX node computing it
+            name = row.act.exclude_node if row.act is not None else None
+        elif self.path.resolve() == pair[1].resolve():
+            name = row.layer.quant_layer
+        else:
+            name = row.layer.float_layer
+        self._leave(name)
 
     def action_focus_inputs(self) -> None:
         self.query_one(QuantInputs).input.focus()
