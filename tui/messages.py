@@ -93,6 +93,7 @@ class TwinsFound(Message):
 
     path: Path
     pairs: list[tuple[Path, Path]]
+    why: str = ""  # when empty: why there is no twin, in one sentence
 
 
 @dataclass

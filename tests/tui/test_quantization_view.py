@@ -337,3 +337,16 @@ async def test_g_shows_the_row_layer_in_the_inspector(hurt_dir: Path, make_app) 
         assert isinstance(app.screen, InspectorScreen)
         tree = app.screen.query_one(LayerTree)
         assert tree.has_focus and tree.current_layer == want
+
+
+async def test_unpaired_variant_is_told_which_files_pair(model_dir: Path, make_app) -> None:
+    # smallcnn.pt sits beside smallcnn_int8.onnx, but the engine pairs that with smallcnn.onnx.
+    app = make_app(model_dir / "smallcnn.pt")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        await pilot.press("Q")
+        await wait_idle(pilot)
+        assert isinstance(app.screen, InspectorScreen)
+        warnings = [n.message for n in app._notifications if n.severity == "warning"]
+        assert warnings and warnings[-1].startswith("smallcnn.pt is not paired")
+        assert "smallcnn.onnx ⇄ smallcnn_int8.onnx" in warnings[-1]

@@ -498,8 +498,9 @@ class InspectorScreen(Screen):
         path, folder = self.model.path, self.picker.folder
         listed = folder is not None and folder.resolve() == path.parent.resolve()
         if listed and not find_twins(path, self.picker.groups):
-            self.notify(no_twin_message(path), title="No quantized twin", severity="warning")
-            logger.warning("{}", no_twin_message(path))
+            text = no_twin_message(path, self.picker.groups)
+            self.notify(text, title="No quantized twin", severity="warning", timeout=10)
+            logger.warning("{}", text)
             return
         screen = QuantizationScreen(
             path, model=self.model, groups=self.picker.groups if listed else None,

@@ -64,12 +64,23 @@ def find_twins(path: Path, groups: list[ModelGroup]) -> list[tuple[Path, Path]]:
     return out
 
 
-def no_twin_message(path: Path) -> str:
+def no_twin_message(path: Path, groups: list[ModelGroup] | None = None) -> str:
     """Why the Quantization view has nothing to show, and how to give it something."""
-    stem = path.stem.split("_")[0] if "_" in path.stem else path.stem
+    from engine.discover import split_variant
+
+    target = path.resolve()
+    for group in groups or []:
+        if any(e.path.resolve() == target for e in group.entries) and group.pairs():
+            # Variants sit beside it, but the engine paired each quantized file with another.
+            pairs = ", ".join(f"{f.name} ⇄ {q.name}" for f, q in group.pairs())
+            return (
+                f"{path.name} is not paired with a quantized variant; {pairs} are "
+                "(⇄ in the picker): open one of those and press Q."
+            )
+    base, _ = split_variant(path.stem)
     return (
-        f"{path.name} has no float/quantized twin in {path.parent}/: "
-        f"put its variant beside it, named like {stem}.onnx and {stem}_int8.onnx."
+        f"{path.name} has no float/quantized twin in {path.parent}/: put its variant beside "
+        f"it, named like {base}_int8{path.suffix}."
     )
 
 
@@ -171,9 +182,11 @@ class QuantizationScreen(Screen[str | None]):
     def find_pairs(self, path: Path, groups: list[ModelGroup] | None) -> None:
         from engine.discover import discover
 
-        found = find_twins(path, groups if groups is not None else discover(path.parent))
+        groups = groups if groups is not None else discover(path.parent)
+        found = find_twins(path, groups)
+        why = "" if found else no_twin_message(path, groups)
         if not get_current_worker().is_cancelled:
-            self.post_message(TwinsFound(path, found))
+            self.post_message(TwinsFound(path, found, why))
 
     @work(thread=True, exclusive=True, group="quant-compare", exit_on_error=False,
           description="compare float and quantized")  # fmt: skip
@@ -226,7 +239,7 @@ class QuantizationScreen(Screen[str | None]):
     def twins_found(self, message: TwinsFound) -> None:
         self.pairs, self.pair_index = message.pairs, 0
         if not message.pairs:
-            text = no_twin_message(message.path)
+            text = message.why or no_twin_message(message.path)
             self.summary.show_message(text + " Escape goes back.", "bold yellow")
             self.histograms.show_hint("Nothing to compare.")
             self.notify(text, title="No quantized twin", severity="warning", timeout=10)
