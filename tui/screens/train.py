@@ -8,6 +8,7 @@ the screen or the app leaves the run going, and opening it again (from Runs) re-
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -90,13 +91,23 @@ class TrainScreen(Screen):
         height: 2fr;
     }
     TrainScreen.-narrow #form {
-        width: 36;
+        width: 40;
+    }
+    /* 24 rows: the form and status take what they need, the log the rest; curves hide. */
+    TrainScreen.-short #train-body {
+        height: auto;
+    }
+    TrainScreen.-short #monitor {
+        height: auto;
     }
     TrainScreen.-short #curves {
         display: none;
     }
     TrainScreen.-short #runlog {
         height: 1fr;
+    }
+    TrainScreen.-short #summary {
+        padding: 0;
     }
     """
 
@@ -107,6 +118,7 @@ class TrainScreen(Screen):
         self.run: RunState | None = None
         self._follow_first = follow
         self._tail_stop = threading.Event()
+        self._followed_at = 0.0
         self._process = None  # the Popen of a run launched here, polled so it leaves no zombie
 
     def compose(self) -> ComposeResult:
@@ -164,6 +176,7 @@ class TrainScreen(Screen):
             return  # already following it
         self._tail_stop.set()
         self._tail_stop = threading.Event()
+        self._followed_at = time.time()
         self.run = RunState(run_dir)
         self.status.show(self.run)
         self.query_one(RunCurves).show([], key=run_dir)
@@ -280,7 +293,7 @@ class TrainScreen(Screen):
         for event in message.events:
             self.run.apply(event)
             line = event_line(event, self.run.max_epochs)
-            self.log_pane.add_event_line(line, event.get("event", ""))
+            self.log_pane.add_event_line(line, event.get("event", ""), event.get("time", 0.0))
         self.status.show(self.run)
         if len(self.run.history) != epochs:
             self.query_one(RunCurves).show(self.run.history, key=self.run.run_dir)
@@ -289,8 +302,7 @@ class TrainScreen(Screen):
     @on(RunLogLines)
     def run_log_lines(self, message: RunLogLines) -> None:
         if self.run is not None and message.run_dir == self.run.run_dir:
-            for line in message.lines:
-                self.log_pane.add_log_line(line)
+            self.log_pane.add_log_lines(message.lines)
 
     @on(RunTailEnded)
     def run_tail_ended(self, message: RunTailEnded) -> None:
@@ -304,6 +316,8 @@ class TrainScreen(Screen):
             self.log_pane.add(f"run {info.status}: {info.error or ''}".rstrip(": "), "bold red")
         self.status.show(self.run)
         self.refresh_bindings()
+        if self.run.ended is not None and self.run.ended < self._followed_at:
+            return  # it had ended before we looked: the status box says so, no need to shout
         best = f" · best val_acc {info.best_value:.4f}" if info.best_value is not None else ""
         severity = "error" if info.status == "failed" else "information"
         self.notify(f"{info.name} {info.status}{best}", title="Run ended", severity=severity)

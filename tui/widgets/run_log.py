@@ -12,7 +12,8 @@ from textual.widgets import RichLog
 
 # loguru's default format in train.log: "2026-11-25 09:45:39.154 | INFO     | module:fn:12 - text"
 LOGURU_LINE = re.compile(
-    r"^\d{4}-\d\d-\d\d (?P<time>\d\d:\d\d:\d\d)\.\d+ \| (?P<level>\w+)\s*\| [^ ]+ - (?P<text>.*)$"
+    r"^(?P<stamp>\d{4}-\d\d-\d\d (?P<time>\d\d:\d\d:\d\d))\.(?P<ms>\d+) \| (?P<level>\w+)\s*\| "
+    r"[^ ]+ - (?P<text>.*)$"
 )
 LEVEL_STYLES = {"ERROR": "bold red", "CRITICAL": "bold red", "WARNING": "yellow", "DEBUG": "dim"}
 EVENT_STYLES = {
@@ -23,15 +24,17 @@ EVENT_STYLES = {
 }
 
 
-def short_log_line(line: str) -> tuple[str, str]:
-    """(text, level) for one ``train.log`` line: the date and source location dropped, since
-    the pane is narrow; continuation lines (tables, tracebacks) pass through unchanged."""
+def short_log_line(line: str) -> tuple[str, str, float | None]:
+    """(text, level, time) for one ``train.log`` line: the date and source location dropped,
+    since the pane is narrow; continuation lines (tables, tracebacks) pass through with no time."""
     m = LOGURU_LINE.match(line)
     if m is None:
-        return line, ""
-    return f"{m['time']} {m['text']}", m["level"]
+        return line, "", None
+    stamp = time.mktime(time.strptime(m["stamp"], "%Y-%m-%d %H:%M:%S")) + float(m["ms"]) / 1000
+    return f"{m['time']} {m['text']}", m["level"], stamp
 
 
+MAX_LINES = 2000
 SHOWN_METRICS = ("train_loss", "val_loss", "val_acc", "val_acc_top5")  # of the epoch event's many
 
 
@@ -57,17 +60,21 @@ def event_line(e: dict[str, Any], max_epochs: int | None = None) -> str:
 
             parts.append(f"ETA {duration(e['eta_s'])}")
         return " ".join(parts)
+    metrics = e.get("metrics", {})
+    shown = " ".join(f"{k} {metrics[k]:.4f}" for k in SHOWN_METRICS if k in metrics)
     if kind == "epoch":
-        metrics = e.get("metrics", {})
-        shown = " ".join(f"{k} {metrics[k]:.4f}" for k in SHOWN_METRICS if k in metrics)
         return f"{stamp} {epoch} done: {shown}"
+    if kind in ("finished", "stopped"):
+        return f"{stamp} run {kind}" + (f": {shown}" if shown else "")
     if kind == "checkpoint":
         return f"{stamp} saved {e.get('kind', '')} checkpoint {Path(str(e.get('path'))).name}"
     return format_event(e)
 
 
 class RunLog(RichLog):
-    """A bounded, auto-scrolling log of one run (the app's own log stays in the inspector)."""
+    """A bounded, auto-scrolling log of one run, in time order (the app's own log stays in the
+    inspector). Events and ``train.log`` lines come from two tails; when a batch arrives older
+    than what is shown (a replay), the pane is rewritten merged by time."""
 
     DEFAULT_CSS = """
     RunLog {
@@ -82,25 +89,56 @@ class RunLog(RichLog):
     """
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, max_lines=2000, wrap=True, auto_scroll=True, markup=False)
+        super().__init__(id=id, max_lines=MAX_LINES, wrap=True, auto_scroll=True, markup=False)
         self.border_title = "Run log"
-        self.lines_text: list[str] = []  # plain copies (tests and the user's copy-paste read them)
+        self.entries: list[tuple[float, int, str, str]] = []  # (time, arrival, text, style)
+        self._arrivals = 0
+        self._log_time = 0.0  # of the last timestamped train.log line: continuation lines share it
 
-    def add(self, text: str, style: str = "") -> None:
-        self.lines_text.append(text)
-        if len(self.lines_text) > 2 * self.max_lines:  # trimmed in bulk: cheap per line
-            del self.lines_text[: -self.max_lines]
-        self.write(Text(text, style))
+    @property
+    def lines_text(self) -> list[str]:
+        """The shown lines as plain text (tests read them)."""
+        return [e[2] for e in self.entries]
 
-    def add_event_line(self, text: str, kind: str) -> None:
-        self.add(text, EVENT_STYLES.get(kind, ""))
+    def add(self, text: str, style: str = "", at: float | None = None) -> None:
+        """One line of the screen's own (launched, errors), at ``at`` or now."""
+        self._add([(time.time() if at is None else at, text, style)])
 
-    def add_log_line(self, line: str) -> None:
-        text, level = short_log_line(line)
-        # Log lines are dimmer than the progress events, which are what most people watch.
-        self.add(text, LEVEL_STYLES.get(level, "dim"))
+    def add_event_line(self, text: str, kind: str, at: float) -> None:
+        self._add([(at, text, EVENT_STYLES.get(kind, ""))])
+
+    def add_log_lines(self, lines: list[str]) -> None:
+        items = []
+        for line in lines:
+            text, level, stamp = short_log_line(line)
+            if stamp is not None:
+                self._log_time = stamp
+            # Log lines are dimmer than the progress events, which are what most people watch.
+            items.append((self._log_time, text, LEVEL_STYLES.get(level, "dim")))
+        self._add(items)
+
+    def _add(self, items: list[tuple[float, str, str]]) -> None:
+        new = []
+        for at, text, style in items:
+            self._arrivals += 1
+            new.append((at, self._arrivals, text, style))
+        if not new:
+            return
+        in_order = all(a[0] <= b[0] for a, b in zip(new, new[1:], strict=False))
+        if in_order and (not self.entries or new[0][0] >= self.entries[-1][0]):
+            self.entries += new
+            for _, _, text, style in new:
+                self.write(Text(text, style))
+        else:
+            self.entries = sorted(self.entries + new)[-MAX_LINES:]
+            self.clear()
+            for _, _, text, style in self.entries:
+                self.write(Text(text, style))
+        if len(self.entries) > 2 * MAX_LINES:  # trimmed in bulk: cheap per line
+            del self.entries[:-MAX_LINES]
 
     def reset(self, title: str) -> None:
         self.clear()
-        self.lines_text.clear()
+        self.entries.clear()
+        self._log_time = 0.0
         self.border_title = title

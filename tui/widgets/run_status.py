@@ -100,7 +100,12 @@ class RunStatus(Widget):
         super().__init__(id=id)
         self.border_title = "Run"
         self.state: RunState | None = None
-        self.hint = "No run yet: fill in the form and launch (ctrl+l), or pick one in Runs (R)."
+        self.hint = (
+            "No run followed: fill in the form and launch (ctrl+l), or open one from Runs (ctrl+r)."
+        )
+
+    def on_resize(self) -> None:
+        self.refresh(layout=True)  # one or two pairs a row, by width
 
     def show(self, state: RunState | None) -> None:
         self.state = state
@@ -118,29 +123,36 @@ class RunStatus(Widget):
             return Text(self.hint, "dim")
         epoch = "—" if s.epoch is None else f"{s.epoch + 1}/{s.max_epochs or '?'}"
         step = "—" if s.step is None else f"{s.step}/{s.total_steps or '?'}"
-        if s.status == "running":
-            clock = f"elapsed {duration(s.elapsed)} · ETA {duration(s.eta)}"
-        elif s.status == "starting":
-            clock = "loading torch…"
+        if s.status == "starting":
+            clock = ("ETA", "loading torch…")
+        elif s.status == "running":
+            clock = ("ETA", f"{duration(s.eta)} (elapsed {duration(s.elapsed)})")
         elif s.started is not None and s.ended is not None:
-            clock = f"took {duration(s.ended - s.started)}"
+            clock = ("took", duration(s.ended - s.started))
         else:
-            clock = ""
-        rows = [
-            ("status", Text(s.status, STATUS_STYLES.get(s.status, "bold")), "epoch", epoch),
-            ("loss", _num(s.loss), "step", step),
-            ("lr", _num(s.lr, ".3g"), "speed", "—" if s.speed is None else f"{s.speed:.0f} img/s"),
-            ("best val_acc", _num(s.best_acc), "time", clock),
+            clock = ("ETA", "—")
+        pairs: list[tuple[str, Text | str]] = [
+            ("status", Text(s.status, STATUS_STYLES.get(s.status, "bold"))),
+            clock,
+            ("epoch", epoch),
+            ("step", step),
+            ("loss", _num(s.loss)),
+            ("best val_acc", _num(s.best_acc)),
+            ("lr", _num(s.lr, ".3g")),
+            ("speed", "—" if s.speed is None else f"{s.speed:.0f} img/s"),
         ]
+        per_row = 2 if self.size.width >= 56 else 1  # one pair a row when the box is narrow
         table = Table.grid(padding=(0, 1), expand=True)
-        table.add_column(style="dim", no_wrap=True)
-        table.add_column(ratio=1, no_wrap=True)
-        table.add_column(style="dim", no_wrap=True)
-        table.add_column(ratio=1, no_wrap=True)
-        for row in rows:
-            table.add_row(*row)
+        for _ in range(per_row):
+            table.add_column(style="dim", no_wrap=True)
+            table.add_column(ratio=1, no_wrap=True)
+        for i in range(0, len(pairs), per_row):
+            table.add_row(*(cell for pair in pairs[i : i + per_row] for cell in pair))
         if s.error:
-            table.add_row("error", Text(s.error, "red"), "", "")
+            out = Table.grid(expand=True)
+            out.add_row(table)
+            out.add_row(Text(s.error, "red"))
+            return out
         return table
 
 

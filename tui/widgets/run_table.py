@@ -12,11 +12,11 @@ from textual.widgets import DataTable
 
 from tui.widgets.run_status import STATUS_STYLES
 
-COLUMNS = ("Run", "Status", "Epoch", "Best val_acc", "Started")
+COLUMNS = ("Run", "Status", "Epoch", "val_acc", "Started")  # val_acc: the best epoch's
 
 
 def started_text(started: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "—"
+    return time.strftime("%m-%d %H:%M", time.localtime(started)) if started else "—"
 
 
 class RunTable(DataTable):

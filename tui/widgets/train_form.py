@@ -74,6 +74,7 @@ class TrainForm(VerticalScroll):
     }
     TrainForm .row > Label {
         width: 14;
+        height: 1;
         padding: 0 1 0 0;
         color: $text-muted;
     }
@@ -95,6 +96,9 @@ class TrainForm(VerticalScroll):
     TrainForm #launch {
         margin-top: 1;
         width: 100%;
+    }
+    TrainForm #summary {
+        height: auto;
     }
     """
 
@@ -146,7 +150,7 @@ class TrainForm(VerticalScroll):
             yield Input(placeholder="the config's name", compact=True, id="name")
         yield Static(classes="field-error", id="name-error")
         yield Static(id="summary")
-        yield Button("Launch  ctrl+l", variant="primary", id="launch")
+        yield Button("Launch  ctrl+l", variant="primary", compact=True, id="launch")
 
     # -- filling -------------------------------------------------------------------------------
     @property
