@@ -123,7 +123,7 @@ def test_unknown_arch_is_a_clear_error(tiny, tmp_path: Path) -> None:
 def test_arch_from_module_path(tiny, tmp_path: Path) -> None:
     path = tmp_path / "sd.pt"
     torch.save(tiny.state_dict(), path)
-    model = load_model(path, arch="tests.engine.conftest:Tiny")
+    model = load_model(path, arch="tests.engine.engine_models:Tiny")
     assert model.runnable and model.layer("fc").kind == "Linear"
 
 
