@@ -350,3 +350,23 @@ async def test_unpaired_variant_is_told_which_files_pair(model_dir: Path, make_a
         warnings = [n.message for n in app._notifications if n.severity == "warning"]
         assert warnings and warnings[-1].startswith("smallcnn.pt is not paired")
         assert "smallcnn.onnx ⇄ smallcnn_int8.onnx" in warnings[-1]
+
+
+async def test_t_compares_with_the_next_twin(hurt_dir: Path, make_app, tmp_path: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    folder = tmp_path / "models"
+    shutil.copytree(hurt_dir, folder)
+    quantize_dynamic(
+        str(folder / "smallcnn.onnx"), str(folder / "smallcnn_uint8.onnx"),
+        weight_type=QuantType.QUInt8,
+    )  # fmt: skip
+    app = make_app(folder / "smallcnn.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_quant_view(pilot)
+        assert "smallcnn.onnx ⇄ smallcnn_int8.onnx  (twin 1 of 2, t: next)" in screen.summary.text
+        await pilot.press("t")
+        await wait_idle(pilot, 120)
+        assert "smallcnn.onnx ⇄ smallcnn_uint8.onnx  (twin 2 of 2, t: next)" in screen.summary.text
+        assert screen.result is not None and screen.result.quant_path.endswith("_uint8.onnx")
+        assert screen.table.rows_shown  # the new pair's rows
