@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import wait_idle
+from conftest import settle, wait_idle
 from textual.widgets import Select
 
 from engine import load_model
@@ -211,3 +211,22 @@ async def test_missing_cifar10_folder_is_a_notification(
         log = app.screen.query_one(LogPane)
         assert any("CIFAR-10 python folder not found" in line.text for line in app.backlog)
         assert log is not None and bar(app).session is None
+
+
+@pytest.fixture
+def models_cwd(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run from the models' parent and open ``models/...``: no temp paths on screen."""
+    monkeypatch.chdir(model_dir.parent)
+    return "models"
+
+
+class TestActivationSnapshots:
+    @pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["wide", "small"])
+    def test_activation_view(self, snap_compare, make_app, models_cwd: str, size) -> None:
+        async def run_before(pilot) -> None:
+            await settle(pilot)
+            await pilot.press("c", "3", "enter")
+            await settle(pilot)
+
+        app = make_app(f"{models_cwd}/smallcnn.onnx")
+        assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from tui.activations import ActivationSession
 
 Source = Path | Any  # a report file, or an ActivationSession (the current capture)
-COLUMNS = ("", "tensor", "kind", "A std", "B std", "B/A std", "mean shift", "B zeros", "flags")
+# The telling columns first: at 80 columns the table scrolls sideways past "B zeros".
+COLUMNS = ("", "tensor", "flags", "B/A std", "mean shift", "B zeros", "A std", "B std", "kind")
 FLAGGED = "bold red"
 
 
@@ -127,7 +128,10 @@ class CompareScreen(Screen):
         if self.flagged_only:
             summary.append(" · showing flagged only (f: all)", "yellow")
         self.query_one("#compare-summary", Static).update(summary)
-        self.show_detail(rows[0] if rows else None)
+        first = next((i for i, r in enumerate(rows) if r.flags), 0)  # start where it matters
+        if rows:
+            table.move_cursor(row=first)
+        self.show_detail(rows[first] if rows else None)
 
     @on(DataTable.RowHighlighted, "#diff")
     def row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -209,11 +213,11 @@ def _cells(row: DiffRow) -> list[Text | str]:
     return [
         Text("⚠", FLAGGED) if row.flags else "",
         Text(row.name, style),
-        Text(row.kind, "dim"),
-        num(row.a.std, 4),
-        num(row.b.std, 4),
+        Text(", ".join(f.code for f in row.flags), style),
         Text(ratio_text, style),
         shift_text,
         f"{row.b.zero_fraction:.0%}",
-        Text(", ".join(f.code for f in row.flags), style),
+        num(row.a.std, 4),
+        num(row.b.std, 4),
+        Text(row.kind, "dim"),
     ]
