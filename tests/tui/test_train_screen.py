@@ -73,6 +73,8 @@ def test_check_field() -> None:
     )
     assert all(check_field("devices", v) is None for v in ("auto", "1", "2", "-1", "0,1"))
     assert check_field("devices", "two") is not None
+    assert check_field("devices", "301") == "at most 64 per node"  # a typo, not 301 processes
+    assert "on CPU here" in check_field("devices", "100000", accelerator="cpu")
     assert check_field("name", "my run") is not None and check_field("name", "") is None
 
 
@@ -128,7 +130,7 @@ async def test_launch_a_tiny_run_and_watch_it_finish(here: Path, model_dir, make
         assert screen.status.status_text == "starting"
         await wait_for(pilot, lambda: screen.status.status_text == "finished", timeout=240)
         lines = screen.log_pane.lines_text
-        assert any(line.startswith("launched ") for line in lines)
+        assert any(" launched " in line for line in lines)
         assert any(" epoch 1/1 step 2/" in line and " loss " in line for line in lines)
         assert any(" epoch 1/1 done: train_loss " in line for line in lines)
         # train.log has its own tail, which may deliver a moment after the final event

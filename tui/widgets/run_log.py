@@ -102,7 +102,8 @@ class RunLog(RichLog):
 
     def add(self, text: str, style: str = "", at: float | None = None) -> None:
         """One line of the screen's own (launched, errors), at ``at`` or now."""
-        self._add([(time.time() if at is None else at, text, style)])
+        at = time.time() if at is None else at
+        self._add([(at, f"{time.strftime('%H:%M:%S', time.localtime(at))} {text}", style)])
 
     def add_event_line(self, text: str, kind: str, at: float) -> None:
         self._add([(at, text, EVENT_STYLES.get(kind, ""))])

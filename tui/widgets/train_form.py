@@ -6,6 +6,7 @@ validates the whole config again before anything is launched.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,15 @@ FIELDS = {
 }
 
 
-def check_field(field: str, text: str) -> str | None:
-    """The error for one typed value, or ``None`` when it is fine."""
+MAX_ACCELERATORS = 64  # per node; a typo such as 100 must not start a hundred processes
+
+
+def check_field(field: str, text: str, accelerator: str = "auto") -> str | None:
+    """The error for one typed value, or ``None`` when it is fine.
+
+    Devices are capped: each device is a process, so on CPU more devices than cores (or a typo
+    like 301) would swamp the machine before Lightning says anything.
+    """
     text = text.strip()
     if field == "lr":
         try:
@@ -44,7 +52,14 @@ def check_field(field: str, text: str) -> str | None:
             return "a whole number, 1 or more"
         return None
     if field == "devices":
-        if text == "auto" or text == "-1" or (text.isdigit() and int(text) >= 1):
+        if text.isdigit() and int(text) >= 1:
+            cores = os.cpu_count() or 1
+            if accelerator == "cpu" and int(text) > cores:
+                return f"at most {cores} on CPU here (one process per device, {cores} cores)"
+            if int(text) > MAX_ACCELERATORS:
+                return f"at most {MAX_ACCELERATORS} per node"
+            return None
+        if text in ("auto", "-1"):
             return None
         parts = [p.strip() for p in text.split(",")]
         if len(parts) > 1 and all(p.isdigit() for p in parts):
@@ -121,6 +136,7 @@ class TrainForm(VerticalScroll):
         self.border_title = "New run"
         self.configs = configs
         self.errors: dict[str, str] = {}
+        self.accelerator = "auto"  # the loaded config's: devices are checked against it
 
     def compose(self) -> ComposeResult:
         options = [(p.stem, p) for p in self.configs]
@@ -172,6 +188,7 @@ class TrainForm(VerticalScroll):
         for field, value in values.items():
             self.query_one(f"#{field}", Input).value = value
         t = cfg.trainer
+        self.accelerator = str(t.accelerator)
         self.query_one("#summary", Static).update(
             f"{cfg.model.arch} on {cfg.data.kind} · {t.accelerator} · strategy {t.strategy}"
             + (f" · {t.num_nodes} nodes" if t.num_nodes > 1 else "")
@@ -197,7 +214,8 @@ class TrainForm(VerticalScroll):
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
         if event.input.id in (*FIELDS, "name"):
-            self.show_error(event.input.id, check_field(event.input.id, event.value))
+            error = check_field(event.input.id, event.value, self.accelerator)
+            self.show_error(event.input.id, error)
 
     @on(Select.Changed, "#config")
     def _config_changed(self, event: Select.Changed) -> None:
@@ -211,7 +229,8 @@ class TrainForm(VerticalScroll):
     def submit(self) -> bool:
         """Check every field; post ``LaunchRequested`` if all are fine, else focus the first bad one."""
         for field in (*FIELDS, "name"):
-            self.show_error(field, check_field(field, self.query_one(f"#{field}", Input).value))
+            value = self.query_one(f"#{field}", Input).value
+            self.show_error(field, check_field(field, value, self.accelerator))
         path = self.config_path
         if path is None:
             self.app.notify("No config to launch: add a YAML recipe to configs/.", severity="error")
