@@ -28,7 +28,8 @@ INSPECTOR_KEYS = [
 # fmt: off
 QUANT_KEYS = [
     Binding("escape", "back", "Back", tooltip="Back to the inspector (stops a running comparison)", id="quant.back"),
-    Binding("v", "toggle_overlay", "Overlay", tooltip="Histograms side by side or overlaid", id="quant.overlay"),
+    Binding("a", "toggle_tensor", "Weights/Acts", tooltip="Histograms of the weight or the layer's output", id="quant.tensor"),
+    Binding("v", "toggle_overlay", "Overlay", show=False, tooltip="Histograms side by side or overlaid", id="quant.overlay"),
     Binding("f", "toggle_flagged", "Flagged", tooltip="Show only rows below the threshold", id="quant.flagged"),
     Binding("c", "copy_exclude", "Copy exclude", tooltip="Copy the suggested nodes_to_exclude", id="quant.copy_exclude"),
     Binding("n", "focus_inputs", "Inputs", tooltip="Compare on other inputs (digits:0-31, image.png...)", id="quant.inputs"),

@@ -165,16 +165,36 @@ async def test_enter_shows_both_histograms_and_escape_returns(hurt_dir: Path, ma
         assert app.screen.model is not None and app.screen.model.path.name == "smallcnn.onnx"
 
 
-async def test_activation_row_says_why_no_histogram(hurt_dir: Path, make_app) -> None:
+async def test_activation_histograms_of_a_row_and_of_a_layer(hurt_dir: Path, make_app) -> None:
+    from engine.capture import capture
+
     app = make_app(hurt_dir / "smallcnn_int8.onnx")
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_quant_view(pilot)
         table = screen.query_one(QuantTable)
-        index = next(i for i, r in enumerate(table.rows_shown) if r.layer is None)
-        table.move_cursor(row=index)
-        await wait_idle(pilot)
         hists = screen.query_one(QuantHistograms)
-        assert hists.stats is None and "activation" in hists.hint
+        index = next(i for i, r in enumerate(table.rows_shown) if r.layer is None)
+        table.move_cursor(row=index)  # a further activation (pool, flatten...): no weight
+        await pilot.press("enter")
+        await wait_idle(pilot)
+        act = table.rows_shown[index].act
+        assert hists.stats is not None and act.float_name in str(hists.border_title)
+        f, q = hists.stats
+        assert f.edges == q.edges  # one shared range
+        fm, qm, batch = screen._run
+        want = capture(fm, batch, mode="tensors", keep=[act.float_name])
+        assert f.numel == want.activations[act.float_name].values.numel()
+        assert "activation SQNR" in hists.caption
+
+        layer = next(i for i, r in enumerate(table.rows_shown) if r.layer is not None)
+        table.move_cursor(row=layer)
+        await wait_idle(pilot)
+        assert "· weight " in str(hists.border_title)
+        await pilot.press("a")  # the layer's output instead of its weight
+        await wait_idle(pilot)
+        out = table.rows_shown[layer].layer.activation
+        assert f"· activation {out.float_name}" in str(hists.border_title)
+        assert hists.stats[0].shape == (RANDOM_SAMPLES, *out.shape)
 
 
 async def test_model_without_twin_gets_a_clear_message(hurt_dir: Path, make_app) -> None:
@@ -243,11 +263,9 @@ class TestSnapshot:
     ) -> None:
         monkeypatch.chdir(hurt_dir.parent)  # relative paths: no temp folder names on screen
 
-        async def run_before(pilot) -> None:
+        async def run_before(pilot) -> None:  # the worst row: an activation, clipped
             await settle(pilot)
             await pilot.press("Q")
-            await settle(pilot)
-            await pilot.press("down")  # the worst row is an activation: on to the first conv
             await settle(pilot)
 
         app = make_app("models/smallcnn_int8.onnx")

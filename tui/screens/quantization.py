@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from engine.discover import ModelGroup
     from engine.model import Model
     from engine.quant_compare import Comparison
+    from engine.stats import TensorStats
 
 DEFAULT_THRESHOLD_DB = 20.0  # as engine.quant_compare's default (not imported: torch)
 HIST_BINS = 50
@@ -41,6 +42,7 @@ RANDOM_SAMPLES = 8  # as ``layerscope quant-compare`` draws for ``--input random
 # (title, action, help): the palette offers those the screen's check_action allows.
 QUANT_COMMANDS: list[tuple[str, str, str]] = [
     ("quant: copy exclude list", "copy_exclude", "Copy the nodes_to_exclude for quantize_static (c)"),
+    ("quant: weights / activations", "toggle_tensor", "Histograms of the weight or the output (a)"),
     ("quant: overlay / side by side", "toggle_overlay", "Draw both histograms in one plot (v)"),
     ("quant: show only flagged rows", "toggle_flagged", "Hide rows above the threshold (f)"),
     ("quant: compare with next twin", "next_twin", "Another quantized variant of the model (t)"),
@@ -82,6 +84,34 @@ def no_twin_message(path: Path, groups: list[ModelGroup] | None = None) -> str:
         f"{path.name} has no float/quantized twin in {path.parent}/: put its variant beside "
         f"it, named like {base}_int8{path.suffix}."
     )
+
+
+def activation_histograms(
+    run: tuple[Model, Model, Any], float_name: str, quant_name: str, bins: int, cancel: Any
+) -> tuple[TensorStats, TensorStats]:
+    """Float and dequantized histograms of one compared activation, over one shared range.
+
+    Both models are run again on the comparison's inputs, keeping just this tensor's values
+    (the comparison keeps none). The engine does all the counting; this only chains its calls
+    and belongs beside ``engine.quant_compare.weight_histograms`` once the engine offers it.
+    """
+    from engine.capture import capture
+    from engine.quant import dequantize
+    from engine.stats import compute
+
+    fm, qm, batch = run
+    if batch is None:
+        raise LayerscopeError("no inputs ran: activations were not compared", "No activations")
+    fa = capture(fm, batch, mode="tensors", keep=[float_name], cancel=cancel).activations
+    qa = capture(qm, batch, mode="tensors", keep=[quant_name], cancel=cancel).activations
+    f, q = fa.get(float_name), qa.get(quant_name)
+    if f is None or q is None or f.values is None or q.values is None:
+        missing = float_name if f is None or f.values is None else quant_name
+        raise LayerscopeError(f"{missing} could not be captured again", "No activation values")
+    q_values = dequantize(q.values, q.quant) if q.quant is not None else q.values
+    ends = [v for v in (f.stats.min, q.stats.min, f.stats.max, q.stats.max) if v is not None]
+    span = (min(ends), max(ends)) if ends else None  # the engine's own figures, for one range
+    return compute(f.values, bins, hist_range=span), compute(q_values, bins, hist_range=span)
 
 
 class QuantizationScreen(Screen[str | None]):
@@ -140,6 +170,9 @@ class QuantizationScreen(Screen[str | None]):
         self.flagged_only = False
         self._cancel = threading.Event()
         self._shown_key: str | None = None
+        self.tensor_kind = "weight"  # what a layer row's histograms show: weight or activation
+        self._run: tuple[Model, Model, Any] | None = None  # the models and inputs compared
+        self._drawn: dict[str, QuantHistogramsReady] = {}  # answers of this comparison
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◈")
@@ -221,18 +254,26 @@ class QuantizationScreen(Screen[str | None]):
         result = compare(
             fm, qm, batch, threshold_db=self.threshold_db, progress=progress, cancel=cancel
         )
+        self._run = (fm, qm, batch)  # set before the message that lets rows ask for it
         if not worker.is_cancelled and not cancel.is_set():
             self.post_message(ComparisonReady(result, described, time.perf_counter() - start))
 
     @work(thread=True, exclusive=True, group="quant-hist", exit_on_error=False,
           description="histograms")  # fmt: skip
-    def compute_histograms(self, row: QuantRow) -> None:
+    def compute_histograms(self, row: QuantRow, key: str, kind: str) -> None:
         from engine.quant_compare import weight_histograms
 
-        assert row.layer is not None
-        f, q = weight_histograms(row.layer, HIST_BINS)
-        if not get_current_worker().is_cancelled:
-            self.post_message(QuantHistogramsReady(row.key, f, q))
+        if kind == "weight":
+            assert row.layer is not None
+            f, q = weight_histograms(row.layer, HIST_BINS)
+        else:
+            tensor = row.act if row.layer is None else row.layer.activation
+            assert tensor is not None and self._run is not None
+            f, q = activation_histograms(
+                self._run, tensor.float_name, tensor.quant_name, HIST_BINS, self._cancel
+            )
+        # Posted even when the user moved on: the answer is kept for when they come back.
+        self.post_message(QuantHistogramsReady(key, f, q))
 
     # -- results -------------------------------------------------------------------------------
     @on(TwinsFound)
@@ -253,6 +294,7 @@ class QuantizationScreen(Screen[str | None]):
         if pair is None:
             return
         self.result, self.rows, self._shown_key = None, [], None
+        self._run, self._drawn = None, {}
         self.table.show_rows([])
         self.histograms.show_hint("Comparing… the selected row's histograms appear here.")
         self.summary.show_progress(pair, "loading models", 0, 0)
@@ -300,43 +342,59 @@ class QuantizationScreen(Screen[str | None]):
     def row_chosen(self) -> None:
         self.show_row(self.table.current)
 
+    def _kind(self, row: QuantRow) -> str:
+        """What the row's histograms show: an activation row has no weight, a layer row may
+        lack an activation (weights-only comparison)."""
+        if row.layer is None:
+            return "activation"
+        if self.tensor_kind == "activation" and row.layer.activation is not None:
+            return "activation"
+        return "weight" if row.layer.weight is not None else "activation"
+
     def show_row(self, row: QuantRow | None) -> None:
-        """Ask for the row's histograms (weights: the engine bins float and dequantized alike)."""
+        """Ask for the row's histograms (the engine bins float and dequantized alike)."""
         if row is None:
             self.histograms.show_hint("No row to show." if self.result else "Comparing…")
             return
-        if row.key == self._shown_key:
+        kind = self._kind(row)
+        key = f"{row.key}:{kind}"
+        if key == self._shown_key:
             return
-        self._shown_key = row.key
-        if row.layer is None or row.layer.weight is None:
+        self._shown_key = key
+        if key in self._drawn:  # seen before: no worker round trip
+            self.histograms_ready(self._drawn[key])
+            return
+        if kind == "activation" and (self._run is None or self._run[2] is None):
             self.workers.cancel_group(self, "quant-hist")
-            self.histograms.show_hint(
-                f"{row.name}: an activation, compared at {db(row.sqnr)} dB. Its histograms "
-                "need the captured values, which the comparison does not keep."
-            )
+            self.histograms.show_hint(f"{row.name}: no inputs ran, so no activation to plot.")
             return
-        self.compute_histograms(row)
+        if kind == "activation":  # a capture of both models: seconds, not milliseconds
+            self.histograms.show_hint(f"Running both models again for {row.name}'s activation…")
+        self.compute_histograms(row, key, kind)
 
     @on(QuantHistogramsReady)
     def histograms_ready(self, message: QuantHistogramsReady) -> None:
+        self._drawn[message.key] = message
         row = self.table.current
-        if row is None or row.key != message.key or row.layer is None:
+        if row is None or message.key != f"{row.key}:{self._kind(row)}":
             return  # the user has moved on
-        w = row.layer.weight
-        assert w is not None
-        qdtype = self._qdtype()
-        labels = ("float", f"dequantized {qdtype}".strip())
-        act = row.layer.activation
+        kind = self._kind(row)
+        labels = ("float", f"dequantized {self._qdtype()}".strip())
+        w = row.layer.weight if row.layer is not None else None
+        a = row.layer.activation if row.layer is not None else row.act
         threshold = self.result.threshold_db if self.result is not None else 0.0
-        caption = f"weight SQNR {db(w.sqnr_db)} dB"
-        if act is not None:  # the weights can be fine while the activation flags the row
-            caption += f", activation {db(act.sqnr_db)} dB"
-            caption += f" {FLAG}" if act.sqnr_db < threshold or act.figures.nonfinite else ""
-        caption += " · " + stats_caption(message.float_stats, message.quant_stats)
-        if w.folded_bn:
+        parts = []
+        for what, c in (("weight", w), ("activation", a)):
+            if c is not None:  # both: the weights can be fine while the activation flags the row
+                bad = c.sqnr_db < threshold or c.figures.nonfinite
+                parts.append(f"{what} SQNR {db(c.sqnr_db)} dB" + (f" {FLAG}" if bad else ""))
+        caption = ", ".join(parts) + " · " + stats_caption(message.float_stats, message.quant_stats)
+        if kind == "weight" and w is not None and w.folded_bn:
             caption += " · BN folded into the float weight"
         self.histograms.show(message.float_stats, message.quant_stats, labels, caption)
-        self.histograms.border_title = f"{row.name} · weight {w.float_name}"
+        shown = w if kind == "weight" else a
+        name = shown.float_name if shown is not None else ""
+        self.histograms.border_title = f"{row.name} · {kind} {name}"
 
     def _qdtype(self) -> str:
         pair = self.pair
@@ -374,7 +432,7 @@ class QuantizationScreen(Screen[str | None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy_exclude":
             return self.result is not None and bool(self.result.suggest_exclude())
-        if action in ("export", "toggle_flagged"):
+        if action in ("export", "toggle_flagged", "toggle_tensor"):
             return self.result is not None
         if action == "inspect_layer":
             return self.result is not None
@@ -433,6 +491,11 @@ class QuantizationScreen(Screen[str | None]):
         self.input_spec, self.threshold_db = spec, threshold
         self._cancel.set()
         self.start_compare()
+
+    def action_toggle_tensor(self) -> None:
+        """Layer rows: the weight's histograms or the layer output's (activation)."""
+        self.tensor_kind = "activation" if self.tensor_kind == "weight" else "weight"
+        self.show_row(self.table.current)
 
     def action_toggle_overlay(self) -> None:
         mode = "side" if self.histograms.mode == "overlay" else "overlay"
