@@ -1,9 +1,10 @@
 """The Quantization view: a model against its float/quantized twin, layer by layer, worst first.
 
-The screen owns two workers: ``compare`` (find the twin, load both, ``engine.quant_compare.
-compare`` with a progress callback and a cancel event) and ``histograms`` (the engine's shared-
-range histograms of the selected row). Both post messages from ``tui.messages``; failures become
-a notification and a log line. Escape stops a running comparison and goes back.
+The screen owns the workers: ``find_pairs`` (the engine's twins of the open model), ``run_compare``
+(load both, ``engine.quant_compare.compare`` with a progress callback and a cancel event) and
+``compute_histograms`` (shared-range histograms of the selected row, see ``tui.quant_fetch``).
+They post messages from ``tui.messages``; failures become a notification and a log line.
+Escape stops a running comparison and goes back.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from engine.errors import LayerscopeError
 from tui.keys import QUANT_KEYS
 from tui.messages import ComparisonReady, QuantHistogramsReady, QuantProgress, TwinsFound
+from tui.quant_fetch import activation_histograms, find_twins, no_twin_message
 from tui.widgets.quant_histograms import QuantHistograms, stats_caption
 from tui.widgets.quant_inputs import QuantInputs
 from tui.widgets.quant_summary import QuantSummary
@@ -33,7 +35,6 @@ if TYPE_CHECKING:
     from engine.discover import ModelGroup
     from engine.model import Model
     from engine.quant_compare import Comparison
-    from engine.stats import TensorStats
 
 DEFAULT_THRESHOLD_DB = 20.0  # as engine.quant_compare's default (not imported: torch)
 HIST_BINS = 50
@@ -53,65 +54,6 @@ QUANT_COMMANDS: list[tuple[str, str, str]] = [
     ("quant: inspect this layer", "inspect_layer", "The selected row's layer, in the inspector (g)"),
     ("quant: back to inspector", "back", "Leave the Quantization view (Escape)"),
 ]  # fmt: skip
-
-
-def find_twins(path: Path, groups: list[ModelGroup]) -> list[tuple[Path, Path]]:
-    """The engine's (float, quantized) pairs that ``path`` belongs to, its own pairs first."""
-    target = path.resolve()
-    out: list[tuple[Path, Path]] = []
-    for group in groups:
-        for f, q in group.pairs():
-            if target in (f.path.resolve(), q.path.resolve()):
-                out.append((f.path, q.path))
-    return out
-
-
-def no_twin_message(path: Path, groups: list[ModelGroup] | None = None) -> str:
-    """Why the Quantization view has nothing to show, and how to give it something."""
-    from engine.discover import split_variant
-
-    target = path.resolve()
-    for group in groups or []:
-        if any(e.path.resolve() == target for e in group.entries) and group.pairs():
-            # Variants sit beside it, but the engine paired each quantized file with another.
-            pairs = ", ".join(f"{f.name} ⇄ {q.name}" for f, q in group.pairs())
-            return (
-                f"{path.name} is not paired with a quantized variant; {pairs} are "
-                "(⇄ in the picker): open one of those and press Q."
-            )
-    base, _ = split_variant(path.stem)
-    return (
-        f"{path.name} has no float/quantized twin in {path.parent}/: put its variant beside "
-        f"it, named like {base}_int8{path.suffix}."
-    )
-
-
-def activation_histograms(
-    run: tuple[Model, Model, Any], float_name: str, quant_name: str, bins: int, cancel: Any
-) -> tuple[TensorStats, TensorStats]:
-    """Float and dequantized histograms of one compared activation, over one shared range.
-
-    Both models are run again on the comparison's inputs, keeping just this tensor's values
-    (the comparison keeps none). The engine does all the counting; this only chains its calls
-    and belongs beside ``engine.quant_compare.weight_histograms`` once the engine offers it.
-    """
-    from engine.capture import capture
-    from engine.quant import dequantize
-    from engine.stats import compute
-
-    fm, qm, batch = run
-    if batch is None:
-        raise LayerscopeError("no inputs ran: activations were not compared", "No activations")
-    fa = capture(fm, batch, mode="tensors", keep=[float_name], cancel=cancel).activations
-    qa = capture(qm, batch, mode="tensors", keep=[quant_name], cancel=cancel).activations
-    f, q = fa.get(float_name), qa.get(quant_name)
-    if f is None or q is None or f.values is None or q.values is None:
-        missing = float_name if f is None or f.values is None else quant_name
-        raise LayerscopeError(f"{missing} could not be captured again", "No activation values")
-    q_values = dequantize(q.values, q.quant) if q.quant is not None else q.values
-    ends = [v for v in (f.stats.min, q.stats.min, f.stats.max, q.stats.max) if v is not None]
-    span = (min(ends), max(ends)) if ends else None  # the engine's own figures, for one range
-    return compute(f.values, bins, hist_range=span), compute(q_values, bins, hist_range=span)
 
 
 class QuantizationScreen(Screen[str | None]):
