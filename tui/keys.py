@@ -50,10 +50,11 @@ TRAIN_KEYS = [
 ]
 RUNS_KEYS = [
     Binding("s", "stop", "Stop", tooltip="Stop the run gracefully (saves last.ckpt)", id="runs.stop"),
-    Binding("m", "inspect_model", "model.onnx", tooltip="Open the run's model.onnx in the inspector", id="runs.model"),
+    Binding("e", "resume", "Resume", tooltip="Continue a stopped or failed run from last.ckpt", id="runs.resume"),
+    Binding("m", "inspect_model", "Model", tooltip="Open the run's model.onnx in the inspector", id="runs.model"),
     Binding("c", "inspect_checkpoint", "Checkpoint", tooltip="Open the run's last.ckpt in the inspector", id="runs.checkpoint"),
-    Binding("v", "view_confusion", "Confusion", tooltip="Latest confusion matrix in the system viewer", id="runs.confusion"),
-    Binding("p", "view_curves", "Curves", tooltip="Loss and accuracy PNGs in the system viewer", id="runs.curves"),
+    Binding("v", "view_confusion", "Confusion", show=False, tooltip="Latest confusion matrix in the system viewer", id="runs.confusion"),
+    Binding("p", "view_curves", "Curves", show=False, tooltip="Loss and accuracy PNGs in the system viewer", id="runs.curves"),
     Binding("n", "new_run", "New run", tooltip="The Train screen", id="runs.new"),
     Binding("r", "refresh", "Refresh", show=False, tooltip="Read the runs folder again", id="runs.refresh"),
     Binding("escape", "back", "Back", tooltip="Back to the inspector", id="runs.back"),

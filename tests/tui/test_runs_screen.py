@@ -186,3 +186,36 @@ class TestRunsSnapshots:
             await settle(pilot)
 
         assert snap_compare(make_app(model_dir), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_e_resumes_a_stopped_run_and_follows_it(
+    runs: Path, model_dir, make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.training import runs as engine_runs
+
+    stopped = {"event": "stopped", "time": 1_795_600_010.0, "epochs_done": 1}
+    run_dir = make_run(runs, "paused", [started(), epoch_end(0, 3, 1.8, 1.2, 0.6), stopped], 3)
+    resumed: list[Path] = []
+
+    def fake_resume(path: Path, overrides=None):  # the real one starts a training process
+        resumed.append(Path(path))
+        return engine_runs.RunHandle(Path(path), 0)
+
+    monkeypatch.setattr(engine_runs, "resume_run", fake_resume)
+    app = make_app(model_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_runs(pilot, 4)
+        assert table_rows(app)[0][:2] == ("20261125-094603-paused", "stopped")
+        await pilot.press("e")  # no last.ckpt yet: says so, resumes nothing
+        await pilot.pause()
+        assert resumed == [] and any(
+            "checkpoint to resume" in n.message for n in app._notifications
+        )
+        (run_dir / "last.ckpt").write_bytes(b"")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen))
+        assert [p.name for p in resumed] == [run_dir.name]
+        assert app.screen.run.run_dir.name == run_dir.name
+        await open_runs(pilot, 4)
+        await select_run(pilot, "adam")  # finished: nothing to resume, the key is hidden
+        assert app.screen.check_action("resume", ()) is False

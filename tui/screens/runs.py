@@ -64,6 +64,7 @@ class RunsScreen(Screen):
     PALETTE = [  # (title, action, help) for tui.commands; check_action filters them
         ("runs: open", "open_run", "Follow the run, or replay a finished one (Enter)"),
         ("runs: stop", "stop", "Stop the run gracefully; it saves last.ckpt first (s)"),
+        ("runs: resume", "resume", "Continue a stopped or failed run from last.ckpt (e)"),
         ("runs: inspect model.onnx", "inspect_model", "Open model.onnx in the inspector (m)"),
         ("runs: inspect checkpoint", "inspect_checkpoint", "Open last.ckpt in the inspector (c)"),
         ("runs: view confusion matrix", "view_confusion", "Latest confusion matrix PNG (v)"),
@@ -148,6 +149,19 @@ class RunsScreen(Screen):
             )
         self.app.call_from_thread(self.list_runs)
 
+    @work(thread=True, exclusive=True, group="resume", exit_on_error=False, description="resume")
+    def resume_run(self, run_dir: Path) -> None:
+        from engine.training.runs import resume_run
+
+        handle = resume_run(run_dir)  # refuses a running run or one without last.ckpt
+        logger.info("Resumed run {} from last.ckpt (pid {})", run_dir.name, handle.pid)
+        self.app.call_from_thread(self._follow, handle.run_dir)
+
+    def _follow(self, run_dir: Path) -> None:
+        from tui.screens.train import show_train
+
+        show_train(self.app, follow=run_dir)
+
     @work(thread=True, group="viewer", exit_on_error=False, description="open file")
     def open_files(self, paths: list[Path]) -> None:
         viewer = system_viewer()
@@ -203,6 +217,7 @@ class RunsScreen(Screen):
             is not None,
             "p loss/accuracy.png": all((run_dir / n).is_file() for n in CURVES),
         }
+        # Each file comes with its key: the footer leaves v and p out, for room at 80 columns.
         text = Text(f"{run_dir}\n", "bold")
         for label, ok in have.items():
             text.append(f"{'✓' if ok else '·'} {label}   ", "green" if ok else "dim")
@@ -232,6 +247,8 @@ class RunsScreen(Screen):
             return info is not None
         if action in ("view_confusion", "view_curves"):
             return info is not None
+        if action == "resume":
+            return info is not None and info.status in ("stopped", "failed")
         return True
 
     def action_refresh(self) -> None:
@@ -257,6 +274,11 @@ class RunsScreen(Screen):
             self.notify(f"{info.name} is {info.status}, not running.", severity="warning")
             return
         self.stop_run(Path(info.path))
+
+    def action_resume(self) -> None:
+        info = self.table.current
+        if info is not None and self._need(checkpoint_of(Path(info.path)), "checkpoint to resume"):
+            self.resume_run(Path(info.path))
 
     def _need(self, path: Path | None, what: str) -> Path | None:
         info = self.table.current

@@ -1,8 +1,7 @@
-"""The runs table: one row per run folder, with status, epoch, best accuracy and start time."""
+"""The runs table: one row per run folder (named by its start time), status, epoch, best accuracy."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +11,8 @@ from textual.widgets import DataTable
 
 from tui.widgets.run_status import STATUS_STYLES
 
-COLUMNS = ("Run", "Status", "Epoch", "val_acc", "Started")  # val_acc: the best epoch's
-
-
-def started_text(started: float | None) -> str:
-    return time.strftime("%m-%d %H:%M", time.localtime(started)) if started else "—"
+# No "started" column: a run's folder name starts with its start time (YYYYmmdd-HHMMSS).
+COLUMNS = ("Run", "Status", "Epoch", "val_acc")  # val_acc: the best epoch's
 
 
 class RunTable(DataTable):
@@ -63,7 +59,7 @@ class RunTable(DataTable):
             epoch = "—" if r.epoch is None else f"{r.epoch + 1}/{r.max_epochs or '?'}"
             best = "—" if r.best_value is None else f"{r.best_value:.4f}"
             status = Text(r.status, STATUS_STYLES.get(r.status, ""))
-            self.add_row(r.name, status, epoch, best, started_text(r.started), key=r.path)
+            self.add_row(r.name, status, epoch, best, key=r.path)
         if keep is not None and str(keep) in self.runs:
             self.move_cursor(row=self.get_row_index(str(keep)), animate=False)
         self.border_subtitle = f"{len(runs)} runs" if len(runs) != 1 else "1 run"
