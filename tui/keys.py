@@ -36,6 +36,8 @@ QUANT_KEYS = [
     Binding("h", "focus_threshold", "Threshold", show=False, tooltip="Flag layers below another SQNR (dB)", id="quant.threshold"),
     Binding("g", "inspect_layer", "Inspect", show=False, tooltip="The selected row's layer, in the inspector", id="quant.inspect"),
     Binding("t", "next_twin", "Next twin", tooltip="Compare with the next quantized variant", id="quant.next_twin"),
+    # Same key, hidden, for one twin: else t falls through to the app's t (Train).
+    Binding("t", "one_twin", "Next twin", show=False, tooltip="Only one twin here", id="quant.one_twin"),
     Binding("e", "export", "Export", show=False, tooltip="Save the comparison as JSON", id="quant.export"),
 ]
 # fmt: on

@@ -388,3 +388,13 @@ async def test_t_compares_with_the_next_twin(hurt_dir: Path, make_app, tmp_path:
         assert "smallcnn.onnx ⇄ smallcnn_uint8.onnx  (twin 2 of 2, t: next)" in screen.summary.text
         assert screen.result is not None and screen.result.quant_path.endswith("_uint8.onnx")
         assert screen.table.rows_shown  # the new pair's rows
+
+
+async def test_t_with_one_twin_says_so_and_stays(hurt_dir: Path, make_app) -> None:
+    app = make_app(hurt_dir / "smallcnn_int8.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_quant_view(pilot)
+        await pilot.press("t")  # not the app's t (Train): this screen keeps the key
+        await pilot.pause()
+        assert app.screen is screen
+        assert any("are the only twins here" in n.message for n in app._notifications)

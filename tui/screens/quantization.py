@@ -460,6 +460,11 @@ class QuantizationScreen(Screen[str | None]):
         self.pair_index = (self.pair_index + 1) % len(self.pairs)
         self.start_compare()
 
+    def action_one_twin(self) -> None:
+        if self.pair is not None:
+            f, q = self.pair
+            self.notify(f"{f.name} and {q.name} are the only twins here.", title="Next twin")
+
     def action_copy_exclude(self) -> None:
         if self.result is None:
             return
