@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, Header, Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.errors import LayerscopeError
+from engine.quant_compare.result import DEFAULT_THRESHOLD_DB  # numpy only, no torch
 from tui.keys import QUANT_KEYS
 from tui.messages import ComparisonReady, QuantHistogramsReady, QuantProgress, TwinsFound
 from tui.quant_fetch import activation_histograms, find_twins, no_twin_message
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from engine.model import Model
     from engine.quant_compare import Comparison
 
-DEFAULT_THRESHOLD_DB = 20.0  # as engine.quant_compare's default (not imported: torch)
 HIST_BINS = 50
 RANDOM_SAMPLES = 8  # as ``layerscope quant-compare`` draws for ``--input random``
 
