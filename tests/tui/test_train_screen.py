@@ -174,6 +174,23 @@ async def test_replaying_a_finished_run(here: Path, model_dir, make_app) -> None
         assert "09:46:43 saved last checkpoint last.ckpt" in screen.log_pane.lines_text
 
 
+async def test_a_broken_config_is_a_notification(here: Path, model_dir, make_app) -> None:
+    (here / "configs" / "aaa_broken.yaml").write_text("optimizer: {name: lion}\n")
+    app = make_app(model_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("t")
+        await wait_for(pilot, lambda: field(app, "lr") != "")  # the quick recipe comes first
+        await pilot.press("shift+tab", "shift+tab")  # up to the config list
+        assert app.screen.query_one("#config", Select).has_focus
+        await pilot.press("enter", "down", "enter")  # the next one: aaa_broken
+        await settle(pilot)
+        assert app.screen.query_one("#config", Select).value == Path("configs/aaa_broken.yaml")
+        assert isinstance(app.screen, TrainScreen)
+        messages = [n.message for n in app._notifications]
+        assert any("optimizer.name is 'lion'; allowed: adam, adamw, sgd" in m for m in messages)
+        assert any("allowed: adam, adamw, sgd" in x for x in lines_of(app.screen))
+
+
 class TestTrainSnapshots:
     def test_form(self, snap_compare, here: Path, model_dir, make_app) -> None:
         async def run_before(pilot: Pilot) -> None:

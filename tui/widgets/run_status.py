@@ -62,7 +62,7 @@ class RunState:
             self.max_epochs = e.get("max_epochs", self.max_epochs)
             self.total_steps = e.get("total_steps", self.total_steps)
             self.epoch, self.step = e.get("epoch", self.epoch), e.get("step", self.step)
-            self.started = self.started or e.get("time")
+            self.started = e.get("time", self.started)  # this session's: "took" excludes pauses
             if kind == "resumed":  # history is kept: the curves go on where they left off
                 self.history = [h for h in self.history if h["epoch"] < (self.epoch or 0)]
         elif kind == "progress":
