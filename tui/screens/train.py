@@ -148,7 +148,10 @@ class TrainScreen(Screen):
         return self.run.run_dir if self.run is not None else None
 
     def on_mount(self) -> None:
+        from engine.training.runs import default_runs_dir  # light: no torch
+
         self.sub_title = "Train"
+        self.status.hint += f" Runs are saved in {self.runs_dir or default_runs_dir()}/."
         if self.configs:
             self.read_config(self.configs[0])
         else:
