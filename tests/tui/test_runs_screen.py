@@ -219,3 +219,26 @@ async def test_e_resumes_a_stopped_run_and_follows_it(
         await open_runs(pilot, 4)
         await select_run(pilot, "adam")  # finished: nothing to resume, the key is hidden
         assert app.screen.check_action("resume", ()) is False
+
+
+async def test_palette_reaches_training_from_the_inspector_and_offers_what_applies(
+    runs: Path, model_dir, make_app
+) -> None:
+    from tui.commands import LayerscopeCommands
+
+    app = make_app(model_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        await pilot.press("ctrl+p", *"runs: list")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await wait_for(pilot, lambda: app.screen.query_one(RunTable).row_count == 3)
+        titles = [t for t, _, _ in LayerscopeCommands(app.screen)._available()]
+        assert "runs: inspect model.onnx" in titles and "runs: stop" not in titles  # not running
+        await pilot.press("ctrl+p", *"new run")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen))
+        titles = [t for t, _, _ in LayerscopeCommands(app.screen)._available()]
+        assert "train: launch" in titles and "runs: stop" not in titles  # no run followed
