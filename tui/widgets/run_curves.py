@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 SERIES = (
     ("train_loss", "train loss", (70, 130, 180), "left"),
     ("val_loss", "val loss", (255, 165, 0), "left"),
-    ("val_acc", "val acc", (46, 139, 87), "right"),
+    ("val_acc", "val acc (right)", (46, 139, 87), "right"),
 )
 
 
@@ -42,7 +42,10 @@ class RunCurves(Widget):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.border_title = "Loss and accuracy"
+        # The legend lives in the border (plotext's would sit on the lines, top left).
+        self.border_title = " ".join(
+            f"[rgb({r},{g},{b})]━[/] {label}" for _, label, (r, g, b), _ in SERIES
+        )
         self.history: list[dict[str, Any]] = []
         self.hint = "Curves appear here as epochs finish."
         self._plot: PlotView | None = None
@@ -72,15 +75,19 @@ class RunCurves(Widget):
             self.refresh()
             return
         epochs = [h["epoch"] + 1 for h in history]  # people count epochs from 1
-        for metric, label, color, side in SERIES:
+        for metric, _, color, side in SERIES:
             points = [(x, h[metric]) for x, h in zip(epochs, history, strict=True) if metric in h]
             if points:
                 xs, ys = zip(*points, strict=True)
-                plt.plot(xs, ys, label=label, color=color, yside=side, marker="hd")
+                plt.plot(xs, ys, color=color, yside=side, marker="braille")
         if len(epochs) <= 10:  # whole epochs only; plotext picks ticks for longer runs
             plt.xticks(epochs)
         plt.xlim(min(epochs) - 0.2, max(epochs) + 0.2)
+        losses = [h[m] for h in history for m, *_ in SERIES[:2] if h.get(m) is not None]
+        plt.ylim(0, max(losses, default=1.0) * 1.05)  # from 0: a loss curve's scale is honest
         plt.ylim(0, 1, yside="right")
+        plt.ylabel("loss")
+        plt.ylabel("accuracy", yside="right")
         plt.xlabel("epoch")
         plot.refresh()
 
