@@ -277,6 +277,12 @@ class TrainScreen(Screen):
     def launch_requested(self, message: TrainForm.LaunchRequested) -> None:
         if any(w.group == "launch" and w.is_running for w in self.workers):
             return  # one launch at a time: a double ctrl+l must not start two runs
+        if self.run is not None and self.run.status in ("starting", "running"):
+            # Allowed (a sweep is several runs), but on one machine they share its cores.
+            self.notify(
+                f"{self.run.run_dir.name} is still running; the new run runs alongside it.",
+                severity="warning",
+            )
         self.notify(f"Starting a run of {message.config.stem}…", title="Launch")
         self.launch_run(message.config, message.overrides, message.name)
 
