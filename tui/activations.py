@@ -33,7 +33,7 @@ class ActivationSession:
         self.result = result
         self.device = device
         self._by_bins: dict[int, CaptureResult] = {result.bins: result}
-        self._in_range: dict[tuple[str, float, float], int] = {}
+        self._in_range: dict[tuple[str, str, float, float], int] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -61,19 +61,36 @@ class ActivationSession:
         return self.result.for_layer(layer)
 
     def cached(
-        self, layer: str, name: str, bins: int, low: float | None, high: float | None
+        self,
+        layer: str,
+        name: str,
+        bins: int,
+        low: float | None,
+        high: float | None,
+        view: str = "float",
     ) -> ActivationReady | None:
-        """The answer if nothing needs computing (safe on the UI thread), else ``None``."""
-        result = self._by_bins.get(bins)
+        """The answer if nothing needs computing (safe on the UI thread), else ``None``.
+
+        ``view="int"`` shows a quantized activation's stored integers (one bin per integer for
+        8-bit types, so the bin count does not apply); other activations fall back to floats.
+        """
+        first = self.result.activations.get(name)
+        if first is None:
+            return None
+        has_int = first.int_stats is not None
+        view = view if has_int else "float"
+        result = self.result if view == "int" else self._by_bins.get(bins)
         if result is None or name not in result.activations:
             return None
         in_range = None
         if low is not None and high is not None:
-            in_range = self._in_range.get((name, low, high))
+            in_range = self._in_range.get((name, view, low, high))
             if in_range is None:
                 return None
         act = result.activations[name]
-        return ActivationReady(layer, name, act.kind, bins, act.stats, in_range)
+        stats = act.int_stats if view == "int" and act.int_stats is not None else act.stats
+        qdtype = act.quant.qdtype if act.quant is not None else ""
+        return ActivationReady(layer, name, act.kind, bins, stats, in_range, view, qdtype, has_int)
 
     def fetch(
         self,
@@ -83,20 +100,26 @@ class ActivationSession:
         low: float | None,
         high: float | None,
         cancel: threading.Event,
+        view: str = "float",
     ) -> ActivationReady | None:
         """Compute what ``cached`` lacked (call from a worker); ``None`` if the tensor vanished."""
         from engine.capture import capture
 
+        first = self.result.activations.get(name)
+        if first is None or first.int_stats is None:
+            view = "float"
         with self._lock:  # one re-run at a time; a request that waited may find its answer cached
-            if bins not in self._by_bins:
+            if view == "float" and bins not in self._by_bins:
                 self._by_bins[bins] = capture(
                     self.model, self.batch, bins=bins, device=self.device, cancel=cancel
                 )
-            if low is not None and high is not None and (name, low, high) not in self._in_range:
-                self._in_range[(name, low, high)] = self._count(name, low, high, cancel)
-            return self.cached(layer, name, bins, low, high)
+            if low is not None and high is not None:
+                key = (name, view, low, high)
+                if key not in self._in_range:
+                    self._in_range[key] = self._count(name, low, high, view, cancel)
+            return self.cached(layer, name, bins, low, high, view)
 
-    def _count(self, name: str, low: float, high: float, cancel: threading.Event) -> int:
+    def _count(self, name: str, low: float, high: float, view: str, cancel: threading.Event) -> int:
         """Exact count of ``name``'s values in [low, high], from a re-run that keeps that tensor."""
         from engine.capture import capture
         from engine.stats import count_in_range
@@ -111,7 +134,7 @@ class ActivationSession:
 
             raise InputError(f"{name}: the re-run to count values in a range did not produce it")
         values = act.values
-        if act.quant is not None:  # integers of a quantized model: count the real values shown
+        if act.quant is not None and view == "float":  # count the real values the view shows
             from engine.quant import dequantize
 
             values = dequantize(values, act.quant)

@@ -206,7 +206,10 @@ class ActivationViewChanged(Message):
 
 @dataclass
 class ActivationReady(Message):
-    """Statistics of one captured activation at ``bins`` bins (and its count in a value range)."""
+    """Statistics of one captured activation at ``bins`` bins (and its count in a value range).
+
+    ``view`` is ``"int"`` for the stored integers of a quantized activation (``qdtype``).
+    """
 
     layer: str
     name: str
@@ -214,6 +217,9 @@ class ActivationReady(Message):
     bins: int
     stats: TensorStats
     in_range: int | None = None
+    view: str = "float"
+    qdtype: str = ""
+    has_int: bool = False
 
 
 @dataclass

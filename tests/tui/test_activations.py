@@ -59,6 +59,37 @@ def script_model(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def qop_model(model_dir: Path, tmp_path: Path) -> Path:
+    """``smallcnn_qop.onnx``: QOperator uint8 quantization (QLinearConv outputs stored integers)."""
+    import numpy as np
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            rng = np.random.default_rng(0)
+            shape = (1, 3, 32, 32)
+            self.batches = iter(
+                [{"input": rng.standard_normal(shape).astype(np.float32)} for _ in range(4)]
+            )
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.batches, None)
+
+    path = tmp_path / "smallcnn_qop.onnx"
+    quantize_static(
+        str(model_dir / "smallcnn.onnx"), str(path), Reader(),
+        quant_format=QuantFormat.QOperator, activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QUInt8,
+    )  # fmt: skip
+    return path
+
+
 async def test_capture_digits_on_torch_model_and_toggle(model_dir: Path, make_app) -> None:
     app = make_app(model_dir / "smallcnn.pt", arch="smallcnn")
     async with app.run_test(size=SIZE) as pilot:
@@ -121,7 +152,7 @@ async def test_capture_on_onnx_model(model_dir: Path, make_app) -> None:
         await wait_idle(pilot)
         assert screen.tree.current_layer == "/features/features.0"
         assert "no captured activation" in bar(app).status.note
-        assert "expand it" in bar(app).status.note
+        assert "its layers have them, e.g. /features/features.0/Conv" in bar(app).status.note
 
 
 async def test_bins_and_range_in_activation_view(model_dir: Path, make_app) -> None:
@@ -146,6 +177,24 @@ async def test_bins_and_range_in_activation_view(model_dir: Path, make_app) -> N
         assert panel(app)["in [0, 0.5]"] == f"{exact:,} ({share:.2%})"
         assert screen.query_one(StatsPanel).border_title == "Activation Statistics"
         assert "in range" in plot_text(app)
+
+
+async def test_int_view_of_quantized_activation(qop_model: Path, make_app) -> None:
+    app = make_app(qop_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        screen: InspectorScreen = app.screen  # type: ignore[assignment]
+        await capture_digits(pilot)
+        expected = engine_capture(qop_model, "digits:3")
+        act = expected.for_layer(screen.tree.current_layer)[0]
+        assert act.int_stats is not None and act.quant is not None
+        assert screen.query_one(Histogram).stats.counts == act.stats.counts  # dequantized first
+        assert screen.check_action("toggle_view", ()) is True
+        await pilot.press("i")
+        await wait_idle(pilot)
+        assert screen.query_one(Histogram).stats.counts == act.int_stats.counts
+        assert f"Activation Distribution ({act.quant.qdtype} values)" in plot_text(app)
+        assert panel(app)["dtype"] == act.int_stats.dtype
 
 
 async def test_layer_without_activation_keeps_weights(script_model: Path, make_app) -> None:

@@ -291,7 +291,7 @@ class InspectorScreen(Screen):
         """Ask for the selected layer's activation if that view is on; ``False``: show weights."""
         name = self.tree.current_layer if self.model is not None else None
         layer = self.model.layers.get(name) if self.model is not None and name is not None else None
-        shown = self.capture_bar.show_layer(layer, self.bins, self.low, self.high)
+        shown = self.capture_bar.show_layer(layer, self.bins, self.low, self.high, self.view)
         if shown:
             self.workers.cancel_group(self, "stats")
             self.tensor_view.stop_spinner()
@@ -301,9 +301,7 @@ class InspectorScreen(Screen):
     def activation_ready(self, message: ActivationReady) -> None:
         if message.layer == self.tree.current_layer and self.capture_bar.showing_activations:
             self.stats, self.in_range = None, None  # export and the weights' figures do not apply
-            self.tensor_view.show_activation(
-                message.name, message.stats, message.in_range, self.low, self.high
-            )
+            self.tensor_view.show_activation(message, self.low, self.high)
             self.sync_keys()
 
     @on(ActivationViewChanged)
@@ -393,11 +391,11 @@ class InspectorScreen(Screen):
             self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        has_model, quantized, has_stats, spinning, _ = self._key_state()
+        has_model, quantized, has_stats, spinning, capture_keys = self._key_state()
         if action in CAPTURE_ACTIONS:
             return self.capture_bar.allows(action)
-        if action == "toggle_view":
-            return quantized
+        if action == "toggle_view":  # a quantized weight, or an activation with stored integers
+            return capture_keys[2] if self.capture_bar.showing_activations else quantized
         if action == "export":
             return has_stats
         if action in ("reload", "filter", "quant_compare"):
@@ -453,7 +451,7 @@ class InspectorScreen(Screen):
         self.query_one(RangeInputs).clear()
 
     def action_toggle_view(self) -> None:
-        if self.ref is not None and self.ref.quant is not None:
+        if self.check_action("toggle_view", ()):
             self.query_one(ViewToggle).toggle()
 
     def action_toggle_log(self) -> None:

@@ -85,6 +85,7 @@ class InputSource(Vertical):
         self.session: ActivationSession | None = None
         self.fields = {"digits": "0", "cifar10": "0", "random": "0", "file": ""}
         self._cancel: threading.Event | None = None
+        self.int_view = False  # the shown activation has stored integers (a quantized model)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="source-row"):
@@ -124,13 +125,17 @@ class InputSource(Vertical):
     def showing_activations(self) -> bool:
         return self.session is not None and self.toggle.activations
 
-    def key_state(self) -> tuple[bool, bool]:
-        """(the model can run, a capture exists): what decides which capture keys apply."""
-        return (self.model is not None and self.model.runnable, self.session is not None)
+    def key_state(self) -> tuple[bool, bool, bool]:
+        """(the model can run, a capture exists, an int view applies): what decides the keys."""
+        return (
+            self.model is not None and self.model.runnable,
+            self.session is not None,
+            self.showing_activations and self.int_view,
+        )
 
     def allows(self, action: str) -> bool:
         """Whether the screen's capture ``action`` applies now (keys and palette)."""
-        runnable, captured = self.key_state()
+        runnable, captured, _ = self.key_state()
         if action == "capture":
             return runnable
         if action == "run_capture":
@@ -289,7 +294,12 @@ class InputSource(Vertical):
 
     # -- one layer's activation ----------------------------------------------------------------
     def show_layer(
-        self, layer: Layer | None, bins: int, low: float | None, high: float | None
+        self,
+        layer: Layer | None,
+        bins: int,
+        low: float | None,
+        high: float | None,
+        view: str = "float",
     ) -> bool:
         """Ask for ``layer``'s activation if the view shows activations; ``False``: show weights.
 
@@ -303,26 +313,42 @@ class InputSource(Vertical):
         acts = session.for_layer(layer.name)
         label = layer.name or "the model"
         if not acts:
+            inner = self._inner_activation(layer)
             if layer.tensors:
                 why = "showing its weights"
-            elif layer.children:
-                why = "expand it (Enter) to reach its layers"
+            elif inner is not None:
+                why = f"its layers have them, e.g. {inner}"
             else:
                 why = "nothing to show"
             self.status.set_note(f"{label}: no captured activation; {why}")
+            self.int_view = False
             return False
         act = acts[0]  # tuple outputs and repeated calls: the first (the count is shown)
         more = f"{act.name}: 1 of {len(acts)} outputs · " if len(acts) > 1 else ""
         self.status.set_note("")
         self.status.set_text(more + session.result.summary())
-        ready = session.cached(layer.name, act.name, bins, low, high)
+        self.int_view = act.int_stats is not None
+        ready = session.cached(layer.name, act.name, bins, low, high, view)
         if ready is not None:
             self.post_message(ready)
         else:
             what = "counting values in the range" if low is not None else f"{bins} bins"
             self.status.start(f"Re-running the model for {act.name} ({what})…")
-            self.fetch(session, layer.name, act.name, bins, low, high, more)
+            self.fetch(session, layer.name, act.name, bins, low, high, view, more)
         return True
+
+    def _inner_activation(self, layer: Layer) -> str | None:
+        """The first layer below ``layer`` with a captured activation (ONNX groups have none)."""
+        if self.session is None or self.model is None:
+            return None
+        todo = list(layer.children)
+        while todo:
+            name = todo.pop(0)
+            if self.session.for_layer(name):
+                return name
+            child = self.model.layers.get(name)
+            todo[:0] = child.children if child is not None else []
+        return None
 
     @work(
         thread=True, exclusive=True, group="activation", exit_on_error=False,
@@ -336,11 +362,12 @@ class InputSource(Vertical):
         bins: int,
         low: float | None,
         high: float | None,
+        view: str,
         prefix: str,
     ) -> None:
         cancel = threading.Event()
         self._cancel = cancel
-        ready = session.fetch(layer, name, bins, low, high, cancel)
+        ready = session.fetch(layer, name, bins, low, high, cancel, view)
         if ready is not None and not get_current_worker().is_cancelled:
             self.app.call_from_thread(self.status.stop, prefix + session.result.summary())
             self.post_message(ready)

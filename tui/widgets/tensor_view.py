@@ -21,8 +21,7 @@ from tui.widgets.view_toggle import ViewToggle
 
 if TYPE_CHECKING:
     from engine.model import TensorRef
-    from engine.stats import TensorStats
-    from tui.messages import StatsReady
+    from tui.messages import ActivationReady, StatsReady
 
 SPINNER_DELAY = 0.15  # s; cached statistics come back sooner and should not flash a spinner
 
@@ -104,19 +103,16 @@ class TensorView(Vertical):
         self.query_one(QuantPanel).show(ref if stats is not None else None, quant)
 
     def show_activation(
-        self,
-        name: str,
-        stats: TensorStats,
-        in_range: int | None,
-        low: float | None,
-        high: float | None,
+        self, ready: ActivationReady, low: float | None, high: float | None
     ) -> None:
         """Draw a captured activation (dark orange, "Activation Statistics")."""
         self.stop_spinner()
-        self.query_one(ViewToggle).show(False)
-        self.histogram.show(stats, role="activation", low=low, high=high)
+        self.query_one(ViewToggle).show(ready.has_int)  # integers of a quantized activation
+        self.histogram.show(
+            ready.stats, role="activation", view=ready.view, qdtype=ready.qdtype, low=low, high=high
+        )
         self.query_one(StatsPanel).show(
-            None, stats, in_range=in_range, low=low, high=high, name=name,
+            None, ready.stats, in_range=ready.in_range, low=low, high=high, name=ready.name,
             title="Activation Statistics",
         )  # fmt: skip
         self.query_one(QuantPanel).show(None, {})
