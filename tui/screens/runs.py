@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from rich.text import Text
@@ -90,6 +90,9 @@ class RunsScreen(Screen):
     def __init__(self, runs_dir: Path | None = None) -> None:
         super().__init__()
         self.runs_dir = runs_dir
+        self._infos: dict[
+            Path, tuple[tuple[int, int] | None, Any]
+        ] = {}  # folder → (stamp, RunInfo)
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◈")
@@ -128,11 +131,34 @@ class RunsScreen(Screen):
     # -- workers -------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False, description="list runs")
     def list_runs(self) -> None:
-        from engine.training.runs import list_runs
+        from engine.training.paths import CONFIG_FILE, EVENTS_FILE
+        from engine.training.runs import run_info
 
-        runs = list_runs(self.root)
+        # As engine.training.runs.list_runs, but a run whose events file has not changed and
+        # which was not running keeps its row: every 2 s, only live runs are read again.
+        root = self.root
+        folders = (
+            sorted(p for p in root.iterdir() if (p / CONFIG_FILE).is_file())
+            if root.is_dir()
+            else []
+        )
+        runs, cache = [], {}
+        for folder in folders:
+            try:
+                st = (folder / EVENTS_FILE).stat()
+                stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+            except OSError:
+                stamp = None
+            cached = self._infos.get(folder)
+            if cached is not None and cached[0] == stamp and cached[1].status != "running":
+                info = cached[1]
+            else:
+                info = run_info(folder)
+            cache[folder] = (stamp, info)
+            runs.append(info)
+        self._infos = cache
         if not get_current_worker().is_cancelled:
-            self.post_message(RunsListed(self.root, runs))
+            self.post_message(RunsListed(root, runs))
 
     @work(thread=True, exclusive=True, group="stop", exit_on_error=False, description="stop run")
     def stop_run(self, run_dir: Path) -> None:
