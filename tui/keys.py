@@ -31,7 +31,7 @@ QUANT_KEYS = [
     Binding("a", "toggle_tensor", "Weights/Acts", tooltip="Histograms of the weight or the layer's output", id="quant.tensor"),
     Binding("v", "toggle_overlay", "Overlay", show=False, tooltip="Histograms side by side or overlaid", id="quant.overlay"),
     Binding("f", "toggle_flagged", "Flagged", tooltip="Show only rows below the threshold", id="quant.flagged"),
-    Binding("c", "copy_exclude", "Copy exclude", tooltip="Copy the suggested nodes_to_exclude", id="quant.copy_exclude"),
+    Binding("c", "copy_exclude", "Copy exclude", show=False, tooltip="Copy the suggested nodes_to_exclude", id="quant.copy_exclude"),
     Binding("n", "focus_inputs", "Inputs", tooltip="Compare on other inputs (digits:0-31, image.png...)", id="quant.inputs"),
     Binding("h", "focus_threshold", "Threshold", show=False, tooltip="Flag layers below another SQNR (dB)", id="quant.threshold"),
     Binding("g", "inspect_layer", "Inspect", show=False, tooltip="The selected row's layer, in the inspector", id="quant.inspect"),
