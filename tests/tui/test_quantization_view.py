@@ -398,3 +398,22 @@ async def test_t_with_one_twin_says_so_and_stays(hurt_dir: Path, make_app) -> No
         await pilot.pause()
         assert app.screen is screen
         assert any("are the only twins here" in n.message for n in app._notifications)
+
+
+async def test_histogram_failure_is_a_hint_and_a_notification(
+    hurt_dir: Path, make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tui.screens.quantization as qv
+    from engine.errors import LayerscopeError
+
+    def broken(*args, **kwargs):
+        raise LayerscopeError("/features/features.2/MaxPool_output_0 could not be captured again")
+
+    monkeypatch.setattr(qv, "activation_histograms", broken)
+    app = make_app(hurt_dir / "smallcnn_int8.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_quant_view(pilot)  # the worst row is an activation: it fails
+        hists = screen.query_one(QuantHistograms)
+        assert hists.stats is None and hists.hint.startswith("No histograms: ")
+        assert any("could not be captured" in n.message for n in app._notifications)
+        assert "smallcnn.onnx ⇄ smallcnn_int8.onnx" in screen.summary.text  # summary intact

@@ -350,11 +350,14 @@ class QuantizationScreen(Screen[str | None]):
             self.refresh_bindings()
         if state != WorkerState.ERROR:
             return
+        from engine.capture.result import CaptureCancelled
         from engine.quant_compare import ComparisonCancelled
 
         error = worker.error
-        if isinstance(error, ComparisonCancelled):
-            logger.info("Comparison cancelled")
+        if isinstance(error, (ComparisonCancelled, CaptureCancelled)):
+            logger.info(
+                "{} cancelled", "Comparison" if worker.group == "quant-compare" else "Capture"
+            )
             return
         if isinstance(error, LayerscopeError):
             title, text = error.title, error.message
@@ -363,6 +366,9 @@ class QuantizationScreen(Screen[str | None]):
         if worker.group == "quant-compare":
             self.summary.show_message(f"{title}: {text}", "bold red")
             self.histograms.show_hint("Nothing to show: the comparison failed.")
+        elif worker.group == "quant-hist":
+            self._shown_key = None  # moving back to the row tries again
+            self.histograms.show_hint(f"No histograms: {text}")
         self.notify(text, title=title, severity="error", timeout=10)
         logger.error("{}: {}", title, text)
 
