@@ -224,6 +224,10 @@ class ActivationReady(Message):
 
 @dataclass
 class DiffReady(Message):
-    """Two activation reports were loaded and compared (an ``engine.diff.ReportDiff``)."""
+    """Two activation reports were loaded and compared (an ``engine.diff.ReportDiff``).
+
+    ``about`` says what each side is: its model and input, one line each.
+    """
 
     diff: Any
+    about: tuple[str, str] = ("", "")

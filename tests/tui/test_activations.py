@@ -279,3 +279,39 @@ class TestActivationSnapshots:
 
         app = make_app(f"{models_cwd}/smallcnn.onnx")
         assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+async def test_escape_cancels_a_running_capture(
+    model_dir: Path, make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.capture import CaptureCancelled
+    from tui.activations import ActivationSession
+
+    started = []
+
+    def slow_run(cls, model, spec, *, seed, bins, device, progress, cancel):  # noqa: ANN001
+        """A capture that only ends when cancelled, as the engine does on its cancel event."""
+        started.append(spec)
+        progress(1, 10, "features.0")
+        if not cancel.wait(30):
+            raise AssertionError("the cancel event was never set")
+        raise CaptureCancelled("capture cancelled")
+
+    monkeypatch.setattr(ActivationSession, "run", classmethod(slow_run))
+    app = make_app(model_dir / "smallcnn.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        screen: InspectorScreen = app.screen  # type: ignore[assignment]
+        await pilot.press("c", "3", "enter")
+        for _ in range(50):  # the worker starts and reports progress
+            await pilot.pause(0.05)
+            if bar(app).status.text.startswith("Capturing… 1/10"):
+                break
+        assert started == ["digits:3"]
+        assert bar(app).busy and bar(app).status.busy  # spinner up
+        assert screen.check_action("cancel", ()) is True  # "esc Cancel" in the footer
+        await pilot.press("escape")
+        await wait_idle(pilot)
+        assert bar(app).status.text == "Capture cancelled."
+        assert not bar(app).status.busy and bar(app).session is None
+        assert not any(n.severity == "error" for n in app._notifications)

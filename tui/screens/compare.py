@@ -67,6 +67,7 @@ class CompareScreen(Screen):
         self.a, self.b = a, b
         self.diff: ReportDiff | None = None
         self.flagged_only = False
+        self.about = ("", "")
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◈")
@@ -97,11 +98,11 @@ class CompareScreen(Screen):
         reports = [_report(src) for src in (a, b)]
         result = diff(reports[0], reports[1])
         if not get_current_worker().is_cancelled:
-            self.post_message(DiffReady(result))
+            self.post_message(DiffReady(result, (_about(reports[0]), _about(reports[1]))))
 
     @on(DiffReady)
     def diff_ready(self, message: DiffReady) -> None:
-        self.diff = message.diff
+        self.diff, self.about = message.diff, message.about
         d = message.diff
         logger.info(
             "Compared {} with {}: {} matched, {} flagged", d.a, d.b, len(d.rows), len(d.flagged)
@@ -119,7 +120,8 @@ class CompareScreen(Screen):
         for row in rows:
             table.add_row(*_cells(row), key=row.name)
         summary = Text.assemble(
-            ("A ", "bold"), (_short(d.a), "cyan"), ("   B ", "bold"), (_short(d.b), "cyan"), "\n",
+            ("A ", "bold"), (_short(d.a), "cyan"), (f"  {self.about[0]}\n", "dim"),
+            ("B ", "bold"), (_short(d.b), "cyan"), (f"  {self.about[1]}\n", "dim"),
             f"{len(d.rows)} tensors matched · ",
             (f"{len(d.flagged)} flagged", FLAGGED if d.flagged else "green"),
         )  # fmt: skip
@@ -196,6 +198,12 @@ def _report(source: Source) -> Report:
     report = session.report()
     report.model["name"] = f"current capture of {session.model.path.name}"
     return report
+
+
+def _about(report: Report) -> str:
+    """``resnet8.onnx · digits[3] (label=3)``: which model saw which input."""
+    model = report.model.get("path") or report.model.get("format") or "?"
+    return f"{Path(str(model)).name} · {report.input.get('description', '?')}"
 
 
 def _short(name: str) -> str:

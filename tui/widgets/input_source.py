@@ -86,6 +86,7 @@ class InputSource(Vertical):
         self.fields = {"digits": "0", "cifar10": "0", "random": "0", "file": ""}
         self._cancel: threading.Event | None = None
         self.int_view = False  # the shown activation has stored integers (a quantized model)
+        self._current: Worker[None] | None = None  # the latest capture or re-run
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="source-row"):
@@ -238,7 +239,8 @@ class InputSource(Vertical):
         self._cancel = threading.Event()
         self.status.set_note("")
         self.status.start(f"Capturing with {spec[0]}…")
-        self.capture(self.model, spec[0], spec[1], bins, self._cancel)
+        self._current = self.capture(self.model, spec[0], spec[1], bins, self._cancel)
+        self.screen.refresh_bindings()  # "esc Cancel" while it runs
 
     @work(thread=True, exclusive=True, group="capture", exit_on_error=False, description="capture")
     def capture(
@@ -334,7 +336,7 @@ class InputSource(Vertical):
         else:
             what = "counting values in the range" if low is not None else f"{bins} bins"
             self.status.start(f"Re-running the model for {act.name} ({what})…")
-            self.fetch(session, layer.name, act.name, bins, low, high, view, more)
+            self._current = self.fetch(session, layer.name, act.name, bins, low, high, view, more)
         return True
 
     def _inner_activation(self, layer: Layer) -> str | None:
@@ -432,6 +434,10 @@ class InputSource(Vertical):
         worker, state = event.worker, event.state
         if worker.group not in ERROR_GROUPS:
             return
+        if worker.group in GROUPS:
+            self.screen.refresh_bindings()  # "esc Cancel" comes and goes with the work
+            if worker is not self._current:
+                return  # superseded by a newer request, which now owns the status line
         if state == WorkerState.CANCELLED or (
             state == WorkerState.ERROR and _cancelled(worker.error)
         ):
