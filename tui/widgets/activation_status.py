@@ -35,24 +35,28 @@ class ActivationStatus(Widget):
         self._spinner = Spinner("dots", style="bold cyan")
         self.text = text
         self.auto_refresh = 1 / 12
-        self.refresh()
+        self._changed()
 
     def stop(self, text: str | None = None) -> None:
         self._spinner = None
         self.auto_refresh = None
         if text is not None:
             self.text = text
-        self.refresh()
+        self._changed()
 
     def set_text(self, text: str) -> None:
         self.text = text
-        self.refresh()
+        self._changed()
 
     def set_note(self, note: str) -> None:
         """A warning shown before the status (e.g. the selected layer has no activation)."""
         if note != self.note:
             self.note = note
-            self.refresh()
+            self._changed()
+
+    def _changed(self) -> None:
+        self.tooltip = f"{self.note}\n{self.text}".strip() or None  # the line is cut to the width
+        self.refresh()
 
     def render(self) -> RenderResult:
         line = Text(no_wrap=True, overflow="ellipsis")
