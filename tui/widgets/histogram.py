@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich.align import Align
 from rich.text import Text
 from textual.app import ComposeResult, RenderResult
-from textual.widget import Widget
+from textual.widget import MountError, Widget
 from textual.widgets import LoadingIndicator
 
 from tui.format import tick_labels
@@ -69,7 +69,13 @@ class Histogram(Widget):
         self.set_class(value, "-busy")
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self._ensure_plot)
+        self.call_after_refresh(self._prepare_plot)
+
+    def _prepare_plot(self) -> None:
+        try:
+            self._ensure_plot()
+        except MountError:  # the app is already on its way out (quit during the first frame)
+            pass
 
     def _ensure_plot(self) -> PlotView:
         if self._plot is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual.widget import Widget
+from textual.widget import MountError, Widget
 
 if TYPE_CHECKING:
     from textual.widgets import RichLog
@@ -44,9 +44,13 @@ class LogPane(Widget):
     def _mount_log(self) -> None:
         from textual.widgets import RichLog
 
-        self._log = RichLog(max_lines=MAX_LINES, wrap=True, auto_scroll=True, markup=False)
-        self._log.can_focus = False
-        self.mount(self._log)
+        log = RichLog(max_lines=MAX_LINES, wrap=True, auto_scroll=True, markup=False)
+        log.can_focus = False
+        try:
+            self.mount(log)
+        except MountError:  # the app is already on its way out (quit during the first frame)
+            return
+        self._log = log
         for line in self._pending:
             self._log.write(line)
         self._pending.clear()

@@ -78,11 +78,16 @@ class ModelPicker(OptionList):
         self.highlighted = next(i for i, o in enumerate(options) if not o.disabled)
 
     def highlight_path(self, path: Path) -> None:
-        """Move the highlight to ``path`` when it is listed (the model that is open)."""
-        try:
-            self.highlighted = self.get_option_index(str(path))
-        except Exception:  # OptionDoesNotExist: a model opened from elsewhere
-            pass
+        """Move the highlight to ``path`` when it is listed (the model that is open).
+
+        Paths are compared resolved: the engine may hand back a model it loaded earlier under
+        another spelling of the same file (absolute vs relative).
+        """
+        target = path.resolve()
+        for index, option in enumerate(self.options):
+            if option.id and Path(option.id).resolve() == target:
+                self.highlighted = index
+                return
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
