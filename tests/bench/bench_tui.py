@@ -98,7 +98,7 @@ def bench_start() -> None:
 
 
 async def bench_reselect(folder: Path) -> None:
-    sys.path.insert(0, str(ROOT / "tests" / "tui"))
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "tui")]  # this checkout's tui, not another
     from tui_models import make_big_safetensors
 
     from tui.app import LayerscopeApp
