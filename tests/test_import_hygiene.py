@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]  # run in this checkout, whatever the venv points at
 
 HEAVY = ("torch", "onnx", "onnxruntime", "pytorch_lightning", "lightning")
 UI = ("textual", "textual_plotext", "tui")
@@ -16,7 +19,9 @@ UI = ("textual", "textual_plotext", "tui")
 def loaded_after(statement: str) -> set[str]:
     """Top-level packages in ``sys.modules`` after running ``statement`` in a new interpreter."""
     code = f"{statement}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
