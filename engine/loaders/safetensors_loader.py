@@ -7,6 +7,7 @@ all opening needs. A tensor's bytes are read through ``safe_open`` (memory-mappe
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 from typing import Any
@@ -78,13 +79,20 @@ def _ref(source: str, name: str, info: dict[str, Any]) -> TensorRef:
                      nbytes=int(end) - int(start))  # fmt: skip
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple[Any, ...]:
+    """``layers.2`` before ``layers.10``: safetensors headers store names sorted as plain text."""
+    return tuple(int(p) if p.isdigit() else p for p in _DIGITS.split(name))
+
+
 def load_safetensors(path: Path, **_: Any) -> Model:
     header = read_header(path)
     builder = TreeBuilder()
     source = str(path)
-    for name, info in header.items():
-        if name != "__metadata__":
-            builder.add_tensor(_ref(source, name, info))
+    for name in sorted((n for n in header if n != "__metadata__"), key=natural_key):
+        builder.add_tensor(_ref(source, name, header[name]))
     guess_kinds(builder)
     meta: dict[str, Any] = {}
     if isinstance(header.get("__metadata__"), dict):
@@ -119,17 +127,19 @@ def load_sharded(path: Path, **_: Any) -> Model:
     builder = TreeBuilder()
     if weight_map:
         shard_of = {fname: str(path / fname) for fname in dict.fromkeys(weight_map.values())}
-        for name, fname in weight_map.items():
+        for name in sorted(weight_map, key=natural_key):
+            fname = weight_map[name]
             shard = shard_of[fname]
             info = headers[shard].get(name)
             if info is None:
                 raise ModelFileError(f"{shard}: the index says it holds {name!r}, but it does not")
             builder.add_tensor(_ref(shard, name, info))
     else:
-        for shard, header in headers.items():
-            for name, info in header.items():
-                if name != "__metadata__":
-                    builder.add_tensor(_ref(shard, name, info))
+        owner = {
+            n: shard for shard, header in headers.items() for n in header if n != "__metadata__"
+        }
+        for name in sorted(owner, key=natural_key):
+            builder.add_tensor(_ref(owner[name], name, headers[owner[name]][name]))
     guess_kinds(builder)
     meta: dict[str, Any] = {
         "shards": len(shards),

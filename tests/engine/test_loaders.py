@@ -439,3 +439,10 @@ def test_eager_quantized_state_dict_keeps_linear_weights(tmp_path: Path) -> None
     assert fc_w.quant is not None and fc_w.shape == (3, 8)
     torch.testing.assert_close(fc_w.load(), qnet.fc.weight().int_repr())
     assert model.tensor("conv.weight").quant is not None
+
+
+def test_safetensors_layers_come_in_natural_order(tmp_path: Path) -> None:
+    path = tmp_path / "deep.safetensors"
+    save_file({f"layers.{i}.weight": torch.zeros(2) for i in (10, 2, 1, 33)}, str(path))
+    model = load_model(path)
+    assert model.layer("layers").children == ["layers.1", "layers.2", "layers.10", "layers.33"]
