@@ -8,6 +8,7 @@ Lightning.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -242,6 +243,19 @@ def _check(cfg: RunConfig) -> None:
         raise ConfigError(
             f"scheduler.min_lr_ratio must be in [0, 1], got {cfg.scheduler.min_lr_ratio}"
         )
+    devices = cfg.trainer.devices
+    if isinstance(devices, int) and not isinstance(devices, bool):
+        if devices < 1 and devices != -1:
+            raise ConfigError(
+                f"trainer.devices must be a positive count, -1 or 'auto', got {devices}"
+            )
+        # One process per device: a typo like 301 on CPU would fork hundreds of trainers.
+        cores = max(os.cpu_count() or 1, 2)
+        if cfg.trainer.accelerator == "cpu" and devices > cores:
+            raise ConfigError(
+                f"trainer.devices is {devices} but this machine has {os.cpu_count()} CPU cores; "
+                f"use at most {cores} CPU processes"
+            )
     if cfg.data.num_workers < 0 or cfg.logging.grad_norm_every < 0:
         raise ConfigError("data.num_workers and logging.grad_norm_every must not be negative")
 

@@ -174,22 +174,28 @@ def _duration(seconds: float) -> str:
     )
 
 
+def _epoch(e: dict[str, Any]) -> str:
+    """Events count epochs from 0; people (and `layerscope runs`) count from 1."""
+    epoch = e.get("epoch")
+    return str(epoch + 1) if isinstance(epoch, int) else "?"
+
+
 def format_event(e: dict[str, Any]) -> str:
-    """One human line for an event (CLI and log panes)."""
+    """One human line for an event (CLI and log panes); epochs count from 1."""
     kind = e.get("event", "?")
     stamp = time.strftime("%H:%M:%S", time.localtime(e.get("time", 0)))
     if kind == "progress":
         total = e.get("total_steps")
         of = f"/{total}" if total else ""
         return (
-            f"{stamp} epoch {e.get('epoch')} step {e.get('step')}{of} "
+            f"{stamp} epoch {_epoch(e)} step {e.get('step')}{of} "
             f"loss {e.get('loss', float('nan')):.4f} lr {e.get('lr', 0):.3g} "
             f"{e.get('samples_per_sec', 0):.0f} img/s"
             + (f" eta {_duration(e['eta_s'])}" if e.get("eta_s") is not None else "")
         )
     if kind == "epoch":
         metrics = " ".join(f"{k} {v:.4f}" for k, v in sorted(e.get("metrics", {}).items()))
-        return f"{stamp} epoch {e.get('epoch')} done: {metrics}"
+        return f"{stamp} epoch {_epoch(e)} done: {metrics}"
     if kind == "checkpoint":
         return f"{stamp} checkpoint saved: {e.get('path')}"
     if kind in ("started", "resumed"):

@@ -247,7 +247,11 @@ def stop_run(run_dir: Path) -> bool:
     pid = run_pid(run_dir)
     if pid is not None:
         try:
-            os.kill(pid, signal.SIGTERM)
+            # The run leads its own session: signal the group so DDP workers stop with it.
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGTERM)
+            else:
+                os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             return False
     return True

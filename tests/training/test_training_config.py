@@ -142,3 +142,19 @@ def test_save_and_reload_round_trip(tmp_path: Path) -> None:
     save_config(cfg, tmp_path / "config.yaml")
     again = load_config(tmp_path / "config.yaml")
     assert again == cfg
+
+
+def test_cpu_devices_beyond_the_cores_are_refused(tmp_path) -> None:
+    """A typo like devices: 301 on CPU would fork hundreds of trainer processes."""
+    import pytest
+
+    from engine.errors import ConfigError
+    from engine.training.config import load_config
+
+    p = tmp_path / "c.yaml"
+    p.write_text("name: x\ntrainer:\n  accelerator: cpu\n  devices: 301\n")
+    with pytest.raises(ConfigError, match="trainer.devices is 301"):
+        load_config(p)
+    p.write_text("name: x\ntrainer:\n  accelerator: cpu\n  devices: 0\n")
+    with pytest.raises(ConfigError, match="trainer.devices must be"):
+        load_config(p)

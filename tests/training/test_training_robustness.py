@@ -233,6 +233,6 @@ def test_tail_log_and_format_event(tmp_path: Path) -> None:
         {"event": "progress", "time": 0, "epoch": 1, "step": 30, "total_steps": 90, "loss": 0.5,
          "lr": 0.001, "samples_per_sec": 812.3, "eta_s": 125.0}
     )  # fmt: skip
-    assert "epoch 1 step 30/90 loss 0.5000 lr 0.001 812 img/s eta 2:05" in line
+    assert "epoch 2 step 30/90 loss 0.5000 lr 0.001 812 img/s eta 2:05" in line  # counted from 1
     failed = format_event({"event": "failed", "time": 0, "error": "RuntimeError: boom"})
     assert failed.endswith("run failed: RuntimeError: boom")
