@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from engine.errors import LayerscopeError
 from tui.keys import RUNS_KEYS
 from tui.messages import RunsListed
+from tui.run_actions import ask_run_to_stop
 from tui.widgets.run_table import RunTable
 
 if TYPE_CHECKING:
@@ -162,17 +163,7 @@ class RunsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="stop", exit_on_error=False, description="stop run")
     def stop_run(self, run_dir: Path) -> None:
-        from engine.training.runs import stop_run
-
-        if stop_run(run_dir):
-            logger.info("Asked run {} to stop (it saves last.ckpt first)", run_dir.name)
-            self.app.call_from_thread(
-                self.notify, f"Stopping {run_dir.name}: it saves last.ckpt first.", title="Stop"
-            )
-        else:
-            self.app.call_from_thread(
-                self.notify, f"{run_dir.name} is not running.", severity="warning"
-            )
+        ask_run_to_stop(self.app, run_dir)
         self.app.call_from_thread(self.list_runs)
 
     @work(thread=True, exclusive=True, group="resume", exit_on_error=False, description="resume")

@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from engine.errors import LayerscopeError
 from tui.keys import TRAIN_KEYS
 from tui.messages import ConfigLoaded, RunEvents, RunLaunched, RunLogLines, RunTailEnded
+from tui.run_actions import ask_run_to_stop
 from tui.widgets.run_curves import RunCurves
 from tui.widgets.run_log import RunLog, event_line
 from tui.widgets.run_status import RunState, RunStatus
@@ -251,17 +252,7 @@ class TrainScreen(Screen):
 
     @work(thread=True, exclusive=True, group="stop", exit_on_error=False, description="stop")
     def stop_run(self, run_dir: Path) -> None:
-        from engine.training.runs import stop_run
-
-        if stop_run(run_dir):
-            logger.info("Asked run {} to stop (it saves last.ckpt first)", run_dir.name)
-            self.app.call_from_thread(
-                self.notify, f"Stopping {run_dir.name}: it saves last.ckpt first.", title="Stop"
-            )
-        else:
-            self.app.call_from_thread(
-                self.notify, f"{run_dir.name} is not running.", severity="warning"
-            )
+        ask_run_to_stop(self.app, run_dir)
 
     # -- results -------------------------------------------------------------------------------
     @on(ConfigLoaded)
