@@ -26,6 +26,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("activations: choose input", "capture", "Pick the input source and index (c)"),
     ("activations: capture", "run_capture", "Capture every layer's activation for the chosen input"),
     ("activations: show weights/activations", "toggle_activations", "Flip the selected layer's view (a)"),
+    ("activations: next output of the layer", "next_output", "Tuple outputs and repeated calls (n)"),
     ("activations: save capture as report", "save_report", "Write the capture as an activation report (JSON)"),
     ("compare: two reports", "compare_reports", "Diff two activation reports; flagged layers highlighted (d)"),
     ("compare: saved report with the capture", "compare_capture", "Diff a saved report (A) with the current capture (B)"),

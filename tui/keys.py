@@ -16,6 +16,7 @@ INSPECTOR_KEYS = [
     Binding("e", "export", "Export", tooltip="Save the tensor's statistics as JSON", id="stats.export"),
     Binding("c", "capture", "Capture", tooltip="Choose an input and capture activations", id="activations.capture"),
     Binding("a", "toggle_activations", "Weights/Acts", tooltip="The layer's weights or its captured activation", id="activations.toggle"),
+    Binding("n", "next_output", "Next output", tooltip="The layer's next output tensor (tuple outputs, repeated calls)", id="activations.next"),
     Binding("d", "compare_reports", "Compare", show=False, tooltip="Diff two activation reports", id="compare.open"),
     Binding("Q", "quant_compare", "Quant", show=False, tooltip="Float vs quantized twin, layer by layer", id="quant.open"),
     Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Reload the model", id="model.reload"),

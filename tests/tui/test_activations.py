@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import settle, wait_idle
+from pilot_helpers import settle, wait_idle
 from textual.widgets import Select
 
 from engine import load_model
@@ -315,3 +315,45 @@ async def test_escape_cancels_a_running_capture(
         assert bar(app).status.text == "Capture cancelled."
         assert not bar(app).status.busy and bar(app).session is None
         assert not any(n.severity == "error" for n in app._notifications)
+
+
+@pytest.fixture
+def split_model(tmp_path: Path) -> Path:
+    """``split.onnx``: a conv whose output is split in two (one node, two output tensors)."""
+    import torch
+
+    class TwoHalves(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            a, b = torch.split(self.conv(x), 4, dim=1)
+            return a * b
+
+    torch.manual_seed(0)
+    path = tmp_path / "split.onnx"
+    torch.onnx.export(
+        TwoHalves().eval(), (torch.randn(1, 3, 32, 32),), str(path),
+        input_names=["input"], output_names=["out"], dynamo=False,
+    )  # fmt: skip
+    return path
+
+
+async def test_next_output_of_a_layer_with_two(split_model: Path, make_app) -> None:
+    app = make_app(split_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        screen: InspectorScreen = app.screen  # type: ignore[assignment]
+        await capture_digits(pilot)
+        assert screen.check_action("next_output", ()) is False  # the conv has one output
+        await pilot.press("down")  # /conv/Conv → /Split
+        await wait_idle(pilot)
+        assert screen.tree.current_layer == "/Split"
+        assert panel(app)["tensor"] == "/Split_output_0"
+        assert "1 of 2 outputs" in bar(app).status.text
+        assert screen.check_action("next_output", ()) is True
+        await pilot.press("n")
+        await wait_idle(pilot)
+        assert panel(app)["tensor"] == "/Split_output_1"
+        assert "2 of 2 outputs" in bar(app).status.text

@@ -127,6 +127,11 @@ class CompareScreen(Screen):
         )  # fmt: skip
         if d.only_a or d.only_b:
             summary.append(f" · only in A: {len(d.only_a)} · only in B: {len(d.only_b)}", "dim")
+        if not d.rows:  # tensors are matched by name: other models or formats share none
+            summary.append(
+                "\nNo tensor names in common: are these captures of the same model and format?",
+                "yellow",
+            )
         if self.flagged_only:
             summary.append(" · showing flagged only (f: all)", "yellow")
         self.query_one("#compare-summary", Static).update(summary)

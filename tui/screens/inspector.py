@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 CAPTURE_ACTIONS = {  # decided by the capture bar, which knows what was captured
     "capture", "run_capture", "toggle_activations", "save_report", "compare_reports",
-    "compare_capture",
+    "compare_capture", "next_output",
 }  # fmt: skip
 WORK_GROUPS = ("discover", "load", "stats", "export")
 
@@ -184,7 +184,7 @@ class InspectorScreen(Screen):
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False, description="export")
     def export_stats(self, target: Path, payload: dict[str, Any]) -> None:
-        from engine.training.io import atomic_write_json  # temp file + rename
+        from engine.io import atomic_write_json  # temp file + rename
 
         atomic_write_json(target, payload)
         logger.success("Saved statistics of {} to {}", payload["tensor"], target)
@@ -412,6 +412,11 @@ class InspectorScreen(Screen):
 
     def action_toggle_activations(self) -> None:
         self.capture_bar.toggle.toggle()
+
+    def action_next_output(self) -> None:
+        if self.tree.current_layer is not None:
+            self.capture_bar.next_output(self.tree.current_layer)
+            self.request_stats()
 
     def action_save_report(self) -> None:
         self.capture_bar.ask_save_report()

@@ -86,6 +86,8 @@ class InputSource(Vertical):
         self.fields = {"digits": "0", "cifar10": "0", "random": "0", "file": ""}
         self._cancel: threading.Event | None = None
         self.int_view = False  # the shown activation has stored integers (a quantized model)
+        self.several = False  # the shown layer produced several tensors
+        self.outputs: dict[str, int] = {}  # layer → which of its tensors is shown
         self._current: Worker[None] | None = None  # the latest capture or re-run
 
     def compose(self) -> ComposeResult:
@@ -126,24 +128,31 @@ class InputSource(Vertical):
     def showing_activations(self) -> bool:
         return self.session is not None and self.toggle.activations
 
-    def key_state(self) -> tuple[bool, bool, bool]:
-        """(the model can run, a capture exists, an int view applies): what decides the keys."""
+    def key_state(self) -> tuple[bool, bool, bool, bool]:
+        """(the model can run, a capture exists, an int view applies, several outputs shown)."""
         return (
             self.model is not None and self.model.runnable,
             self.session is not None,
             self.showing_activations and self.int_view,
+            self.showing_activations and self.several,
         )
 
     def allows(self, action: str) -> bool:
         """Whether the screen's capture ``action`` applies now (keys and palette)."""
-        runnable, captured, _ = self.key_state()
+        runnable, captured, _, several = self.key_state()
         if action == "capture":
             return runnable
         if action == "run_capture":
             return self.model is not None  # offered so that a weights-only model can say why not
         if action in ("toggle_activations", "save_report", "compare_capture"):
             return captured
+        if action == "next_output":
+            return several
         return True
+
+    def next_output(self, layer: str) -> None:
+        """Show the layer's next tensor (the caller asks for it again)."""
+        self.outputs[layer] = self.outputs.get(layer, 0) + 1
 
     # -- the model -----------------------------------------------------------------------------
     def set_model(self, model: Model) -> bool:
@@ -154,6 +163,7 @@ class InputSource(Vertical):
         shown = self.showing_activations
         self.cancel()
         self.model, self.session = model, None
+        self.outputs.clear()
         self.toggle.set(False, announce=False)
         self.toggle.show(False)
         self.status.set_note("")
@@ -323,10 +333,15 @@ class InputSource(Vertical):
             else:
                 why = "nothing to show"
             self.status.set_note(f"{label}: no captured activation; {why}")
-            self.int_view = False
+            self.int_view = self.several = False
             return False
-        act = acts[0]  # tuple outputs and repeated calls: the first (the count is shown)
-        more = f"{act.name}: 1 of {len(acts)} outputs · " if len(acts) > 1 else ""
+        # Tuple outputs and repeated calls give a layer several tensors: n walks through them.
+        index = self.outputs.get(layer.name, 0) % len(acts)
+        act = acts[index]
+        self.several = len(acts) > 1
+        more = (
+            f"{act.name}: {index + 1} of {len(acts)} outputs (n: next) · " if self.several else ""
+        )
         self.status.set_note("")
         self.status.set_text(more + session.result.summary())
         self.int_view = act.int_stats is not None
