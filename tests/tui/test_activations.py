@@ -357,3 +357,28 @@ async def test_next_output_of_a_layer_with_two(split_model: Path, make_app) -> N
         await wait_idle(pilot)
         assert panel(app)["tensor"] == "/Split_output_1"
         assert "2 of 2 outputs" in bar(app).status.text
+
+
+async def test_random_seed_and_npy_file_inputs(model_dir: Path, make_app, tmp_path: Path) -> None:
+    import numpy as np
+
+    batch = tmp_path / "batch.npy"
+    np.save(batch, np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32))
+    app = make_app(model_dir / "smallcnn.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        await pilot.press("c", "shift+tab", "enter", "down", "down", "enter")  # → random
+        assert bar(app).kind == "random"
+        assert bar(app).field.placeholder == "seed"
+        await pilot.press("tab", "5", "enter")
+        await wait_idle(pilot)
+        assert "random normal N(0, 1), seed 5" in bar(app).status.text
+        assert bar(app).session.batch.seed == 5
+
+        await pilot.press("c", "shift+tab", "enter", "down", "enter")  # → file
+        assert bar(app).kind == "file" and bar(app).field.value == ""
+        await pilot.press("tab", *str(batch), "enter")
+        await wait_idle(pilot)
+        session = bar(app).session
+        assert session.batch.source == "npy" and session.result.samples == 2
+        assert "batch.npy" in bar(app).status.text
