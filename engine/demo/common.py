@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import LayerscopeError
+from engine.io import atomic_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -71,20 +70,7 @@ FILES: list[tuple[str, str, str]] = [
 # Small helpers
 
 
-@contextlib.contextmanager
-def atomic(path: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; rename it over ``path`` only if the block succeeds.
-
-    The temp name is hidden and keeps the real suffix, so folder scans skip it and tools that
-    look at the extension still work. The writer creates the file itself (unlike mkstemp's
-    0600 file), so the result gets the user's usual umask permissions.
-    """
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+atomic = atomic_path  # the demo writes through torch.save/onnx.save: they want a path
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import ConvNet
+from capture_models import ConvNet
 
 from engine.capture import capture
 from engine.capture import onnx_capture as oc

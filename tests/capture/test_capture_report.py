@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ConvNet
+from capture_models import ConvNet
 
 from engine import report
 from engine.capture import capture

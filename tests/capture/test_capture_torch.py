@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from conftest import ConvNet, SharedNet, TupleDictNet
+from capture_models import ConvNet, SharedNet, TupleDictNet
 
 from engine.capture import CaptureCancelled, capture
 from engine.capture import sink as sink_mod

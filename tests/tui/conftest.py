@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
-from textual.widgets import Input
-from textual.worker import WorkerFailed, WorkerState
 from tui_models import (
     make_corrupt,
     make_int8_onnx,
@@ -49,29 +45,3 @@ def make_app() -> Callable[..., LayerscopeApp]:
         return LayerscopeApp(path, show_timings=False, **kwargs)  # type: ignore[arg-type]
 
     return factory
-
-
-async def wait_idle(pilot: Pilot, timeout: float = 60.0) -> None:
-    """Wait until no worker is pending or running and the messages they posted are handled."""
-    app = pilot.app
-    deadline = time.monotonic() + timeout
-    quiet = 0
-    while time.monotonic() < deadline:
-        try:
-            await app.workers.wait_for_complete()
-        except WorkerFailed:  # a failed worker is the app's to report; tests check the report
-            pass
-        await pilot.pause()
-        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
-        quiet = 0 if busy else quiet + 1
-        if quiet >= 3:  # a handled message may start another worker: make sure none did
-            return
-    raise AssertionError("workers still running after timeout")
-
-
-async def settle(pilot: Pilot) -> None:
-    """For snapshots: idle workers, no blinking cursors."""
-    await wait_idle(pilot)
-    for widget in pilot.app.screen.query(Input):
-        widget.cursor_blink = False
-    await pilot.pause()

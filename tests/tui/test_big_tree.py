@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from conftest import wait_idle
+from pilot_helpers import wait_idle
 from tui_models import make_wide_safetensors
 
 from tui.widgets.layer_tree import MAX_MATCHES, PAGE, LayerTree

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from conftest import settle, wait_idle
+from pilot_helpers import settle, wait_idle
 from rich.text import Text
 
 from engine import load_model

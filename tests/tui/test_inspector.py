@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import wait_idle
+from pilot_helpers import wait_idle
 from textual.widgets import Input
 
 from engine.inspect import count_in_range, tensor_stats

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import settle, wait_idle
+from pilot_helpers import settle, wait_idle
 from rich.console import Console
 from tui_models import make_onnx, make_state_dict
 

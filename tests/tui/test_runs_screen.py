@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import settle, wait_idle
 from fake_runs import (
     FakeProcess,
     epoch_end,
@@ -18,6 +17,7 @@ from fake_runs import (
     wait_for,
     write_events,
 )
+from pilot_helpers import settle, wait_idle
 from textual.pilot import Pilot
 
 from tui.screens.inspector import InspectorScreen

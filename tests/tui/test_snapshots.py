@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import settle
+from pilot_helpers import settle
 
 WIDE = (120, 40)
 

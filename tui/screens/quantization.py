@@ -495,7 +495,7 @@ class QuantizationScreen(Screen[str | None]):
     @work(thread=True, exclusive=True, group="quant-export", exit_on_error=False,
           description="export")  # fmt: skip
     def export_json(self, target: Path, payload: dict[str, Any]) -> None:
-        from engine.training.io import atomic_write_json  # temp file + rename
+        from engine.io import atomic_write_json  # temp file + rename
 
         atomic_write_json(target, payload)
         logger.success("Saved the comparison to {}", target)
