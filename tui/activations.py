@@ -109,6 +109,8 @@ class ActivationSession:
         if first is None or first.int_stats is None:
             view = "float"
         with self._lock:  # one re-run at a time; a request that waited may find its answer cached
+            if cancel.is_set():  # superseded while waiting for the lock
+                return None
             if view == "float" and bins not in self._by_bins:
                 self._by_bins[bins] = capture(
                     self.model, self.batch, bins=bins, device=self.device, cancel=cancel

@@ -382,3 +382,24 @@ async def test_random_seed_and_npy_file_inputs(model_dir: Path, make_app, tmp_pa
         session = bar(app).session
         assert session.batch.source == "npy" and session.result.samples == 2
         assert "batch.npy" in bar(app).status.text
+
+
+def test_session_reruns_once_per_bin_count_and_skips_superseded(model_dir: Path) -> None:
+    import threading
+
+    from tui.activations import ActivationSession
+
+    model = load_model(model_dir / "smallcnn.onnx")
+    session = ActivationSession.run(
+        model, "digits:3", seed=0, bins=50, device="cpu", progress=None, cancel=threading.Event()
+    )
+    layer = "/features/features.0/Conv"
+    name = session.for_layer(layer)[0].name
+    assert session.cached(layer, name, 20, None, None) is None  # needs a re-run
+    stale = threading.Event()
+    stale.set()
+    assert session.fetch(layer, name, 20, None, None, stale) is None  # superseded: no work
+    ready = session.fetch(layer, name, 20, None, None, threading.Event())
+    assert ready is not None and len(ready.stats.counts) == 20
+    other = session.for_layer("/classifier/Gemm")[0].name
+    assert session.cached("/classifier/Gemm", other, 20, None, None) is not None  # same pass

@@ -84,7 +84,8 @@ class InputSource(Vertical):
         self.model: Model | None = None
         self.session: ActivationSession | None = None
         self.fields = {"digits": "0", "cifar10": "0", "random": "0", "file": ""}
-        self._cancel: threading.Event | None = None
+        self._cancel: threading.Event | None = None  # the running capture's
+        self._fetch_cancel: threading.Event | None = None  # the running re-run's
         self.int_view = False  # the shown activation has stored integers (a quantized model)
         self.several = False  # the shown layer produced several tensors
         self.outputs: dict[str, int] = {}  # layer → which of its tensors is shown
@@ -297,8 +298,9 @@ class InputSource(Vertical):
 
     def cancel(self) -> None:
         """Stop a running capture (Escape); the engine removes its hooks and raises."""
-        if self._cancel is not None:
-            self._cancel.set()
+        for event in (self._cancel, self._fetch_cancel):
+            if event is not None:
+                event.set()
         for group in GROUPS:
             self.workers.cancel_group(self, group)
         if self.status.busy:
@@ -351,7 +353,12 @@ class InputSource(Vertical):
         else:
             what = "counting values in the range" if low is not None else f"{bins} bins"
             self.status.start(f"Re-running the model for {act.name} ({what})…")
-            self._current = self.fetch(session, layer.name, act.name, bins, low, high, view, more)
+            if self._fetch_cancel is not None:  # a stale re-run must not hold the engine up
+                self._fetch_cancel.set()
+            self._fetch_cancel = cancel = threading.Event()
+            self._current = self.fetch(
+                session, layer.name, act.name, bins, low, high, view, more, cancel
+            )
         return True
 
     def _inner_activation(self, layer: Layer) -> str | None:
@@ -381,9 +388,8 @@ class InputSource(Vertical):
         high: float | None,
         view: str,
         prefix: str,
+        cancel: threading.Event,
     ) -> None:
-        cancel = threading.Event()
-        self._cancel = cancel
         ready = session.fetch(layer, name, bins, low, high, cancel, view)
         if ready is not None and not get_current_worker().is_cancelled:
             self.app.call_from_thread(self.status.stop, prefix + session.result.summary())
