@@ -143,3 +143,15 @@ class TestCompareSnapshot:
 
         app = make_app(model_dir / "smallcnn.onnx")
         assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def test_prompt_refuses_a_missing_report(model_dir: Path, reports: Path, make_app) -> None:
+    app = make_app(model_dir / "smallcnn.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        await pilot.press("d")
+        await type_path(pilot, "nothere.json")
+        assert isinstance(app.screen, ReportPrompt)  # stays, so the typo can be fixed
+        assert any("No report at nothere.json" in n.message for n in app._notifications)
+        await pilot.press("escape")
+        assert isinstance(app.screen, InspectorScreen)

@@ -38,10 +38,13 @@ class ReportPrompt(ModalScreen[list[Path] | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="report.cancel")]
 
-    def __init__(self, title: str, fields: list[tuple[str, Path]]) -> None:
+    def __init__(
+        self, title: str, fields: list[tuple[str, Path]], *, must_exist: bool = True
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.fields = fields
+        self.must_exist = must_exist  # reports to read; a report to write may be new
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -59,6 +62,15 @@ class ReportPrompt(ModalScreen[list[Path] | None]):
         index = inputs.index(event.input)
         if not event.value.strip():
             self.notify("Type a path first.", severity="warning")
+            return
+        path = Path(event.value.strip()).expanduser()
+        if self.must_exist and not path.is_file():  # say so here, where the typo can be fixed
+            self.notify(
+                f"No report at {path}: type the path of a .json report.", severity="warning"
+            )
+            return
+        if not self.must_exist and path.is_dir():
+            self.notify(f"{path} is a folder: add a file name ending in .json.", severity="warning")
             return
         if index + 1 < len(inputs):
             inputs[index + 1].focus()

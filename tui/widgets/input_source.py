@@ -414,7 +414,9 @@ class InputSource(Vertical):
                 self.save_report(session, paths[0])
 
         prompt = ReportPrompt(
-            "Save the capture as an activation report (JSON):", [("report", self.report_path())]
+            "Save the capture as an activation report (JSON):",
+            [("report", self.report_path())],
+            must_exist=False,
         )
         self.app.push_screen(prompt, chosen)
 
