@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -192,6 +192,26 @@ class CompareScreen(Screen):
     def action_flagged_only(self) -> None:
         self.flagged_only = not self.flagged_only
         self.fill()
+
+
+def ask_and_compare(app: App[Any], session: ActivationSession | None) -> None:
+    """Ask for report paths, then open the compare view: two reports, or one (A) against
+    ``session``, the current capture (B)."""
+    from tui.screens.report_prompt import ReportPrompt
+
+    folder = Path.cwd()
+    if session is not None:
+        fields = [("A: saved report (the reference)", folder)]
+        title = "Compare a saved report (A) with the current capture (B):"
+    else:
+        fields = [("A: reference report", folder), ("B: report to check", folder)]
+        title = "Compare two activation reports (flags describe B):"
+
+    def chosen(paths: list[Path] | None) -> None:
+        if paths:
+            app.push_screen(CompareScreen(paths[0], session if session is not None else paths[1]))
+
+    app.push_screen(ReportPrompt(title, fields), chosen)
 
 
 def _report(source: Source) -> Report:

@@ -430,27 +430,11 @@ class InputSource(Vertical):
 
     def ask_compare(self, *, with_capture: bool) -> None:
         """Ask for two reports (or one, against the current capture) and open the compare view."""
-        from tui.screens.compare import CompareScreen
-        from tui.screens.report_prompt import ReportPrompt
+        from tui.screens.compare import ask_and_compare
 
-        session = self.session if with_capture else None
-        if with_capture and session is None:
+        if with_capture and self.session is None:
             return
-        folder = Path.cwd()
-        if session is not None:
-            fields = [("A: saved report (the reference)", folder)]
-            title = "Compare a saved report (A) with the current capture (B):"
-        else:
-            fields = [("A: reference report", folder), ("B: report to check", folder)]
-            title = "Compare two activation reports (flags describe B):"
-
-        def chosen(paths: list[Path] | None) -> None:
-            if not paths:
-                return
-            b: Path | ActivationSession = session if session is not None else paths[1]
-            self.app.push_screen(CompareScreen(paths[0], b))
-
-        self.app.push_screen(ReportPrompt(title, fields), chosen)
+        ask_and_compare(self.app, self.session if with_capture else None)
 
     # -- errors --------------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
