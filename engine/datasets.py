@@ -60,8 +60,8 @@ def cifar10_folder(data_dir: str | os.PathLike[str] | None = None) -> Path:
                 return folder
     looked = ", ".join(str(c) for c in candidates)
     raise InputError(
-        f"CIFAR-10 python folder not found (looked in {looked}); pass --data-dir, set "
-        "LAYERSCOPE_CIFAR10, or use another input such as digits:0 or random"
+        f"CIFAR-10 python folder not found (looked in {looked}); point --data-dir (CLI) or "
+        "LAYERSCOPE_CIFAR10 at cifar-10-batches-py, or use another input such as digits:0 or random"
     )
 
 

@@ -308,3 +308,23 @@ async def test_palette_offers_only_commands_that_apply(model_dir: Path, make_app
         assert "export: tensor statistics to JSON" in titles
         assert "view: toggle int/float" not in titles  # a float model has no integer view
         assert all(": " in title for title in titles)
+
+
+async def test_opening_another_model_shows_its_own_tensor(work_dir, make_app) -> None:
+    """Two models whose first layer sits on the same tree line: the second must not show the first's."""
+    import torch
+    from safetensors.torch import save_file
+
+    for name, value in (("a.safetensors", 1.0), ("b.safetensors", 5.0)):
+        save_file({"fc.weight": torch.full((4, 4), value)}, str(work_dir / name))
+    app = make_app(work_dir / "a.safetensors")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_idle(pilot)
+        screen = app.screen
+        assert screen.ref is not None and screen.ref.source.endswith("a.safetensors")
+        screen.open_model(work_dir / "b.safetensors")
+        await wait_idle(pilot)
+        await pilot.pause(0.2)
+        await wait_idle(pilot)
+        assert screen.ref is not None and screen.ref.source.endswith("b.safetensors")
+        assert screen.stats is not None and screen.stats.max == 5.0

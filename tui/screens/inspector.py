@@ -228,8 +228,15 @@ class InspectorScreen(Screen):
                 self.notify(exc.message, title=exc.title, severity="warning")
                 logger.warning("{}", exc.message)
         self.tree.reveal(target)
+        # A new model whose target sits on the old cursor line posts no NodeHighlighted: show
+        # its tensor anyway, once the cursor has moved (reveal moves it after the refresh).
+        self.call_after_refresh(self._show_revealed)
         self.tree.focus()
         self.sync_keys()
+
+    def _show_revealed(self) -> None:
+        if self.model is not None and self.ref is None and self.tree.current_layer is not None:
+            self.layer_highlighted()
 
     @on(Tree.NodeHighlighted, "#layers")
     def layer_highlighted(self) -> None:
