@@ -139,7 +139,7 @@ def test_runs_tail_and_stop(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     lines = capsys.readouterr().out.splitlines()
     assert (
         "run started" in lines[0]
-        and "epoch 0 done: val_acc 0.9000" in lines[1]
+        and "epoch 1 done: val_acc 0.9000" in lines[1]  # events count from 0, people from 1
         and "run finished" in lines[2]
     )
     assert main(["runs", "stop", "adam", "--runs-dir", str(tmp_path)]) == 2
