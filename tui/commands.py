@@ -24,12 +24,36 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("train: new run", "app.train", "Pick a config, edit its common fields, launch (t)"),
     ("runs: list", "app.runs", "Training runs: follow, stop, inspect their models (R)"),
     ("activations: choose input", "capture", "Pick the input source and index (c)"),
-    ("activations: capture", "run_capture", "Capture every layer's activation for the chosen input"),
-    ("activations: show weights/activations", "toggle_activations", "Flip the selected layer's view (a)"),
-    ("activations: next output of the layer", "next_output", "Tuple outputs and repeated calls (n)"),
-    ("activations: save capture as report", "save_report", "Write the capture as an activation report (JSON)"),
-    ("compare: two reports", "compare_reports", "Diff two activation reports; flagged layers highlighted (d)"),
-    ("compare: saved report with the capture", "compare_capture", "Diff a saved report (A) with the current capture (B)"),
+    (
+        "activations: capture",
+        "run_capture",
+        "Capture every layer's activation for the chosen input",
+    ),
+    (
+        "activations: show weights/activations",
+        "toggle_activations",
+        "Flip the selected layer's view (a)",
+    ),
+    (
+        "activations: next output of the layer",
+        "next_output",
+        "Tuple outputs and repeated calls (n)",
+    ),
+    (
+        "activations: save capture as report",
+        "save_report",
+        "Write the capture as an activation report (JSON)",
+    ),
+    (
+        "compare: two reports",
+        "compare_reports",
+        "Diff two activation reports; flagged layers highlighted (d)",
+    ),
+    (
+        "compare: saved report with the capture",
+        "compare_capture",
+        "Diff a saved report (A) with the current capture (B)",
+    ),
     ("log: show/hide", "toggle_log", "Show or hide the log pane (l)"),
     ("work: cancel", "cancel", "Stop loading or computing (Escape)"),
 ]
@@ -66,6 +90,7 @@ class LayerscopeCommands(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
 
 # The compare view (two activation reports diffed).
 COMPARE_COMMANDS: list[tuple[str, str, str]] = [
