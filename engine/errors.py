@@ -22,6 +22,16 @@ class LayerscopeError(Exception):
         return self.message
 
 
+class Cancelled(LayerscopeError):
+    """The caller set the cancel event: the work stopped and nothing was kept.
+
+    Capture and comparison cancellations subclass it, so the app and the CLI recognise every
+    cancellation by this one class without importing torch.
+    """
+
+    title = "Cancelled"
+
+
 class ModelFileError(LayerscopeError):
     """Missing, unreadable, truncated or corrupt model file."""
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import LayerscopeError
+from engine.errors import Cancelled
 from engine.model import QuantInfo
 from engine.stats import TensorStats
 
@@ -14,10 +14,8 @@ if TYPE_CHECKING:
     import torch
 
 
-class CaptureCancelled(LayerscopeError):
+class CaptureCancelled(Cancelled):
     """The caller set the cancel event; nothing was kept."""
-
-    title = "Cancelled"
 
 
 @dataclass(eq=False)

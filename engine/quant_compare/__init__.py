@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.errors import LayerscopeError
+from engine.errors import Cancelled, LayerscopeError
 from engine.model import Model
 from engine.quant import error_figures
 from engine.quant_compare import activations as _acts
@@ -50,10 +50,8 @@ __all__ = [
 ]
 
 
-class ComparisonCancelled(LayerscopeError):
+class ComparisonCancelled(Cancelled):
     """The caller set the cancel event."""
-
-    title = "Cancelled"
 
 
 class NothingToCompareError(LayerscopeError):
