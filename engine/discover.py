@@ -7,7 +7,6 @@ file), so listing a folder stays fast however large the models are.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,17 +120,3 @@ def discover(folder: str | Path) -> list[ModelGroup]:
     for g in groups.values():  # float first, then quantized; stable within each
         g.entries.sort(key=lambda e: (e.quantized, e.variant != "float", e.path.name))
     return list(groups.values())
-
-
-def read_config_json(folder: Path) -> dict[str, object]:
-    """The interesting bits of a Hugging Face ``config.json``, without needing ``transformers``."""
-    cfg_path = folder / "config.json"
-    if not cfg_path.is_file():
-        return {}
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except (OSError, ValueError):
-        return {}
-    keys = ("architectures", "model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
-            "intermediate_size", "vocab_size", "torch_dtype")  # fmt: skip
-    return {k: cfg[k] for k in keys if k in cfg}

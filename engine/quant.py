@@ -7,22 +7,14 @@ its real value is ``(q - zero_point) * scale``, per tensor or per channel along 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import LayerscopeError
-from engine.model import QuantInfo, TensorRef
+from engine.model import QuantInfo
 
 if TYPE_CHECKING:
     import torch
-
-    from engine.stats import TensorStats
-
-
-class NotQuantizedError(LayerscopeError):
-    """A quantized-tensor view was asked of a plain float tensor."""
-
-    title = "Not quantized"
 
 
 class ShapeMismatchError(LayerscopeError):
@@ -118,84 +110,10 @@ def channel_table(values: torch.Tensor, q: QuantInfo) -> list[dict[str, float]]:
     ]
 
 
-# ---------------------------------------------------------------------------------------------
-# One quantized tensor, described for the app and the CLI
-
-
-@dataclass
-class QuantReport:
-    """Everything the Quantization view shows for one quantized tensor.
-
-    Attributes:
-        name: the tensor's name; ``layer`` its layer.
-        quant: the quantization parameters.
-        int_stats: statistics of the stored integers, binned over the whole representable range.
-        float_stats: statistics of the dequantized values.
-        health: range use and saturation of the integers.
-        channels: per channel (one row when per-tensor): scale, zero point, real min/max.
-    """
-
-    name: str
-    layer: str
-    shape: tuple[int, ...]
-    dtype: str
-    quant: QuantInfo
-    int_stats: TensorStats
-    float_stats: TensorStats
-    health: QuantHealth
-    channels: list[dict[str, float]]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "layer": self.layer,
-            "shape": list(self.shape),
-            "dtype": self.dtype,
-            "quant": self.quant.to_dict(),
-            "int_stats": self.int_stats.to_dict(),
-            "float_stats": self.float_stats.to_dict(),
-            "health": asdict(self.health),
-            "channels": self.channels,
-        }
-
-
 def int_bins(q: QuantInfo, limit: int = 256) -> int:
     """One histogram bin per integer for 8-bit and narrower types; ``limit`` bins beyond that."""
     lo, hi = q.qrange
     return min(hi - lo + 1, limit)
-
-
-def describe(
-    ref: TensorRef, bins: int | None = None, float_bins: int = 50, device: str = "cpu"
-) -> QuantReport:
-    """Integer and dequantized histograms, health and per-channel table of a quantized tensor.
-
-    Histograms come from :func:`engine.inspect.tensor_stats`, so they are cached on ``ref``.
-
-    Raises:
-        NotQuantizedError: ``ref`` holds plain floats.
-    """
-    from engine.inspect import tensor_stats
-
-    if ref.quant is None:
-        raise NotQuantizedError(
-            f"tensor {ref.name!r} is not quantized ({ref.dtype}); pick a tensor marked (q)"
-        )
-    q = ref.quant
-    values = ref.load()
-    if device != "cpu":
-        values = values.to(device)
-    return QuantReport(
-        name=ref.name,
-        layer=ref.layer,
-        shape=ref.shape,
-        dtype=ref.dtype,
-        quant=q,
-        int_stats=tensor_stats(ref, bins or int_bins(q), "int", device),
-        float_stats=tensor_stats(ref, float_bins, "float", device),
-        health=health(values, q),
-        channels=channel_table(values, q),
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,10 +198,3 @@ def error_figures(x: Any, x_hat: Any) -> ErrorFigures:
         exact=noise == 0.0 and not nonfinite,
         nonfinite=nonfinite,
     )
-
-
-def compare(float_model: Any, quant_model: Any, inputs: Any = None, **kwargs: Any) -> Any:
-    """Float vs quantized, layer by layer: see :func:`engine.quant_compare.compare`."""
-    from engine.quant_compare import compare as _compare
-
-    return _compare(float_model, quant_model, inputs, **kwargs)

@@ -12,7 +12,6 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from engine.discover import read_config_json
 from engine.errors import ModelFileError
 from engine.loaders.common import guess_kinds
 from engine.loaders.sniff import read_index
@@ -149,3 +148,17 @@ def load_sharded(path: Path, **_: Any) -> Model:
     if config:
         meta["config"] = config
     return builder.build(path, "safetensors-sharded", metadata=meta)
+
+
+def read_config_json(folder: Path) -> dict[str, object]:
+    """The interesting bits of a Hugging Face ``config.json``, without needing ``transformers``."""
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        return {}
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    keys = ("architectures", "model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
+            "intermediate_size", "vocab_size", "torch_dtype")  # fmt: skip
+    return {k: cfg[k] for k in keys if k in cfg}

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from engine.training.liveness import run_process_alive
 from engine.training.paths import EVENTS_FILE, LOG_FILE
 
 TERMINAL = ("finished", "stopped", "failed")
@@ -126,8 +127,6 @@ def tail_events(
     when ``until_terminal``; or when the run's process is gone and the file is fully read.
     Plain and synchronous, so a TUI worker thread, the CLI and tests share it.
     """
-    from engine.training.runs import run_process_alive
-
     run_dir = Path(run_dir)
     # A resumed run's file holds earlier sessions' terminal events; only the latest session's
     # counts. If the process is alive, that is any terminal event not yet written.
@@ -159,8 +158,6 @@ def tail_log(
     run_dir: str | Path, stop_event: threading.Event | None = None, *, follow: bool = True
 ) -> Iterator[str]:
     """Yield the run's log lines (``train.log``) and follow new ones while its process lives."""
-    from engine.training.runs import run_process_alive
-
     run_dir = Path(run_dir)
     yield from follow_lines(
         run_dir / LOG_FILE, stop_event, follow=follow, is_alive=lambda: run_process_alive(run_dir)

@@ -39,9 +39,7 @@ def _perturbed(src: Path, dst: Path, tensor: str, target_db: float) -> Path:
 
 
 def test_identical_pair_is_exact_everywhere(models) -> None:
-    from engine import quant
-
-    result = quant.compare(models.float_onnx, models.float_onnx)  # the design's entry point
+    result = compare(models.float_onnx, models.float_onnx)
     assert len(result.layers) == 3 and not result.unmatched_float and not result.unmatched_quant
     for layer in result.layers:
         assert layer.weight.figures.exact and math.isinf(layer.weight.sqnr_db)

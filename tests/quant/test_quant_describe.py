@@ -1,4 +1,6 @@
-"""``quant.describe``: integer and dequantized histograms, health and per-channel table."""
+"""Quantized tensors as the app shows them: integer and dequantized histograms
+(``engine.inspect.tensor_stats``), range use and saturation (``quant.health``), the per-channel
+table (``quant.channel_table``), and the error figures of an approximation."""
 
 from __future__ import annotations
 
@@ -8,57 +10,58 @@ import numpy as np
 import pytest
 import torch
 
-from engine.inspect import tensor_values
+from engine.inspect import tensor_stats, tensor_values
 from engine.loaders import load_model
-from engine.quant import NotQuantizedError, ShapeMismatchError, describe, error_figures
+from engine.quant import ShapeMismatchError, channel_table, error_figures, health
 
 
-def test_describe_per_channel_int8_weight(models) -> None:
+def test_per_channel_int8_weight(models) -> None:
     ref = load_model(models.qdq_channel).tensor("conv2.weight_quantized")
-    report = describe(ref)
+    int_stats, float_stats = tensor_stats(ref, 256, "int"), tensor_stats(ref, 50, "float")
     ints = ref.load().numpy().reshape(-1).astype(np.int64)
     # One bin per representable integer, covering -128..127, counting every value.
-    assert len(report.int_stats.counts) == 256
-    assert report.int_stats.edges[0] == -128.5 and report.int_stats.edges[-1] == 127.5
-    assert sum(report.int_stats.counts) == ints.size
-    np.testing.assert_array_equal(report.int_stats.counts, np.bincount(ints + 128, minlength=256))
+    assert len(int_stats.counts) == 256
+    assert int_stats.edges[0] == -128.5 and int_stats.edges[-1] == 127.5
+    assert sum(int_stats.counts) == ints.size
+    np.testing.assert_array_equal(int_stats.counts, np.bincount(ints + 128, minlength=256))
     real = tensor_values(ref).numpy()
-    assert report.float_stats.min == pytest.approx(float(real.min()))
-    assert report.float_stats.max == pytest.approx(float(real.max()))
-    assert report.health.range_used == (ints.max() - ints.min() + 1) / 256
-    assert report.health.saturated_low == float((ints == -128).mean())
-    assert report.health.saturated_high == float((ints == 127).mean())
-    assert len(report.channels) == ref.shape[0] == 16
+    assert float_stats.min == pytest.approx(float(real.min()))
+    assert float_stats.max == pytest.approx(float(real.max()))
+    h = health(ref.load(), ref.quant)
+    assert h.range_used == (ints.max() - ints.min() + 1) / 256
+    assert h.saturated_low == float((ints == -128).mean())
+    assert h.saturated_high == float((ints == 127).mean())
+    channels = channel_table(ref.load(), ref.quant)
+    assert len(channels) == ref.shape[0] == 16
     per_channel = ref.load().numpy().reshape(16, -1).astype(np.int64)
-    for row, scale, ch in zip(report.channels, ref.quant.scale, per_channel, strict=True):
+    for row, scale, ch in zip(channels, ref.quant.scale, per_channel, strict=True):
         assert row["scale"] == float(scale)
         assert row["min"] == pytest.approx(float(real[row["channel"]].min()))
         assert row["range_used"] == (ch.max() - ch.min() + 1) / 256
         assert row["saturated"] == float(((ch == -128) | (ch == 127)).mean())
-    d = report.to_dict()
-    assert d["quant"]["axis"] == 0 and len(d["channels"]) == 16
+    assert ref.quant.to_dict()["axis"] == 0
 
 
-def test_describe_per_tensor_uint8_weight_has_one_channel_row(models) -> None:
+def test_per_tensor_uint8_weight_has_one_channel_row(models) -> None:
     ref = load_model(models.qop_uint8).tensor("fc.weight_quantized")
-    report = describe(ref)
-    assert report.int_stats.edges[0] == -0.5 and report.int_stats.edges[-1] == 255.5
-    assert len(report.channels) == 1
-    assert report.channels[0]["zero_point"] == int(ref.quant.zero_point[0])
+    int_stats = tensor_stats(ref, 256, "int")
+    assert int_stats.edges[0] == -0.5 and int_stats.edges[-1] == 255.5
+    channels = channel_table(ref.load(), ref.quant)
+    assert len(channels) == 1
+    assert channels[0]["zero_point"] == int(ref.quant.zero_point[0])
 
 
-def test_describe_torch_quantized_weight(models) -> None:
+def test_torch_quantized_weight(models) -> None:
     ref = load_model(models.fx_ts).tensor("conv1", "weight")
-    report = describe(ref)
-    assert report.quant.scheme == "torch"
-    assert sum(report.int_stats.counts) == ref.numel
-    assert len(report.channels) == 8
+    assert ref.quant.scheme == "torch"
+    assert sum(tensor_stats(ref, 256, "int").counts) == ref.numel
+    assert len(channel_table(ref.load(), ref.quant)) == 8
 
 
-def test_describe_float_tensor_is_a_clear_error(models) -> None:
+def test_float_tensor_has_only_the_float_view(models) -> None:
     ref = load_model(models.float_onnx).tensor("conv1.weight")
-    with pytest.raises(NotQuantizedError, match="conv1.weight"):
-        describe(ref)
+    assert ref.quant is None
+    assert tensor_stats(ref, 50, "int") is tensor_stats(ref, 50, "float")  # one cached view
 
 
 def test_error_figures_of_identical_tensors_are_exact() -> None:
