@@ -50,6 +50,12 @@ class UntrustedPickleError(LayerscopeError):
     title = "Untrusted pickle"
 
 
+class UntrustedCodeError(UntrustedPickleError):
+    """The file is code (TorchScript): loading or running it needs explicit trust."""
+
+    title = "Untrusted code"
+
+
 class UnsafePathError(ModelFileError):
     """An external-data reference points outside the model's folder."""
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from engine.capture.result import Activation, CaptureCancelled, CaptureResult
 from engine.capture.sink import Progress, Sink
 from engine.errors import ArchitectureError, InputError
+from engine.loaders.torchscript_meta import require_trust
 from engine.model import Model
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ def _resolve(model: Any) -> tuple[Path | None, str, Any, Any]:
     if isinstance(model, Model):
         if model.module is not None:
             return model.path, model.format, model.module, None
+        require_trust(model)  # an untrusted TorchScript archive is listed, never run
         if model.onnx is not None or model.format == "onnx":
             return model.path, model.format, None, model
         raise ArchitectureError(

@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.errors import InputError
     from engine.inputs import load_input, model_input_shape
     from engine.loaders import load_model
+    from engine.loaders.torchscript_meta import require_trust
     from engine.report import from_capture, save
 
     if args.bins < 1:
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
                 f"--device {args.device}: torch sees no CUDA device here; use --device cpu"
             )
     model = load_model(args.model, arch=args.arch, trust=args.trust, device=args.device)
+    require_trust(model)  # before the input: "TorchScript is code" is the reason it cannot run
     batch = load_input(
         args.input,
         input_shape=model_input_shape(model),

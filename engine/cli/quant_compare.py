@@ -64,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.errors import LayerscopeError
     from engine.loaders import load_model
+    from engine.loaders.torchscript_meta import require_trust
     from engine.quant_compare import compare
 
     if not math.isfinite(args.threshold):
@@ -75,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
             f"--suggest-exclude names ONNX nodes for quantize_static(nodes_to_exclude=...); "
             f"{qm.path.name} is {qm.format}, not ONNX"
         )
+    for m in () if args.weights_only else (fm, qm):
+        require_trust(m)  # untrusted TorchScript: weights only, or --trust to run it
     inputs = None if args.weights_only else _inputs(args, fm, qm)
     result = compare(fm, qm, inputs, threshold_db=args.threshold, activations=not args.weights_only)
     if args.json:

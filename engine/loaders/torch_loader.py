@@ -162,9 +162,14 @@ def load_torch_pickle(path: Path, **kwargs: Any) -> Model:
     return load_torch(path, fmt="torch-pickle", **kwargs)
 
 
-def load_torchscript(path: Path, *, device: str = "cpu", **_: Any) -> Model:
+def load_torchscript(path: Path, *, device: str = "cpu", trust: bool = False, **_: Any) -> Model:
+    """Without trust, only list the archive (TorchScript is code); with it, ``torch.jit.load``."""
     import torch
 
+    if not trust:
+        from engine.loaders.torchscript_meta import load_torchscript_listing
+
+        return load_torchscript_listing(path)
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError, OSError) as exc:

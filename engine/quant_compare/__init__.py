@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import Cancelled, LayerscopeError
+from engine.loaders.torchscript_meta import require_trust
 from engine.model import Model
 from engine.quant import error_figures
 from engine.quant_compare import activations as _acts
@@ -103,6 +104,8 @@ def compare(
             f"{fm.path.name} is quantized and {qm.path.name} is not: "
             "give the float model first, then the quantized one"
         )
+    for m in (fm, qm) if activations else ():
+        require_trust(m)  # an untrusted TorchScript archive is compared by its weights only
     batches = _acts.make_batches(fm, qm, inputs, num_inputs, seed) if activations else None
     example = batches[0][:1] if batches else None
     f_ops, q_ops = model_ops(fm, example), model_ops(qm, example)
