@@ -24,6 +24,11 @@ def tensor_values(ref: TensorRef, view: str = "float", device: str = "cpu") -> t
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
     values = ref.load()
+    if values.is_complex():  # no min/max/histogram of complex numbers
+        from engine.errors import ModelFileError
+
+        dtype = str(values.dtype).removeprefix("torch.")
+        raise ModelFileError(f"{ref.source}: tensor {ref.name!r}: {dtype} statistics not supported")
     if device != "cpu":
         values = values.to(device)
     if ref.quant is not None and view == "float":

@@ -1,7 +1,8 @@
 """Atomic file writes: a reader (the app, `layerscope runs`, a script) never sees half a file.
 
 Everything layerscope writes for others to read — reports, run metadata, exported models — goes
-through a temporary file in the same folder and a rename.
+through a temporary file in the same folder and a rename. JSON from a user's file is read through
+``load_json``: size-capped, and any failure is one line.
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from engine.errors import LayerscopeError, ModelFileError
 
 
 @contextlib.contextmanager
@@ -56,3 +60,49 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def load_json(
+    source: Path | bytes,
+    what: str,
+    max_bytes: int,
+    error: type[LayerscopeError] = ModelFileError,
+) -> Any:
+    """Parse JSON from a user's file (or bytes already read from one), or raise ``error``.
+
+    Every failure is one line naming ``what``: too large (checked before reading), unreadable,
+    not UTF-8, not JSON, or nested too deeply for Python's parser (a ``RecursionError`` otherwise).
+    The file's own bytes are never echoed.
+    """
+    if isinstance(source, Path):
+        try:
+            st = source.stat()
+            if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+                raise error(f"{what} is not a regular file")
+            size = st.st_size
+            if size > max_bytes:
+                raise error(f"{what} is larger than {_size(max_bytes)} ({_size(size)}); not read")
+            with source.open("rb") as fh:
+                raw = fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise error(f"{what}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    else:
+        raw = source
+    if len(raw) > max_bytes:
+        raise error(f"{what} is larger than {_size(max_bytes)}; not read")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} is not UTF-8 text (bad byte at offset {exc.start})") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise error(f"{what} is nested too deeply to be valid JSON") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{what} is not JSON ({exc.msg} at line {exc.lineno})") from None
+    except ValueError as exc:  # e.g. an integer with too many digits
+        raise error(f"{what} is not JSON ({str(exc).splitlines()[0][:80]})") from None
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**2:.0f} MB" if n >= 1024**2 else f"{n} bytes"

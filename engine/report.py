@@ -18,13 +18,14 @@ from typing import Any
 
 from engine.capture.result import CaptureResult
 from engine.errors import InputError
-from engine.io import atomic_write_text
+from engine.io import atomic_write_text, load_json
 from engine.model import QuantInfo
 from engine.stats import TensorStats
 
 SCHEMA = "layerscope.activation-report"
 SCHEMA_VERSION = 1
 DEFAULT_NAME = "activation_report.json"
+MAX_REPORT_BYTES = 1024**3  # a report of 100k tensors with 256-bin histograms is ~200 MB
 
 
 @dataclass
@@ -174,18 +175,10 @@ def save(report: Report, path: str | os.PathLike[str]) -> Path:
 def load(path: str | os.PathLike[str]) -> Report:
     """Read and validate a report; any problem is one ``InputError`` naming the file."""
     p = Path(path)
-    try:
-        raw = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"report not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read report {p}: {exc}") from None
-    try:
-        d = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{p} is not JSON ({exc.msg} at line {exc.lineno}); is it an activation report?"
-        ) from None
+    if not p.exists():
+        raise InputError(f"report not found: {p}")
+    # Size-capped, and deep nesting or bad bytes are one line too (not a RecursionError).
+    d = load_json(p, str(p), MAX_REPORT_BYTES, error=InputError)
     if not isinstance(d, dict) or d.get("schema") != SCHEMA:
         raise InputError(f'{p} is not a layerscope activation report (no "schema": "{SCHEMA}")')
     version = d.get("schema_version")

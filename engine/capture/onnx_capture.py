@@ -45,6 +45,9 @@ _PASSTHROUGH = {"MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsque
                 "Slice", "Gather", "Pad", "Resize", "Split", "DepthToSpace", "SpaceToDepth"}  # fmt: skip
 _NOT_DATA = {"Shape", "Size"}
 _INT_DTYPES = {"int8", "uint8", "int16", "uint16", "int32", "int4", "uint4"}
+# Every captured value is a session output that ONNX Runtime keeps until the run ends, so memory
+# grows with the graph (200k nodes took 1.2 GB and 42 s): larger graphs are refused up front.
+MAX_CAPTURE_VALUES = 20_000
 
 
 @dataclass(eq=False)
@@ -104,7 +107,7 @@ def _build(path: Path, device: str) -> OnnxGraph:
             f"{path.name} takes {len(inputs)} inputs ({names}); capture feeds exactly one"
         )
     g = OnnxGraph(None, inputs[0].name, "", [])
-    g.consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer if _small(t)}
+    g.consts = {t.name: _const(path, t) for t in graph.initializer if _small(t)}
     have = {o.name for o in graph.output}
     # Values that depend on the input's data; weights dequantized by DQ nodes and shape
     # arithmetic are constants or metadata, not activations.
@@ -124,8 +127,13 @@ def _build(path: Path, device: str) -> OnnxGraph:
             if out and out not in g.producer:
                 g.producer[out] = (layer, node.op_type)
                 g.order.append(out)
-                if out not in have:
-                    graph.output.append(onnx.ValueInfoProto(name=out))
+    if len(g.order) > MAX_CAPTURE_VALUES:
+        raise InputError(
+            f"{path.name} has {len(g.order)} intermediate values; capture records at most "
+            f"{MAX_CAPTURE_VALUES}: extract the part you need with onnx.utils.extract_model"
+            "(model, part, input_names, output_names) and capture that"
+        )
+    graph.output.extend(onnx.ValueInfoProto(name=out) for out in g.order if out not in have)
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.log_severity_level = 3
@@ -145,6 +153,19 @@ def _build(path: Path, device: str) -> OnnxGraph:
     inp = g.session.get_inputs()[0]
     g.input_type, g.input_shape = inp.type, list(inp.shape)
     return g
+
+
+def _const(path: Path, t: Any) -> np.ndarray | None:
+    """An initializer's values, or ``None`` when they are not numbers (then not a quant param)."""
+    from onnx import numpy_helper
+
+    try:
+        arr = numpy_helper.to_array(t)
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(
+            f"{path}: initializer {t.name!r} does not match its dims ({_first_line(exc)[:120]})"
+        ) from None
+    return arr if arr.dtype.kind in "biuf" else None
 
 
 def _small(t: Any) -> bool:

@@ -102,3 +102,25 @@ def add_flat_tensors(
 ) -> None:
     for name, t in named:
         builder.add_tensor(ref_from_tensor(name, t, source))
+
+
+def for_stats(t: torch.Tensor, what: str) -> torch.Tensor:
+    """``t`` in a dtype the statistics can reduce, with the same values; else one-line error.
+
+    uint64 becomes int64 when every value fits (else float64); float8_e8m0 (powers of two) becomes
+    float32; packed float4 pairs have no per-value statistics here and are refused by name.
+    """
+    import torch
+
+    if t.dtype == torch.uint64:
+        if t.numel() and int(t.view(torch.int64).lt(0).sum()):  # some value >= 2**63
+            return t.to(torch.float64)
+        return t.view(torch.int64)
+    if t.dtype == getattr(torch, "float8_e8m0fnu", None):
+        return t.to(torch.float32)
+    if "float4" in str(t.dtype):
+        from engine.errors import ModelFileError
+
+        name = str(t.dtype).removeprefix("torch.")
+        raise ModelFileError(f"{what}: {name} statistics not supported")
+    return t

@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.errors import ModelFileError, UnsafePathError
 from engine.loaders import onnx_quant as oq
+from engine.loaders.common import for_stats
 from engine.model import Model, QuantInfo, TensorRef, TreeBuilder
 
 # ONNX TensorProto element type → torch dtype name.
@@ -24,6 +25,21 @@ TORCH_DTYPES = {
     17: "float8_e4m3fn", 18: "float8_e4m3fnuz", 19: "float8_e5m2", 20: "float8_e5m2fnuz",
 }  # fmt: skip
 _FOLDED = {"QuantizeLinear", "DequantizeLinear", "Constant"}  # shown through their consumers
+# Bytes per element of the types read straight from raw bytes (the rest go through numpy_helper).
+_ITEMSIZE = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2,
+             17: 1, 18: 1, 19: 1, 20: 1}  # fmt: skip
+
+
+def dtype_name(data_type: int) -> str:
+    """Readable element type: torch's name where torch has the type, else ONNX's (``int4``)."""
+    if data_type in TORCH_DTYPES:
+        return TORCH_DTYPES[data_type]
+    from onnx import TensorProto
+
+    try:
+        return TensorProto.DataType.Name(data_type).lower()
+    except ValueError:
+        return f"onnx type {data_type}"
 
 
 def external_location(t: Any, base: Path) -> tuple[Path, int, int | None]:
@@ -36,8 +52,17 @@ def external_location(t: Any, base: Path) -> tuple[Path, int, int | None]:
             f"{base}: tensor {t.name!r} points to external data {loc!r} outside the model's folder; "
             "refusing to read it (move the data file next to the model)"
         )
-    length = int(info["length"]) if "length" in info else None
-    offset = int(info.get("offset", 0))
+    try:
+        length = int(info["length"]) if "length" in info else None
+        offset = int(info.get("offset", 0))
+    except ValueError:
+        raise ModelFileError(
+            f"{base}: tensor {t.name!r} has a non-numeric external offset or length"
+        ) from None
+    if offset < 0 or (length is not None and length < 0):
+        raise ModelFileError(
+            f"{base}: tensor {t.name!r} has a negative external data offset or length"
+        )
     # Checked at open (a stat, no read), so a missing or short data file is named up front.
     if not target.is_file():
         raise ModelFileError(
@@ -51,45 +76,86 @@ def external_location(t: Any, base: Path) -> tuple[Path, int, int | None]:
     return target, offset, length
 
 
-def _tensor_loader(t: Any, base: Path):  # noqa: ANN202 - returns a closure
+def _tensor_loader(t: Any, base: Path, source: str = ""):  # noqa: ANN202 - returns a closure
     import torch
 
+    what = f"{source or base}: tensor {t.name!r}"
     dims = tuple(int(d) for d in t.dims)
+    numel = 1
+    for d in dims:
+        numel *= d
+    itemsize = _ITEMSIZE.get(t.data_type)
     dtype = getattr(torch, TORCH_DTYPES.get(t.data_type, "float32"))
+
+    def check(nbytes: int) -> None:
+        if itemsize is None:
+            raise ModelFileError(f"{what}: {dtype_name(t.data_type)} statistics not supported")
+        if nbytes != numel * itemsize:
+            raise ModelFileError(
+                f"{what}: dims {list(dims)} of {dtype_name(t.data_type)} need "
+                f"{numel * itemsize} bytes but the data has {nbytes}"
+            )
+
     if t.data_location == 1:  # EXTERNAL
         path, offset, length = external_location(t, base)
 
         def load_external() -> torch.Tensor:
-            count = length if length is not None else path.stat().st_size - offset
+            count = length if length is not None else max(path.stat().st_size - offset, 0)
+            check(count)
+            if offset + count > path.stat().st_size:
+                raise ModelFileError(f"{path}: truncated external data for tensor {t.name!r}")
             mm = np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=(count,))
             with warnings.catch_warnings():  # read-only mmap: torch warns, we never write to it
                 warnings.simplefilter("ignore", UserWarning)
-                return torch.from_numpy(mm).view(dtype).reshape(dims)
+                return for_stats(torch.from_numpy(mm).view(dtype).reshape(dims), what)
 
         return load_external
-    if t.raw_data:
+    if t.raw_data and itemsize is not None:
         raw = t.raw_data
-        return lambda: torch.frombuffer(bytearray(raw), dtype=dtype).reshape(dims)
+
+        def load_raw() -> torch.Tensor:
+            check(len(raw))
+            return for_stats(torch.frombuffer(bytearray(raw), dtype=dtype).reshape(dims), what)
+
+        return load_raw
 
     def load_fields() -> torch.Tensor:
         from onnx import numpy_helper
 
-        arr = numpy_helper.to_array(t)
+        try:
+            arr = numpy_helper.to_array(t)  # also unpacks int4/uint4/float4 nibbles
+        except (ValueError, TypeError) as exc:
+            raise ModelFileError(f"{what}: data does not match its dims ({_first(exc)})") from None
+        if arr.dtype.kind in "OSU":
+            raise ModelFileError(f"{what}: string statistics not supported")
+        if arr.dtype.kind == "c":  # a NaN scan works on it; inspect's statistics refuse it
+            return torch.from_numpy(np.ascontiguousarray(arr)).reshape(dims)
+        if t.data_type in (21, 22):  # uint4/int4: stored values, exactly, in a byte each
+            arr = arr.astype(np.uint8 if t.data_type == 21 else np.int8)
+            return torch.from_numpy(np.ascontiguousarray(arr)).reshape(dims)
         if (
             arr.dtype.kind not in "biuf"
             or arr.dtype.itemsize != torch.empty((), dtype=dtype).element_size()
         ):
-            arr = arr.astype(np.float32)  # exotic types (bf16 in int32 fields): show as float32
+            arr = arr.astype(np.float32)  # exotic types (bf16 in int32 fields, fp4): float32
             return torch.from_numpy(np.ascontiguousarray(arr)).reshape(dims)
-        return torch.from_numpy(np.ascontiguousarray(arr)).view(dtype).reshape(dims)
+        out = torch.from_numpy(np.ascontiguousarray(arr)).view(dtype).reshape(dims)
+        return for_stats(out, what)
 
     return load_fields
 
 
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:120]
+
+
 def _nbytes(t: Any) -> int:
     n = int(np.prod(t.dims)) if len(t.dims) else 1
-    size = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2}
-    return n * size.get(t.data_type, 1)
+    bits = {21: 4, 22: 4, 23: 4, 14: 64, 15: 128}.get(
+        t.data_type, 8 * _ITEMSIZE.get(t.data_type, 1)
+    )
+    return (n * bits + 7) // 8
 
 
 def load_onnx(path: Path, **_: Any) -> Model:
@@ -110,7 +176,8 @@ def load_onnx(path: Path, **_: Any) -> Model:
 class _Graph:
     """Indexes of one ONNX graph: weights (initializers + Constant outputs), producers, consumers."""
 
-    def __init__(self, proto: Any, base: Path) -> None:
+    def __init__(self, proto: Any, base: Path, source: str = "") -> None:
+        self.source = source or str(base)
         g = proto.graph
         self.weights: dict[str, Any] = {t.name: t for t in g.initializer}
         for node in g.node:
@@ -143,11 +210,29 @@ class _Graph:
         t = self.weights.get(name)
         if t is None or t.data_location == 1:
             return None
-        return np.asarray(numpy_helper.to_array(t))
+        try:
+            arr = np.asarray(numpy_helper.to_array(t))
+        except (ValueError, TypeError) as exc:
+            raise ModelFileError(
+                f"{self.source}: tensor {name!r}: data does not match its dims ({_first(exc)})"
+            ) from None
+        if arr.dtype.kind not in "biuf":
+            if arr.dtype.kind == "V" and t.data_type in (21, 22):  # int4/uint4 zero points
+                return arr.astype(np.int8)
+            raise ModelFileError(
+                f"{self.source}: tensor {name!r} is not numeric ({dtype_name(t.data_type)})"
+            )
+        return arr
 
 
 def _quant(
-    g: _Graph, scale: str | None, zp: str | None, axis: int | None, qtype: int | None, scheme: str
+    g: _Graph,
+    scale: str | None,
+    zp: str | None,
+    axis: int | None,
+    qtype: int | None,
+    scheme: str,
+    value: str | None = None,
 ) -> QuantInfo | None:
     s = g.array(scale) if scale else None
     if s is None:
@@ -155,6 +240,18 @@ def _quant(
     z = g.array(zp) if zp else None
     s = s.reshape(-1).astype(np.float64)
     z = np.zeros(len(s), np.int64) if z is None else z.reshape(-1).astype(np.int64)
+    # Lengths that cannot be broadcast would fail deep in dequantization: refuse them by name.
+    if len(z) != len(s):
+        raise ModelFileError(
+            f"{g.source}: zero point {zp!r} has {len(z)} values but scale {scale!r} has {len(s)}"
+        )
+    dims = g.weights[value].dims if value in g.weights else None
+    if len(s) > 1 and dims is not None and (axis is None or len(s) != dims[axis]):
+        where = "per-tensor" if axis is None else f"axis {axis} of length {dims[axis]}"
+        raise ModelFileError(
+            f"{g.source}: scale {scale!r} has {len(s)} values, which does not fit {where} "
+            f"of {value!r}"
+        )
     qdtype = oq.INT_TYPES.get(qtype or 0)
     if qdtype is None and zp and zp in g.weights:
         qdtype = oq.INT_TYPES.get(g.weights[zp].data_type)
@@ -202,7 +299,7 @@ def _role(node: Any, idx: int) -> str:
 
 def _build(path: Path, proto: Any) -> Model:
     base = path.parent.resolve()
-    g = _Graph(proto, base)
+    g = _Graph(proto, base, str(path))
     act_quant: dict[str, QuantInfo] = {}
     dq_weights: dict[str, tuple[str, QuantInfo | None]] = {}
     absorbed: set[str] = set()  # scale/zero-point tensors shown inside QuantInfo, not on their own
@@ -212,6 +309,10 @@ def _build(path: Path, proto: Any) -> Model:
         op = node.op_type
         if op in ("DequantizeLinear", "QuantizeLinear"):
             schemes.add("qdq")
+            if len(node.input) < 2 or not node.input[1]:  # no scale: shown as stored integers
+                if op == "DequantizeLinear" and node.input and node.input[0] in g.weights:
+                    dq_weights[node.output[0]] = (node.input[0], None)
+                continue
             x, scale = node.input[0], node.input[1]
             zp = node.input[2] if len(node.input) > 2 and node.input[2] else None
             absorbed.update(n for n in (scale, zp) if n)
@@ -220,7 +321,7 @@ def _build(path: Path, proto: Any) -> Model:
                 qtype = g.weights[x].data_type
                 ndim = len(g.weights[x].dims)
                 axis = _attr(node, "axis", 1) % max(ndim, 1)
-                dq_weights[node.output[0]] = (x, _quant(g, scale, zp, axis, qtype, "qdq"))
+                dq_weights[node.output[0]] = (x, _quant(g, scale, zp, axis, qtype, "qdq", x))
                 continue
             q = _quant(g, scale, zp, None, qtype, "qdq")
             if q is not None:
@@ -272,7 +373,8 @@ def _build(path: Path, proto: Any) -> Model:
             ndim = len(g.weights[value].dims) if value in g.weights else 0
             scheme = "dynamic" if node.op_type.endswith("Integer") else "qoperator"
             qtype = g.weights[value].data_type if value in g.weights else None
-            q = _quant(g, scale, zp, oq.resolve_axis(t.axis_rule, ndim, trans_b), qtype, scheme)
+            axis = oq.resolve_axis(t.axis_rule, ndim, trans_b)
+            q = _quant(g, scale, zp, axis, qtype, scheme, value)
             if value in g.weights:
                 quant_of[value] = q
             elif q is not None:
@@ -306,8 +408,8 @@ def _build(path: Path, proto: Any) -> Model:
                 TensorRef(
                     name=src,
                     shape=tuple(int(d) for d in t.dims),
-                    dtype=TORCH_DTYPES.get(t.data_type, str(t.data_type)),
-                    loader=_tensor_loader(t, base),
+                    dtype=dtype_name(t.data_type),
+                    loader=_tensor_loader(t, base, str(path)),
                     role=_role(node, idx),
                     quant=q,
                     source=str(path),
@@ -323,8 +425,8 @@ def _build(path: Path, proto: Any) -> Model:
             and src not in g.alias
         ):
             builder.add_tensor(
-                TensorRef(name=src, shape=tuple(int(d) for d in t.dims), dtype=TORCH_DTYPES.get(t.data_type, "?"),
-                          loader=_tensor_loader(t, base), role=src, source=str(path), nbytes=_nbytes(t)),
+                TensorRef(name=src, shape=tuple(int(d) for d in t.dims), dtype=dtype_name(t.data_type),
+                          loader=_tensor_loader(t, base, str(path)), role=src, source=str(path), nbytes=_nbytes(t)),
                 layer="",
             )  # fmt: skip
 

@@ -6,14 +6,14 @@ all opening needs. A tensor's bytes are read through ``safe_open`` (memory-mappe
 
 from __future__ import annotations
 
-import json
 import re
 import struct
 from pathlib import Path
 from typing import Any
 
 from engine.errors import ModelFileError
-from engine.loaders.common import guess_kinds
+from engine.io import load_json
+from engine.loaders.common import for_stats, guess_kinds
 from engine.loaders.sniff import read_index
 from engine.model import Model, TensorRef, TreeBuilder
 
@@ -26,11 +26,20 @@ DTYPES: dict[str, tuple[str, float]] = {
     "U64": ("uint64", 8), "U32": ("uint32", 4), "U16": ("uint16", 2), "U8": ("uint8", 1),
     "BOOL": ("bool", 1),
 }  # fmt: skip
+# Bits per element of every dtype code safetensors accepts (some have no statistics here).
+_BITS: dict[str, int] = {code: int(nbytes * 8) for code, (_, nbytes) in DTYPES.items()}
+_BITS.update({"F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "F8_E8M0": 8, "C64": 64})
 _MAX_HEADER = 100 * 1024 * 1024  # the format's own limit
 
 
 def read_header(path: Path) -> dict[str, Any]:
-    """The parsed JSON header of one safetensors file, checked against the file's size."""
+    """The parsed JSON header of one safetensors file, checked as fully as ``safe_open`` does.
+
+    A header that passed here but that ``safe_open`` rejected would only fail when a tensor is
+    read, deep in statistics code; so every entry is checked now: known dtype, a shape of
+    non-negative integers, a byte range whose size matches the shape, ranges in order without
+    gaps or overlaps, and the data section covered exactly.
+    """
     try:
         size = path.stat().st_size
         with path.open("rb") as fh:
@@ -38,26 +47,75 @@ def read_header(path: Path) -> dict[str, Any]:
             if len(raw_len) < 8:
                 raise ModelFileError(f"{path}: truncated safetensors file ({size} bytes)")
             (n,) = struct.unpack("<Q", raw_len)
-            if n > min(_MAX_HEADER, size - 8):
+            if n > _MAX_HEADER:  # refused before reading: the format's own cap
+                raise ModelFileError(
+                    f"{path}: corrupt safetensors header (length {n} exceeds the 100 MB limit)"
+                )
+            if n > size - 8:
                 raise ModelFileError(f"{path}: corrupt safetensors header (length {n} > file)")
-            header = json.loads(fh.read(n))
+            raw = fh.read(n)
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot read ({exc.strerror})") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{path}: corrupt safetensors header ({exc})") from None
-    data_size = size - 8 - n
+    header = load_json(raw, f"{path}: safetensors header", _MAX_HEADER)
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: corrupt safetensors header (not a JSON object)")
+    _check_entries(path, header, size - 8 - n)
+    return header
+
+
+def _check_entries(path: Path, header: dict[str, Any], data_size: int) -> None:
+    """Raise ``ModelFileError`` for the first entry ``safe_open`` would refuse."""
+    spans: list[tuple[int, int, str]] = []
     for name, info in header.items():
         if name == "__metadata__":
+            if not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values()):
+                raise ModelFileError(f"{path}: corrupt safetensors __metadata__ (not text values)")
             continue
-        try:
-            end = int(info["data_offsets"][1])
-        except (KeyError, TypeError, IndexError, ValueError):
-            raise ModelFileError(f"{path}: corrupt safetensors entry for {name!r}") from None
+        if not isinstance(info, dict):
+            raise ModelFileError(f"{path}: corrupt safetensors entry for {name!r}")
+        code, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+        if not isinstance(code, str) or code not in _BITS:
+            raise ModelFileError(f"{path}: tensor {name!r} has an unknown dtype")
+        if not isinstance(shape, list) or not all(_is_uint(d) for d in shape):
+            raise ModelFileError(
+                f"{path}: tensor {name!r} has an invalid shape (not a list of non-negative integers)"
+            )
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(_is_uint(o) for o in offsets)
+            or offsets[0] > offsets[1]
+        ):
+            raise ModelFileError(f"{path}: tensor {name!r} has invalid data offsets")
+        start, end = offsets
         if end > data_size:
             raise ModelFileError(
                 f"{path}: truncated: tensor {name!r} ends at byte {end} but the data has {data_size}"
             )
-    return header
+        numel = 1
+        for d in shape:
+            numel *= d
+        if numel * _BITS[code] != (end - start) * 8:
+            raise ModelFileError(
+                f"{path}: tensor {name!r}: shape {shape} of {code} needs "
+                f"{numel * _BITS[code] / 8:g} bytes but its data offsets span {end - start}"
+            )
+        spans.append((start, end, name))
+    spans.sort()
+    pos = 0
+    for start, end, name in spans:
+        if start != pos:
+            what = "overlaps the tensor before it" if start < pos else "leaves a gap before it"
+            raise ModelFileError(f"{path}: corrupt safetensors offsets: tensor {name!r} {what}")
+        pos = end
+    if pos != data_size:
+        raise ModelFileError(
+            f"{path}: corrupt safetensors file: tensors cover {pos} of its {data_size} data bytes"
+        )
+
+
+def _is_uint(v: Any) -> bool:
+    return type(v) is int and v >= 0  # not bool, float or NaN
 
 
 def _ref(source: str, name: str, info: dict[str, Any]) -> TensorRef:
@@ -67,11 +125,16 @@ def _ref(source: str, name: str, info: dict[str, Any]) -> TensorRef:
     start, end = info["data_offsets"]
 
     def load() -> Any:
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
 
         # Memory-mapped: pages are read as the statistics touch them and go with the tensor.
-        with safe_open(source, framework="pt") as fh:
-            return fh.get_tensor(name)
+        try:
+            with safe_open(source, framework="pt") as fh:
+                t = fh.get_tensor(name)
+        except (SafetensorError, TypeError) as exc:  # TypeError: dtypes torch has no type for
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise ModelFileError(f"{source}: cannot read tensor {name!r} ({reason})") from None
+        return for_stats(t, f"{source}: tensor {name!r}")
 
     shape = tuple(map(int, info.get("shape", ())))
     return TensorRef(name=name, shape=shape, dtype=dtype, loader=load, source=source,
@@ -155,9 +218,11 @@ def read_config_json(folder: Path) -> dict[str, object]:
     cfg_path = folder / "config.json"
     if not cfg_path.is_file():
         return {}
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except (OSError, ValueError):
+    try:  # optional facts: a broken config.json is left out, the model still opens
+        cfg = load_json(cfg_path, f"{cfg_path}", 10 * 1024 * 1024)
+    except ModelFileError:
+        return {}
+    if not isinstance(cfg, dict):
         return {}
     keys = ("architectures", "model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
             "intermediate_size", "vocab_size", "torch_dtype")  # fmt: skip

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import struct
 import zipfile
 from pathlib import Path
 
 from engine.errors import ModelFileError, UnknownFormatError
+from engine.io import load_json
 
 FORMATS = ("torchscript", "torch-zip", "torch-pickle", "safetensors", "safetensors-sharded", "onnx")
 # Field tags that may follow ir_version (field 1) at the start of an ONNX ModelProto.
 _ONNX_NEXT_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72}
+_MAX_INDEX = 100 * 1024 * 1024  # an index of a million tensors is ~60 MB
 
 
 def is_sharded_folder(path: Path) -> bool:
@@ -70,7 +71,7 @@ def read_index(path: Path) -> dict[str, str]:
     """``weight_map`` (tensor name → shard file) of a sharded folder's index, if there is one."""
     for index in sorted(path.glob("*.safetensors.index.json")):
         try:
-            data = json.loads(index.read_text())
+            data = load_json(index, f"{index}: not a valid safetensors index: the file", _MAX_INDEX)
             return dict(data["weight_map"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelFileError(f"{index}: not a valid safetensors index ({exc})") from None
