@@ -100,7 +100,10 @@ def _tensor_loader(t: Any, base: Path, source: str = ""):  # noqa: ANN202 - retu
         path, offset, length = external_location(t, base)
 
         def load_external() -> torch.Tensor:
-            count = length if length is not None else max(path.stat().st_size - offset, 0)
+            if length is None and itemsize is not None:  # no length: as many bytes as dims say
+                count = numel * itemsize
+            else:
+                count = length if length is not None else max(path.stat().st_size - offset, 0)
             check(count)
             if offset + count > path.stat().st_size:
                 raise ModelFileError(f"{path}: truncated external data for tensor {t.name!r}")

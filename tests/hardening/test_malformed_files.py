@@ -543,3 +543,15 @@ def test_onnx_capture_below_the_value_limit_captures_every_value(
     assert code == 0, err
     report = json.loads((out / "activation_report.json").read_text())
     assert len(report["tensors"]) == 300
+
+
+def test_onnx_external_data_without_length_reads_what_dims_need(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No length: the tensor takes the bytes its dims need, even when the data file goes on."""
+    data = np.arange(16, dtype=np.float32).tobytes() + b"\0" * 32  # e.g. a shared data file
+    f = _external(tmp_path, "no_length_longer_file", data, 0, None)
+    code, out, err = run_cli(capsys, ["inspect", str(f), "--layer", "mm", "--json"])
+    assert code == 0, err
+    st = json.loads(out)["tensor"]["stats"]
+    assert (st["min"], st["max"], st["numel"]) == (0, 15, 16)
