@@ -96,6 +96,9 @@ def build_callbacks(
             save_last=True,
             # at validation end, so the events callback reports it in the same epoch
             save_on_train_epoch_end=False,
+            # The run folder is the run's own: a resumed run writes last.ckpt again, never a
+            # last-v1.ckpt beside it (a stop in the first epoch leaves last.ckpt unknown to it).
+            enable_version_counter=False,
         ),
         stopper,
         # Last, so that metrics.json, model.onnx and the stop checkpoint exist before `finished`.

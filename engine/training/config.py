@@ -8,6 +8,7 @@ Lightning.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -21,6 +22,12 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "warmup_cosine")
 DATA_KINDS = ("digits", "cifar10", "folder")
 CLIP_ALGORITHMS = ("norm", "value")
+# What Lightning 2.x's Trainer(precision=...) accepts (YAML's `16` arrives as "16").
+PRECISIONS = (
+    "64-true", "64", "32-true", "32", "16-true", "bf16-true", "16-mixed", "bf16-mixed", "16",
+    "bf16", "transformer-engine", "transformer-engine-float16",
+)  # fmt: skip
+MAX_LR = 1e3  # no optimizer trains at lr >= 1000: a typo (1e3 for 1e-3) or an overflow
 
 
 class ConfigValueError(ConfigError, ValueError):
@@ -220,8 +227,32 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     return cls(**kwargs)
 
 
+def _check_training_values(cfg: RunConfig) -> None:
+    """Values that type-check but cannot train (NaN, inf, negative, out of range), key named."""
+    opt = cfg.optimizer
+    if not math.isfinite(opt.lr) or not 0.0 < opt.lr < MAX_LR:
+        raise ConfigError(f"optimizer.lr must be a number in (0, {MAX_LR:g}), got {opt.lr}")
+    non_negative = {
+        "optimizer.weight_decay": opt.weight_decay,
+        "optimizer.momentum": opt.momentum,
+        "scheduler.warmup_epochs": cfg.scheduler.warmup_epochs,
+        "trainer.gradient_clip_val": cfg.trainer.gradient_clip_val,
+        "data.max_samples": cfg.data.max_samples,
+    }
+    for key, value in non_negative.items():
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{key} must be a number of at least 0, got {value}")
+    if not all(math.isfinite(b) and 0.0 <= b < 1.0 for b in opt.betas):
+        raise ConfigError(f"optimizer.betas must be two numbers in [0, 1), got {list(opt.betas)}")
+    if cfg.trainer.precision not in PRECISIONS:
+        raise ConfigError(
+            f"trainer.precision is {cfg.trainer.precision!r}; allowed: {', '.join(PRECISIONS)}"
+        )
+
+
 def _check(cfg: RunConfig) -> None:
     """Range checks that types alone cannot express."""
+    _check_training_values(cfg)
     positive = {
         "data.batch_size": cfg.data.batch_size,
         "data.image_size": cfg.data.image_size,
@@ -265,6 +296,29 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
     cfg = _build(RunConfig, data, "")
     _check(cfg)
     return cfg
+
+
+def check_launch(cfg: RunConfig) -> None:
+    """What a run needs from this machine, checked before a run folder or process exists: the
+    data is there and the architecture imports. (Not on load: a recipe may name data that will
+    only exist on the machine that trains.)"""
+    from engine.errors import LayerscopeError
+
+    if cfg.data.kind == "folder" and not Path(cfg.data.path or "").expanduser().is_dir():
+        raise ConfigError(f"data.path {cfg.data.path} is not a folder (one sub-folder per class)")
+    if cfg.data.kind == "cifar10":
+        from engine import datasets
+
+        try:
+            datasets.cifar10_folder(cfg.data.path)
+        except LayerscopeError as exc:
+            raise ConfigError(f"data.path {cfg.data.path or '(default)'}: {exc.message}") from None
+    from engine import zoo  # imports torch: only at launch
+
+    try:
+        zoo.resolve_arch(cfg.model.arch)
+    except LayerscopeError as exc:
+        raise ConfigError(f"model.arch {cfg.model.arch!r} cannot be used: {exc.message}") from None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

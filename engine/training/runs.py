@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InputError
-from engine.training.config import RunConfig, load_config, save_config
+from engine.training.config import RunConfig, check_launch, load_config, save_config
 from engine.training.events import TERMINAL, read_events
 from engine.training.liveness import run_pid, run_process_alive
 from engine.training.paths import CONFIG_FILE, LAST_CKPT, PID_FILE, STDOUT_FILE, STOP_FILE
@@ -180,6 +180,7 @@ def _spawn(run_dir: Path, resume: bool) -> RunHandle:
 
 def launch_run(cfg: RunConfig, runs_dir: Path | None = None, name: str | None = None) -> RunHandle:
     """Create the run folder, save the effective config and start the detached run process."""
+    check_launch(cfg)  # before a run folder or a process exists
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     run_dir = new_run_dir(root, name or cfg.name)
     if name:
@@ -198,8 +199,10 @@ def resume_run(run_dir: Path, overrides: list[str] | None = None) -> RunHandle:
         raise InputError(
             f"cannot resume {run_dir.name}: it has no {LAST_CKPT} (it stopped before the first epoch)"
         )
+    cfg = load_config(run_dir / CONFIG_FILE, overrides)
+    check_launch(cfg)  # its data or code may have moved since it last ran
     if overrides:
-        save_config(load_config(run_dir / CONFIG_FILE, overrides), run_dir / CONFIG_FILE)
+        save_config(cfg, run_dir / CONFIG_FILE)
     (run_dir / STOP_FILE).unlink(missing_ok=True)  # or the resumed run would stop at once
     return _spawn(run_dir, resume=True)
 

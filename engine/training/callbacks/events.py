@@ -15,7 +15,7 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from typing_extensions import override
 
 from engine.training.callbacks._util import scalar_metrics
-from engine.training.callbacks.graceful_stop import GracefulStopCallback
+from engine.training.callbacks.graceful_stop import GracefulStopCallback, stopped_mid_epoch
 from engine.training.events import EventWriter
 
 
@@ -55,6 +55,7 @@ class EventsCallback(Callback):
         self._last_time = 0.0
         self._samples = 0
         self._start: tuple[float, int] = (0.0, 0)  # (time, step) when this session's training began
+        self._batches = 0  # trained in this session's current epoch
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -83,6 +84,7 @@ class EventsCallback(Callback):
 
     @override
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._batches = 0
         # ModelCheckpoint runs after this callback at epoch end; report its files here.
         if trainer.is_global_zero:
             self._report_checkpoints(trainer)
@@ -96,6 +98,7 @@ class EventsCallback(Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
+        self._batches += 1
         if not trainer.is_global_zero:
             return
         if isinstance(batch, list | tuple) and batch and isinstance(batch[0], torch.Tensor):
@@ -126,12 +129,15 @@ class EventsCallback(Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
-        self.writer.emit(
-            "epoch",
-            epoch=trainer.current_epoch,
-            step=trainer.global_step,
-            metrics=scalar_metrics(trainer),
-        )
+        # Not an epoch done: one cut short by a stop (resuming finishes it), or one whose end
+        # Lightning replays on resuming from a checkpoint saved at that end (no batch, no metrics).
+        if self._batches and not stopped_mid_epoch(trainer):
+            self.writer.emit(
+                "epoch",
+                epoch=trainer.current_epoch,
+                step=trainer.global_step,
+                metrics=scalar_metrics(trainer),
+            )
         self._report_checkpoints(trainer)
 
     @override
@@ -150,13 +156,17 @@ class EventsCallback(Callback):
             else any(s.requested for s in _stoppers(trainer))
         )
         kind = "stopped" if stopped else "finished"
-        self.writer.emit(
-            kind,
-            # Lightning counts an epoch cut short by a stop as done; resuming starts the next one.
-            epochs_done=trainer.current_epoch,
-            step=trainer.global_step,
-            metrics=scalar_metrics(trainer),
-        )
+        where: dict[str, Any] = {"epochs_done": trainer.current_epoch, "step": trainer.global_step}
+        stopper = next((s for s in _stoppers(trainer) if s.requested), None)
+        if stopped and stopper is not None and stopper.stopped_epoch is not None:
+            # Lightning counts an epoch cut short by a stop as done; it is not: resuming
+            # finishes it. Say where the run stopped: epoch E (0-based) at step S.
+            where = {
+                "epoch": stopper.stopped_epoch,
+                "step": stopper.stopped_step,
+                "epochs_done": stopper.stopped_epoch + (0 if stopper.mid_epoch else 1),
+            }
+        self.writer.emit(kind, **where, metrics=scalar_metrics(trainer))
 
     @override
     def on_exception(
@@ -197,6 +207,9 @@ class EventsCallback(Callback):
             if isinstance(cb, ModelCheckpoint):
                 paths += [("last", cb.last_model_path), ("best", cb.best_model_path)]
         paths += [("last", s.saved_path) for s in _stoppers(trainer) if s.saved_path]
+        # After a stop mid-epoch Lightning has moved on to the next epoch; the files have not.
+        cut = [s.stopped_epoch for s in _stoppers(trainer) if s.mid_epoch]
+        epoch = cut[0] if cut and cut[0] is not None else trainer.current_epoch
         for kind, path in paths:
             if not path:
                 continue
@@ -212,7 +225,7 @@ class EventsCallback(Callback):
                     "checkpoint",
                     kind=kind,
                     path=str(path),
-                    epoch=trainer.current_epoch,
+                    epoch=epoch,
                     step=trainer.global_step,
                 )
 

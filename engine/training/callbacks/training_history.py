@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from typing_extensions import override
 
 from engine.training.callbacks._render import renderer
 from engine.training.callbacks._util import scalar_metrics
+from engine.training.callbacks.graceful_stop import stopped_mid_epoch
 from engine.training.io import atomic_write_json
 
 LOSS_CURVES = (("train_loss_epoch", "train loss"), ("val_loss", "val loss"))
@@ -21,7 +23,8 @@ class TrainingHistoryCallback(Callback):
     """After each epoch: appends the metrics to ``history.json`` and redraws ``loss.png`` and
     ``accuracy.png``; at the end of fit writes ``metrics.json`` (final and best metrics).
 
-    The history is part of the checkpoint, so a resumed run keeps its earlier epochs. With
+    The history is part of the checkpoint, and a resumed run also reloads ``history.json``: a
+    checkpoint saved at validation end predates its own epoch's record. With
     ``background`` the curves are drawn on a background thread (flushed at the end of fit).
     """
 
@@ -37,10 +40,35 @@ class TrainingHistoryCallback(Callback):
         self.monitor = monitor
         self.plots = plots
         self.history: list[dict[str, Any]] = []
+        self._batches = 0  # trained in this session's current epoch
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.ckpt_path:  # resumed: the finished epochs on disk are part of the run
+            self.history = _merge(_read_history(self.out_dir), self.history, trainer.current_epoch)
+
+    @override
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._batches = 0
+
+    @override
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        self._batches += 1
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
+            return
+        # An epoch cut short by a stop is not done (resuming finishes it); an epoch end that
+        # Lightning replays on resume (no batch trained here) has no metrics: keep the record.
+        if not self._batches or stopped_mid_epoch(trainer):
             return
         record: dict[str, Any] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
         record.update(scalar_metrics(trainer))
@@ -102,6 +130,26 @@ class TrainingHistoryCallback(Callback):
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = list(state_dict.get("history", []))
+
+
+def _read_history(out_dir: Path) -> list[dict[str, Any]]:
+    """The records of ``history.json`` (none when it is missing or unreadable)."""
+    try:
+        data = json.loads((out_dir / "history.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, list):
+        return []
+    return [h for h in data if isinstance(h, dict) and isinstance(h.get("epoch"), int)]
+
+
+def _merge(
+    on_disk: list[dict[str, Any]], restored: list[dict[str, Any]], epoch: int
+) -> list[dict[str, Any]]:
+    """One record per epoch up to ``epoch`` (the one being resumed), the checkpoint's winning."""
+    by_epoch = {h["epoch"]: h for h in on_disk if h["epoch"] <= epoch}
+    by_epoch.update({h["epoch"]: h for h in restored if h.get("epoch") is not None})
+    return [by_epoch[e] for e in sorted(by_epoch)]
 
 
 def _curves(history: list[dict[str, Any]], series: tuple[tuple[str, str], ...], ylabel: str) -> Any:
