@@ -98,6 +98,8 @@ def run_one(m: Mutation, seeds: dict[str, Seed], work: Path, timeout: float) -> 
         elif isinstance(ev, dict) and "verb" in ev:
             records.append(ev)
             running = None
+    if running is None and (hung or rc != 0):  # died outside any verb (e.g. at import)
+        running = "worker"
     if running is not None:  # the worker died or hung inside this verb
         records.append({"verb": running, "rc": None, "hang": hung, "crash": None if hung else rc})
     for r in records:
