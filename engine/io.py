@@ -19,6 +19,15 @@ from typing import Any
 from engine.errors import LayerscopeError, ModelFileError
 
 
+def temp_path_for(path: Path) -> Path:
+    """A hidden, unique temp name beside ``path`` that keeps its suffix: ``.name.<pid>-<hex>.tmp.json``.
+
+    The pid in the name lets a later write tell a temp file left by a killed writer from one that
+    is being written right now (see :func:`remove_stale_temps`).
+    """
+    return path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside ``path`` for any writer; rename it into place only on success.
@@ -27,7 +36,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     the extension still work). The writer creates the file itself, so it gets the user's umask.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    tmp = temp_path_for(path)
     try:
         yield tmp
         os.replace(tmp, path)
