@@ -161,9 +161,12 @@ def _print_tree(model: Any, layers: list[tuple[Any, list[tuple[Any, Any]]]]) -> 
     # Piped output has no terminal width: keep the table whole rather than truncating columns.
     console = Console() if sys.stdout.isatty() else Console(width=200)
     console.print(table)
+    how = "runnable" if model.runnable else "weights only (use --arch to run)"
+    if model.metadata.get("needs_trust"):  # untrusted TorchScript: listed from its pickle only
+        how = "TorchScript is code: listed without running it (--trust to load and run it)"
     console.print(
         f"[bold]{model.param_count:,}[/] parameters · {fmt_bytes(model.size_bytes)} · "
-        f"{len(model.layers) - 1} layers · {'runnable' if model.runnable else 'weights only (use --arch to run)'}"
+        f"{len(model.layers) - 1} layers · {how}"
     )
 
 

@@ -61,7 +61,7 @@ FILES: list[tuple[str, str, str]] = [
     (
         "resnet8_int8.pt",
         "torchscript-int8",
-        "torch.ao FX int8 (x86 backend; qnnpack on ARM), TorchScript",
+        "torch.ao FX int8 (x86 backend; qnnpack on ARM), TorchScript (code: runs with --trust)",
     ),
 ]
 

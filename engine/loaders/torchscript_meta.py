@@ -253,22 +253,24 @@ def _walk(
     if not name:
         layer.kind = type(obj).__name__
     found: list[tuple[str, ScriptTensor]] = []
+    packed: list[tuple[str, ScriptTensor]] = []  # listed last, as model_from_module does
     if obj.has_custom:
         coded.append(name or "(model)")
-        found += _custom_tensors(obj)
+        packed += _custom_tensors(obj)
     for key, value in obj.attrs.items():
         if isinstance(value, ScriptObject) and value.is_layer:
             child = f"{name}.{key}" if name else key
             _walk(value, child, builder, archive, source, coded)
             if key == "_packed_params":  # quantized Linear: the weights belong to the Linear
-                found += _packed(value)
+                packed += _packed(value)
         elif isinstance(value, ScriptObject) and key == "_packed_params":
-            found += _packed(value)
+            if type(obj).__name__ != "LinearPackedParams":  # else its Linear lists them
+                packed += _packed(value)
         else:
             found += [(f"{key}{sub}", t) for sub, t in _tensors_in(value)]
     prefix = f"{name}." if name else ""
     # Parameters (saved with requires_grad) first, then buffers: named_parameters + named_buffers.
-    for role, t in sorted(found, key=lambda rt: not rt[1].requires_grad):
+    for role, t in sorted(found, key=lambda rt: not rt[1].requires_grad) + packed:
         builder.add_tensor(_ref(prefix + role, role, t, archive, source), layer=name)
 
 

@@ -131,7 +131,7 @@ def test_torchscript_float(tiny, tmp_path: Path) -> None:
     path = tmp_path / "scripted.pt"
     torch.jit.save(torch.jit.trace(tiny, torch.randn(1, 3, 8, 8)), str(path))
     assert sniff(path) == "torchscript"
-    model = load_model(path)
+    model = load_model(path, trust=True)  # TorchScript is code: it loads (and runs) only trusted
     assert model.format == "torchscript" and model.runnable
     torch.testing.assert_close(_values(model, "conv.weight"), tiny.conv.weight.detach())
 

@@ -175,3 +175,127 @@ def test_quantized_torchscript_lists_int8_weights_exactly(tmp_path: Path) -> Non
         assert got[name].quant.axis == want[name].quant.axis
     for name in ("conv.bias", "fc.bias"):
         assert torch.equal(got[name].load(), want[name].load())
+
+
+# -- the app: opening lists, capturing asks first ---------------------------------------------
+
+
+async def _idle(pilot) -> None:  # noqa: ANN001 - textual's Pilot
+    """Let every worker finish and its messages be handled (as tests/tui's ``wait_idle``)."""
+    from textual.worker import WorkerFailed, WorkerState
+
+    quiet = 0
+    for _ in range(2000):
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerFailed:
+            pass
+        await pilot.pause()
+        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in pilot.app.workers)
+        quiet = 0 if busy else quiet + 1
+        if quiet >= 3:
+            return
+    raise AssertionError("workers still running")
+
+
+async def _ask_random_capture(pilot) -> None:  # noqa: ANN001
+    from textual.widgets import Select
+
+    from tui.widgets.input_source import InputSource
+
+    pilot.app.screen.query_one("#source-kind", Select).value = "random"
+    await pilot.pause()
+    assert pilot.app.screen.query_one(InputSource).kind == "random"
+    await pilot.press("c", "0", "enter")  # c: the seed field; seed 0, Enter: capture
+    await _idle(pilot)
+
+
+async def test_app_opens_lists_and_asks_before_capture(hostile: tuple[Path, Path]) -> None:
+    from textual.widgets import Label
+
+    from tui.app import LayerscopeApp
+    from tui.screens.inspector import InspectorScreen
+    from tui.widgets.input_source import InputSource
+
+    path, marker = hostile
+    app = LayerscopeApp(path, show_timings=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _idle(pilot)
+        screen = app.screen
+        assert isinstance(screen, InspectorScreen) and screen.model is not None
+        assert screen.model.format == "torchscript" and screen.model.module is None
+        assert not marker.exists()
+        await _ask_random_capture(pilot)
+        assert type(app.screen).__name__ == "ConfirmTrust"
+        text = " ".join(str(label.render()) for label in app.screen.query(Label))
+        assert "TorchScript is code" in text
+        assert not marker.exists()
+        await pilot.press("escape")  # decline: still listed, nothing ran
+        await _idle(pilot)
+        assert app.screen is screen and screen.model.module is None
+        assert screen.query_one(InputSource).session is None
+        assert not marker.exists()
+        await _ask_random_capture(pilot)
+        assert type(app.screen).__name__ == "ConfirmTrust"
+        await pilot.press("y")  # trust: loads, then runs the capture that was asked for
+        await _idle(pilot)
+        assert app.screen is screen and screen.model.module is not None
+        assert screen.query_one(InputSource).session is not None
+        assert marker.exists()
+
+
+# -- the demo's TorchScript (torch.ao FX int8, traced): listed exactly; the app runs it trusted ---
+
+
+@pytest.fixture(scope="module")
+def demo_int8(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from engine import zoo
+    from engine.demo.common import load_digits
+    from engine.demo.export import save_torch_int8
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("demo_ts") / "resnet8_int8.pt"
+    save_torch_int8(zoo.build("resnet8").eval(), load_digits(), path)
+    return path
+
+
+@pytest.mark.slow  # a calibrated FX int8 ResNet8, as `layerscope demo` writes it
+@pytest.mark.filterwarnings("ignore")
+def test_demo_torchscript_lists_what_trust_loads(demo_int8: Path) -> None:
+    listed = load_model(demo_int8)
+    assert listed.module is None and listed.is_quantized
+    trusted = load_model(demo_int8, trust=True)
+    want = {t.name: t for t in trusted.tensors()}
+    got = {t.name: t for t in listed.tensors()}
+    assert set(got) == set(want)
+    for name, ref in want.items():
+        assert got[name].dtype == ref.dtype and got[name].shape == ref.shape, name
+        assert torch.equal(got[name].load(), ref.load()), name
+    assert list(listed.layers) == list(trusted.layers)
+    assert [list(lay.tensors) for lay in listed.layers.values()] == [
+        list(lay.tensors) for lay in trusted.layers.values()
+    ]
+    assert [lay.kind for lay in listed.layers.values()] == [
+        lay.kind for lay in trusted.layers.values()
+    ]
+
+
+@pytest.mark.slow  # a calibrated FX int8 ResNet8, as `layerscope demo` writes it
+@pytest.mark.filterwarnings("ignore")
+async def test_app_captures_the_demo_torchscript_after_confirmation(demo_int8: Path) -> None:
+    from tui.app import LayerscopeApp
+    from tui.widgets.input_source import InputSource
+
+    app = LayerscopeApp(demo_int8, show_timings=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _idle(pilot)
+        screen = app.screen
+        assert screen.model is not None and screen.model.module is None
+        await pilot.press("c", "0", "enter")  # digits, sample 0
+        await _idle(pilot)
+        assert type(app.screen).__name__ == "ConfirmTrust"
+        await pilot.press("y")
+        await _idle(pilot)
+        assert app.screen is screen and screen.model.module is not None
+        session = screen.query_one(InputSource).session
+        assert session is not None and session.result.activations

@@ -130,7 +130,7 @@ def test_torch_quantized_models_match_the_float_model(models) -> None:
     assert result.layers[0].weight.folded_bn == "bn1"
     assert all(c.activation is not None and c.activation.samples == 2 for c in result.layers)
     # TorchScript cannot be hooked: weights and the output only, and the report says so.
-    scripted = compare(float_model, load_model(models.fx_ts), batches)
+    scripted = compare(float_model, load_model(models.fx_ts, trust=True), batches)
     assert len(scripted.layers) == 3 and all(c.activation is None for c in scripted.layers)
     assert scripted.output.samples == 2
     assert any("TorchScript" in n for n in scripted.notes)

@@ -198,7 +198,7 @@ async def test_int_view_of_quantized_activation(qop_model: Path, make_app) -> No
 
 
 async def test_layer_without_activation_keeps_weights(script_model: Path, make_app) -> None:
-    app = make_app(script_model)
+    app = make_app(script_model, trust=True)  # TorchScript is code: it runs only trusted
     async with app.run_test(size=SIZE) as pilot:
         await wait_idle(pilot)
         screen: InspectorScreen = app.screen  # type: ignore[assignment]
