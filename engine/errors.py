@@ -84,3 +84,9 @@ class ConfigError(LayerscopeError):
     """A training config or option with a bad key or value."""
 
     title = "Bad config"
+
+
+class OverwriteRefusedError(InputError):
+    """A write that would replace the model being read, or a file layerscope did not write."""
+
+    title = "Not overwritten"

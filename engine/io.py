@@ -10,13 +10,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.errors import LayerscopeError, ModelFileError
+from engine.errors import LayerscopeError, ModelFileError, OverwriteRefusedError
+
+SCHEMA_PREFIX = "layerscope."  # every JSON file layerscope writes for people says what it is
+# temp_path_for's names: ".<stem>.<pid>-<8 hex>.tmp<suffix>"
+_TEMP_NAME = re.compile(r"^\..*\.(\d+)-[0-9a-f]{8}\.tmp(\.[^.]*)?$")
+STALE_TEMP_S = 30 * 60  # a temp file this old is left over, whatever its pid says
 
 
 def temp_path_for(path: Path) -> Path:
@@ -36,6 +43,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     the extension still work). The writer creates the file itself, so it gets the user's umask.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent)
     tmp = temp_path_for(path)
     try:
         yield tmp
@@ -60,6 +68,158 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_json(path: Path, obj: Any, indent: int = 2) -> None:
     """JSON (NaN refused: JSON has none), atomically."""
     atomic_write_text(path, json.dumps(obj, indent=indent, default=_jsonable) + "\n")
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete our own temp files in ``folder`` that a killed writer left behind; returns them.
+
+    Only names made by :func:`temp_path_for`, only regular files of this user, and only when the
+    pid in the name is not running or the file is older than ``STALE_TEMP_S`` (a pid can be
+    reused). A write in progress (its process alive, its file fresh) is left alone.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        m = _TEMP_NAME.match(entry.name)
+        if m is None:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+                continue
+            if _pid_running(int(m.group(1))) and now - st.st_mtime < STALE_TEMP_S:
+                continue
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to remove
+    return removed
+
+
+def _pid_running(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    except OverflowError:
+        return False  # no such pid
+    return True
+
+
+def is_layerscope_file(path: Path) -> bool:
+    """Whether ``path`` holds a JSON file layerscope wrote: ``"schema": "layerscope.…"`` plus an
+    integer ``schema_version`` (docs/report-schema.md). Decided by content, never by name."""
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    # Our writers put the marker first: decide big reports from their first bytes.
+    if re.match(rb'\s*\{\s*"schema"\s*:\s*"layerscope\.[A-Za-z0-9_.-]+"', head):
+        return True
+    if not head.lstrip().startswith(b"{"):
+        return False
+    try:  # keys reordered by another tool: read the whole (bounded) file
+        d = load_json(path, str(path), max_bytes=256 * 1024**2)
+    except LayerscopeError:
+        return False
+    return (
+        isinstance(d, dict)
+        and isinstance(d.get("schema"), str)
+        and d["schema"].startswith(SCHEMA_PREFIX)
+        and isinstance(d.get("schema_version"), int)
+    )
+
+
+def check_user_target(
+    path: Path,
+    *,
+    force: bool = False,
+    protect: Iterable[str | os.PathLike[str] | None] = (),
+    force_hint: str | None = "pass --force to overwrite it",
+) -> None:
+    """Refuse (one line) to write a user-named ``path`` that would destroy something.
+
+    Never a file in ``protect`` (the model being read, under any spelling, or a file inside a
+    model folder), even with ``force``; without ``force``, never an existing file that is not a
+    layerscope file. A new name, or a layerscope file (a re-run), is fine.
+    """
+    path = Path(path)
+    if not os.path.lexists(path):
+        return
+    if path.is_dir():
+        raise OverwriteRefusedError(f"{path} is a folder; give a file name for the report")
+    for p in protect:
+        if p is None:
+            continue
+        if _same_or_inside(path, Path(p)):
+            raise OverwriteRefusedError(
+                f"refusing to write over {path}: it is the model being read ({Path(p).name}); "
+                "choose another name"
+            )
+    if not force and not is_layerscope_file(path):
+        hint = f"; {force_hint}" if force_hint else ""
+        raise OverwriteRefusedError(
+            f"refusing to overwrite {path}: it exists and is not a layerscope file "
+            f"(choose another name{hint})"
+        )
+
+
+def _same_or_inside(path: Path, protected: Path) -> bool:
+    """``path`` is ``protected`` (samefile or the same resolved path), or lies in it (a folder)."""
+    try:
+        if os.path.samefile(path, protected):
+            return True
+    except OSError:
+        pass
+    try:
+        target, prot = path.resolve(), protected.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return target == prot or (protected.is_dir() and prot in target.parents)
+
+
+def write_user_text(
+    path: Path,
+    text: str,
+    *,
+    force: bool = False,
+    protect: Iterable[str | os.PathLike[str] | None] = (),
+    force_hint: str | None = "pass --force to overwrite it",
+) -> None:
+    """:func:`atomic_write_text` to a path the user named, after :func:`check_user_target`."""
+    check_user_target(path, force=force, protect=protect, force_hint=force_hint)
+    atomic_write_text(path, text)
+
+
+def write_user_json(
+    path: Path,
+    obj: dict[str, Any],
+    *,
+    schema: str,
+    force: bool = False,
+    protect: Iterable[str | os.PathLike[str] | None] = (),
+    force_hint: str | None = None,
+    indent: int = 2,
+) -> None:
+    """A JSON export to a path the user named (the app's exports): stamped with ``schema`` (and
+    ``schema_version`` 1) first, so a later export knows the file for its own and may replace it."""
+    if not schema.startswith(SCHEMA_PREFIX):
+        raise ValueError(f"schema must start with {SCHEMA_PREFIX!r}, got {schema!r}")
+    stamped = {"schema": schema, "schema_version": obj.get("schema_version", 1), **obj}
+    text = json.dumps(stamped, indent=indent, default=_jsonable) + "\n"
+    write_user_text(path, text, force=force, protect=protect, force_hint=force_hint)
 
 
 def _jsonable(obj: Any) -> Any:

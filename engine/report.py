@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.capture.result import CaptureResult
 from engine.errors import InputError
-from engine.io import atomic_write_text, load_json
+from engine.io import atomic_write_text, load_json, write_user_text
 from engine.model import QuantInfo
 from engine.stats import TensorStats
 
@@ -164,10 +164,21 @@ def write_atomic(path: Path, text: str) -> None:
     atomic_write_text(path, text)
 
 
-def save(report: Report, path: str | os.PathLike[str]) -> Path:
-    """Write ``report`` as JSON (atomically); returns the path written."""
+def save(
+    report: Report,
+    path: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    force_hint: str | None = "pass --force to overwrite it",
+) -> Path:
+    """Write ``report`` as JSON (atomically); returns the path written.
+
+    Never over the report's own model; over an existing file that is not a layerscope file only
+    with ``force`` (:func:`engine.io.check_user_target`).
+    """
     p = Path(path)
-    write_atomic(p, json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n")
+    text = json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n"
+    write_user_text(p, text, force=force, protect=[report.model.get("path")], force_hint=force_hint)
     report.path = p
     return p
 

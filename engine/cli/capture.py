@@ -33,6 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="report file name",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite an existing file that is not a layerscope report (never the model)",
+    )
     p.add_argument("--arch", help="architecture for state dicts: zoo name or module:Class")
     p.add_argument("--trust", action="store_true", help="allow pickles that can run code")
     p.add_argument(
@@ -58,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.capture import capture
     from engine.errors import InputError
     from engine.inputs import load_input, model_input_shape
+    from engine.io import check_user_target
     from engine.loaders import load_model
     from engine.loaders.torchscript_meta import require_trust
     from engine.report import from_capture, save
@@ -74,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} exists and is not a folder")
+    # Asked now, before a long capture; save() asks again when it writes.
+    check_user_target(out_dir / name, force=args.force, protect=[args.model])
     if args.device.startswith("cuda"):
         import torch
 
@@ -93,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     )
     result = capture(model, batch, bins=args.bins, batch_size=args.batch_size)
     report = from_capture(result)
-    path = save(report, out_dir / name)
+    path = save(report, out_dir / name, force=args.force)
     if args.json:
         json.dump({"report_path": str(path), **report.to_dict()}, sys.stdout, indent=1)
         sys.stdout.write("\n")
