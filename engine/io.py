@@ -217,7 +217,12 @@ def write_user_json(
     ``schema_version`` 1) first, so a later export knows the file for its own and may replace it."""
     if not schema.startswith(SCHEMA_PREFIX):
         raise ValueError(f"schema must start with {SCHEMA_PREFIX!r}, got {schema!r}")
-    stamped = {"schema": schema, "schema_version": obj.get("schema_version", 1), **obj}
+    # An integer "schema" (quant-compare's version number) becomes schema_version.
+    version = obj.get(
+        "schema_version", obj.get("schema") if isinstance(obj.get("schema"), int) else 1
+    )
+    rest = {k: v for k, v in obj.items() if k not in ("schema", "schema_version")}
+    stamped = {"schema": schema, "schema_version": version, **rest}
     text = json.dumps(stamped, indent=indent, default=_jsonable) + "\n"
     write_user_text(path, text, force=force, protect=protect, force_hint=force_hint)
 

@@ -169,7 +169,7 @@ def save(
     path: str | os.PathLike[str],
     *,
     force: bool = False,
-    force_hint: str | None = "pass --force to overwrite it",
+    force_hint: str | None = None,
 ) -> Path:
     """Write ``report`` as JSON (atomically); returns the path written.
 

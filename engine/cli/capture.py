@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     )
     result = capture(model, batch, bins=args.bins, batch_size=args.batch_size)
     report = from_capture(result)
-    path = save(report, out_dir / name, force=args.force)
+    path = save(report, out_dir / name, force=args.force, force_hint="pass --force to overwrite it")
     if args.json:
         json.dump({"report_path": str(path), **report.to_dict()}, sys.stdout, indent=1)
         sys.stdout.write("\n")

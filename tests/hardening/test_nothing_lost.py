@@ -118,7 +118,7 @@ def test_report_save_refuses_the_reports_own_model(model: Path, tmp_path: Path) 
     assert model.read_bytes() == before
     other = tmp_path / "other.bin"
     other.write_bytes(b"\x00\x01 user data")
-    with pytest.raises(LayerscopeError, match="--force"):
+    with pytest.raises(LayerscopeError, match="not a layerscope file"):
         save(report, other)
     assert other.read_bytes() == b"\x00\x01 user data"
 
@@ -170,3 +170,35 @@ def test_a_write_removes_stale_temp_files_of_killed_writers(model: Path, tmp_pat
     assert not dead.exists() and not old.exists()
     assert live.exists() and unrelated.read_text() == "mine"
     assert (out / "activation_report.json").is_file()
+
+
+async def test_the_save_prompt_shows_the_refusal_in_place(tmp_path: Path) -> None:
+    from textual.app import App
+    from textual.widgets import Input
+
+    from tui.screens.report_prompt import ReportPrompt
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"onnx bytes")
+    notes = tmp_path / "notes.json"
+    notes.write_bytes(FOREIGN)
+    results: list[list[Path] | None] = []
+    app = App()
+    async with app.run_test() as pilot:
+        prompt = ReportPrompt("Save:", [("report", model)], must_exist=False, protect=[model])
+        app.push_screen(prompt, results.append)
+        await pilot.pause()
+        field = prompt.query_one(Input)
+        for target in (model, notes):
+            field.value = str(target)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.screen is prompt and results == []  # still asking: fix the name there
+        messages = [n.message for n in app._notifications]
+        assert any("model being read" in m for m in messages)
+        assert any("not a layerscope file" in m for m in messages)
+        field.value = str(tmp_path / "new.json")
+        await pilot.press("enter")
+        await pilot.pause()
+    assert results == [[tmp_path / "new.json"]]
+    assert model.read_bytes() == b"onnx bytes" and notes.read_bytes() == FOREIGN

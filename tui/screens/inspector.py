@@ -184,9 +184,11 @@ class InspectorScreen(Screen):
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False, description="export")
     def export_stats(self, target: Path, payload: dict[str, Any]) -> None:
-        from engine.io import atomic_write_json  # temp file + rename
+        from engine.io import write_user_json  # temp file + rename; never over a foreign file
 
-        atomic_write_json(target, payload)
+        write_user_json(
+            target, payload, schema="layerscope.tensor-stats", protect=[payload.get("model")]
+        )
         logger.success("Saved statistics of {} to {}", payload["tensor"], target)
         self.app.call_from_thread(self.notify, f"Saved {target.name}", title="Exported")
 

@@ -495,8 +495,9 @@ class QuantizationScreen(Screen[str | None]):
     @work(thread=True, exclusive=True, group="quant-export", exit_on_error=False,
           description="export")  # fmt: skip
     def export_json(self, target: Path, payload: dict[str, Any]) -> None:
-        from engine.io import atomic_write_json  # temp file + rename
+        from engine.io import write_user_json  # temp file + rename; never over a foreign file
 
-        atomic_write_json(target, payload)
+        models = [payload.get("float"), payload.get("quant")]  # the two models compared
+        write_user_json(target, payload, schema="layerscope.quant-compare", protect=models)
         logger.success("Saved the comparison to {}", target)
         self.app.call_from_thread(self.notify, f"Saved {target.name}", title="Exported")

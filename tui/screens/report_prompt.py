@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -39,12 +40,18 @@ class ReportPrompt(ModalScreen[list[Path] | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="report.cancel")]
 
     def __init__(
-        self, title: str, fields: list[tuple[str, Path]], *, must_exist: bool = True
+        self,
+        title: str,
+        fields: list[tuple[str, Path]],
+        *,
+        must_exist: bool = True,
+        protect: Sequence[Path] = (),
     ) -> None:
         super().__init__()
         self.title_text = title
         self.fields = fields
         self.must_exist = must_exist  # reports to read; a report to write may be new
+        self.protect = list(protect)  # never written over (the model the report is about)
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -72,6 +79,17 @@ class ReportPrompt(ModalScreen[list[Path] | None]):
         if not self.must_exist and path.is_dir():
             self.notify(f"{path} is a folder: add a file name ending in .json.", severity="warning")
             return
+        if not self.must_exist:
+            # The engine writer's own question, asked here: a refusal (the model itself, a file
+            # layerscope did not write) shows where the name can be changed.
+            from engine.errors import LayerscopeError
+            from engine.io import check_user_target
+
+            try:
+                check_user_target(path, protect=self.protect, force_hint=None)
+            except LayerscopeError as exc:
+                self.notify(exc.message, title=exc.title, severity="warning")
+                return
         if index + 1 < len(inputs):
             inputs[index + 1].focus()
             return
