@@ -19,6 +19,7 @@ from engine import stats as _stats
 from engine.capture import fast_stats as fs
 from engine.capture.result import Activation
 from engine.model import QuantInfo
+from engine.quant import dequantize, torch_quant_info
 
 if TYPE_CHECKING:
     import torch
@@ -95,13 +96,11 @@ class Sink:
     def _add(self, entry: _Entry, name: str, x: torch.Tensor, quant: QuantInfo | None) -> None:
         real = x
         if x.is_quantized:  # torch.ao quantized tensors: integer view + real view
-            quant = quant or _torch_qinfo(x)
+            quant = quant or torch_quant_info(x)
             entry.quant = quant
             real = x.dequantize()
             x = x.int_repr()
         elif quant is not None:
-            from engine.quant import dequantize
-
             real = dequantize(x, quant)
         if quant is not None:
             self._record(entry, x, integer=True, quant=quant)
@@ -191,23 +190,3 @@ def _cat(torch: Any, parts: list[Any]) -> Any:
 
 def _add(a: list[int] | None, b: list[int]) -> list[int]:
     return list(b) if a is None else [x + y for x, y in zip(a, b, strict=True)]
-
-
-def _torch_qinfo(x: torch.Tensor) -> QuantInfo:
-    import numpy as np
-    import torch
-
-    qdtype = {torch.quint8: "uint8", torch.qint8: "int8", torch.qint32: "int32"}.get(
-        x.dtype, "int8"
-    )
-    if x.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric):
-        return QuantInfo(
-            np.array([x.q_scale()]), np.array([x.q_zero_point()]), None, qdtype, "torch"
-        )
-    return QuantInfo(
-        x.q_per_channel_scales().numpy(),
-        x.q_per_channel_zero_points().numpy(),
-        int(x.q_per_channel_axis()),
-        qdtype,
-        "torch",
-    )

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-RANDOM_SAMPLES = 8
+from engine.quant_compare.result import DEFAULT_THRESHOLD_DB, RANDOM_SAMPLES  # numpy only
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,8 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threshold",
         type=float,
-        default=20.0,
-        help="flag layers whose weight or activation SQNR is below this many dB (default 20)",
+        default=DEFAULT_THRESHOLD_DB,
+        help="flag layers whose weight or activation SQNR is below this many dB "
+        f"(default {DEFAULT_THRESHOLD_DB:g})",
     )
     p.add_argument(
         "--suggest-exclude",
@@ -62,24 +63,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.errors import LayerscopeError
-    from engine.loaders import load_model
-    from engine.loaders.torchscript_meta import require_trust
-    from engine.quant_compare import compare
+    from engine.usecases.quant import ComparisonSpec, run_comparison
 
-    if not math.isfinite(args.threshold):
-        raise LayerscopeError(f"--threshold must be a finite number of dB, got {args.threshold}")
-    fm = load_model(args.float_model, arch=args.arch, trust=args.trust)
-    qm = load_model(args.quant_model, arch=args.arch, trust=args.trust)
-    if args.suggest_exclude and qm.onnx is None:
-        raise LayerscopeError(
-            f"--suggest-exclude names ONNX nodes for quantize_static(nodes_to_exclude=...); "
-            f"{qm.path.name} is {qm.format}, not ONNX"
-        )
-    for m in () if args.weights_only else (fm, qm):
-        require_trust(m)  # untrusted TorchScript: weights only, or --trust to run it
-    inputs = None if args.weights_only else _inputs(args, fm, qm)
-    result = compare(fm, qm, inputs, threshold_db=args.threshold, activations=not args.weights_only)
+    spec = ComparisonSpec(
+        Path(args.float_model), Path(args.quant_model), inputs=args.input,
+        max_samples=args.max_samples, seed=args.seed, data_dir=args.data_dir,
+        normalize=args.normalize, threshold_db=args.threshold, weights_only=args.weights_only,
+        arch=args.arch, trust=args.trust, suggest_exclude=args.suggest_exclude,
+    )  # fmt: skip
+    result = run_comparison(spec).comparison
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
@@ -92,23 +84,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print(result)
     return 0
-
-
-def _inputs(args: argparse.Namespace, fm: Any, qm: Any) -> Any:
-    """The ``--input`` batch, shaped for the models (the quantized one's shape first)."""
-    from engine.inputs import load_input, model_input_shape
-
-    n = args.max_samples
-    if n is None and args.input.strip().split(":")[0] == "random":
-        n = RANDOM_SAMPLES
-    return load_input(
-        args.input,
-        input_shape=model_input_shape(qm) or model_input_shape(fm),
-        data_dir=args.data_dir,
-        max_samples=n,
-        seed=args.seed,
-        normalize=args.normalize,
-    )
 
 
 def _db(v: float | None) -> str:

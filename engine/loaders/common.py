@@ -5,39 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from engine.model import QuantInfo, TensorRef, TreeBuilder
+from engine.model import TensorRef, TreeBuilder
+from engine.quant import torch_dtype_name, torch_quant_info  # their one owner
 
 if TYPE_CHECKING:
     import torch
-
-_TORCH_QDTYPES = {"qint8": "int8", "quint8": "uint8", "qint32": "int32", "quint4x2": "uint4"}
-
-
-def torch_dtype_name(t: torch.Tensor) -> str:
-    return str(t.dtype).removeprefix("torch.")
-
-
-def torch_quant_info(t: torch.Tensor) -> QuantInfo:
-    """Scale/zero point/axis of a PyTorch quantized tensor."""
-    import numpy as np
-    import torch
-
-    qdtype = _TORCH_QDTYPES.get(torch_dtype_name(t), torch_dtype_name(t))
-    if t.qscheme() in (torch.per_channel_affine, torch.per_channel_affine_float_qparams):
-        return QuantInfo(
-            scale=t.q_per_channel_scales().double().numpy(),
-            zero_point=t.q_per_channel_zero_points().long().numpy(),
-            axis=int(t.q_per_channel_axis()),
-            qdtype=qdtype,
-            scheme="torch",
-        )
-    return QuantInfo(
-        scale=np.array([t.q_scale()], dtype=np.float64),
-        zero_point=np.array([t.q_zero_point()], dtype=np.int64),
-        axis=None,
-        qdtype=qdtype,
-        scheme="torch",
-    )
 
 
 def ref_from_tensor(name: str, t: torch.Tensor, source: str = "", role: str = "") -> TensorRef:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.errors import Cancelled, LayerscopeError
+from engine.errors import LayerscopeError
 from engine.loaders.torchscript_meta import require_trust
 from engine.model import Model
 from engine.quant import error_figures
@@ -30,8 +30,11 @@ from engine.quant_compare.match import Pair, match
 from engine.quant_compare.ops import BatchNorm, Op, exclude_name, model_ops
 from engine.quant_compare.result import (
     DEFAULT_THRESHOLD_DB,
+    RANDOM_SAMPLES,
     Comparison,
+    ComparisonCancelled,
     LayerComparison,
+    NothingToCompareError,
     OutputComparison,
     TensorComparison,
 )
@@ -51,23 +54,13 @@ __all__ = [
 ]
 
 
-class ComparisonCancelled(Cancelled):
-    """The caller set the cancel event."""
-
-
-class NothingToCompareError(LayerscopeError):
-    """The two models share no conv/linear layer."""
-
-    title = "Nothing to compare"
-
-
 def compare(
     float_model: Model | str | Path,
     quant_model: Model | str | Path,
     inputs: Any = None,
     *,
     threshold_db: float = DEFAULT_THRESHOLD_DB,
-    num_inputs: int = 4,
+    num_inputs: int = RANDOM_SAMPLES,
     seed: int = 0,
     activations: bool = True,
     arch: str | None = None,

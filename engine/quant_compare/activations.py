@@ -21,7 +21,7 @@ from engine.model import Model
 from engine.quant import ErrorFigures, sqnr_db
 from engine.quant_compare import run as _run
 from engine.quant_compare.ops import ACTIVATIONS as _ACTIVATIONS
-from engine.quant_compare.result import OutputComparison, TensorComparison
+from engine.quant_compare.result import ComparisonCancelled, OutputComparison, TensorComparison
 
 if TYPE_CHECKING:
     from engine.quant_compare.match import Pair
@@ -142,8 +142,6 @@ def compare_activations(
     cancel: threading.Event | None,
 ) -> None:
     """Fill ``result``'s layer activations, extra activations and output comparison."""
-    from engine.quant_compare import ComparisonCancelled
-
     layer_pairs = [(p.float_op.output, p.quant_op.output) for p in pairs]
     extra: list[tuple[str, str]] = []
     if fm.onnx is not None and qm.onnx is not None:

@@ -6,9 +6,23 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.errors import Cancelled, LayerscopeError
 from engine.quant import ErrorFigures, _json_float
 
-DEFAULT_THRESHOLD_DB = 20.0
+DEFAULT_THRESHOLD_DB = 20.0  # flag layers below this SQNR: the CLI's, the app's and compare()'s
+RANDOM_SAMPLES = 8  # seeded random samples drawn when the inputs are plain "random"
+
+
+class ComparisonCancelled(Cancelled):
+    """The caller set the cancel event."""
+
+
+class NothingToCompareError(LayerscopeError):
+    """The two models share no conv/linear layer."""
+
+    title = "Nothing to compare"
+
+
 SCHEMA_VERSION = 1
 
 

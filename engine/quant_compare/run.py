@@ -16,6 +16,7 @@ import numpy as np
 
 from engine.errors import InputError, LayerscopeError
 from engine.model import Model
+from engine.quant_compare.result import ComparisonCancelled
 
 
 class Runner:
@@ -58,8 +59,6 @@ class Runner:
                 bins=1,  # only the values are used here; fewer bins, less work
             )
         except CaptureCancelled:
-            from engine.quant_compare import ComparisonCancelled
-
             raise ComparisonCancelled("comparison cancelled") from None
         acts = {n: _real(res.activations[n]) for n in self.wanted if n in res.activations}
         out = next((res.activations[o] for o in self.outputs if o in res.activations), None)

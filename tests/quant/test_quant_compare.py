@@ -17,6 +17,7 @@ from engine.errors import InputError, LayerscopeError
 from engine.loaders import load_model
 from engine.loaders.torch_loader import model_from_module
 from engine.quant_compare import ComparisonCancelled, NothingToCompareError, compare
+from engine.quant_compare.result import RANDOM_SAMPLES
 
 RESNET8_WEIGHTED = [
     "conv1", "layer1.conv1", "layer1.conv2", "layer2.conv1", "layer2.conv2", "layer2.shortcut",
@@ -43,7 +44,7 @@ def test_identical_pair_is_exact_everywhere(models) -> None:
     assert len(result.layers) == 3 and not result.unmatched_float and not result.unmatched_quant
     for layer in result.layers:
         assert layer.weight.figures.exact and math.isinf(layer.weight.sqnr_db)
-        assert layer.activation.figures.exact and layer.activation.samples == 4
+        assert layer.activation.figures.exact and layer.activation.samples == RANDOM_SAMPLES
         assert not layer.flagged
     assert result.output.figures.exact and result.output.top1_agreement == 1.0
     assert result.suggest_exclude() == []
@@ -93,7 +94,7 @@ def test_onnx_quantized_variants_match_every_layer(models, variant: str) -> None
     assert not result.unmatched_float and not result.unmatched_quant
     for c in result.layers:
         assert 0 < c.weight.sqnr_db < math.inf
-        assert c.activation is not None and c.activation.samples == 4
+        assert c.activation is not None and c.activation.samples == RANDOM_SAMPLES
         assert -1.0 <= c.activation.figures.cosine <= 1.0
     # The quantized graphs fold bn1 into conv1 (the dynamic one keeps the BatchNormalization).
     folded = result.layers[0].weight.folded_bn
@@ -215,7 +216,7 @@ def test_suggest_exclude_strips_qoperator_suffixes(models) -> None:
 def test_progress_and_cancel(models) -> None:
     seen: list[tuple[str, int, int]] = []
     compare(models.float_onnx, models.qdq_tensor, progress=lambda *a: seen.append(a))
-    assert ("weights", 3, 3) in seen and ("activations", 4, 4) in seen
+    assert ("weights", 3, 3) in seen and ("activations", RANDOM_SAMPLES, RANDOM_SAMPLES) in seen
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(ComparisonCancelled):

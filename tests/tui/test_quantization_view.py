@@ -22,8 +22,9 @@ from tui_models import make_onnx, make_state_dict
 from engine.inputs import load_input, model_input_shape
 from engine.loaders import load_model
 from engine.quant_compare import compare, weight_histograms
+from engine.quant_compare.result import RANDOM_SAMPLES
 from tui.screens.inspector import InspectorScreen
-from tui.screens.quantization import RANDOM_SAMPLES, QuantizationScreen
+from tui.screens.quantization import QuantizationScreen
 from tui.widgets.model_picker import ModelPicker
 from tui.widgets.quant_histograms import QuantHistograms
 from tui.widgets.quant_summary import QuantSummary
@@ -181,7 +182,7 @@ async def test_activation_histograms_of_a_row_and_of_a_layer(hurt_dir: Path, mak
         assert hists.stats is not None and act.float_name in str(hists.border_title)
         f, q = hists.stats
         assert f.edges == q.edges  # one shared range
-        fm, qm, batch = screen._run
+        fm, batch = screen._run.float_model, screen._run.batch
         want = capture(fm, batch, mode="tensors", keep=[act.float_name])
         assert f.numel == want.activations[act.float_name].values.numel()
         assert "activation SQNR" in hists.caption

@@ -2,7 +2,8 @@
 
 The screen owns the workers: ``find_pairs`` (the engine's twins of the open model), ``run_compare``
 (load both, ``engine.quant_compare.compare`` with a progress callback and a cancel event) and
-``compute_histograms`` (shared-range histograms of the selected row, see ``tui.quant_fetch``).
+``compute_histograms`` (shared-range histograms of the selected row), all through
+``engine.usecases.quant``.
 They post messages from ``tui.messages``; failures become a notification and a log line.
 Escape stops a running comparison and goes back.
 """
@@ -24,9 +25,17 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.errors import LayerscopeError
 from engine.quant_compare.result import DEFAULT_THRESHOLD_DB  # numpy only, no torch
+from engine.usecases.quant import (  # torch-free at import; loads it inside the calls
+    ComparisonRun,
+    ComparisonSpec,
+    activation_histograms,
+    find_twins,
+    no_twin_message,
+    quant_variant,
+    run_comparison,
+)
 from tui.keys import QUANT_KEYS
 from tui.messages import ComparisonReady, QuantHistogramsReady, QuantProgress, TwinsFound
-from tui.quant_fetch import activation_histograms, find_twins, no_twin_message
 from tui.widgets.quant_histograms import QuantHistograms, stats_caption
 from tui.widgets.quant_inputs import QuantInputs
 from tui.widgets.quant_summary import QuantSummary
@@ -38,7 +47,6 @@ if TYPE_CHECKING:
     from engine.quant_compare import Comparison
 
 HIST_BINS = 50
-RANDOM_SAMPLES = 8  # as ``layerscope quant-compare`` draws for ``--input random``
 
 # (title, action, help): the palette offers those the screen's check_action allows.
 QUANT_COMMANDS: list[tuple[str, str, str]] = [
@@ -113,7 +121,7 @@ class QuantizationScreen(Screen[str | None]):
         self._cancel = threading.Event()
         self._shown_key: str | None = None
         self.tensor_kind = "weight"  # what a layer row's histograms show: weight or activation
-        self._run: tuple[Model, Model, Any] | None = None  # the models and inputs compared
+        self._run: ComparisonRun | None = None  # the models and inputs compared
         self._drawn: dict[str, QuantHistogramsReady] = {}  # answers of this comparison
 
     def compose(self) -> ComposeResult:
@@ -168,35 +176,20 @@ class QuantizationScreen(Screen[str | None]):
     def run_compare(self, float_path: Path, quant_path: Path, cancel: threading.Event) -> None:
         worker = get_current_worker()
         start = time.perf_counter()
-        self.post_message(QuantProgress("loading models", 0, 0))
-        from engine.inputs import load_input, model_input_shape  # torch loads here, off the UI
-        from engine.loaders import load_model
-        from engine.quant_compare import compare
-
-        def load(path: Path) -> Model:
-            if self.model is not None and self.model.path.resolve() == path.resolve():
-                return self.model
-            return load_model(path, arch=self.arch, trust=self.trust, device=self.device)
-
-        fm, qm = load(float_path), load(quant_path)
-        shape = model_input_shape(qm) or model_input_shape(fm)
-        batch, described = None, ""
-        # Plain "random" needs the models' input shape; without one, compare() compares the
-        # weights only and notes why. Other specs (random:3x32x32, files) carry their own.
-        if shape is not None or self.input_spec != "random":
-            n = RANDOM_SAMPLES if self.input_spec.split(":")[0] == "random" else None
-            batch = load_input(self.input_spec, input_shape=shape, max_samples=n, seed=0)
-            described = batch.description
+        spec = ComparisonSpec(
+            float_path, quant_path, inputs=self.input_spec, threshold_db=self.threshold_db,
+            arch=self.arch, trust=self.trust, device=self.device, shapeless_random="weights",
+        )  # fmt: skip
 
         def progress(stage: str, done: int, total: int) -> None:
             if worker.is_cancelled:
                 cancel.set()  # the engine checks the event between steps
             self.post_message(QuantProgress(stage, done, total))
 
-        result = compare(
-            fm, qm, batch, threshold_db=self.threshold_db, progress=progress, cancel=cancel
-        )
-        self._run = (fm, qm, batch)  # set before the message that lets rows ask for it
+        loaded = [self.model] if self.model is not None else []
+        run = run_comparison(spec, loaded=loaded, progress=progress, cancel=cancel)
+        result, described = run.comparison, run.inputs_description
+        self._run = run  # set before the message that lets rows ask for it
         if not worker.is_cancelled and not cancel.is_set():
             self.post_message(ComparisonReady(result, described, time.perf_counter() - start))
 
@@ -306,7 +299,7 @@ class QuantizationScreen(Screen[str | None]):
         if key in self._drawn:  # seen before: no worker round trip
             self.histograms_ready(self._drawn[key])
             return
-        if kind == "activation" and (self._run is None or self._run[2] is None):
+        if kind == "activation" and (self._run is None or self._run.batch is None):
             self.workers.cancel_group(self, "quant-hist")
             self.histograms.show_hint(f"{row.name}: no inputs ran, so no activation to plot.")
             return
@@ -339,8 +332,7 @@ class QuantizationScreen(Screen[str | None]):
         self.histograms.border_title = f"{row.name} · {kind} {name}"
 
     def _qdtype(self) -> str:
-        pair = self.pair
-        return pair[1].stem.rsplit("_", 1)[-1] if pair is not None and "_" in pair[1].stem else ""
+        return quant_variant(self.pair[1]) if self.pair is not None else ""
 
     # -- errors --------------------------------------------------------------------------------
     @on(Worker.StateChanged)
