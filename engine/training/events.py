@@ -201,5 +201,11 @@ def format_event(e: dict[str, Any]) -> str:
         return f"{stamp} run failed: {e.get('error')}"
     if kind in ("finished", "stopped"):
         metrics = " ".join(f"{k} {v:.4f}" for k, v in sorted(e.get("metrics", {}).items()))
-        return f"{stamp} run {kind} {metrics}".rstrip()
+        # A graceful stop says where (a resume continues from there); counted from 1.
+        where = (
+            f" at epoch {_epoch(e)} step {e.get('step')}"
+            if kind == "stopped" and "epoch" in e
+            else ""
+        )
+        return f"{stamp} run {kind}{where} {metrics}".rstrip()
     return f"{stamp} {kind}"

@@ -20,7 +20,7 @@ from engine.errors import ConfigError
 from engine.training.build import build_run
 from engine.training.callbacks import GracefulStopCallback
 from engine.training.config import RunConfig, from_dict
-from engine.training.events import EventWriter, read_events
+from engine.training.events import EventWriter, format_event, read_events
 from engine.training.paths import LAST_CKPT, STOP_FILE
 
 STEPS_PER_EPOCH = 6
@@ -115,6 +115,7 @@ def test_a_mid_epoch_stop_resumes_at_the_next_batch(tmp_path: Path) -> None:
     stopped = events[-1]
     assert stopped["event"] == "stopped"
     assert (stopped["epoch"], stopped["step"], stopped["epochs_done"]) == (0, 3, 0)
+    assert "run stopped at epoch 1 step 3" in format_event(stopped)  # people count from 1
     # The cut-short epoch is not reported as done, nor recorded in the history.
     assert [e for e in events if e["event"] == "epoch"] == []
     assert not (run_dir / "history.json").exists() or _history(run_dir) == []
