@@ -125,8 +125,26 @@ def _input_tensor(inputs: Any) -> tuple[torch.Tensor, dict[str, Any]]:
     import torch
 
     if isinstance(inputs, torch.Tensor):
-        return inputs, {"description": f"tensor of shape {tuple(inputs.shape)}", "source": "tensor"}
-    return inputs.tensor, inputs.to_dict()
+        described = {"description": f"tensor of shape {tuple(inputs.shape)}", "source": "tensor"}
+        return inputs, {**described, "sha256": _tensor_sha256(inputs)}
+    return inputs.tensor, {**inputs.to_dict(), "sha256": _tensor_sha256(inputs.tensor)}
+
+
+def _tensor_sha256(t: torch.Tensor) -> str:
+    """Fingerprint of the batch's bytes: ``diff`` tells reports of other inputs by it."""
+    import hashlib
+
+    import torch
+
+    flat = t.detach().cpu().contiguous().reshape(-1)
+    raw = (
+        flat.view(torch.uint8)
+        if flat.numel() and flat.dtype != torch.bool
+        else flat.to(torch.uint8)
+    )
+    h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
+    h.update(raw.numpy().tobytes())
+    return h.hexdigest()
 
 
 def _resolve(model: Any) -> tuple[Path | None, str, Any, Any]:
