@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.training.paths import LAST_CKPT  # file names only: no heavy imports
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -27,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-follow", action="store_true", help="print the events so far and exit")
     t.set_defaults(func=tail_cmd)
 
-    s = verbs.add_parser("stop", help="stop a run gracefully (it saves last.ckpt first)")
+    s = verbs.add_parser("stop", help=f"stop a run gracefully (it saves {LAST_CKPT} first)")
     s.add_argument("run", metavar="RUN")
     s.set_defaults(func=stop_cmd)
 
@@ -47,11 +49,12 @@ def _runs_dir(args: argparse.Namespace) -> Path:
 
 
 def list_cmd(args: argparse.Namespace) -> int:
-    from engine.training.runs import list_runs
+    from engine.usecases.runs import list_runs, run_files
 
     runs = list_runs(_runs_dir(args))
-    if args.json:
-        json.dump([r.to_dict() for r in runs], sys.stdout, indent=2)
+    if args.json:  # each row with the files it has to open: checkpoint, model.onnx, PNGs
+        rows = [r.to_dict() | {"files": run_files(r.path).to_dict()} for r in runs]
+        json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     if not runs:
@@ -97,7 +100,7 @@ def stop_cmd(args: argparse.Namespace) -> int:
     run_dir = resolve_run(args.run, _runs_dir(args))
     if not stop_run(run_dir):
         raise InputError(f"run {run_dir.name} is not running")
-    print(f"asked {run_dir.name} to stop; it saves last.ckpt, then exits (resume with: "
+    print(f"asked {run_dir.name} to stop; it saves {LAST_CKPT}, then exits (resume with: "
           f"layerscope train --resume {run_dir.name})")  # fmt: skip
     return 0
 

@@ -108,26 +108,19 @@ def run_info(run_dir: Path) -> RunInfo:
     )
 
 
-def _is_run_dir(path: Path) -> bool:
+def is_run_dir(path: Path) -> bool:
+    """A run folder holds its effective config (listing: ``engine.usecases.runs``)."""
     return (path / CONFIG_FILE).is_file()
-
-
-def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
-    """All runs under ``runs_dir``, oldest first (folder names start with the start time)."""
-    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
-    if not root.is_dir():
-        return []
-    return [run_info(p) for p in sorted(root.iterdir()) if p.is_dir() and _is_run_dir(p)]
 
 
 def resolve_run(spec: str, runs_dir: Path | None = None) -> Path:
     """A run folder from a path, a folder name, or a unique part of a name under ``runs_dir``."""
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     for candidate in (Path(spec), root / spec):
-        if candidate.is_dir() and _is_run_dir(candidate):
+        if candidate.is_dir() and is_run_dir(candidate):
             return candidate.resolve()
     names = (
-        sorted(p.name for p in root.iterdir() if p.is_dir() and _is_run_dir(p))
+        sorted(p.name for p in root.iterdir() if p.is_dir() and is_run_dir(p))
         if root.is_dir()
         else []
     )

@@ -15,12 +15,12 @@ from engine.training.events import EventWriter, read_events, tail_events
 from engine.training.runs import (
     compare_runs,
     launch_run,
-    list_runs,
     resolve_run,
     resume_run,
     run_status,
     stop_run,
 )
+from engine.usecases.runs import list_runs
 
 
 def _quiet(**sections):  # noqa: ANN003, ANN202

@@ -1,7 +1,8 @@
 """The Runs screen: every run in the runs folder with its status; follow, stop, open, inspect.
 
-Listing reads each run's ``events.jsonl`` (the engine's ``list_runs``), so it happens in a worker
-and again every few seconds while the screen shows, to keep statuses current.
+Listing reads each run's ``events.jsonl`` (``engine.usecases.runs.RunLister``), so it happens in
+a worker and again every few seconds while the screen shows, to keep statuses current; a run's
+checkpoint and artefacts come from ``engine.usecases.runs.run_files``.
 """
 
 from __future__ import annotations
@@ -31,22 +32,13 @@ if TYPE_CHECKING:
     from textual.app import App
 
 REFRESH_S = 2.0
-CURVES = ("loss.png", "accuracy.png")
 
 
-def latest_confusion_matrix(run_dir: Path) -> Path | None:
-    """The last epoch's ``confusion_matrix.png`` (epoch folders sort by number)."""
-    found = sorted(run_dir.glob("epoch_*/confusion_matrix.png"))
-    return found[-1] if found else None
+def _files(run_dir: str | Path) -> Any:
+    """The run's checkpoint and artefacts (``engine.usecases.runs.RunFiles``; stat calls only)."""
+    from engine.usecases.runs import run_files
 
-
-def checkpoint_of(run_dir: Path) -> Path | None:
-    """``last.ckpt``, else the newest ``best-*.ckpt``."""
-    last = run_dir / "last.ckpt"
-    if last.is_file():
-        return last
-    best = sorted(run_dir.glob("best-*.ckpt"))
-    return best[-1] if best else None
+    return run_files(run_dir)
 
 
 def system_viewer() -> str | None:
@@ -91,9 +83,7 @@ class RunsScreen(Screen):
     def __init__(self, runs_dir: Path | None = None) -> None:
         super().__init__()
         self.runs_dir = runs_dir
-        self._infos: dict[
-            Path, tuple[tuple[int, int] | None, Any]
-        ] = {}  # folder → (stamp, RunInfo)
+        self._lister: Any = None  # engine.usecases.runs.RunLister, made in the first worker
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◈")
@@ -132,32 +122,12 @@ class RunsScreen(Screen):
     # -- workers -------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False, description="list runs")
     def list_runs(self) -> None:
-        from engine.training.paths import CONFIG_FILE, EVENTS_FILE
-        from engine.training.runs import run_info
+        from engine.usecases.runs import RunLister
 
-        # As engine.training.runs.list_runs, but a run whose events file has not changed and
-        # which was not running keeps its row: every 2 s, only live runs are read again.
         root = self.root
-        folders = (
-            sorted(p for p in root.iterdir() if (p / CONFIG_FILE).is_file())
-            if root.is_dir()
-            else []
-        )
-        runs, cache = [], {}
-        for folder in folders:
-            try:
-                st = (folder / EVENTS_FILE).stat()
-                stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
-            except OSError:
-                stamp = None
-            cached = self._infos.get(folder)
-            if cached is not None and cached[0] == stamp and cached[1].status != "running":
-                info = cached[1]
-            else:
-                info = run_info(folder)
-            cache[folder] = (stamp, info)
-            runs.append(info)
-        self._infos = cache
+        if self._lister is None or self._lister.root != root:
+            self._lister = RunLister(root)  # rereads only live or changed runs
+        runs = self._lister.list()
         if not get_current_worker().is_cancelled:
             self.post_message(RunsListed(root, runs))
 
@@ -225,14 +195,18 @@ class RunsScreen(Screen):
         detail = self.query_one("#run-detail", Static)
         if info is None:
             return
+        from engine.training.paths import LAST_CKPT  # file names only
+        from engine.usecases.runs import run_files
+
         run_dir = Path(info.path)
-        ckpt, cm = checkpoint_of(run_dir), latest_confusion_matrix(run_dir)
+        files = run_files(run_dir)
+        ckpt, cm = files.checkpoint, files.confusion_matrix
         have = {
-            "m model.onnx": (run_dir / "model.onnx").is_file(),
-            f"c {ckpt.name if ckpt else 'last.ckpt'}": ckpt is not None,
+            "m model.onnx": files.model_onnx is not None,
+            f"c {ckpt.name if ckpt else LAST_CKPT}": ckpt is not None,
             f"v {cm.parent.name if cm else ''}/confusion_matrix.png".replace(" /", " "): cm
             is not None,
-            "p loss/accuracy.png": all((run_dir / n).is_file() for n in CURVES),
+            "p loss/accuracy.png": files.all_curves,
         }
         # Each file comes with its key: the footer leaves v and p out, for room at 80 columns.
         text = Text(f"{run_dir}\n", "bold")
@@ -294,7 +268,7 @@ class RunsScreen(Screen):
 
     def action_resume(self) -> None:
         info = self.table.current
-        if info is not None and self._need(checkpoint_of(Path(info.path)), "checkpoint to resume"):
+        if info is not None and self._need(_files(info.path).checkpoint, "checkpoint to resume"):
             self.resume_run(Path(info.path))
 
     def _need(self, path: Path | None, what: str) -> Path | None:
@@ -313,18 +287,18 @@ class RunsScreen(Screen):
 
     def action_inspect_model(self) -> None:
         run_dir = self.table.current_dir
-        if run_dir is not None and (path := self._need(run_dir / "model.onnx", "model.onnx")):
+        if run_dir is not None and (path := self._need(_files(run_dir).model_onnx, "model.onnx")):
             open_in_inspector(self.app, path)
 
     def action_inspect_checkpoint(self) -> None:
         run_dir = self.table.current_dir
-        if run_dir is not None and (path := self._need(checkpoint_of(run_dir), "checkpoint")):
+        if run_dir is not None and (path := self._need(_files(run_dir).checkpoint, "checkpoint")):
             open_in_inspector(self.app, path)
 
     def action_view_confusion(self) -> None:
         run_dir = self.table.current_dir
         if run_dir is not None:
-            path = self._need(latest_confusion_matrix(run_dir), "confusion matrix")
+            path = self._need(_files(run_dir).confusion_matrix, "confusion matrix")
             if path is not None:
                 self.open_files([path])
 
@@ -332,7 +306,7 @@ class RunsScreen(Screen):
         run_dir = self.table.current_dir
         if run_dir is None:
             return
-        paths = [run_dir / n for n in CURVES if (run_dir / n).is_file()]
+        paths = _files(run_dir).curves
         if self._need(paths[0] if paths else None, "loss/accuracy curves") is not None:
             self.open_files(paths)
 

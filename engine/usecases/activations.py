@@ -1,0 +1,175 @@
+"""A capture session: one capture (model, input, result) plus exact answers computed later.
+
+A capture in stats mode holds every tensor's statistics at one bin count, and no values. Another
+bin count re-runs the capture on the same input at that count (one forward pass gives every layer
+again, so each bin count costs one pass). A value-range count must be exact, and a histogram can
+only approximate it, so it re-runs the model in tensors mode keeping that one tensor and has the
+engine count its values. Answers are cached, so going back to a layer is instant.
+
+The app's activation bar keeps one session per capture and asks it from worker threads; a script
+can do the same: ``CaptureSession.run(model, "digits:3", ...).fetch(layer, name, 20, ...)``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.capture import Activation, CaptureResult
+    from engine.inputs import InputBatch
+    from engine.model import Model
+    from engine.report import Report
+    from engine.stats import TensorStats
+
+Progress = Callable[[int, int | None, str], None]
+
+
+@dataclass
+class ActivationAnswer:
+    """Statistics of one captured activation at ``bins`` bins (and its count in a value range).
+
+    ``view`` is ``"int"`` for the stored integers of a quantized activation (``qdtype``);
+    ``has_int`` says whether that view exists.
+    """
+
+    layer: str
+    name: str
+    kind: str
+    bins: int
+    stats: TensorStats
+    in_range: int | None = None
+    view: str = "float"
+    qdtype: str = ""
+    has_int: bool = False
+
+
+class CaptureSession:
+    """One capture plus answers computed later; safe to use from several threads."""
+
+    def __init__(self, model: Model, batch: InputBatch, result: CaptureResult, device: str) -> None:
+        self.model = model
+        self.batch = batch
+        self.result = result
+        self.device = device
+        self._by_bins: dict[int, CaptureResult] = {result.bins: result}
+        self._in_range: dict[tuple[str, str, float, float], int] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def run(
+        cls,
+        model: Model,
+        spec: str,
+        *,
+        seed: int,
+        bins: int,
+        device: str,
+        progress: Progress | None,
+        cancel: threading.Event,
+    ) -> CaptureSession:
+        """Load the input ``spec`` and capture every layer's activations (call from a worker)."""
+        from engine.capture import capture
+        from engine.inputs import load_input, model_input_shape
+
+        batch = load_input(spec, input_shape=model_input_shape(model), seed=seed)
+        result = capture(model, batch, bins=bins, device=device, progress=progress, cancel=cancel)
+        return cls(model, batch, result, device)
+
+    def for_layer(self, layer: str) -> list[Activation]:
+        """The tensors ``layer`` produced (several for tuple outputs or repeated calls)."""
+        return self.result.for_layer(layer)
+
+    def cached(
+        self,
+        layer: str,
+        name: str,
+        bins: int,
+        low: float | None,
+        high: float | None,
+        view: str = "float",
+    ) -> ActivationAnswer | None:
+        """The answer if nothing needs computing (cheap: safe on a UI thread), else ``None``.
+
+        ``view="int"`` shows a quantized activation's stored integers (one bin per integer for
+        8-bit types, so the bin count does not apply); other activations fall back to floats.
+        """
+        return self._answer(layer, name, bins, low, high, view)
+
+    def _answer(
+        self, layer: str, name: str, bins: int, low: float | None, high: float | None, view: str
+    ) -> ActivationAnswer | None:
+        first = self.result.activations.get(name)
+        if first is None:
+            return None
+        has_int = first.int_stats is not None
+        view = view if has_int else "float"
+        result = self.result if view == "int" else self._by_bins.get(bins)
+        if result is None or name not in result.activations:
+            return None
+        in_range = None
+        if low is not None and high is not None:
+            in_range = self._in_range.get((name, view, low, high))
+            if in_range is None:
+                return None
+        act = result.activations[name]
+        stats = act.int_stats if view == "int" and act.int_stats is not None else act.stats
+        qdtype = act.quant.qdtype if act.quant is not None else ""
+        return ActivationAnswer(layer, name, act.kind, bins, stats, in_range, view, qdtype, has_int)
+
+    def fetch(
+        self,
+        layer: str,
+        name: str,
+        bins: int,
+        low: float | None,
+        high: float | None,
+        cancel: threading.Event,
+        view: str = "float",
+    ) -> ActivationAnswer | None:
+        """Compute what ``cached`` lacked (call from a worker); ``None`` if the tensor vanished
+        or ``cancel`` was set while waiting for an earlier re-run."""
+        from engine.capture import capture
+
+        first = self.result.activations.get(name)
+        if first is None or first.int_stats is None:
+            view = "float"
+        with self._lock:  # one re-run at a time; a request that waited may find its answer cached
+            if cancel.is_set():  # superseded while waiting for the lock
+                return None
+            if view == "float" and bins not in self._by_bins:
+                self._by_bins[bins] = capture(
+                    self.model, self.batch, bins=bins, device=self.device, cancel=cancel
+                )
+            if low is not None and high is not None:
+                key = (name, view, low, high)
+                if key not in self._in_range:
+                    self._in_range[key] = self._count(name, low, high, view, cancel)
+            return self._answer(layer, name, bins, low, high, view)
+
+    def _count(self, name: str, low: float, high: float, view: str, cancel: threading.Event) -> int:
+        """Exact count of ``name``'s values in [low, high], from a re-run that keeps that tensor."""
+        from engine.capture import capture
+        from engine.errors import InputError
+        from engine.quant import dequantize
+        from engine.stats import count_in_range
+
+        kept = capture(
+            self.model, self.batch, mode="tensors", keep=[name], bins=1,
+            device=self.device, cancel=cancel,
+        )  # fmt: skip
+        act = kept.activations.get(name)
+        if act is None or act.values is None:
+            raise InputError(f"{name}: the re-run to count values in a range did not produce it")
+        values = act.values
+        if act.quant is not None and view == "float":  # count the real values the view shows
+            values = dequantize(values, act.quant)
+        return count_in_range(values, low, high)
+
+    def report(self) -> Report:
+        """The capture as an ``engine.report.Report`` (hashes the model file: call from a worker)."""
+        from engine.report import from_capture
+
+        return from_capture(self.result)

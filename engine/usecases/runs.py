@@ -1,0 +1,118 @@
+"""Training runs as the ``runs`` verb and the Runs screen list them: status rows and files.
+
+:class:`RunLister` reads each run's ``events.jsonl`` once and again only when it changed or the
+run is live, so the app can refresh every few seconds; the CLI lists once with
+:func:`list_runs`. :func:`run_files` finds a run's checkpoint and artefacts (stat calls only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.training.paths import (
+    BEST_CKPT_GLOB,
+    CONFUSION_GLOB,
+    CURVES,
+    EVENTS_FILE,
+    LAST_CKPT,
+    MODEL_ONNX,
+)
+from engine.training.runs import RunInfo, default_runs_dir, is_run_dir, run_info
+
+
+@dataclass
+class RunFiles:
+    """What a run folder holds for a person to open; ``None``/empty where not written yet."""
+
+    run_dir: Path
+    checkpoint: Path | None  # last.ckpt, else the newest best-*.ckpt
+    model_onnx: Path | None
+    confusion_matrix: Path | None  # the last epoch's
+    curves: list[Path] = field(default_factory=list)  # loss.png, accuracy.png (those present)
+
+    @property
+    def all_curves(self) -> bool:
+        return len(self.curves) == len(CURVES)
+
+    def to_dict(self) -> dict[str, Any]:
+        def s(p: Path | None) -> str | None:
+            return None if p is None else str(p)
+
+        return {
+            "checkpoint": s(self.checkpoint),
+            "model_onnx": s(self.model_onnx),
+            "confusion_matrix": s(self.confusion_matrix),
+            "curves": [str(p) for p in self.curves],
+        }
+
+
+def checkpoint_of(run_dir: Path) -> Path | None:
+    """``last.ckpt``, else the newest ``best-*.ckpt`` (``None``: no checkpoint yet)."""
+    last = run_dir / LAST_CKPT
+    if last.is_file():
+        return last
+    best = sorted(run_dir.glob(BEST_CKPT_GLOB))
+    return best[-1] if best else None
+
+
+def latest_confusion_matrix(run_dir: Path) -> Path | None:
+    """The last epoch's ``confusion_matrix.png`` (epoch folders sort by number)."""
+    found = sorted(run_dir.glob(CONFUSION_GLOB))
+    return found[-1] if found else None
+
+
+def run_files(run_dir: str | Path) -> RunFiles:
+    """The run's checkpoint and artefacts that exist now."""
+    run_dir = Path(run_dir)
+    onnx = run_dir / MODEL_ONNX
+    return RunFiles(
+        run_dir=run_dir,
+        checkpoint=checkpoint_of(run_dir),
+        model_onnx=onnx if onnx.is_file() else None,
+        confusion_matrix=latest_confusion_matrix(run_dir),
+        curves=[run_dir / n for n in CURVES if (run_dir / n).is_file()],
+    )
+
+
+class RunLister:
+    """Lists the runs under one folder, oldest first, reading again only what may have changed:
+    a run whose events file kept its size and time, and that was not running, keeps its row."""
+
+    def __init__(self, runs_dir: Path | None = None) -> None:
+        self.runs_dir = runs_dir
+        self._infos: dict[Path, tuple[tuple[int, int] | None, RunInfo]] = {}
+
+    @property
+    def root(self) -> Path:
+        return Path(self.runs_dir) if self.runs_dir is not None else default_runs_dir()
+
+    def list(self) -> list[RunInfo]:
+        root = self.root
+        folders = (
+            sorted(p for p in root.iterdir() if p.is_dir() and is_run_dir(p))
+            if root.is_dir()
+            else []
+        )
+        runs, cache = [], {}
+        for folder in folders:
+            try:
+                st = (folder / EVENTS_FILE).stat()
+                stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+            except OSError:
+                stamp = None
+            cached = self._infos.get(folder)
+            if cached is not None and cached[0] == stamp and cached[1].status != "running":
+                info = cached[1]
+            else:
+                info = run_info(folder)
+            cache[folder] = (stamp, info)
+            runs.append(info)
+        self._infos = cache
+        return runs
+
+
+def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
+    """Every run under ``runs_dir`` (default ``$LAYERSCOPE_RUNS`` or ``./runs``), oldest first."""
+    return RunLister(runs_dir).list()
