@@ -1,4 +1,4 @@
-"""Asks before unpickling a file that could run code (a whole pickled module)."""
+"""Asks before loading a file that could run code (a whole pickled module, TorchScript)."""
 
 from __future__ import annotations
 
@@ -45,17 +45,22 @@ class ConfirmTrust(ModalScreen[bool]):
         Binding("y", "accept", "Trust and load", id="trust.accept"),
     ]
 
-    def __init__(self, path: Path, reason: str) -> None:
+    def __init__(self, path: Path, reason: str, *, code: bool = False) -> None:
         super().__init__()
         self.path = path
         self.reason = reason
+        self.code = code  # TorchScript: the file is a program, not only a pickle
 
     def compose(self) -> ComposeResult:
+        what = (
+            "TorchScript is code: loading and capturing run the archive's own code."
+            if self.code
+            else "Unpickling it runs code from the file."
+        )
         with Vertical():
             yield Label(f"[b]Trust {self.path.name}?[/b]", id="title")
             yield Label(
-                f"{self.reason}\n\nUnpickling it runs code from the file. "
-                "Only continue if you made it or trust whoever did.",
+                f"{self.reason}\n\n{what} Only continue if you made it or trust whoever did.",
                 id="question",
             )
             with Horizontal():

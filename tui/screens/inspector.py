@@ -20,7 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, OptionList, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.errors import LayerscopeError, UntrustedPickleError
+from engine.errors import LayerscopeError, UntrustedCodeError, UntrustedPickleError
 from tui.export import export_path, stats_payload
 from tui.fetch import StatsFetcher
 from tui.keys import INSPECTOR_KEYS
@@ -84,6 +84,7 @@ class InspectorScreen(Screen):
         self.low: float | None = None
         self.high: float | None = None
         self.loading_path: Path | None = None
+        self._capture_when_trusted = False  # a capture asked for trust: run it once loaded
         self._keys_shown: tuple[bool, ...] = ()
         self._return_focus: Widget | None = None
         self.fetcher = StatsFetcher(device)
@@ -235,6 +236,9 @@ class InspectorScreen(Screen):
         self.call_after_refresh(self._show_revealed)
         self.tree.focus()
         self.sync_keys()
+        if self._capture_when_trusted and model.runnable:
+            self._capture_when_trusted = False
+            self.capture_bar.run()
 
     def _show_revealed(self) -> None:
         if self.model is not None and self.ref is None and self.tree.current_layer is not None:
@@ -355,17 +359,7 @@ class InspectorScreen(Screen):
             return
         error = worker.error
         if isinstance(error, UntrustedPickleError) and self.loading_path is not None:
-            path = self.loading_path
-            logger.warning("{}", error.message)
-
-            def answered(trusted: bool | None) -> None:
-                if trusted:
-                    logger.warning("Trusting {} at the user's request", path.name)
-                    self.open_model(path, trust=True)
-                else:
-                    logger.info("Did not load {}", path.name)
-
-            self.app.push_screen(ConfirmTrust(path, error.message), answered)
+            self.ask_trust(self.loading_path, error)
             return
         if isinstance(error, LayerscopeError):
             title, text = error.title, error.message
@@ -373,6 +367,24 @@ class InspectorScreen(Screen):
             title, text = "Unexpected error", f"{type(error).__name__}: {error}"
         self.notify(text, title=title, severity="error", timeout=10)
         logger.error("{}: {}", title, text)
+
+    def on_input_source_trust_needed(self, message: InputSource.TrustNeeded) -> None:
+        self.ask_trust(message.path, UntrustedCodeError(message.reason), capture=True)
+
+    def ask_trust(self, path: Path, error: UntrustedPickleError, *, capture: bool = False) -> None:
+        """Confirm, then load ``path`` trusted (and run the capture that asked, if one did)."""
+        logger.warning("{}", error.message)
+
+        def answered(trusted: bool | None) -> None:
+            if trusted:
+                logger.warning("Trusting {} at the user's request", path.name)
+                self._capture_when_trusted = capture
+                self.open_model(path, trust=True)
+            else:
+                logger.info("Did not load {}", path.name)
+
+        code = isinstance(error, UntrustedCodeError)  # TorchScript: the dialog says it is code
+        self.app.push_screen(ConfirmTrust(path, error.message, code=code), answered)
 
     # -- actions -------------------------------------------------------------------------------
     @property

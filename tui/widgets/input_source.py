@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from loguru import logger
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Button, Input, Label, Select
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -43,6 +45,13 @@ ERROR_GROUPS = (*GROUPS, "report")
 
 class InputSource(Vertical):
     """Choose an input, capture every layer's activation, and flip the view to activations."""
+
+    @dataclass
+    class TrustNeeded(Message):
+        """A capture was asked of a model that runs only once trusted (TorchScript is code)."""
+
+        path: Path
+        reason: str
 
     DEFAULT_CSS = """
     InputSource {
@@ -132,7 +141,7 @@ class InputSource(Vertical):
     def key_state(self) -> tuple[bool, bool, bool, bool]:
         """(the model can run, a capture exists, an int view applies, several outputs shown)."""
         return (
-            self.model is not None and self.model.runnable,
+            self.model is not None and _can_run(self.model),
             self.session is not None,
             self.showing_activations and self.int_view,
             self.showing_activations and self.several,
@@ -171,14 +180,14 @@ class InputSource(Vertical):
         self.status.stop(
             "Pick an input and press Enter (or Run) to capture every layer's activation."
         )
-        self.set_class(model.runnable, "-shown")
+        self.set_class(_can_run(model), "-shown")
         return shown
 
     def not_runnable_reason(self) -> str | None:
         """Why the open model cannot be captured, or ``None`` if it can."""
         if self.model is None:
             return "Open a model first."
-        if not self.model.runnable:
+        if not _can_run(self.model):
             return (
                 f"{self.model.path.name} ({self.model.format}) holds weights but no runnable "
                 "graph: start layerscope with --arch (e.g. --arch resnet8) to capture activations."
@@ -242,6 +251,9 @@ class InputSource(Vertical):
             return
         spec = self.spec()
         if spec is None or self.model is None:
+            return
+        if not self.model.runnable:  # listed untrusted TorchScript: the screen asks, then reruns
+            self.post_message(self.TrustNeeded(self.model.path, self.model.metadata["needs_trust"]))
             return
         from tui.widgets.bins_input import BinsInput  # the bins the histogram shows now
 
@@ -468,3 +480,8 @@ class InputSource(Vertical):
 def _cancelled(error: BaseException | None) -> bool:
     """The engine's ``CaptureCancelled`` (matched by title: importing it would load torch)."""
     return isinstance(error, LayerscopeError) and error.title == "Cancelled"
+
+
+def _can_run(model: Model) -> bool:
+    """Runnable now, or once trusted (TorchScript opened without trust is listed, not loaded)."""
+    return model.runnable or bool(model.metadata.get("needs_trust"))
