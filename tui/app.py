@@ -9,12 +9,21 @@ from __future__ import annotations
 import time
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
 
+from tui import navigation  # imports the other screens on first use
 from tui.commands import LayerscopeCommands
-from tui.messages import LogLine
+from tui.messages import (
+    CompareReports,
+    LogLine,
+    OpenInInspector,
+    ShowQuantization,
+    ShowRuns,
+    ShowTrain,
+)
 from tui.screens.inspector import InspectorScreen
 from tui.widgets.log_pane import LogPane
 
@@ -41,18 +50,23 @@ class LayerscopeApp(App[int]):
         device: str = "cpu",
         arch: str | None = None,
         show_timings: bool = True,
+        arch_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.path = Path(path)
         self.trust = trust
         self.device = device
         self.arch = arch
+        self.arch_kwargs = arch_kwargs
         self.show_timings = show_timings  # tests turn these off so snapshots are stable
         self.backlog: deque[LogLine] = deque(maxlen=500)  # replayed into panes mounted later
         self._sink_id: int | None = None
 
     def get_default_screen(self) -> InspectorScreen:
-        return InspectorScreen(self.path, trust=self.trust, device=self.device, arch=self.arch)
+        return InspectorScreen(
+            self.path, trust=self.trust, device=self.device, arch=self.arch,
+            arch_kwargs=self.arch_kwargs,
+        )  # fmt: skip
 
     def on_load(self) -> None:
         from tui.logsink import add_sink
@@ -71,15 +85,27 @@ class LayerscopeApp(App[int]):
 
             remove_sink(self._sink_id)
 
+    # -- navigation: screens post these messages; tui.navigation knows where each leads ---------
     def action_train(self) -> None:
-        from tui.screens.train import show_train  # the training screens load on first use
-
-        show_train(self)
+        navigation.show_train(self)
 
     def action_runs(self) -> None:
-        from tui.screens.runs import show_runs
+        navigation.show_runs(self)
 
-        show_runs(self)
+    def on_show_train(self, message: ShowTrain) -> None:
+        navigation.show_train(self, follow=message.follow)
+
+    def on_show_runs(self, message: ShowRuns) -> None:
+        navigation.show_runs(self)
+
+    def on_open_in_inspector(self, message: OpenInInspector) -> None:
+        navigation.open_in_inspector(self, message.path)
+
+    def on_show_quantization(self, message: ShowQuantization) -> None:
+        navigation.show_quantization(self, message.path, message.groups)
+
+    def on_compare_reports(self, message: CompareReports) -> None:
+        navigation.compare_reports(self, message.session)
 
     def on_log_line(self, message: LogLine) -> None:
         self.backlog.append(message)
@@ -93,11 +119,12 @@ def run_app(
     trust: bool = False,
     device: str = "cpu",
     arch: str | None = None,
+    arch_kwargs: dict[str, Any] | None = None,
 ) -> int:
     """Run the app full-screen until the user quits; the process exit status."""
     from loguru import logger
 
     logger.remove()  # the default stderr sink would scribble over the screen
-    app = LayerscopeApp(path, trust=trust, device=device, arch=arch)
+    app = LayerscopeApp(path, trust=trust, device=device, arch=arch, arch_kwargs=arch_kwargs)
     result = app.run()
     return int(result or 0) if app.return_code is None else app.return_code

@@ -1,4 +1,8 @@
-"""The command palette provider: every inspector action as a "group: verb" command."""
+"""The command palette provider: the active screen's commands, as "group: verb" entries.
+
+Every screen declares its commands in a ``PALETTE`` class attribute of (title, action, help);
+this module only asks the active screen for them, so it imports no screen.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-# (title, action, help); the screen's check_action decides which apply right now.
-COMMANDS: list[tuple[str, str, str]] = [
+# The inspector's (title, action, help); its check_action decides which apply right now.
+INSPECTOR_COMMANDS: list[tuple[str, str, str]] = [
     ("model: open path", "open_path", "Open a model file or a folder of models"),
     ("model: pick from list", "focus_models", "Move to the model picker"),
     ("model: reload", "reload", "Read the open model from disk again"),
@@ -63,15 +67,8 @@ class LayerscopeCommands(Provider):
     """Offers the commands that apply on the current screen."""
 
     def _available(self) -> list[tuple[str, Callable[[], object], str]]:
-        from tui.screens.inspector import InspectorScreen  # no import cycle with tui.app
-
         screen = self.screen
-        # Other screens list their own commands in a ``PALETTE`` class attribute.
-        commands = getattr(type(screen), "PALETTE", None)
-        if commands is None:
-            if not isinstance(screen, InspectorScreen):
-                return []
-            commands = COMMANDS
+        commands = getattr(type(screen), "PALETTE", None) or []  # prompts declare none
         out = []
         for title, action, help_text in commands:
             name = action.split("(")[0]
@@ -98,3 +95,18 @@ COMPARE_COMMANDS: list[tuple[str, str, str]] = [
     ("compare: flagged only", "flagged_only", "Show only flagged tensors, or all (f)"),
     ("compare: back", "back", "Back to the inspector (Escape)"),
 ]
+
+# The Quantization view (float vs quantized twin).
+QUANT_COMMANDS: list[tuple[str, str, str]] = [
+    ("quant: copy exclude list", "copy_exclude", "Copy the nodes_to_exclude for quantize_static (c)"),
+    ("quant: weights / activations", "toggle_tensor", "Histograms of the weight or the output (a)"),
+    ("quant: overlay / side by side", "toggle_overlay", "Draw both histograms in one plot (v)"),
+    ("quant: show only flagged rows", "toggle_flagged", "Hide rows above the threshold (f)"),
+    ("quant: compare with next twin", "next_twin", "Another quantized variant of the model (t)"),
+    ("quant: change inputs", "focus_inputs", "Compare on other inputs, e.g. digits:0-31 (n)"),
+    ("quant: change threshold", "focus_threshold", "Flag layers below another SQNR (h)"),
+    ("quant: export comparison to JSON", "export", "Save the comparison, as --json prints it (e)"),
+    ("quant: inspect this layer", "inspect_layer", "Back to the inspector, on the selected row's layer (g)"),
+    ("quant: inspect this layer", "inspect_layer", "The selected row's layer, in the inspector (g)"),
+    ("quant: back to inspector", "back", "Leave the Quantization view (Escape)"),
+]  # fmt: skip

@@ -231,3 +231,38 @@ class DiffReady(Message):
 
     diff: Any
     about: tuple[str, str] = ("", "")
+
+
+# -- navigation (screens post these; the app hands them to tui.navigation) -----------------------
+@dataclass
+class ShowTrain(Message):
+    """Bring up the Train screen, following ``follow`` when given."""
+
+    follow: Path | None = None
+
+
+@dataclass
+class ShowRuns(Message):
+    """Bring up the Runs screen."""
+
+
+@dataclass
+class OpenInInspector(Message):
+    """Back to the inspector, opening ``path`` (a run's model or checkpoint)."""
+
+    path: Path
+
+
+@dataclass
+class ShowQuantization(Message):
+    """Open the Quantization view of ``path``; ``groups``: its folder's listing, if known."""
+
+    path: Path
+    groups: list[ModelGroup] | None = None
+
+
+@dataclass
+class CompareReports(Message):
+    """Ask for reports and open the compare view; ``session``: the current capture as B."""
+
+    session: Any = None

@@ -21,7 +21,8 @@ from pilot_helpers import settle
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
-from tui.screens.train import TrainScreen, show_train
+from tui.navigation import show_train
+from tui.screens.train import TrainScreen
 from tui.widgets.run_curves import RunCurves
 from tui.widgets.train_form import check_field
 

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, get_current_worker
 
-from engine.errors import LayerscopeError
 from tui.commands import COMPARE_COMMANDS
 from tui.format import num
 from tui.keys import COMPARE_KEYS
 from tui.messages import DiffReady
+from tui.workers import report_failure
 
 if TYPE_CHECKING:
     from engine.diff import DiffRow, ReportDiff
@@ -163,18 +163,11 @@ class CompareScreen(Screen):
     # -- errors --------------------------------------------------------------------------------
     @on(Worker.StateChanged)
     def worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state != WorkerState.ERROR:
-            return
-        error = event.worker.error
-        if isinstance(error, LayerscopeError):
-            title, text = error.title, error.message
-        else:
-            title, text = "Unexpected error", f"{type(error).__name__}: {error}"
-        self.query_one("#compare-summary", Static).update(
-            Text(f"Could not compare: {text}  (Escape goes back)", "bold red")
-        )
-        self.notify(text, title=title, severity="error", timeout=10)
-        logger.error("{}: {}", title, text)
+        failure = report_failure(self, event)
+        if failure is not None:
+            self.query_one("#compare-summary", Static).update(
+                Text(f"Could not compare: {failure.text}  (Escape goes back)", "bold red")
+            )
 
     # -- actions -------------------------------------------------------------------------------
     def action_back(self) -> None:
@@ -192,26 +185,6 @@ class CompareScreen(Screen):
     def action_flagged_only(self) -> None:
         self.flagged_only = not self.flagged_only
         self.fill()
-
-
-def ask_and_compare(app: App[Any], session: ActivationSession | None) -> None:
-    """Ask for report paths, then open the compare view: two reports, or one (A) against
-    ``session``, the current capture (B)."""
-    from tui.screens.report_prompt import ReportPrompt
-
-    folder = Path.cwd()
-    if session is not None:
-        fields = [("A: saved report (the reference)", folder)]
-        title = "Compare a saved report (A) with the current capture (B):"
-    else:
-        fields = [("A: reference report", folder), ("B: report to check", folder)]
-        title = "Compare two activation reports (flags describe B):"
-
-    def chosen(paths: list[Path] | None) -> None:
-        if paths:
-            app.push_screen(CompareScreen(paths[0], session if session is not None else paths[1]))
-
-    app.push_screen(ReportPrompt(title, fields), chosen)
 
 
 def _report(source: Source) -> Report:

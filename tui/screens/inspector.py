@@ -21,22 +21,23 @@ from textual.widgets import Footer, Header, Input, OptionList, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.errors import LayerscopeError, UntrustedCodeError, UntrustedPickleError
-from tui.export import export_path, stats_payload
+from engine.usecases.tensor_json import SCHEMA, export_path, tensor_document
+from tui.commands import INSPECTOR_COMMANDS
 from tui.fetch import StatsFetcher
 from tui.keys import INSPECTOR_KEYS
 from tui.messages import (
-    ActivationReady,
-    ActivationViewChanged,
     BinsChanged,
     FilterChanged,
     ModelLoaded,
     ModelOpenRequested,
     ModelsListed,
     RangeChanged,
+    ShowQuantization,
     StatsReady,
     ViewChanged,
 )
 from tui.screens.confirm_trust import ConfirmTrust
+from tui.screens.inspector_capture import CAPTURE_ACTIONS, CaptureWork
 from tui.screens.open_path import OpenPath
 from tui.widgets.bins_input import BinsInput
 from tui.widgets.input_source import InputSource
@@ -48,33 +49,38 @@ from tui.widgets.range_inputs import RangeInputs
 from tui.widgets.tensor_list import TensorList
 from tui.widgets.tensor_view import TensorView
 from tui.widgets.view_toggle import ViewToggle
+from tui.workers import report_failure
 
 if TYPE_CHECKING:
     from engine.model import Model, TensorRef
     from engine.stats import TensorStats
 
-CAPTURE_ACTIONS = {  # decided by the capture bar, which knows what was captured
-    "capture", "run_capture", "toggle_activations", "save_report", "compare_reports",
-    "compare_capture", "next_output",
-}  # fmt: skip
 WORK_GROUPS = ("discover", "load", "stats", "export")
 
 
-class InspectorScreen(Screen):
+class InspectorScreen(CaptureWork, Screen):
     """Model picker, layer tree, tensor selector, histogram, statistics, controls and log."""
 
     BINDINGS = INSPECTOR_KEYS
+    PALETTE = INSPECTOR_COMMANDS
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
     def __init__(
-        self, path: Path, *, trust: bool = False, device: str = "cpu", arch: str | None = None
+        self,
+        path: Path,
+        *,
+        trust: bool = False,
+        device: str = "cpu",
+        arch: str | None = None,
+        arch_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.start_path = path
         self.trust = trust
         self.device = device
         self.arch = arch
+        self.arch_kwargs = arch_kwargs
         self.model: Model | None = None
         self.ref: TensorRef | None = None
         self.stats: TensorStats | None = None
@@ -119,10 +125,6 @@ class InspectorScreen(Screen):
     @property
     def tensor_view(self) -> TensorView:
         return self.query_one(TensorView)
-
-    @property
-    def capture_bar(self) -> InputSource:
-        return self.query_one(InputSource)
 
     # -- start ---------------------------------------------------------------------------------
     def on_resize(self) -> None:
@@ -170,7 +172,9 @@ class InspectorScreen(Screen):
         start = time.perf_counter()
         from engine import load_model  # torch/onnx are imported here, off the UI thread
 
-        model = load_model(path, arch=self.arch, trust=trust, device=self.device)
+        model = load_model(
+            path, arch=self.arch, arch_kwargs=self.arch_kwargs, trust=trust, device=self.device
+        )
         if not get_current_worker().is_cancelled:
             self.post_message(ModelLoaded(model, time.perf_counter() - start))
 
@@ -188,9 +192,9 @@ class InspectorScreen(Screen):
         from engine.io import write_user_json  # temp file + rename; never over a foreign file
 
         write_user_json(
-            target, payload, schema="layerscope.tensor-stats", protect=[payload.get("model")]
+            target, payload, schema=SCHEMA, protect=[payload["model"]["path"]]
         )
-        logger.success("Saved statistics of {} to {}", payload["tensor"], target)
+        logger.success("Saved statistics of {} to {}", payload["tensor"]["name"], target)
         self.app.call_from_thread(self.notify, f"Saved {target.name}", title="Exported")
 
     # -- results -------------------------------------------------------------------------------
@@ -214,6 +218,7 @@ class InspectorScreen(Screen):
         self.tree.loading = False
         self.sub_title = f"{model.path.name} · {model.format}"
         self.picker.highlight_path(model.path)
+        self.cancel_capture()
         if self.capture_bar.set_model(model):  # activations belong to the model they came from
             self._show(None)  # the old model's activation must not linger on screen
         self.tree.show_model(model)
@@ -299,30 +304,6 @@ class InspectorScreen(Screen):
         self.tensor_view.show(self.ref, ready, self.low, self.high)
         self.sync_keys()
 
-    # -- activations (the capture bar owns the capture; the screen says which layer is shown) ----
-    def _request_activation(self) -> bool:
-        """Ask for the selected layer's activation if that view is on; ``False``: show weights."""
-        name = self.tree.current_layer if self.model is not None else None
-        layer = self.model.layers.get(name) if self.model is not None and name is not None else None
-        shown = self.capture_bar.show_layer(layer, self.bins, self.low, self.high, self.view)
-        if shown:
-            self.workers.cancel_group(self, "stats")
-            self.tensor_view.stop_spinner()
-        return shown
-
-    @on(ActivationReady)
-    def activation_ready(self, message: ActivationReady) -> None:
-        if message.layer == self.tree.current_layer and self.capture_bar.showing_activations:
-            self.stats, self.in_range = None, None  # export and the weights' figures do not apply
-            self.tensor_view.show_activation(message, self.low, self.high)
-            self.sync_keys()
-
-    @on(ActivationViewChanged)
-    def activation_view_changed(self, message: ActivationViewChanged) -> None:
-        logger.info("Showing {}", "activations" if message.activations else "weights")
-        self.request_stats()
-        self.sync_keys()
-
     @on(BinsChanged)
     def bins_changed(self, message: BinsChanged) -> None:
         self.bins = message.bins
@@ -346,6 +327,8 @@ class InspectorScreen(Screen):
     # -- errors --------------------------------------------------------------------------------
     @on(Worker.StateChanged)
     def worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if self.capture_worker_changed(event):
+            return  # the activations bar's work: its status line says how it went
         worker, state = event.worker, event.state
         if state in (WorkerState.CANCELLED, WorkerState.ERROR):
             if worker.group == "load":
@@ -361,12 +344,7 @@ class InspectorScreen(Screen):
         if isinstance(error, UntrustedPickleError) and self.loading_path is not None:
             self.ask_trust(self.loading_path, error)
             return
-        if isinstance(error, LayerscopeError):
-            title, text = error.title, error.message
-        else:
-            title, text = "Unexpected error", f"{type(error).__name__}: {error}"
-        self.notify(text, title=title, severity="error", timeout=10)
-        logger.error("{}: {}", title, text)
+        report_failure(self, event)
 
     def on_input_source_trust_needed(self, message: InputSource.TrustNeeded) -> None:
         self.ask_trust(message.path, UntrustedCodeError(message.reason), capture=True)
@@ -398,7 +376,7 @@ class InspectorScreen(Screen):
     def _key_state(self) -> tuple[bool, ...]:
         """What decides which keys work; the footer is rebuilt only when this changes."""
         quantized = self.ref is not None and self.ref.quant is not None
-        spinning = self.tree.loading or self.tensor_view.busy or self.capture_bar.busy
+        spinning = self.tree.loading or self.tensor_view.busy or self.capture_busy
         return (
             self.model is not None, quantized, self.stats is not None, spinning,
             self.capture_bar.key_state(),
@@ -424,29 +402,6 @@ class InspectorScreen(Screen):
         if action == "cancel":
             return spinning  # shown while a spinner says something is running
         return True
-
-    def action_capture(self) -> None:
-        self._focus_control(self.capture_bar.field)
-
-    def action_run_capture(self) -> None:
-        self.capture_bar.run()
-
-    def action_toggle_activations(self) -> None:
-        self.capture_bar.toggle.toggle()
-
-    def action_next_output(self) -> None:
-        if self.tree.current_layer is not None:
-            self.capture_bar.next_output(self.tree.current_layer)
-            self.request_stats()
-
-    def action_save_report(self) -> None:
-        self.capture_bar.ask_save_report()
-
-    def action_compare_reports(self) -> None:
-        self.capture_bar.ask_compare(with_capture=False)
-
-    def action_compare_capture(self) -> None:
-        self.capture_bar.ask_compare(with_capture=True)
 
     def action_focus_models(self) -> None:
         self.picker.focus()
@@ -509,13 +464,13 @@ class InspectorScreen(Screen):
             self.tree.loading = False
             self.tensor_view.stop_spinner()
             logger.info("Cancelled")
-        if self.capture_bar.busy:
-            self.capture_bar.cancel()
+        if self.capture_busy:
+            self.cancel_capture()
         self.sync_keys()
 
     def action_quant_compare(self) -> None:
         """Open the Quantization view: the open model against its float/quantized twin."""
-        from tui.screens.quantization import QuantizationScreen, find_twins, no_twin_message
+        from engine.usecases.quant import find_twins, no_twin_message
 
         if self.model is None:
             return
@@ -526,25 +481,21 @@ class InspectorScreen(Screen):
             self.notify(text, title="No quantized twin", severity="warning", timeout=10)
             logger.warning("{}", text)
             return
-        screen = QuantizationScreen(
-            path, model=self.model, groups=self.picker.groups if listed else None,
-            trust=self.trust, device=self.device, arch=self.arch,
-        )  # fmt: skip
+        self.post_message(ShowQuantization(path, self.picker.groups if listed else None))
 
-        def back(layer: str | None) -> None:  # g on a row: that layer, here in the tree
-            if layer and self.model is not None and self.tree.reveal(layer) is not None:
-                self.tree.focus()
-            elif layer:
-                self.notify(f"{layer} is not a layer of {path.name}.", severity="warning")
-
-        self.app.push_screen(screen, back)
+    def reveal_layer(self, layer: str, path: Path) -> None:
+        """Back from the Quantization view of ``path`` (g on a row): that layer, in the tree."""
+        if self.model is not None and self.tree.reveal(layer) is not None:
+            self.tree.focus()
+        else:
+            self.notify(f"{layer} is not a layer of {path.name}.", severity="warning")
 
     def action_export(self) -> None:
         if self.model is None or self.ref is None or self.stats is None:
             return
         view = self.view if self.ref.quant is not None else "float"
         target = export_path(Path.cwd(), self.model, self.ref, view)
-        payload = stats_payload(
+        payload = tensor_document(
             self.model, self.ref, self.stats, view=view, bins=self.bins,
             low=self.low, high=self.high, in_range=self.in_range,
         )  # fmt: skip

@@ -23,7 +23,6 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.errors import LayerscopeError
 from engine.quant_compare.result import DEFAULT_THRESHOLD_DB  # numpy only, no torch
 from engine.usecases.quant import (  # torch-free at import; loads it inside the calls
     ComparisonRun,
@@ -34,12 +33,14 @@ from engine.usecases.quant import (  # torch-free at import; loads it inside the
     quant_variant,
     run_comparison,
 )
+from tui.commands import QUANT_COMMANDS
 from tui.keys import QUANT_KEYS
 from tui.messages import ComparisonReady, QuantHistogramsReady, QuantProgress, TwinsFound
 from tui.widgets.quant_histograms import QuantHistograms, stats_caption
 from tui.widgets.quant_inputs import QuantInputs
 from tui.widgets.quant_summary import QuantSummary
 from tui.widgets.quant_table import FLAG, QuantRow, QuantTable, db, rows_of
+from tui.workers import report_failure
 
 if TYPE_CHECKING:
     from engine.discover import ModelGroup
@@ -47,21 +48,6 @@ if TYPE_CHECKING:
     from engine.quant_compare import Comparison
 
 HIST_BINS = 50
-
-# (title, action, help): the palette offers those the screen's check_action allows.
-QUANT_COMMANDS: list[tuple[str, str, str]] = [
-    ("quant: copy exclude list", "copy_exclude", "Copy the nodes_to_exclude for quantize_static (c)"),
-    ("quant: weights / activations", "toggle_tensor", "Histograms of the weight or the output (a)"),
-    ("quant: overlay / side by side", "toggle_overlay", "Draw both histograms in one plot (v)"),
-    ("quant: show only flagged rows", "toggle_flagged", "Hide rows above the threshold (f)"),
-    ("quant: compare with next twin", "next_twin", "Another quantized variant of the model (t)"),
-    ("quant: change inputs", "focus_inputs", "Compare on other inputs, e.g. digits:0-31 (n)"),
-    ("quant: change threshold", "focus_threshold", "Flag layers below another SQNR (h)"),
-    ("quant: export comparison to JSON", "export", "Save the comparison, as --json prints it (e)"),
-    ("quant: inspect this layer", "inspect_layer", "Back to the inspector, on the selected row's layer (g)"),
-    ("quant: inspect this layer", "inspect_layer", "The selected row's layer, in the inspector (g)"),
-    ("quant: back to inspector", "back", "Leave the Quantization view (Escape)"),
-]  # fmt: skip
 
 
 class QuantizationScreen(Screen[str | None]):
@@ -340,29 +326,16 @@ class QuantizationScreen(Screen[str | None]):
         worker, state = event.worker, event.state
         if state in (WorkerState.SUCCESS, WorkerState.CANCELLED, WorkerState.ERROR):
             self.refresh_bindings()
-        if state != WorkerState.ERROR:
+        what = "Comparison" if worker.group == "quant-compare" else "Capture"
+        failure = report_failure(self, event, what=what)
+        if failure is None:
             return
-        from engine.capture.result import CaptureCancelled
-        from engine.quant_compare import ComparisonCancelled
-
-        error = worker.error
-        if isinstance(error, (ComparisonCancelled, CaptureCancelled)):
-            logger.info(
-                "{} cancelled", "Comparison" if worker.group == "quant-compare" else "Capture"
-            )
-            return
-        if isinstance(error, LayerscopeError):
-            title, text = error.title, error.message
-        else:
-            title, text = "Unexpected error", f"{type(error).__name__}: {error}"
         if worker.group == "quant-compare":
-            self.summary.show_message(f"{title}: {text}", "bold red")
+            self.summary.show_message(f"{failure.title}: {failure.text}", "bold red")
             self.histograms.show_hint("Nothing to show: the comparison failed.")
         elif worker.group == "quant-hist":
             self._shown_key = None  # moving back to the row tries again
-            self.histograms.show_hint(f"No histograms: {text}")
-        self.notify(text, title=title, severity="error", timeout=10)
-        logger.error("{}: {}", title, text)
+            self.histograms.show_hint(f"No histograms: {failure.text}")
 
     # -- actions -------------------------------------------------------------------------------
     @property

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loguru import logger
 from rich.text import Text
@@ -20,16 +20,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, get_current_worker
 
-from engine.errors import LayerscopeError
 from tui.keys import RUNS_KEYS
-from tui.messages import RunsListed
+from tui.messages import OpenInInspector, RunsListed, ShowTrain
 from tui.run_actions import ask_run_to_stop
 from tui.widgets.run_table import RunTable
-
-if TYPE_CHECKING:
-    from textual.app import App
+from tui.workers import report_failure
 
 REFRESH_S = 2.0
 
@@ -142,12 +139,7 @@ class RunsScreen(Screen):
 
         handle = resume_run(run_dir)  # refuses a running run or one without last.ckpt
         logger.info("Resumed run {} from last.ckpt (pid {})", run_dir.name, handle.pid)
-        self.app.call_from_thread(self._follow, handle.run_dir)
-
-    def _follow(self, run_dir: Path) -> None:
-        from tui.screens.train import show_train
-
-        show_train(self.app, follow=run_dir)
+        self.post_message(ShowTrain(follow=handle.run_dir))
 
     @work(thread=True, group="viewer", exit_on_error=False, description="open file")
     def open_files(self, paths: list[Path]) -> None:
@@ -219,15 +211,7 @@ class RunsScreen(Screen):
     # -- errors --------------------------------------------------------------------------------
     @on(Worker.StateChanged)
     def worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state != WorkerState.ERROR:
-            return
-        error = event.worker.error
-        if isinstance(error, LayerscopeError):
-            title, text = error.title, error.message
-        else:
-            title, text = "Unexpected error", f"{type(error).__name__}: {error}"
-        self.notify(text, title=title, severity="error", timeout=10)
-        logger.error("{}: {}", title, text)
+        report_failure(self, event)
 
     # -- actions -------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -248,14 +232,10 @@ class RunsScreen(Screen):
     def action_open_run(self) -> None:
         run_dir = self.table.current_dir
         if run_dir is not None:
-            from tui.screens.train import show_train
-
-            show_train(self.app, follow=run_dir)
+            self.post_message(ShowTrain(follow=run_dir))
 
     def action_new_run(self) -> None:
-        from tui.screens.train import show_train
-
-        show_train(self.app)
+        self.post_message(ShowTrain())
 
     def action_stop(self) -> None:
         info = self.table.current
@@ -288,12 +268,12 @@ class RunsScreen(Screen):
     def action_inspect_model(self) -> None:
         run_dir = self.table.current_dir
         if run_dir is not None and (path := self._need(_files(run_dir).model_onnx, "model.onnx")):
-            open_in_inspector(self.app, path)
+            self.post_message(OpenInInspector(path))
 
     def action_inspect_checkpoint(self) -> None:
         run_dir = self.table.current_dir
         if run_dir is not None and (path := self._need(_files(run_dir).checkpoint, "checkpoint")):
-            open_in_inspector(self.app, path)
+            self.post_message(OpenInInspector(path))
 
     def action_view_confusion(self) -> None:
         run_dir = self.table.current_dir
@@ -312,43 +292,3 @@ class RunsScreen(Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
-
-
-def bring_up(app: App, name: str) -> None:
-    """Show the installed screen ``name``: Train and Runs replace each other on top of the
-    inspector rather than piling up, and both stay alive (and keep following) when hidden."""
-    screen = app.get_screen(name)
-    if app.screen is screen:
-        return
-    if screen in app.screen_stack:
-        while app.screen is not screen:
-            app.pop_screen()
-        return
-    from tui.screens.train import TrainScreen
-
-    if isinstance(app.screen, TrainScreen | RunsScreen):
-        app.switch_screen(name)
-    else:
-        app.push_screen(name)
-
-
-def show_runs(app: App) -> RunsScreen:
-    """Bring up the one Runs screen (created on first use)."""
-    if not app.is_screen_installed("runs"):
-        app.install_screen(RunsScreen(getattr(app, "runs_dir", None)), "runs")
-    bring_up(app, "runs")
-    return app.get_screen("runs")  # type: ignore[return-value]
-
-
-def open_in_inspector(app: App, path: Path) -> None:
-    """Back to the inspector (the screen at the bottom), showing ``path``'s folder and opening it."""
-    from tui.screens.inspector import InspectorScreen
-
-    inspector = next((s for s in app.screen_stack if isinstance(s, InspectorScreen)), None)
-    if inspector is None:
-        return
-    while app.screen is not inspector:
-        app.pop_screen()
-    logger.info("Opening {} from its run", path)
-    inspector.list_models(path.parent)
-    inspector.open_model(path)

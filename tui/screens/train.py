@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from loguru import logger
 from textual import on, work
@@ -20,17 +19,21 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.errors import LayerscopeError
 from tui.keys import TRAIN_KEYS
-from tui.messages import ConfigLoaded, RunEvents, RunLaunched, RunLogLines, RunTailEnded
+from tui.messages import (
+    ConfigLoaded,
+    RunEvents,
+    RunLaunched,
+    RunLogLines,
+    RunTailEnded,
+    ShowRuns,
+)
 from tui.run_actions import ask_run_to_stop
 from tui.widgets.run_curves import RunCurves
 from tui.widgets.run_log import RunLog, event_line
 from tui.widgets.run_status import RunState, RunStatus
 from tui.widgets.train_form import TrainForm
-
-if TYPE_CHECKING:
-    from textual.app import App
+from tui.workers import describe, report_failure
 
 DEFAULT_CONFIG = "resnet8_digits"  # configs/README.md: about a minute on a laptop CPU
 BATCH = 500  # lines per message while replaying what a run already wrote
@@ -325,18 +328,14 @@ class TrainScreen(Screen):
     # -- errors --------------------------------------------------------------------------------
     @on(Worker.StateChanged)
     def worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state != WorkerState.ERROR:
-            return
+        title = None
         error = event.worker.error
-        if isinstance(error, LayerscopeError):
-            title, text = error.title, error.message
-        else:
-            title, text = "Unexpected error", f"{type(error).__name__}: {error}"
-        if event.worker.group == "launch" and self.form.error_for_key(text):
-            title = "Not launched"
-        self.notify(text, title=title, severity="error", timeout=10)
-        logger.error("{}: {}", title, text)
-        self.log_pane.add(f"{title}: {text}", "bold red")
+        launch_failed = event.state == WorkerState.ERROR and event.worker.group == "launch"
+        if launch_failed and error is not None and self.form.error_for_key(describe(error)[1]):
+            title = "Not launched"  # the form marks the field the engine refused
+        failure = report_failure(self, event, title=title)
+        if failure is not None:
+            self.log_pane.add(f"{failure.title}: {failure.text}", "bold red")
 
     # -- actions -------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -352,25 +351,7 @@ class TrainScreen(Screen):
             self.stop_run(self.run.run_dir)
 
     def action_runs(self) -> None:
-        from tui.screens.runs import show_runs
-
-        show_runs(self.app)
+        self.post_message(ShowRuns())
 
     def action_back(self) -> None:
         self.app.pop_screen()
-
-
-def show_train(app: App, follow: Path | None = None) -> TrainScreen:
-    """Bring up the one Train screen (created on first use), following ``follow`` if given."""
-    from tui.screens.runs import bring_up
-
-    if not app.is_screen_installed("train"):
-        app.install_screen(TrainScreen(getattr(app, "runs_dir", None), follow=follow), "train")
-        screen = app.get_screen("train")
-        bring_up(app, "train")
-        return screen  # type: ignore[return-value]
-    screen = app.get_screen("train")
-    bring_up(app, "train")
-    if follow is not None:
-        screen.follow(follow)  # type: ignore[attr-defined]
-    return screen  # type: ignore[return-value]

@@ -1,29 +1,26 @@
 """The activations bar: input source, index (or seed, or path), Run, Weights | Activations, status.
 
-It owns the capture: its workers call the engine (``tui.activations``) off the UI thread and post
-``ActivationsCaptured`` / ``ActivationReady``, which bubble to the screen. It lives in its own
-widget so the inspector screen only has to say which layer is selected.
+It holds the capture's state (the model, the captured session, which output of a layer is shown)
+and its status line, and asks for work by posting messages: ``InputSource.CaptureRequested`` and
+``InputSource.ActivationRequested``. The screen that hosts it runs the workers (see
+``tui.screens.inspector_capture``) and hands the answers back through its methods.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loguru import logger
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select
-from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.errors import LayerscopeError
-from tui.messages import ActivationsCaptured, ActivationViewChanged, CaptureProgress
+from tui.messages import ActivationViewChanged
 from tui.widgets.activation_status import ActivationStatus
 from tui.widgets.activation_toggle import ActivationToggle
 
@@ -39,8 +36,6 @@ FIELD_TIP = {
     "random": "Seed of the random normal input",
     "file": "A PNG/JPEG image or a .npy array",
 }
-GROUPS = ("capture", "activation")  # what Escape cancels and the spinner stands for
-ERROR_GROUPS = (*GROUPS, "report")
 
 
 class InputSource(Vertical):
@@ -52,6 +47,28 @@ class InputSource(Vertical):
 
         path: Path
         reason: str
+
+    @dataclass
+    class CaptureRequested(Message):
+        """Capture every layer of ``model`` with the input ``spec`` (``seed`` for random)."""
+
+        model: Model
+        spec: str
+        seed: int
+
+    @dataclass
+    class ActivationRequested(Message):
+        """Re-run the model for one activation's statistics (``bins``, a value range, a view);
+        ``prefix`` leads the status line once it is ready."""
+
+        session: ActivationSession
+        layer: str
+        name: str
+        bins: int
+        low: float | None
+        high: float | None
+        view: str
+        prefix: str
 
     DEFAULT_CSS = """
     InputSource {
@@ -93,12 +110,10 @@ class InputSource(Vertical):
         self.model: Model | None = None
         self.session: ActivationSession | None = None
         self.fields = {"digits": "0", "cifar10": "0", "random": "0", "file": ""}
-        self._cancel: threading.Event | None = None  # the running capture's
-        self._fetch_cancel: threading.Event | None = None  # the running re-run's
+        self.busy = False  # a capture (or a re-run for one activation) runs: the screen says
         self.int_view = False  # the shown activation has stored integers (a quantized model)
         self.several = False  # the shown layer produced several tensors
         self.outputs: dict[str, int] = {}  # layer → which of its tensors is shown
-        self._current: Worker[None] | None = None  # the latest capture or re-run
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="source-row"):
@@ -128,11 +143,6 @@ class InputSource(Vertical):
     @property
     def status(self) -> ActivationStatus:
         return self.query_one(ActivationStatus)
-
-    @property
-    def busy(self) -> bool:
-        """Whether a capture (or a re-run for one activation) is running."""
-        return any(w.group in GROUPS and w.is_running for w in self.workers)
 
     @property
     def showing_activations(self) -> bool:
@@ -168,10 +178,10 @@ class InputSource(Vertical):
     def set_model(self, model: Model) -> bool:
         """A model was opened: forget the last capture; offer capture only where it can run.
 
-        Returns whether activations were on screen (the caller clears them).
+        The screen stops a running capture first. Returns whether activations were on screen
+        (the caller clears them).
         """
         shown = self.showing_activations
-        self.cancel()
         self.model, self.session = model, None
         self.outputs.clear()
         self.toggle.set(False, announce=False)
@@ -242,9 +252,9 @@ class InputSource(Vertical):
         self.notify(text, title="Input", severity="warning")
         logger.warning("{}", text)
 
-    # -- capture -------------------------------------------------------------------------------
+    # -- capture (the screen runs it) ------------------------------------------------------------
     def run(self) -> None:
-        """Capture with the chosen input (palette: "activations: capture")."""
+        """Ask for a capture with the chosen input (palette: "activations: capture")."""
         reason = self.not_runnable_reason()
         if reason is not None:
             self._warn(reason)
@@ -255,44 +265,21 @@ class InputSource(Vertical):
         if not self.model.runnable:  # listed untrusted TorchScript: the screen asks, then reruns
             self.post_message(self.TrustNeeded(self.model.path, self.model.metadata["needs_trust"]))
             return
-        from tui.widgets.bins_input import BinsInput  # the bins the histogram shows now
+        self.post_message(self.CaptureRequested(self.model, spec[0], spec[1]))
 
-        bins = self.screen.query_one(BinsInput).bins
-        self.cancel()
-        self._cancel = threading.Event()
+    def capturing(self, spec: str) -> None:
+        """A capture with ``spec`` started: the spinner says so."""
         self.status.set_note("")
-        self.status.start(f"Capturing with {spec[0]}…")
-        self._current = self.capture(self.model, spec[0], spec[1], bins, self._cancel)
-        self.screen.refresh_bindings()  # "esc Cancel" while it runs
+        self.status.start(f"Capturing with {spec}…")
 
-    @work(thread=True, exclusive=True, group="capture", exit_on_error=False, description="capture")
-    def capture(
-        self, model: Model, spec: str, seed: int, bins: int, cancel: threading.Event
-    ) -> None:
-        from tui.activations import ActivationSession  # torch/onnxruntime load here
-
-        logger.info("Capturing activations of {} with input {}…", model.path.name, spec)
-        start = time.perf_counter()
-        device = str(getattr(self.app, "device", "cpu"))
-
-        def progress(done: int, total: int | None, name: str) -> None:
-            self.post_message(CaptureProgress(done, total))
-
-        session = ActivationSession.run(
-            model, spec, seed=seed, bins=bins, device=device, progress=progress, cancel=cancel
-        )
-        if not get_current_worker().is_cancelled:
-            self.post_message(ActivationsCaptured(session, time.perf_counter() - start))
-
-    def on_capture_progress(self, message: CaptureProgress) -> None:
-        message.stop()
+    def progress(self, done: int, total: int | None) -> None:
+        """The running capture produced its ``done``-th tensor."""
         if self.status.busy:
-            of = f"/{message.total}" if message.total else ""
-            self.status.set_text(f"Capturing… {message.done}{of} tensors")
+            of = f"/{total}" if total else ""
+            self.status.set_text(f"Capturing… {done}{of} tensors")
 
-    def on_activations_captured(self, message: ActivationsCaptured) -> None:
-        message.stop()
-        session = message.session
+    def captured(self, session: ActivationSession, seconds: float) -> None:
+        """A capture finished: keep it and flip the view to activations."""
         if session.model is not self.model:
             return  # captured for a model the user has since closed
         self.session = session
@@ -302,21 +289,11 @@ class InputSource(Vertical):
             logger.warning("Not available: {}", line)
         for name, reason in result.errors.items():
             logger.warning("{}: {}", name, reason)
-        timing = f" in {message.seconds:.2f} s" if getattr(self.app, "show_timings", True) else ""
+        timing = f" in {seconds:.2f} s" if getattr(self.app, "show_timings", True) else ""
         logger.success("{}{}", result.summary(), timing)
         self.toggle.show(True)
         self.toggle.set(True, announce=False)  # the user asked to see activations: show them
         self.post_message(ActivationViewChanged(True))
-
-    def cancel(self) -> None:
-        """Stop a running capture (Escape); the engine removes its hooks and raises."""
-        for event in (self._cancel, self._fetch_cancel):
-            if event is not None:
-                event.set()
-        for group in GROUPS:
-            self.workers.cancel_group(self, group)
-        if self.status.busy:
-            self.status.stop("Capture cancelled.")
 
     # -- one layer's activation ----------------------------------------------------------------
     def show_layer(
@@ -329,8 +306,9 @@ class InputSource(Vertical):
     ) -> bool:
         """Ask for ``layer``'s activation if the view shows activations; ``False``: show weights.
 
-        Posts ``ActivationReady`` (at once when cached, else from a worker). Where the layer has
-        no captured activation, the status line says so and the caller keeps showing weights.
+        Posts ``ActivationReady`` when cached, else ``ActivationRequested`` (the screen's worker
+        then posts ``ActivationReady``). Where the layer has no captured activation, the status
+        line says so and the caller keeps showing weights.
         """
         session = self.session
         if session is None or not self.toggle.activations or layer is None:
@@ -365,11 +343,8 @@ class InputSource(Vertical):
         else:
             what = "counting values in the range" if low is not None else f"{bins} bins"
             self.status.start(f"Re-running the model for {act.name} ({what})…")
-            if self._fetch_cancel is not None:  # a stale re-run must not hold the engine up
-                self._fetch_cancel.set()
-            self._fetch_cancel = cancel = threading.Event()
-            self._current = self.fetch(
-                session, layer.name, act.name, bins, low, high, view, more, cancel
+            self.post_message(
+                self.ActivationRequested(session, layer.name, act.name, bins, low, high, view, more)
             )
         return True
 
@@ -386,100 +361,12 @@ class InputSource(Vertical):
             todo[:0] = child.children if child is not None else []
         return None
 
-    @work(
-        thread=True, exclusive=True, group="activation", exit_on_error=False,
-        description="activation statistics",
-    )  # fmt: skip
-    def fetch(
-        self,
-        session: ActivationSession,
-        layer: str,
-        name: str,
-        bins: int,
-        low: float | None,
-        high: float | None,
-        view: str,
-        prefix: str,
-        cancel: threading.Event,
-    ) -> None:
-        ready = session.fetch(layer, name, bins, low, high, cancel, view)
-        if ready is not None and not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self.status.stop, prefix + session.result.summary())
-            self.post_message(ready)
-
     # -- reports -------------------------------------------------------------------------------
     def report_path(self) -> Path:
         """``<model stem>.<input>.activations.json`` in the working folder."""
         assert self.session is not None
         spec = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.session.batch.spec).strip("_") or "input"
         return Path.cwd() / f"{self.session.model.path.stem}.{spec}.activations.json"
-
-    def ask_save_report(self) -> None:
-        """Ask where to save the capture as an activation report, then save it (a worker)."""
-        session = self.session
-        if session is None:
-            return
-        from tui.screens.report_prompt import ReportPrompt
-
-        def chosen(paths: list[Path] | None) -> None:
-            if paths:
-                self.save_report(session, paths[0])
-
-        prompt = ReportPrompt(
-            "Save the capture as an activation report (JSON):",
-            [("report", self.report_path())],
-            must_exist=False,
-        )
-        self.app.push_screen(prompt, chosen)
-
-    @work(thread=True, group="report", exit_on_error=False, description="save report")
-    def save_report(self, session: ActivationSession, target: Path) -> None:
-        from engine.report import save
-
-        path = save(session.report(), target)  # atomic: temp file + rename
-        logger.success("Saved activation report {}", path)
-        self.app.call_from_thread(self.notify, f"Saved {path.name}", title="Report saved")
-
-    def ask_compare(self, *, with_capture: bool) -> None:
-        """Ask for two reports (or one, against the current capture) and open the compare view."""
-        from tui.screens.compare import ask_and_compare
-
-        if with_capture and self.session is None:
-            return
-        ask_and_compare(self.app, self.session if with_capture else None)
-
-    # -- errors --------------------------------------------------------------------------------
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker, state = event.worker, event.state
-        if worker.group not in ERROR_GROUPS:
-            return
-        if worker.group in GROUPS:
-            self.screen.refresh_bindings()  # "esc Cancel" comes and goes with the work
-            if worker is not self._current:
-                return  # superseded by a newer request, which now owns the status line
-        if state == WorkerState.CANCELLED or (
-            state == WorkerState.ERROR and _cancelled(worker.error)
-        ):
-            self.status.stop("Capture cancelled.")
-            logger.info("Capture cancelled")
-        if state != WorkerState.ERROR or _cancelled(worker.error):
-            return
-        error = worker.error
-        if isinstance(error, LayerscopeError):
-            title, text = error.title, error.message
-        else:
-            title, text = "Unexpected error", f"{type(error).__name__}: {error}"
-        if worker.group == "capture":
-            self.status.stop(f"Capture failed: {text}")
-        elif worker.group == "activation":
-            self.status.stop(text)
-        self.notify(text, title=title, severity="error", timeout=10)
-        logger.error("{}: {}", title, text)
-
-
-def _cancelled(error: BaseException | None) -> bool:
-    """The engine's ``CaptureCancelled`` (matched by title: importing it would load torch)."""
-    return isinstance(error, LayerscopeError) and error.title == "Cancelled"
 
 
 def _can_run(model: Model) -> bool:

@@ -1,0 +1,128 @@
+"""Where each screen leads, in one place: Train <-> Runs, and from the inspector to the
+Quantization view, the compare view, Runs and Train (and back to the inspector from a run).
+
+Screens never import each other: they post a navigation message (``tui.messages``) that bubbles
+to the app, which calls these functions. The screens are imported on first use, so the app's
+first frame does not wait for them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+from textual.app import App
+
+if TYPE_CHECKING:
+    from tui.activations import ActivationSession
+    from tui.screens.inspector import InspectorScreen
+    from tui.screens.runs import RunsScreen
+    from tui.screens.train import TrainScreen
+
+RUN_SCREENS = ("train", "runs")  # replace each other on top of the inspector
+
+
+def bring_up(app: App[Any], name: str) -> None:
+    """Show the installed screen ``name``: Train and Runs replace each other on top of the
+    inspector rather than piling up, and both stay alive (and keep following) when hidden."""
+    screen = app.get_screen(name)
+    if app.screen is screen:
+        return
+    if screen in app.screen_stack:
+        while app.screen is not screen:
+            app.pop_screen()
+        return
+    on_top = any(
+        app.is_screen_installed(n) and app.screen is app.get_screen(n) for n in RUN_SCREENS
+    )
+    if on_top:
+        app.switch_screen(name)
+    else:
+        app.push_screen(name)
+
+
+def show_train(app: App[Any], follow: Path | None = None) -> TrainScreen:
+    """Bring up the one Train screen (created on first use), following ``follow`` if given."""
+    from tui.screens.train import TrainScreen  # the training screens load on first use
+
+    if not app.is_screen_installed("train"):
+        app.install_screen(TrainScreen(getattr(app, "runs_dir", None), follow=follow), "train")
+        screen = app.get_screen("train")
+        bring_up(app, "train")
+        return screen  # type: ignore[return-value]
+    screen = app.get_screen("train")
+    bring_up(app, "train")
+    if follow is not None:
+        screen.follow(follow)  # type: ignore[attr-defined]
+    return screen  # type: ignore[return-value]
+
+
+def show_runs(app: App[Any]) -> RunsScreen:
+    """Bring up the one Runs screen (created on first use)."""
+    from tui.screens.runs import RunsScreen
+
+    if not app.is_screen_installed("runs"):
+        app.install_screen(RunsScreen(getattr(app, "runs_dir", None)), "runs")
+    bring_up(app, "runs")
+    return app.get_screen("runs")  # type: ignore[return-value]
+
+
+def inspector_of(app: App[Any]) -> InspectorScreen | None:
+    """The inspector: the screen at the bottom of the stack."""
+    from tui.screens.inspector import InspectorScreen
+
+    return next((s for s in app.screen_stack if isinstance(s, InspectorScreen)), None)
+
+
+def open_in_inspector(app: App[Any], path: Path) -> None:
+    """Back to the inspector, showing ``path``'s folder and opening it."""
+    inspector = inspector_of(app)
+    if inspector is None:
+        return
+    while app.screen is not inspector:
+        app.pop_screen()
+    logger.info("Opening {} from its run", path)
+    inspector.list_models(path.parent)
+    inspector.open_model(path)
+
+
+def show_quantization(app: App[Any], path: Path, groups: list[Any] | None) -> None:
+    """The Quantization view of ``path`` against its twin; ``g`` there comes back to the
+    inspector on that layer. ``groups``: the inspector's listing of ``path``'s folder, if any."""
+    from tui.screens.quantization import QuantizationScreen
+
+    inspector = inspector_of(app)
+    if inspector is None:
+        return
+    screen = QuantizationScreen(
+        path, model=inspector.model, groups=groups,
+        trust=inspector.trust, device=inspector.device, arch=inspector.arch,
+    )  # fmt: skip
+
+    def back(layer: str | None) -> None:
+        if layer:
+            inspector.reveal_layer(layer, path)
+
+    app.push_screen(screen, back)
+
+
+def compare_reports(app: App[Any], session: ActivationSession | None) -> None:
+    """Ask for report paths, then open the compare view: two reports, or one (A) against
+    ``session``, the current capture (B)."""
+    from tui.screens.compare import CompareScreen
+    from tui.screens.report_prompt import ReportPrompt
+
+    folder = Path.cwd()
+    if session is not None:
+        fields = [("A: saved report (the reference)", folder)]
+        title = "Compare a saved report (A) with the current capture (B):"
+    else:
+        fields = [("A: reference report", folder), ("B: report to check", folder)]
+        title = "Compare two activation reports (flags describe B):"
+
+    def chosen(paths: list[Path] | None) -> None:
+        if paths:
+            app.push_screen(CompareScreen(paths[0], session if session is not None else paths[1]))
+
+    app.push_screen(ReportPrompt(title, fields), chosen)
