@@ -27,7 +27,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ModelFileError, UntrustedCodeError
-from engine.loaders.torch_meta import Unsupported, _MetaUnpickler
+from engine.loaders.torch_meta import _STORAGE_DTYPES, Unsupported, _MetaUnpickler
 from engine.model import Model, QuantInfo, TensorRef, TreeBuilder
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 _MAX_PICKLE = 256 << 20  # a data.pkl larger than this is not a model's: refuse, do not read it
 _QSTORAGES = {"QInt8Storage": "qint8", "QUInt8Storage": "quint8", "QInt32Storage": "qint32"}
 _QDTYPES = {"qint8": "int8", "quint8": "uint8", "qint32": "int32"}  # as engine.loaders.common
+_DTYPES = {*_STORAGE_DTYPES.values(), *_QSTORAGES.values()}
 _SCHEMES = ("per_tensor_affine", "per_channel_affine", "per_channel_affine_float_qparams")
 # torch.jit._pickle helpers that only wrap plain values (type tags of lists and dicts).
 _JIT_PICKLE = {
@@ -115,6 +116,8 @@ def _rebuild_tensor(
     storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...],
     requires_grad: bool = False, *_: Any,
 ) -> ScriptTensor:  # fmt: skip
+    if not isinstance(storage, _Storage) or not isinstance(offset, int) or offset < 0:
+        raise Unsupported("tensor")
     return ScriptTensor(storage, int(offset), _ints(size), _ints(stride), bool(requires_grad))
 
 
@@ -124,12 +127,16 @@ def _rebuild_qtensor(
 ) -> ScriptTensor:  # fmt: skip
     if not isinstance(qparams, tuple) or not qparams or qparams[0] not in _SCHEMES:
         raise Unsupported("quantizer")
+    if not isinstance(storage, _Storage) or not isinstance(offset, int) or offset < 0:
+        raise Unsupported("tensor")
     return ScriptTensor(storage, int(offset), _ints(size), _ints(stride), bool(requires_grad),
                         quant=qparams)  # fmt: skip
 
 
 def _ints(values: Any) -> tuple[int, ...]:
-    if not isinstance(values, tuple | list) or not all(isinstance(v, int) for v in values):
+    if not isinstance(values, tuple | list) or not all(
+        isinstance(v, int) and v >= 0 for v in values
+    ):
         raise Unsupported("size")
     return tuple(int(v) for v in values)
 
@@ -166,9 +173,10 @@ class _ScriptUnpickler(_MetaUnpickler):
             isinstance(pid, tuple)
             and len(pid) >= 5
             and pid[0] == "storage"
-            and isinstance(pid[1], str)
+            and pid[1] in _DTYPES
             and isinstance(pid[2], str)
             and isinstance(pid[4], int)
+            and pid[4] >= 0
         ):
             raise Unsupported("storage")
         return _Storage(pid[1], pid[2], pid[4])
@@ -233,7 +241,10 @@ def load_torchscript_listing(path: Path) -> Model:
     archive = _Archive(path, prefix, order.strip() == b"big")
     builder = TreeBuilder()
     coded: list[str] = []
-    _walk(root, "", builder, archive, str(path), coded)
+    try:
+        _walk(root, "", builder, archive, str(path), coded)
+    except RecursionError:
+        raise ModelFileError(f"{path}: TorchScript modules nested too deeply to list") from None
     meta: dict[str, Any] = {"needs_trust": trust_message(path)}
     if coded:
         meta["restored_by_code"] = coded

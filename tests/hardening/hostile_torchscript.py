@@ -6,6 +6,7 @@ could write. Nothing here runs the archives; the tests do, and check whether the
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
 
 import torch
@@ -74,3 +75,46 @@ def write_hostile(folder: Path, kind: str) -> tuple[Path, Path]:
     torch.jit.save(torch.jit.script(Net(layer).eval()), str(path))
     assert not marker.exists()
     return path, marker
+
+
+def write_crafted(path: Path, root: object, persistent: dict[int, tuple] | None = None) -> Path:
+    """A TorchScript-shaped zip whose ``data.pkl`` pickles ``root`` (objects of ``scripted(...)``
+    classes pickle as ``__torch__`` globals); ``persistent`` maps ``id(obj)`` to a persistent id.
+    """
+    import io
+    import pickle
+    import sys
+    import zipfile
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj: object) -> object:
+            return (persistent or {}).get(id(obj))
+
+    buf = io.BytesIO()
+    limit, before = sys.getrecursionlimit(), sys.modules.get("__torch__")
+    sys.setrecursionlimit(max(limit, 20_000))
+    sys.modules["__torch__"] = _FAKE_TORCH  # only while pickling: torch never sees it
+    try:
+        Pickler(buf, protocol=2).dump(root)
+    finally:
+        sys.setrecursionlimit(limit)
+        if before is None:
+            del sys.modules["__torch__"]
+        else:
+            sys.modules["__torch__"] = before
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("m/data.pkl", buf.getvalue())
+        zf.writestr("m/constants.pkl", pickle.dumps((), protocol=2))
+        zf.writestr("m/code/__torch__.py", "")
+        zf.writestr("m/version", "3\n")
+    return path
+
+
+_FAKE_TORCH = types.ModuleType("__torch__")
+
+
+def scripted(name: str) -> type:
+    """A class that pickles as the global ``__torch__.<name>`` (see ``write_crafted``)."""
+    cls = type(name, (), {"__module__": "__torch__"})
+    setattr(_FAKE_TORCH, name, cls)
+    return cls

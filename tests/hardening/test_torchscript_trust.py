@@ -299,3 +299,54 @@ async def test_app_captures_the_demo_torchscript_after_confirmation(demo_int8: P
         assert app.screen is screen and screen.model.module is not None
         session = screen.query_one(InputSource).session
         assert session is not None and session.result.activations
+
+
+# -- crafted archives: the listing itself never trusts the pickle's shapes -------------------------
+
+
+def test_crafted_archive_with_a_foreign_global_is_refused_unrun(tmp_path: Path) -> None:
+    import os
+
+    from hostile_torchscript import scripted, write_crafted
+
+    marker = tmp_path / "ran"
+    root = scripted("M")()
+    root.training = True
+    root.payload = _Runs(str(marker))
+    path = write_crafted(tmp_path / "foreign.pt", root)
+    with pytest.raises(UntrustedPickleError, match="TorchScript is code"):
+        load_model(path)
+    assert not marker.exists() and os.path.exists(path)
+
+
+class _Runs:
+    """Pickles as ``os.makedirs(marker)``: a global the listing must refuse, never call."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.makedirs, (self.marker,))
+
+
+def test_crafted_storage_dtype_and_deep_nesting_are_one_line_errors(tmp_path: Path) -> None:
+    from hostile_torchscript import scripted, write_crafted
+
+    from engine.errors import LayerscopeError
+
+    m = scripted("M")
+    root = m()
+    root.training = True
+    root.w = ("storage-stand-in",)
+    bad = write_crafted(tmp_path / "dtype.pt", root, {id(root.w): ("storage", "os", "0", "cpu", 4)})
+    with pytest.raises(LayerscopeError):
+        load_model(bad)
+    deep = node = m()
+    for _ in range(3000):
+        node.training, node.child = True, m()
+        node = node.child
+    node.training = True
+    with pytest.raises(LayerscopeError):
+        load_model(write_crafted(tmp_path / "deep.pt", deep))
