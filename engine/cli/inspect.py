@@ -7,11 +7,13 @@ import json
 import sys
 from typing import Any
 
+from engine.cli.arch_args import add_arch_arguments, arch_options  # light: no torch
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="print a model's layers and weight statistics")
     p.add_argument("model", help="model file or sharded safetensors folder")
-    p.add_argument("--arch", help="architecture for state dicts: zoo name or module:Class")
+    add_arch_arguments(p)
     p.add_argument("--trust", action="store_true", help="allow pickles that can run code")
     p.add_argument("--device", default="cpu", help="device for statistics (cpu, cuda)")
     p.add_argument("--layer", help="show one layer's tensor with a histogram")
@@ -43,10 +45,14 @@ def run(args: argparse.Namespace) -> int:
     from engine import inspect as ins
     from engine.errors import LayerscopeError
     from engine.loaders import load_model
+    from engine.usecases.tensor_json import model_record, tensor_document, tensor_record
 
     if args.bins < 1:
         raise LayerscopeError(f"--bins must be at least 1, got {args.bins}")
-    model = load_model(args.model, arch=args.arch, trust=args.trust, device=args.device)
+    arch, arch_kwargs = arch_options(args)
+    model = load_model(
+        args.model, arch=arch, arch_kwargs=arch_kwargs, trust=args.trust, device=args.device
+    )
     if args.summary:
         from engine.cli.summary import run_summary
 
@@ -65,9 +71,8 @@ def run(args: argparse.Namespace) -> int:
         ref = model.tensor(layer.name, role)
         st = ins.tensor_stats(ref, args.bins, args.view, args.device)
         if args.json:
-            _dump(
-                {"model": model_summary(model), "layer": layer.name, "tensor": tensor_dict(ref, st)}
-            )
+            view = args.view if ref.quant is not None else "float"
+            _dump(tensor_document(model, ref, st, view=view, bins=args.bins, layer=layer.name))
         else:
             _print_tensor(model, ref, st, args.view)
         return 0
@@ -80,14 +85,14 @@ def run(args: argparse.Namespace) -> int:
         layers.append((layer, tensors))
     if args.json:
         _dump({
-            "model": model_summary(model),
+            "model": model_record(model),
             "layers": [
                 {
                     "name": layer.name,
                     "kind": layer.kind,
                     "parent": layer.parent,
                     "params": model.subtree_param_count(layer.name),
-                    "tensors": [tensor_dict(r, s) for r, s in tensors],
+                    "tensors": [tensor_record(r, s) for r, s in tensors],
                 }
                 for layer, tensors in layers
             ],
@@ -95,34 +100,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_tree(model, layers)
     return 0
-
-
-def model_summary(model: Any) -> dict[str, Any]:
-    meta = {k: v for k, v in model.metadata.items() if k != "activation_quant"}
-    return {
-        "path": str(model.path),
-        "format": model.format,
-        "params": model.param_count,
-        "size_bytes": model.size_bytes,
-        "tensors": sum(1 for _ in model.tensors()),
-        "layers": len(model.layers) - 1,
-        "runnable": model.runnable,
-        "quantized": model.is_quantized,
-        "metadata": json.loads(json.dumps(meta, default=str)),
-    }
-
-
-def tensor_dict(ref: Any, st: Any) -> dict[str, Any]:
-    d: dict[str, Any] = {
-        "name": ref.name,
-        "role": ref.role,
-        "shape": list(ref.shape),
-        "dtype": ref.dtype,
-        "quant": ref.quant.to_dict() if ref.quant else None,
-    }
-    if st is not None:
-        d["stats"] = st.to_dict()
-    return d
 
 
 def _dump(obj: Any) -> None:

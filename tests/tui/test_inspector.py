@@ -186,8 +186,10 @@ async def test_palette_runs_commands_and_exports_json(
         await wait_idle(pilot)
         out = tmp_path / "smallcnn.features.0.weight.float.stats.json"
         data = json.loads(out.read_text())
-        assert data["tensor"] == "features.0.weight" and data["bins"] == 50
-        assert data["stats"]["numel"] == 216
+        # The schema of ``layerscope inspect --layer ... --json``, plus the view shown.
+        assert data["tensor"]["name"] == "features.0.weight" and data["bins"] == 50
+        assert data["tensor"]["stats"]["numel"] == 216 and data["view"] == "float"
+        assert data["model"]["path"].endswith("smallcnn.pt")
         assert not list(tmp_path.glob(".*.tmp"))  # the temp file was renamed, not left behind
 
 
