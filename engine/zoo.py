@@ -7,7 +7,11 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import inspect
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -88,7 +92,11 @@ ZOO: dict[str, Callable[..., nn.Module]] = {"resnet8": ResNet8, "smallcnn": Smal
 
 
 def resolve_arch(spec: str) -> Callable[..., nn.Module]:
-    """A zoo name (``resnet8``) or ``package.module:Class`` → the class (or factory) to build."""
+    """A zoo name (``resnet8``) or ``package.module:Class`` / ``module:factory`` → the callable.
+
+    The working folder is importable, as with ``python -m``: ``--arch mypkg.models:Net`` works
+    from the folder that holds ``mypkg``.
+    """
     if spec in ZOO:
         return ZOO[spec]
     if ":" not in spec:
@@ -97,10 +105,9 @@ def resolve_arch(spec: str) -> Callable[..., nn.Module]:
             "or 'package.module:Class'"
         )
     mod_name, _, attr = spec.partition(":")
-    try:
-        module = importlib.import_module(mod_name)
-    except ImportError as exc:
-        raise ArchitectureError(f"cannot import {mod_name!r} for --arch {spec}: {exc}") from None
+    if not mod_name or not attr:
+        raise ArchitectureError(f"--arch {spec}: expected 'package.module:Class'")
+    module = _import(mod_name, spec)
     obj: Any = module
     for part in attr.split("."):
         obj = getattr(obj, part, None)
@@ -111,13 +118,114 @@ def resolve_arch(spec: str) -> Callable[..., nn.Module]:
     return obj
 
 
+def _import(mod_name: str, spec: str) -> Any:
+    cwd = os.getcwd()
+    if cwd not in sys.path and os.path.realpath(cwd) not in map(_real, sys.path):
+        sys.path.insert(0, cwd)  # as `python -m` does; kept, for the module's own lazy imports
+    importlib.invalidate_caches()  # a module written since the last import is seen
+    try:
+        return importlib.import_module(mod_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing and (mod_name == missing or mod_name.startswith(missing + ".")):
+            top = mod_name.split(".")[0]
+            raise ArchitectureError(
+                f"cannot import {missing!r} (for --arch {spec}): run from the folder that holds "
+                f"{top!r} or set PYTHONPATH=/path/to/the/folder/holding/{top}"
+            ) from None
+        raise ArchitectureError(
+            f"importing {mod_name!r} (for --arch {spec}) failed: it needs {missing!r}, which is "
+            "not installed here"
+        ) from None
+    except Exception as exc:  # the user's module raised while importing: one line, no traceback
+        raise ArchitectureError(
+            f"importing {mod_name!r} (for --arch {spec}) raised {type(exc).__name__}: "
+            f"{_first_line(exc)}"
+        ) from None
+
+
+def _real(p: str) -> str:
+    return os.path.realpath(p or ".")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _parameters(factory: Callable[..., Any]) -> tuple[list[str], bool] | None:
+    """The factory's keyword-passable parameter names, and whether it takes ``**kwargs``."""
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+    names = [
+        n for n, p in sig.parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]  # fmt: skip
+    return names, any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+
+
+def arch_kwargs_for(
+    spec: str, explicit: Mapping[str, Any], hyper_parameters: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Constructor arguments and where each came from (``arch_kwargs`` / ``hyper_parameters``).
+
+    A Lightning checkpoint's ``hyper_parameters`` fill the parameters the constructor names
+    (never a ``**kwargs`` catch-all: a learning rate is no layer width); explicit ones win.
+    """
+    kwargs: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    if hyper_parameters:
+        params = _parameters(resolve_arch(spec))
+        for name in params[0] if params else []:
+            if name in hyper_parameters and name not in explicit:
+                kwargs[name] = hyper_parameters[name]
+                sources[name] = "hyper_parameters"
+    for name, value in explicit.items():
+        kwargs[name] = value
+        sources[name] = "arch_kwargs"
+    return kwargs, sources
+
+
 def build(spec: str, **kwargs: Any) -> nn.Module:
     """Instantiate an architecture; constructor errors become one-line ``ArchitectureError``s."""
     factory = resolve_arch(spec)
+    params = _parameters(factory)
+    if params is not None:
+        names, var_kw = params
+        try:
+            inspect.signature(factory).bind(**kwargs)
+        except TypeError:
+            unknown = [] if var_kw else [k for k in kwargs if k not in names]
+            if unknown:
+                raise ArchitectureError(
+                    f"--arch {spec} does not take {', '.join(map(repr, unknown))} "
+                    f"(it takes: {', '.join(names) or 'no arguments'}); fix --arch-kwargs"
+                ) from None
+            sig = inspect.signature(factory)
+            missing = [
+                n for n, p in sig.parameters.items()
+                if n not in kwargs and p.default is p.empty
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            ]  # fmt: skip
+            if missing:
+                example = json.dumps({n: "..." for n in missing})
+                raise ArchitectureError(
+                    f"--arch {spec} needs {', '.join(map(repr, missing))}: pass them with "
+                    f"--arch-kwargs '{example}'"
+                ) from None
     try:
         model = factory(**kwargs)
-    except TypeError as exc:
-        raise ArchitectureError(f"cannot build {spec} with {kwargs}: {exc}") from None
+    except Exception as exc:  # the user's constructor: one line that names the arguments
+        raise ArchitectureError(
+            f"cannot build {spec}({_call_args(kwargs)}): {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
     if not isinstance(model, nn.Module):
         raise ArchitectureError(f"--arch {spec} did not return a torch.nn.Module")
     return model
+
+
+def _call_args(kwargs: Mapping[str, Any]) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    return text if len(text) <= 200 else text[:197] + "…"

@@ -98,6 +98,7 @@ def show_quantization(app: App[Any], path: Path, groups: list[Any] | None) -> No
     screen = QuantizationScreen(
         path, model=inspector.model, groups=groups,
         trust=inspector.trust, device=inspector.device, arch=inspector.arch,
+        arch_kwargs=inspector.arch_kwargs,
     )  # fmt: skip
 
     def back(layer: str | None) -> None:

@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from engine.cli.arch_args import add_arch_arguments, arch_options
 from engine.errors import LayerscopeError
 
 # Verb modules, in the order `layerscope --help` lists them.
@@ -49,9 +50,7 @@ def _tui_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", default="models", help="model file or folder to open")
     p.add_argument("--trust", action="store_true", help="allow loading pickles that can run code")
     p.add_argument("--device", default="cpu", help="cpu or cuda for statistics and capture")
-    p.add_argument(
-        "--arch", default=None, help="architecture for state dicts (module:Class or zoo name)"
-    )
+    add_arch_arguments(p)
     return p
 
 
@@ -61,9 +60,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbs = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()  # type: ignore[union-attr]
     if not argv or (argv[0] not in verbs and argv[0] not in ("-h", "--help")):
         args = _tui_parser().parse_args(argv)
+        try:
+            arch, arch_kwargs = arch_options(args)
+        except LayerscopeError as exc:  # before the screen takes over: one line, exit 2
+            print(f"layerscope: {exc}", file=sys.stderr)
+            return 2
         from tui.app import run_app
 
-        return run_app(args.path, trust=args.trust, device=args.device, arch=args.arch)
+        return run_app(
+            args.path, trust=args.trust, device=args.device, arch=arch, arch_kwargs=arch_kwargs
+        )
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

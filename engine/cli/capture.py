@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.cli.arch_args import add_arch_arguments, arch_options  # light: no torch
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -38,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="overwrite an existing file that is not a layerscope report (never the model)",
     )
-    p.add_argument("--arch", help="architecture for state dicts: zoo name or module:Class")
+    add_arch_arguments(p)
     p.add_argument("--trust", action="store_true", help="allow pickles that can run code")
     p.add_argument(
         "--batch-size", type=int, default=None, help="samples per forward pass (default 256)"
@@ -89,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(
                 f"--device {args.device}: torch sees no CUDA device here; use --device cpu"
             )
-    model = load_model(args.model, arch=args.arch, trust=args.trust, device=args.device)
+    arch, arch_kwargs = arch_options(args)
+    model = load_model(
+        args.model, arch=arch, arch_kwargs=arch_kwargs, trust=args.trust, device=args.device
+    )
     require_trust(model)  # before the input: "TorchScript is code" is the reason it cannot run
     batch = load_input(
         args.input,

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.cli.arch_args import add_arch_arguments, arch_options  # light: no torch
 from engine.quant_compare.result import DEFAULT_THRESHOLD_DB, RANDOM_SAMPLES  # numpy only
 
 
@@ -56,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print the ONNX node names to keep in float (quantize_static nodes_to_exclude)",
     )
     p.add_argument("--weights-only", action="store_true", help="do not run the models")
-    p.add_argument("--arch", help="architecture for state dicts: zoo name or module:Class")
+    add_arch_arguments(p)
     p.add_argument("--trust", action="store_true", help="allow pickles that can run code")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
@@ -65,11 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.usecases.quant import ComparisonSpec, run_comparison
 
+    arch, arch_kwargs = arch_options(args)
     spec = ComparisonSpec(
         Path(args.float_model), Path(args.quant_model), inputs=args.input,
         max_samples=args.max_samples, seed=args.seed, data_dir=args.data_dir,
         normalize=args.normalize, threshold_db=args.threshold, weights_only=args.weights_only,
-        arch=args.arch, trust=args.trust, suggest_exclude=args.suggest_exclude,
+        arch=arch, arch_kwargs=arch_kwargs, trust=args.trust, suggest_exclude=args.suggest_exclude,
     )  # fmt: skip
     result = run_comparison(spec).comparison
     if args.json:

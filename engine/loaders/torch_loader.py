@@ -94,9 +94,17 @@ def load_torch(
     if kind == "lightning-ckpt":
         tensors = _strip_common_prefix(tensors, meta)
     if arch is not None:
-        module = bind_architecture(tensors, arch, arch_kwargs or {}, path)
+        from engine import zoo
+
+        hparams = obj.get("hyper_parameters") if kind == "lightning-ckpt" else None
+        kwargs, sources = zoo.arch_kwargs_for(
+            arch, arch_kwargs or {}, hparams if isinstance(hparams, Mapping) else None
+        )
+        module = bind_architecture(tensors, arch, kwargs, path, sources=sources)
         model = model_from_module(path, kind, module, device)
         model.metadata.update(meta, arch=arch)
+        if kwargs:  # which constructor argument came from where
+            model.metadata.update(arch_kwargs=kwargs, arch_kwargs_from=sources)
         return model
     builder = TreeBuilder()
     add_flat_tensors(builder, tensors.items(), str(path))
@@ -252,12 +260,29 @@ def _strip_common_prefix(tensors: dict[str, Any], meta: dict[str, Any]) -> dict[
 
 
 def bind_architecture(
-    tensors: Mapping[str, Any], arch: str, arch_kwargs: Mapping[str, Any], path: Path
+    tensors: Mapping[str, Any],
+    arch: str,
+    arch_kwargs: Mapping[str, Any],
+    path: Path,
+    *,
+    sources: Mapping[str, str] | None = None,
 ) -> Any:
-    """Build ``arch`` and load ``tensors`` into it strictly; mismatches list the keys at fault."""
+    """Build ``arch`` and load ``tensors`` into it strictly; mismatches list the keys at fault.
+
+    ``sources`` (argument → ``arch_kwargs`` / ``hyper_parameters``) lets a mismatch say which
+    arguments a checkpoint supplied: the likely culprits.
+    """
     from engine import zoo
 
     module = zoo.build(arch, **dict(arch_kwargs))
+    from_ckpt = [
+        f"{k}={arch_kwargs[k]!r}" for k, v in (sources or {}).items() if v == "hyper_parameters"
+    ]
+    built = (
+        f" (built with {', '.join(from_ckpt)} from the checkpoint's hyper_parameters)"
+        if from_ckpt
+        else ""
+    )
     expected = set(module.state_dict())
     best: tuple[int, dict[str, Any], set[str], set[str]] | None = None
     for prefix in _candidate_prefixes(tensors):
@@ -270,7 +295,7 @@ def bind_architecture(
     _, cand, missing, unexpected = best
     if missing or unexpected:
         raise ArchitectureError(
-            f"{path.name} does not fit --arch {arch}: "
+            f"{path.name} does not fit --arch {arch}{built}: "
             + "; ".join(
                 f"{label} {len(keys)} key(s): {_few(keys)}"
                 for label, keys in (("missing", missing), ("unexpected", unexpected))
@@ -281,7 +306,9 @@ def bind_architecture(
         module.load_state_dict(cand, strict=True)
     except RuntimeError as exc:  # shapes differ
         detail = str(exc).split("\n\t", 1)[-1].split("\n")[0]
-        raise ArchitectureError(f"{path.name} does not fit --arch {arch}: {detail}") from None
+        raise ArchitectureError(
+            f"{path.name} does not fit --arch {arch}{built}: {detail}"
+        ) from None
     return module.eval()
 
 

@@ -66,6 +66,7 @@ class ComparisonSpec:
     threshold_db: float = DEFAULT_THRESHOLD_DB
     weights_only: bool = False
     arch: str | None = None
+    arch_kwargs: dict[str, Any] | None = None
     trust: bool = False
     device: str = "cpu"
     suggest_exclude: bool = False
@@ -143,7 +144,9 @@ def run_comparison(
         for model in loaded:
             if model.path.resolve() == Path(path).resolve():
                 return model
-        return load_model(path, arch=spec.arch, trust=spec.trust, device=spec.device)
+        return load_model(
+            path, arch=spec.arch, arch_kwargs=spec.arch_kwargs, trust=spec.trust, device=spec.device
+        )
 
     fm, qm = load(spec.float_path), load(spec.quant_path)
     if spec.suggest_exclude and qm.onnx is None:

@@ -89,6 +89,7 @@ class QuantizationScreen(Screen[str | None]):
         trust: bool = False,
         device: str = "cpu",
         arch: str | None = None,
+        arch_kwargs: dict[str, Any] | None = None,
         inputs: str = "random",
         threshold_db: float = DEFAULT_THRESHOLD_DB,
     ) -> None:
@@ -97,6 +98,7 @@ class QuantizationScreen(Screen[str | None]):
         self.model = model  # the inspector's model: reused instead of loading it again
         self.groups = groups
         self.trust, self.device, self.arch = trust, device, arch
+        self.arch_kwargs = arch_kwargs
         self.input_spec = inputs
         self.threshold_db = threshold_db
         self.pairs: list[tuple[Path, Path]] = []
@@ -164,7 +166,8 @@ class QuantizationScreen(Screen[str | None]):
         start = time.perf_counter()
         spec = ComparisonSpec(
             float_path, quant_path, inputs=self.input_spec, threshold_db=self.threshold_db,
-            arch=self.arch, trust=self.trust, device=self.device, shapeless_random="weights",
+            arch=self.arch, arch_kwargs=self.arch_kwargs, trust=self.trust, device=self.device,
+            shapeless_random="weights",
         )  # fmt: skip
 
         def progress(stage: str, done: int, total: int) -> None:
