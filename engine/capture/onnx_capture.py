@@ -161,6 +161,10 @@ def _const(path: Path, t: Any) -> np.ndarray | None:
 
     try:
         arr = numpy_helper.to_array(t)
+    except KeyError:
+        raise ModelFileError(
+            f"{path}: initializer {t.name!r} has an unknown ONNX element type {t.data_type}"
+        ) from None
     except (ValueError, TypeError) as exc:
         raise ModelFileError(
             f"{path}: initializer {t.name!r} does not match its dims ({_first_line(exc)[:120]})"

@@ -127,6 +127,8 @@ def _tensor_loader(t: Any, base: Path, source: str = ""):  # noqa: ANN202 - retu
 
         try:
             arr = numpy_helper.to_array(t)  # also unpacks int4/uint4/float4 nibbles
+        except KeyError:
+            raise ModelFileError(f"{what}: unknown ONNX element type {t.data_type}") from None
         except (ValueError, TypeError) as exc:
             raise ModelFileError(f"{what}: data does not match its dims ({_first(exc)})") from None
         if arr.dtype.kind in "OSU":
@@ -215,6 +217,10 @@ class _Graph:
             return None
         try:
             arr = np.asarray(numpy_helper.to_array(t))
+        except KeyError:
+            raise ModelFileError(
+                f"{self.source}: tensor {name!r}: unknown ONNX element type {t.data_type}"
+            ) from None
         except (ValueError, TypeError) as exc:
             raise ModelFileError(
                 f"{self.source}: tensor {name!r}: data does not match its dims ({_first(exc)})"
