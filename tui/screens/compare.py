@@ -134,6 +134,8 @@ class CompareScreen(Screen):
             )
         if self.flagged_only:
             summary.append(" · showing flagged only (f: all)", "yellow")
+        for warning in d.warnings:  # other inputs or models: the engine says so, we show it
+            summary.append(f"\n⚠ {warning}", "yellow")
         self.query_one("#compare-summary", Static).update(summary)
         first = next((i for i, r in enumerate(rows) if r.flags), 0)  # start where it matters
         if rows:
@@ -218,7 +220,7 @@ def _cells(row: DiffRow) -> list[Text | str]:
     shift_text = "—" if shift is None else "∞" if math.isinf(shift) else f"{shift:.3g} σ"
     return [
         Text("⚠", FLAGGED) if row.flags else "",
-        Text(row.name, style),
+        Text(row.label, style),  # both names where torch and ONNX were matched
         Text(", ".join(f.code for f in row.flags), style),
         Text(ratio_text, style),
         shift_text,
