@@ -90,3 +90,10 @@ class OverwriteRefusedError(InputError):
     """A write that would replace the model being read, or a file layerscope did not write."""
 
     title = "Not overwritten"
+
+
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """The first line of a library's exception text (its class name if it has none), cut at
+    ``limit`` characters: enough to say what went wrong in a one-line error, no traceback."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.errors import ArchitectureError
+from engine.errors import ArchitectureError, first_line
 
 
 class BasicBlock(nn.Module):
@@ -140,17 +140,12 @@ def _import(mod_name: str, spec: str) -> Any:
     except Exception as exc:  # the user's module raised while importing: one line, no traceback
         raise ArchitectureError(
             f"importing {mod_name!r} (for --arch {spec}) raised {type(exc).__name__}: "
-            f"{_first_line(exc)}"
+            f"{first_line(exc, 300)}"
         ) from None
 
 
 def _real(p: str) -> str:
     return os.path.realpath(p or ".")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _parameters(factory: Callable[..., Any]) -> tuple[list[str], bool] | None:
@@ -219,7 +214,7 @@ def build(spec: str, **kwargs: Any) -> nn.Module:
         model = factory(**kwargs)
     except Exception as exc:  # the user's constructor: one line that names the arguments
         raise ArchitectureError(
-            f"cannot build {spec}({_call_args(kwargs)}): {type(exc).__name__}: {_first_line(exc)}"
+            f"cannot build {spec}({_call_args(kwargs)}): {type(exc).__name__}: {first_line(exc, 300)}"
         ) from None
     if not isinstance(model, nn.Module):
         raise ArchitectureError(f"--arch {spec} did not return a torch.nn.Module")

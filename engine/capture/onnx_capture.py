@@ -20,7 +20,7 @@ import numpy as np
 
 from engine.capture.result import CaptureCancelled
 from engine.capture.sink import PASS_FULL, PASS_HIST, PASS_MOMENTS, Sink
-from engine.errors import InputError, ModelFileError
+from engine.errors import InputError, ModelFileError, first_line
 from engine.model import QuantInfo
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def _build(path: Path, device: str) -> OnnxGraph:
                 onnx.save(proto, str(f), save_as_external_data=True, location="capture.data")
                 g.session = ort.InferenceSession(str(f), opts, providers=providers)
     except Exception as exc:
-        raise ModelFileError(f"ONNX Runtime cannot run {path.name}: {_first_line(exc)}") from None
+        raise ModelFileError(f"ONNX Runtime cannot run {path.name}: {first_line(exc)}") from None
     inp = g.session.get_inputs()[0]
     g.input_type, g.input_shape = inp.type, list(inp.shape)
     return g
@@ -167,7 +167,7 @@ def _const(path: Path, t: Any) -> np.ndarray | None:
         ) from None
     except (ValueError, TypeError) as exc:
         raise ModelFileError(
-            f"{path}: initializer {t.name!r} does not match its dims ({_first_line(exc)[:120]})"
+            f"{path}: initializer {t.name!r} does not match its dims ({first_line(exc)[:120]})"
         ) from None
     return arr if arr.dtype.kind in "biuf" else None
 
@@ -267,7 +267,7 @@ def capture_onnx(
                 results = g.session.run(out_names, feed)
             except Exception as exc:
                 raise InputError(
-                    f"ONNX Runtime failed on an input of shape {tuple(batch.shape)}: {_first_line(exc)}"
+                    f"ONNX Runtime failed on an input of shape {tuple(batch.shape)}: {first_line(exc)}"
                 ) from None
             values = dict(zip(out_names, results, strict=True))
             for name in g.order:
@@ -280,11 +280,6 @@ def capture_onnx(
                     q = quant_info(g, name, values, qdtype) if qdtype in _INT_DTYPES else None
                     sink.add(name, layer, op, torch.from_numpy(np.ascontiguousarray(arr)), q)
                 except Exception as exc:  # one value's failure must not stop the others
-                    errors[name] = f"{type(exc).__name__}: {_first_line(exc)}"
+                    errors[name] = f"{type(exc).__name__}: {first_line(exc)}"
             del values, results
     return errors
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

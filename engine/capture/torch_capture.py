@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.capture.result import CaptureCancelled
 from engine.capture.sink import PASS_FULL, PASS_HIST, PASS_MOMENTS, Sink
-from engine.errors import InputError
+from engine.errors import InputError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -92,7 +92,7 @@ def capture_module(
                 except _Cancel:
                     raise
                 except Exception as exc:  # one layer's failure must not stop the others
-                    errors[sub] = f"{type(exc).__name__}: {_first_line(exc)}"
+                    errors[sub] = f"{type(exc).__name__}: {first_line(exc)}"
 
         return hook
 
@@ -140,10 +140,5 @@ def _forward(module: Any, batch: torch.Tensor, last: list[str]) -> Any:
         where = f" after layer {last[0]!r}" if last[0] else ""
         raise InputError(
             f"the model's forward pass failed on an input of shape {tuple(batch.shape)}{where}: "
-            f"{type(exc).__name__}: {_first_line(exc)}"
+            f"{type(exc).__name__}: {first_line(exc)}"
         ) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

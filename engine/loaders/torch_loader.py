@@ -19,6 +19,7 @@ from engine.errors import (
     ModelFileError,
     UnknownFormatError,
     UntrustedPickleError,
+    first_line,
 )
 from engine.loaders.common import add_flat_tensors, guess_kinds, ref_from_tensor
 from engine.model import Model, TensorRef, TreeBuilder
@@ -41,18 +42,13 @@ def _torch_load(path: Path, *, weights_only: bool, mmap: bool) -> Any:
         raise ModelFileError(f"{path}: corrupt pickle ({exc})") from None
     except (ImportError, AttributeError) as exc:  # a pickled class that is not importable here
         raise ModelFileError(
-            f"{path.name}: the pickled model needs code that is not available here ({_first_line(exc)}); "
+            f"{path.name}: the pickled model needs code that is not available here ({first_line(exc)}); "
             "open it where its classes are importable, or save a state dict and use --arch"
         ) from None
     except (RuntimeError, EOFError, ValueError, OSError, IndexError, KeyError) as exc:
         raise ModelFileError(
-            f"{path}: corrupt or truncated PyTorch file ({_first_line(exc)})"
+            f"{path}: corrupt or truncated PyTorch file ({first_line(exc)})"
         ) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_torch(
@@ -86,7 +82,7 @@ def load_torch(
             obj = obj.eval()
         except (AttributeError, RuntimeError) as exc:
             raise ModelFileError(
-                f"{path.name}: the pickled module is broken ({_first_line(exc)})"
+                f"{path.name}: the pickled module is broken ({first_line(exc)})"
             ) from None
         return model_from_module(path, "torch-module", obj, device)
 
