@@ -18,8 +18,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
+from engine.formatting import num
 from tui.commands import COMPARE_COMMANDS
-from tui.format import num
 from tui.keys import COMPARE_KEYS
 from tui.messages import DiffReady
 from tui.workers import report_failure

@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.widgets import DataTable
 
-from tui.format import num
+from engine.formatting import num
 
 
 class ChannelTable(DataTable):

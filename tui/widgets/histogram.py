@@ -14,7 +14,7 @@ from textual.app import ComposeResult, RenderResult
 from textual.widget import MountError, Widget
 from textual.widgets import LoadingIndicator
 
-from tui.format import tick_labels
+from engine.formatting import tick_labels
 
 if TYPE_CHECKING:
     from textual_plotext.plot import Plot

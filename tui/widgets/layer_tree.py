@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from tui.format import human_count
+from engine.formatting import human_count
 
 if TYPE_CHECKING:
     from engine.model import Layer, Model

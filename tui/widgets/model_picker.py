@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from tui.format import human_size
+from engine.formatting import human_size
 from tui.messages import ModelOpenRequested
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Static
 
-from tui.format import num, tick_labels
+from engine.formatting import num, tick_labels
 from tui.widgets.plot_view import PlotView
 
 if TYPE_CHECKING:

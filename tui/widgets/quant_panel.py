@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from tui.format import num
+from engine.formatting import num
 from tui.widgets.channel_table import ChannelTable
 
 if TYPE_CHECKING:

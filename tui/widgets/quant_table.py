@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import DataTable
 
-from tui.format import num
+from engine.formatting import num
 
 if TYPE_CHECKING:
     from engine.quant_compare import Comparison, LayerComparison, TensorComparison

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
-from tui.format import num, shape_str
+from engine.formatting import num, shape_str
 
 if TYPE_CHECKING:
     from engine.model import TensorRef

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from tui.format import shape_str
+from engine.formatting import shape_str
 
 if TYPE_CHECKING:
     from engine.model import Layer, TensorRef
