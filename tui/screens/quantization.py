@@ -2,8 +2,8 @@
 
 The screen owns the workers: ``find_pairs`` (the engine's twins of the open model), ``run_compare``
 (load both, ``engine.quant_compare.compare`` with a progress callback and a cancel event) and
-``compute_histograms`` (shared-range histograms of the selected row), all through
-``engine.usecases.quant``.
+``compute_histograms`` (shared-range histograms of the selected row, shown by
+``tui.screens.quant_rows``), all through ``engine.usecases.quant``.
 They post messages from ``tui.messages``; failures become a notification and a log line.
 Escape stops a running comparison and goes back.
 """
@@ -30,16 +30,16 @@ from engine.usecases.quant import (  # torch-free at import; loads it inside the
     activation_histograms,
     find_twins,
     no_twin_message,
-    quant_variant,
     run_comparison,
 )
 from tui.commands import QUANT_COMMANDS
 from tui.keys import QUANT_KEYS
 from tui.messages import ComparisonReady, QuantHistogramsReady, QuantProgress, TwinsFound
-from tui.widgets.quant_histograms import QuantHistograms, stats_caption
+from tui.screens.quant_rows import QuantRows
+from tui.widgets.quant_histograms import QuantHistograms
 from tui.widgets.quant_inputs import QuantInputs
 from tui.widgets.quant_summary import QuantSummary
-from tui.widgets.quant_table import FLAG, QuantRow, QuantTable, db, rows_of
+from tui.widgets.quant_table import QuantRow, QuantTable, rows_of
 from tui.workers import report_failure
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 HIST_BINS = 50
 
 
-class QuantizationScreen(Screen[str | None]):
+class QuantizationScreen(QuantRows, Screen[str | None]):
     """Summary, the worst-first table of layers, and the selected row's two histograms.
 
     Dismissed with a layer of the inspector's model to show there (g), else with ``None``.
@@ -266,63 +266,6 @@ class QuantizationScreen(Screen[str | None]):
     def row_chosen(self) -> None:
         self.show_row(self.table.current)
 
-    def _kind(self, row: QuantRow) -> str:
-        """What the row's histograms show: an activation row has no weight, a layer row may
-        lack an activation (weights-only comparison)."""
-        if row.layer is None:
-            return "activation"
-        if self.tensor_kind == "activation" and row.layer.activation is not None:
-            return "activation"
-        return "weight" if row.layer.weight is not None else "activation"
-
-    def show_row(self, row: QuantRow | None) -> None:
-        """Ask for the row's histograms (the engine bins float and dequantized alike)."""
-        if row is None:
-            self.histograms.show_hint("No row to show." if self.result else "Comparing…")
-            return
-        kind = self._kind(row)
-        key = f"{row.key}:{kind}"
-        if key == self._shown_key:
-            return
-        self._shown_key = key
-        if key in self._drawn:  # seen before: no worker round trip
-            self.histograms_ready(self._drawn[key])
-            return
-        if kind == "activation" and (self._run is None or self._run.batch is None):
-            self.workers.cancel_group(self, "quant-hist")
-            self.histograms.show_hint(f"{row.name}: no inputs ran, so no activation to plot.")
-            return
-        if kind == "activation":  # a capture of both models: seconds, not milliseconds
-            self.histograms.show_hint(f"Running both models again for {row.name}'s activation…")
-        self.compute_histograms(row, key, kind)
-
-    @on(QuantHistogramsReady)
-    def histograms_ready(self, message: QuantHistogramsReady) -> None:
-        self._drawn[message.key] = message
-        row = self.table.current
-        if row is None or message.key != f"{row.key}:{self._kind(row)}":
-            return  # the user has moved on
-        kind = self._kind(row)
-        labels = ("float", f"dequantized {self._qdtype()}".strip())
-        w = row.layer.weight if row.layer is not None else None
-        a = row.layer.activation if row.layer is not None else row.act
-        threshold = self.result.threshold_db if self.result is not None else 0.0
-        parts = []
-        for what, c in (("weight", w), ("activation", a)):
-            if c is not None:  # both: the weights can be fine while the activation flags the row
-                bad = c.sqnr_db < threshold or c.figures.nonfinite
-                parts.append(f"{what} SQNR {db(c.sqnr_db)} dB" + (f" {FLAG}" if bad else ""))
-        caption = ", ".join(parts) + " · " + stats_caption(message.float_stats, message.quant_stats)
-        if kind == "weight" and w is not None and w.folded_bn:
-            caption += " · BN folded into the float weight"
-        self.histograms.show(message.float_stats, message.quant_stats, labels, caption)
-        shown = w if kind == "weight" else a
-        name = shown.float_name if shown is not None else ""
-        self.histograms.border_title = f"{row.name} · {kind} {name}"
-
-    def _qdtype(self) -> str:
-        return quant_variant(self.pair[1]) if self.pair is not None else ""
-
     # -- errors --------------------------------------------------------------------------------
     @on(Worker.StateChanged)
     def worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -407,25 +350,6 @@ class QuantizationScreen(Screen[str | None]):
         self.input_spec, self.threshold_db = spec, threshold
         self._cancel.set()
         self.start_compare()
-
-    def action_toggle_tensor(self) -> None:
-        """Layer rows: the weight's histograms or the layer output's (activation)."""
-        self.tensor_kind = "activation" if self.tensor_kind == "weight" else "weight"
-        self.show_row(self.table.current)
-
-    def action_toggle_overlay(self) -> None:
-        mode = "side" if self.histograms.mode == "overlay" else "overlay"
-        self.histograms.set_mode(mode)
-
-    def action_toggle_flagged(self) -> None:
-        if self.result is None:
-            return
-        self.flagged_only = not self.flagged_only
-        self.table.show_rows(self.rows, flagged_only=self.flagged_only)
-        if self.flagged_only and not self.table.rows_shown:
-            self.notify(f"No row is below {self.result.threshold_db:g} dB.", title="Flagged only")
-        self._shown_key = None
-        self.show_row(self.table.current)
 
     def action_next_twin(self) -> None:
         if len(self.pairs) < 2:
