@@ -7,7 +7,6 @@ when read, and a location that leaves the model's folder is refused before anyth
 from __future__ import annotations
 
 import warnings
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from engine.errors import ModelFileError, UnsafePathError
 from engine.loaders import onnx_quant as oq
 from engine.loaders.common import for_stats
 from engine.model import Model, QuantInfo, TensorRef, TreeBuilder
+from engine.onnx_graph import GraphIndex
 
 # ONNX TensorProto element type → torch dtype name.
 TORCH_DTYPES = {
@@ -179,35 +179,25 @@ def load_onnx(path: Path, **_: Any) -> Model:
 
 
 class _Graph:
-    """Indexes of one ONNX graph: weights (initializers + Constant outputs), producers, consumers."""
+    """The graph's index (engine.onnx_graph), plus what loading adds: weight aliases, safe paths
+    and numeric arrays of small tensors."""
 
     def __init__(self, proto: Any, base: Path, source: str = "") -> None:
         self.source = source or str(base)
-        g = proto.graph
-        self.weights: dict[str, Any] = {t.name: t for t in g.initializer}
-        for node in g.node:
-            if node.op_type == "Constant" and node.output:
-                for attr in node.attribute:
-                    if attr.name == "value" and attr.HasField("t"):
-                        t = attr.t
-                        t.name = t.name or node.output[0]
-                        self.weights[node.output[0]] = t
+        self.index = GraphIndex(proto)
+        self.weights: dict[str, Any] = self.index.weights
+        self.producer: dict[str, Any] = self.index.producer
+        self.consumers: dict[str, list[Any]] = self.index.consumers
+        for name, t in self.index.constants.items():  # a Constant's tensor is named by its output
+            t.name = t.name or name
         # Exporters route shared weights through Identity nodes: treat their outputs as the weight.
         self.alias: dict[str, str] = {}
-        for node in g.node:
+        for node in self.index.nodes:
             if node.op_type == "Identity" and node.input and node.input[0] in self.weights:
                 self.alias[node.output[0]] = node.input[0]
         for t in self.weights.values():  # refuse unsafe paths before reading anything
             if t.data_location == 1:
                 external_location(t, base)
-        self.producer: dict[str, Any] = {}
-        self.consumers: dict[str, list[Any]] = defaultdict(list)
-        for node in g.node:
-            for out in node.output:
-                self.producer[out] = node
-            for inp in node.input:
-                if inp:
-                    self.consumers[inp].append(node)
 
     def array(self, name: str) -> np.ndarray | None:
         from onnx import numpy_helper
@@ -314,7 +304,7 @@ def _build(path: Path, proto: Any) -> Model:
     absorbed: set[str] = set()  # scale/zero-point tensors shown inside QuantInfo, not on their own
     schemes: set[str] = set()
 
-    for node in proto.graph.node:
+    for node in g.index.nodes:
         op = node.op_type
         if op in ("DequantizeLinear", "QuantizeLinear"):
             schemes.add("qdq")
@@ -354,7 +344,7 @@ def _build(path: Path, proto: Any) -> Model:
     builder = TreeBuilder(sep="/")
     attached: set[str] = set()
     quant_of: dict[str, QuantInfo | None] = {}
-    for i, node in enumerate(proto.graph.node):
+    for i, node in enumerate(g.index.nodes):
         if node.op_type in _FOLDED or (node.output and node.output[0] in g.alias):
             continue
         name = node.name or f"{node.op_type}_{i}"
@@ -445,7 +435,7 @@ def _build(path: Path, proto: Any) -> Model:
         "producer": f"{proto.producer_name} {proto.producer_version}".strip(),
         "quant_scheme": "+".join(sorted(schemes)) or None,
         "activation_quant": act_quant,
-        "inputs": [_value_info(v) for v in proto.graph.input if v.name not in g.weights],
+        "inputs": [_value_info(v) for v in g.index.data_inputs if v.name not in g.weights],
         "outputs": [_value_info(v) for v in proto.graph.output],
     }
     return builder.build(path, "onnx", onnx=proto, metadata=meta)
