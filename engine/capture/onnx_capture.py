@@ -22,6 +22,7 @@ from engine.capture.result import CaptureCancelled
 from engine.capture.sink import PASS_FULL, PASS_HIST, PASS_MOMENTS, Sink
 from engine.errors import InputError, ModelFileError, first_line
 from engine.model import QuantInfo
+from engine.onnx_graph import GraphIndex
 
 if TYPE_CHECKING:
     import torch
@@ -58,7 +59,9 @@ class OnnxGraph:
     input_name: str
     input_type: str
     input_shape: list[Any]
-    producer: dict[str, tuple[str, str]] = field(default_factory=dict)  # value → (node, op)
+    # Captured value → (layer, op) of the node computing it; the graph's index is not kept, as
+    # its nodes would hold the whole protobuf (weights included) for as long as the session.
+    layer_op: dict[str, tuple[str, str]] = field(default_factory=dict)
     qparams: dict[str, tuple[str, str | None, int | None]] = field(default_factory=dict)
     consts: dict[str, np.ndarray] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
@@ -99,33 +102,33 @@ def _build(path: Path, device: str) -> OnnxGraph:
     except Exception as exc:
         raise ModelFileError(f"cannot read ONNX model {path}: {exc}") from None
     graph = proto.graph
-    inits = {t.name for t in graph.initializer}
-    inputs = [i for i in graph.input if i.name not in inits]
+    index = GraphIndex(proto)
+    inputs = index.data_inputs
     if len(inputs) != 1:
         names = ", ".join(i.name for i in inputs)
         raise InputError(
             f"{path.name} takes {len(inputs)} inputs ({names}); capture feeds exactly one"
         )
     g = OnnxGraph(None, inputs[0].name, "", [])
-    g.consts = {t.name: _const(path, t) for t in graph.initializer if _small(t)}
-    have = {o.name for o in graph.output}
+    g.consts = {name: _const(path, t) for name, t in index.initializers.items() if _small(t)}
+    for name, t in index.constants.items():
+        try:
+            g.consts[name] = numpy_helper.to_array(t)
+        except Exception:  # noqa: BLE001 - a Constant that does not decode is no quant param
+            pass
+    have = index.outputs
     # Values that depend on the input's data; weights dequantized by DQ nodes and shape
     # arithmetic are constants or metadata, not activations.
     data = {g.input_name}
-    for i, node in enumerate(graph.node):
+    for i, node in enumerate(index.nodes):
         layer = node.name or f"{node.op_type}_{i}"
-        if node.op_type == "Constant" and node.attribute:
-            try:
-                g.consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-            except Exception:  # non-tensor constants (value_float...) are not quant params
-                pass
         _note_qparams(g, node)
         if node.op_type in _NOT_DATA or not any(n in data for n in node.input):
             continue
         data.update(node.output)
         for out in node.output:
-            if out and out not in g.producer:
-                g.producer[out] = (layer, node.op_type)
+            if out and out not in g.layer_op:
+                g.layer_op[out] = (layer, node.op_type)
                 g.order.append(out)
     if len(g.order) > MAX_CAPTURE_VALUES:
         raise InputError(
@@ -224,8 +227,8 @@ def quant_info(
     per_axis = axis if scale.size > 1 else None
     if scale.size > 1 and per_axis is None:
         per_axis = 1  # the ONNX default axis
-    scheme = "dynamic" if g.producer.get(s_name, ("", ""))[1] == "DynamicQuantizeLinear" else "qdq"
-    if g.producer.get(name, ("", ""))[1].startswith("QLinear"):
+    scheme = "dynamic" if g.layer_op.get(s_name, ("", ""))[1] == "DynamicQuantizeLinear" else "qdq"
+    if g.layer_op.get(name, ("", ""))[1].startswith("QLinear"):
         scheme = "qoperator"
     return QuantInfo(scale, zp, per_axis, qdtype, scheme)
 
@@ -274,7 +277,7 @@ def capture_onnx(
                 arr = values.get(name)
                 if arr is None or not isinstance(arr, np.ndarray):
                     continue
-                layer, op = g.producer[name]
+                layer, op = g.layer_op[name]
                 try:
                     qdtype = str(arr.dtype)
                     q = quant_info(g, name, values, qdtype) if qdtype in _INT_DTYPES else None
