@@ -2,7 +2,8 @@
 
 The screen owns the workers (listing, loading, statistics, export); each calls the engine off the
 UI thread and posts a message from ``tui.messages``. One ``Worker.StateChanged`` handler turns
-failures into a notification and a log line, so a bad file never takes the app down.
+failures into a notification and a log line, so a bad file never takes the app down. The
+activations bar's work lives in ``inspector_capture``, the keys in ``inspector_controls``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input, OptionList, Tree
+from textual.widgets import Footer, Header, OptionList, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.errors import LayerscopeError, UntrustedCodeError, UntrustedPickleError
@@ -32,23 +33,19 @@ from tui.messages import (
     ModelOpenRequested,
     ModelsListed,
     RangeChanged,
-    ShowQuantization,
     StatsReady,
     ViewChanged,
 )
 from tui.screens.confirm_trust import ConfirmTrust
-from tui.screens.inspector_capture import CAPTURE_ACTIONS, CaptureWork
-from tui.screens.open_path import OpenPath
-from tui.widgets.bins_input import BinsInput
+from tui.screens.inspector_capture import CaptureWork
+from tui.screens.inspector_controls import InspectorControls
 from tui.widgets.input_source import InputSource
 from tui.widgets.layer_filter import LayerFilter
 from tui.widgets.layer_tree import LayerTree
 from tui.widgets.log_pane import LogPane
 from tui.widgets.model_picker import ModelPicker
-from tui.widgets.range_inputs import RangeInputs
 from tui.widgets.tensor_list import TensorList
 from tui.widgets.tensor_view import TensorView
-from tui.widgets.view_toggle import ViewToggle
 from tui.workers import report_failure
 
 if TYPE_CHECKING:
@@ -58,7 +55,7 @@ if TYPE_CHECKING:
 WORK_GROUPS = ("discover", "load", "stats", "export")
 
 
-class InspectorScreen(CaptureWork, Screen):
+class InspectorScreen(CaptureWork, InspectorControls, Screen):
     """Model picker, layer tree, tensor selector, histogram, statistics, controls and log."""
 
     BINDINGS = INSPECTOR_KEYS
@@ -373,90 +370,6 @@ class InspectorScreen(CaptureWork, Screen):
     def busy(self) -> bool:
         return any(w.group in WORK_GROUPS and w.is_running for w in self.workers)
 
-    def _key_state(self) -> tuple[bool, ...]:
-        """What decides which keys work; the footer is rebuilt only when this changes."""
-        quantized = self.ref is not None and self.ref.quant is not None
-        spinning = self.tree.loading or self.tensor_view.busy or self.capture_busy
-        return (
-            self.model is not None, quantized, self.stats is not None, spinning,
-            self.capture_bar.key_state(),
-        )  # fmt: skip
-
-    def sync_keys(self) -> None:
-        """Refresh the footer's keys if they changed (rebuilding it on every step is slow)."""
-        state = self._key_state()
-        if state != self._keys_shown:
-            self._keys_shown = state
-            self.refresh_bindings()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        has_model, quantized, has_stats, spinning, capture_keys = self._key_state()
-        if action in CAPTURE_ACTIONS:
-            return self.capture_bar.allows(action)
-        if action == "toggle_view":  # a quantized weight, or an activation with stored integers
-            return capture_keys[2] if self.capture_bar.showing_activations else quantized
-        if action == "export":
-            return has_stats
-        if action in ("reload", "filter", "quant_compare"):
-            return has_model
-        if action == "cancel":
-            return spinning  # shown while a spinner says something is running
-        return True
-
-    def action_focus_models(self) -> None:
-        self.picker.focus()
-
-    def action_filter(self) -> None:
-        self.query_one(LayerFilter).open()
-
-    def _focus_control(self, widget: Widget) -> None:
-        """Focus a control, remembering where to return when the user presses Enter there."""
-        if self.focused is not None and not isinstance(self.focused, Input):
-            self._return_focus = self.focused
-        widget.focus()
-
-    @on(Input.Submitted)
-    def control_submitted(self) -> None:
-        (self._return_focus or self.tree).focus()
-
-    def action_focus_bins(self) -> None:
-        self._focus_control(self.query_one(BinsInput))
-
-    def action_step_bins(self, direction: int) -> None:
-        self.query_one(BinsInput).step(direction)
-
-    def action_focus_range(self) -> None:
-        self._focus_control(self.query_one("#range-low", Input))
-
-    def action_clear_range(self) -> None:
-        self.query_one(RangeInputs).clear()
-
-    def action_toggle_view(self) -> None:
-        if self.check_action("toggle_view", ()):
-            self.query_one(ViewToggle).toggle()
-
-    def action_toggle_log(self) -> None:
-        log = self.query_one(LogPane)
-        log.display = not log.display
-
-    def action_reload(self) -> None:
-        if self.model is not None:
-            self.open_model(self.model.path)
-
-    def action_open_path(self) -> None:
-        start = str(self.picker.folder or self.start_path)
-
-        def chosen(path: Path | None) -> None:
-            if path is None:
-                return
-            if path.is_dir() and not any(path.glob("*.safetensors")):
-                self.list_models(path)
-                self.picker.focus()
-            else:
-                self.open_model(path)
-
-        self.app.push_screen(OpenPath(start), chosen)
-
     def action_cancel(self) -> None:
         if self.busy:
             for group in WORK_GROUPS:
@@ -467,28 +380,6 @@ class InspectorScreen(CaptureWork, Screen):
         if self.capture_busy:
             self.cancel_capture()
         self.sync_keys()
-
-    def action_quant_compare(self) -> None:
-        """Open the Quantization view: the open model against its float/quantized twin."""
-        from engine.usecases.quant import find_twins, no_twin_message
-
-        if self.model is None:
-            return
-        path, folder = self.model.path, self.picker.folder
-        listed = folder is not None and folder.resolve() == path.parent.resolve()
-        if listed and not find_twins(path, self.picker.groups):
-            text = no_twin_message(path, self.picker.groups)
-            self.notify(text, title="No quantized twin", severity="warning", timeout=10)
-            logger.warning("{}", text)
-            return
-        self.post_message(ShowQuantization(path, self.picker.groups if listed else None))
-
-    def reveal_layer(self, layer: str, path: Path) -> None:
-        """Back from the Quantization view of ``path`` (g on a row): that layer, in the tree."""
-        if self.model is not None and self.tree.reveal(layer) is not None:
-            self.tree.focus()
-        else:
-            self.notify(f"{layer} is not a layer of {path.name}.", severity="warning")
 
     def action_export(self) -> None:
         if self.model is None or self.ref is None or self.stats is None:
