@@ -23,6 +23,7 @@ from typing import Any
 from engine.errors import LayerscopeError
 from engine.loaders.torchscript_meta import require_trust
 from engine.model import Model
+from engine.onnx_graph import GraphIndex
 from engine.quant import error_figures
 from engine.quant_compare import activations as _acts
 from engine.quant_compare.blame import mark_origins
@@ -136,7 +137,7 @@ def compare(
     mark_origins(result, fm)
     if qm.onnx is not None:
         result.node_order = {
-            exclude_name(n.name): i for i, n in enumerate(qm.onnx.graph.node) if n.name
+            exclude_name(n.name): i for i, n in enumerate(GraphIndex(qm.onnx).nodes) if n.name
         }
     return result
 

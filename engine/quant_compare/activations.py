@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.model import Model
+from engine.onnx_graph import GraphIndex
 from engine.quant import ErrorFigures, sqnr_db
 from engine.quant_compare import run as _run
 from engine.quant_compare.ops import ACTIVATIONS as _ACTIVATIONS
@@ -89,12 +90,12 @@ def _base_name(name: str) -> tuple[str, int]:
 
 def onnx_activation_pairs(fm: Model, qm: Model, taken: set[str]) -> list[tuple[str, str]]:
     """Intermediate values present in both ONNX graphs, by name once quantizer suffixes are off."""
-    f_graph, q_graph = fm.onnx.graph, qm.onnx.graph
-    outputs = {o.name for o in f_graph.output} | {o.name for o in q_graph.output}
-    f_vals = [o for n in f_graph.node if n.op_type not in _SKIP_PRODUCERS for o in n.output]
+    f_graph, q_graph = GraphIndex(fm.onnx), GraphIndex(qm.onnx)
+    outputs = f_graph.outputs | q_graph.outputs
+    f_vals = [o for n in f_graph.nodes if n.op_type not in _SKIP_PRODUCERS for o in n.output]
     act_quant = qm.metadata.get("activation_quant", {})
     best: dict[str, tuple[int, str]] = {}
-    for n in q_graph.node:
+    for n in q_graph.nodes:
         if n.op_type in _SKIP_PRODUCERS:
             continue
         for o in n.output:
@@ -103,10 +104,7 @@ def onnx_activation_pairs(fm: Model, qm: Model, taken: set[str]) -> list[tuple[s
                 continue  # integers without a known scale cannot be compared with reals
             if base not in best or rank < best[base][0]:
                 best[base] = (rank, o)
-    f_consumers: dict[str, list[Any]] = {}
-    for n in f_graph.node:
-        for i in n.input:
-            f_consumers.setdefault(i, []).append(n)
+    f_consumers = f_graph.consumers
     pairs = []
     for name in f_vals:
         if name in outputs or name in taken or name not in best:
@@ -203,12 +201,12 @@ def _quant_producers(qm: Model) -> dict[str, str]:
     quantized graph; Q/DQ nodes are skipped, as excluding them is not what keeps a value float."""
     from engine.quant_compare.ops import exclude_name
 
-    out = {}
-    for node in qm.onnx.graph.node:
-        if node.name and node.op_type not in _SKIP_PRODUCERS | {"DequantizeLinear"}:
-            for o in node.output:
-                out[o] = exclude_name(node.name)
-    return out
+    skip = _SKIP_PRODUCERS | {"DequantizeLinear"}
+    return {
+        value: exclude_name(node.name)
+        for value, node in GraphIndex(qm.onnx).producer.items()
+        if node.name and node.op_type not in skip
+    }
 
 
 def _is_float_activation(name: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.model import Model
+from engine.onnx_graph import GraphIndex
 from engine.quant_compare.result import Comparison
 
 
@@ -43,9 +44,8 @@ def _act(c: Any) -> Any:
 
 def _onnx_upstream(fm: Model, compared: set[str]) -> dict[str, list[str]]:
     """For each compared value, the nearest compared values it is computed from."""
-    graph = fm.onnx.graph
-    consts = {t.name for t in graph.initializer}
-    producer = {o: n for n in graph.node for o in n.output}
+    graph = GraphIndex(fm.onnx)
+    consts, producer = graph.initializers, graph.producer
     out: dict[str, list[str]] = {}
     for name in compared:
         node = producer.get(name)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.model import Model, TensorRef
+from engine.onnx_graph import GraphIndex
 
 CONV_OPS = {"Conv", "QLinearConv", "ConvInteger", "ConvTranspose"}
 LINEAR_OPS = {"Gemm", "QGemm", "MatMul", "QLinearMatMul", "MatMulInteger"}
@@ -122,16 +123,9 @@ def exclude_name(node_name: str) -> str:
 
 def onnx_ops(model: Model) -> list[Op]:
     """Conv/linear ops of an ONNX model whose weight is a stored tensor, in graph order."""
-    proto = model.onnx
+    g = GraphIndex(model.onnx)
     by_name = {t.name: t for t in model.tensors()}
-    consumers: dict[str, list[Any]] = {}
-    producer: dict[str, Any] = {}
-    for node in proto.graph.node:
-        for out in node.output:
-            producer[out] = node
-        for inp in node.input:
-            consumers.setdefault(inp, []).append(node)
-    graph_outputs = {o.name for o in proto.graph.output}
+    consumers, producer, graph_outputs = g.consumers, g.producer, g.outputs
 
     def sole(value: str) -> Any:
         if value in graph_outputs:
@@ -149,7 +143,7 @@ def onnx_ops(model: Model) -> list[Op]:
         return None
 
     ops: list[Op] = []
-    for i, node in enumerate(proto.graph.node):
+    for i, node in enumerate(g.nodes):
         kind = (
             "conv" if node.op_type in CONV_OPS else "linear" if node.op_type in LINEAR_OPS else ""
         )
