@@ -25,6 +25,7 @@ import numpy as np
 
 from engine import datasets
 from engine.errors import InputError
+from engine.onnx_graph import GraphIndex
 
 if TYPE_CHECKING:
     import torch
@@ -91,10 +92,7 @@ def model_input_shape(model: Model | Any) -> tuple[int, ...] | None:
 
 
 def _onnx_input_shape(proto: Any) -> tuple[int, ...] | None:
-    inits = {t.name for t in proto.graph.initializer}
-    for inp in proto.graph.input:
-        if inp.name in inits:
-            continue
+    for inp in GraphIndex(proto).data_inputs:
         dims = inp.type.tensor_type.shape.dim
         per_sample = [d.dim_value if d.HasField("dim_value") else 0 for d in dims[1:]]
         return tuple(per_sample) if per_sample and all(per_sample) else None
