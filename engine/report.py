@@ -23,7 +23,9 @@ from engine.model import QuantInfo
 from engine.stats import TensorStats
 
 SCHEMA = "layerscope.activation-report"
-SCHEMA_VERSION = 1
+# v2: reports may carry gradients (tensor `grad_stats`, top-level `parameters`,
+# `capture.gradients`); v1 files read as reports without them.
+SCHEMA_VERSION = 2
 DEFAULT_NAME = "activation_report.json"
 MAX_REPORT_BYTES = 1024**3  # a report of 100k tensors with 256-bin histograms is ~200 MB
 
@@ -38,6 +40,17 @@ class ReportTensor:
     stats: TensorStats
     int_stats: TensorStats | None = None
     quant: dict[str, Any] | None = None
+    grad_stats: TensorStats | None = None  # of the loss's gradient w.r.t. this output (v2)
+
+
+@dataclass
+class ReportParameter:
+    """One parameter's gradient in a gradient capture (v2)."""
+
+    name: str
+    layer: str
+    kind: str
+    grad_stats: TensorStats
 
 
 @dataclass
@@ -54,6 +67,7 @@ class Report:
     not_available: list[str] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
     path: Path | None = None
+    parameters: dict[str, ReportParameter] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,8 +87,19 @@ class Report:
                     "stats": _stats_dict(t.stats),
                     "int_stats": _stats_dict(t.int_stats, True) if t.int_stats else None,
                     "quant": t.quant,
+                    "grad_stats": _stats_dict(t.grad_stats) if t.grad_stats else None,
                 }
                 for n, t in self.tensors.items()
+            },
+            "parameters": {
+                n: {
+                    "layer": p.layer,
+                    "kind": p.kind,
+                    "shape": list(p.grad_stats.shape),
+                    "dtype": p.grad_stats.dtype,
+                    "grad_stats": _stats_dict(p.grad_stats),
+                }
+                for n, p in self.parameters.items()
             },
             "errors": self.errors,
             "not_available": self.not_available,
@@ -136,6 +161,7 @@ def from_capture(result: CaptureResult) -> Report:
     }
     if path is not None and path.exists():
         model.update(path=str(path.resolve()), name=path.name, sha256=file_sha256(path))
+    grads = result.gradients
     return Report(
         model=model,
         input=result.input,
@@ -147,12 +173,25 @@ def from_capture(result: CaptureResult) -> Report:
             "batches": result.batches,
             "passes": result.passes,
             "seconds": round(result.seconds, 4),
+            "gradients": result.gradient_target,
         },
         versions=versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         tensors={
-            n: ReportTensor(n, a.layer, a.kind, a.stats, a.int_stats, _quant_dict(a.quant))
+            n: ReportTensor(
+                n,
+                a.layer,
+                a.kind,
+                a.stats,
+                a.int_stats,
+                _quant_dict(a.quant),
+                grads[n].stats if n in grads else None,
+            )
             for n, a in result.activations.items()
+        },
+        parameters={
+            n: ReportParameter(n, g.layer, g.kind, g.stats)
+            for n, g in result.parameter_gradients.items()
         },
         errors=dict(result.errors),
         not_available=list(result.not_available),
@@ -213,6 +252,7 @@ def load(path: str | os.PathLike[str]) -> Report:
             not_available=list(d.get("not_available", [])),
             schema_version=version,
             path=p,
+            parameters={n: _parameter(n, t) for n, t in (d.get("parameters") or {}).items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(
@@ -229,4 +269,17 @@ def _tensor(name: str, t: dict[str, Any]) -> ReportTensor:
     st = stats(t["stats"])
     if st is None:
         raise KeyError(f"tensors.{name}.stats")
-    return ReportTensor(name, t["layer"], t["kind"], st, stats(t.get("int_stats")), t.get("quant"))
+    return ReportTensor(
+        name,
+        t["layer"],
+        t["kind"],
+        st,
+        stats(t.get("int_stats")),
+        t.get("quant"),
+        stats(t.get("grad_stats")),
+    )
+
+
+def _parameter(name: str, t: dict[str, Any]) -> ReportParameter:
+    g = TensorStats.from_dict({"dtype": t["dtype"], **t["grad_stats"], "shape": t["shape"]})
+    return ReportParameter(name, t["layer"], t["kind"], g)

@@ -49,6 +49,8 @@ def capture(
     batch_size: int | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    gradients: bool = False,
+    target: Any = None,
 ) -> CaptureResult:
     """Capture the activations of every layer of ``model`` for ``inputs``.
 
@@ -63,6 +65,12 @@ def capture(
         batch_size: samples per forward pass (default 256).
         progress: ``progress(done, total_or_None, tensor_name)`` after each captured tensor.
         cancel: set it to stop; ``CaptureCancelled`` is raised and hooks are removed.
+        gradients: also run backward and record every module output's gradient
+            (``result.gradients``, same names as the activations) and every parameter's
+            (``result.parameter_gradients``); torch modules only.
+        target: what the gradients are of (``engine.capture.gradients``): a class index,
+            ``"predicted"``, ``"label"`` (the input's dataset labels), an integer array of one
+            class per sample, or a float array of the output's shape (MSE).
     """
     if mode not in MODES:
         raise InputError(f"capture mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -76,6 +84,14 @@ def capture(
                 f"device {device!r} asked for, but torch sees no CUDA device here; use cpu"
             )
     tensor, described = _input_tensor(inputs)
+    grad_target = None
+    if gradients:
+        from engine.capture.gradients import resolve_target
+
+        samples = int(tensor.shape[0]) if tensor.dim() else 1
+        grad_target = resolve_target(target, samples, getattr(inputs, "labels", None))
+    elif target is not None:
+        raise InputError("a gradient target was given without gradients=True")
     bs = batch_size or DEFAULT_BATCH
     if bs < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
@@ -83,6 +99,8 @@ def capture(
     started = time.perf_counter()
     path, fmt, module, onnx_key = _resolve(model)
     not_available: list[str] = []
+    grad_sink: Sink | None = None
+    param_grads: dict[str, Activation] = {}
     if module is not None:
         from engine.capture import torch_capture as tc
 
@@ -92,11 +110,25 @@ def capture(
         batches = [b.to(dev) for b in batches]
         total = None if tc.is_scripted(module) else sum(1 for _ in module.modules())
         sink = Sink(bins, keep, mode == "tensors", progress, total)
-        errors = tc.capture_module(module, batches, sink, cancel)
+        grad_sink = Sink(bins, None, False) if grad_target is not None else None
+        errors = tc.capture_module(
+            module,
+            batches,
+            sink,
+            cancel,
+            target=grad_target,
+            grad_sink=grad_sink,
+            param_grads=param_grads,
+        )
         if tc.is_scripted(module):
             not_available.append(_SCRIPT_NOTE)
         dev_name = str(dev)
     else:
+        if grad_target is not None:
+            raise InputError(
+                "gradients need a torch model (autograd); ONNX Runtime runs forward only: load "
+                "the torch weights with --arch instead"
+            )
         from engine.capture import onnx_capture as oc
 
         g = oc.graph_for(onnx_key, path, device or "cpu")
@@ -118,6 +150,9 @@ def capture(
         batches=len(batches),
         passes=1 if len(batches) == 1 else 2,
         seconds=time.perf_counter() - started,
+        gradients=grad_sink.activations() if grad_sink is not None else {},
+        parameter_gradients=param_grads,
+        gradient_target=grad_target.to_dict() if grad_target is not None else None,
     )
 
 

@@ -60,6 +60,10 @@ class CaptureResult:
         errors: tensor or layer name → one-line reason its statistics could not be computed.
         not_available: what this model format cannot show, and why (one sentence each).
         input: the input's description (``InputBatch.to_dict()``), or a minimal one for raw tensors.
+        gradients: by tensor name (the activation's), the gradient of the loss with respect to
+            that output; empty unless captured with a gradient target.
+        parameter_gradients: by parameter name (``fc.weight``; ``layer`` is the module path).
+        gradient_target: ``{loss, target, reduction}`` of a gradient capture, else ``None``.
     """
 
     model_path: Path | None
@@ -75,6 +79,9 @@ class CaptureResult:
     batches: int = 0
     passes: int = 0
     seconds: float = 0.0
+    gradients: dict[str, Activation] = field(default_factory=dict)
+    parameter_gradients: dict[str, Activation] = field(default_factory=dict)
+    gradient_target: dict[str, Any] | None = None
 
     def for_layer(self, layer: str) -> list[Activation]:
         """The activations a layer produced (several for tuple outputs or repeated calls)."""

@@ -1,4 +1,9 @@
-"""PyTorch capture: forward hooks on every module, one forward pass per batch, under ``no_grad``."""
+"""PyTorch capture: forward hooks on every module, one forward pass per batch, under ``no_grad``.
+
+With a gradient target the same pass runs with autograd on and ends in a backward pass: a tensor
+hook on every module output feeds a second sink, and each parameter's ``.grad`` is read after the
+first pass over all batches (see ``engine.capture.gradients``).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,16 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from engine.capture.result import CaptureCancelled
+from engine.capture import fast_stats as fs
+from engine.capture.result import Activation, CaptureCancelled
 from engine.capture.sink import PASS_FULL, PASS_HIST, PASS_MOMENTS, Sink
 from engine.errors import InputError, first_line
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+    from engine.capture.gradients import GradientTarget
 
 
 # The model's own output: parentheses never occur in module paths, so no layer can clash with it.
@@ -61,10 +69,17 @@ def capture_module(
     batches: list[torch.Tensor],
     sink: Sink,
     cancel: threading.Event | None = None,
+    *,
+    target: GradientTarget | None = None,
+    grad_sink: Sink | None = None,
+    param_grads: dict[str, Activation] | None = None,
 ) -> dict[str, str]:
     """Run ``batches`` through ``module`` with hooks feeding ``sink``; returns per-layer errors.
 
-    Tensor names are module paths; the model's own output is ``(output)``.
+    Tensor names are module paths; the model's own output is ``(output)``. With ``target``, each
+    output's gradient goes to ``grad_sink`` under the same name and each parameter's gradient
+    into ``param_grads`` (by parameter name); the module's ``.grad`` and ``requires_grad`` are
+    restored afterwards.
 
     Modules are put in eval mode for the capture (so BatchNorm statistics are not updated) and
     restored afterwards; every hook is removed, whatever happens.
@@ -93,12 +108,28 @@ def capture_module(
                     raise
                 except Exception as exc:  # one layer's failure must not stop the others
                     errors[sub] = f"{type(exc).__name__}: {first_line(exc)}"
+                if grad_sink is not None and t.requires_grad:
+                    t.register_hook(grad_hook(sub, name, kind))
 
         return hook
 
+    def grad_hook(sub: str, name: str, kind: str) -> Any:
+        def on_grad(g: torch.Tensor) -> None:
+            try:
+                grad_sink.add(sub, name, kind, g)  # type: ignore[union-attr]
+            except Exception as exc:  # noqa: BLE001 - one layer's failure must not stop the others
+                errors[f"{sub} (gradient)"] = f"{type(exc).__name__}: {first_line(exc)}"
+
+        return on_grad
+
     training = {m: m.training for _, m in modules}
     handles = []
+    params = list(module.named_parameters()) if target is not None else []
+    saved = [(p, p.requires_grad, p.grad) for _, p in params]
     try:
+        for _, p in params:  # the user's gradients are put back afterwards
+            p.grad = None
+            p.requires_grad_(True)
         for name, mod in modules:
             if name and is_scripted(mod):  # compiled submodule: no hooks on it or inside it
                 if not any(name.startswith(f"{s}.") for s in skipped):
@@ -107,16 +138,26 @@ def capture_module(
             handles.append(mod.register_forward_hook(make_hook(name, type(mod).__name__)))
         module.eval()
         passes = [PASS_FULL] if len(batches) == 1 else [PASS_MOMENTS, PASS_HIST]
-        with torch.no_grad():
-            for phase in passes:
+        with torch.set_grad_enabled(target is not None):
+            for i, phase in enumerate(passes):
+                start = 0
                 for batch in batches:
                     sink.start_batch(phase)
+                    if grad_sink is not None:
+                        grad_sink.start_batch(phase)
                     calls.clear()
                     out = _forward(module, batch, last)
                     if scripted:  # hooks cannot fire inside compiled code: the output only
                         for sub, t in flatten_output(OUTPUT, out):
                             sink.add(sub, "", type(module).__name__, t)
+                            if grad_sink is not None and t.requires_grad:
+                                t.register_hook(grad_hook(sub, "", type(module).__name__))
+                    if target is not None:
+                        target.batch_loss(out, start).backward()
+                        start += batch.shape[0] if batch.dim() else 1
                     del out
+                if i == 0 and target is not None and param_grads is not None:
+                    _param_stats(module, params, sink.bins, param_grads, errors)
     except _Cancel:
         raise CaptureCancelled("capture cancelled") from None
     finally:
@@ -124,11 +165,39 @@ def capture_module(
             h.remove()
         for m, was in training.items():
             m.train(was)
+        for p, requires, grad in saved:
+            p.requires_grad_(requires)
+            p.grad = grad
     for name in skipped:
         errors[name] = (
             "TorchScript submodule: forward hooks cannot fire inside it, so it was not captured"
         )
     return errors
+
+
+def _param_stats(
+    module: nn.Module,
+    params: list[tuple[str, torch.Tensor]],
+    bins: int,
+    out: dict[str, Activation],
+    errors: dict[str, str],
+) -> None:
+    """Each parameter's gradient over every batch (``.grad`` has summed the batches' shares)."""
+    owners = {
+        id(p): type(m).__name__ for _, m in module.named_modules() for p in m.parameters(False)
+    }
+    ws = fs.Workspace()
+    for name, p in params:
+        if p.grad is None:  # not on the path to the loss
+            continue
+        try:
+            with fs.one_thread():
+                st = fs.stats(p.grad, bins, ws)
+        except Exception as exc:  # noqa: BLE001
+            errors[f"{name} (gradient)"] = f"{type(exc).__name__}: {first_line(exc)}"
+            continue
+        layer = name.rsplit(".", 1)[0] if "." in name else ""
+        out[name] = Activation(name, layer, owners.get(id(p), "?"), st)
 
 
 def _forward(module: Any, batch: torch.Tensor, last: list[str]) -> Any:

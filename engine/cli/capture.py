@@ -56,6 +56,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
     p.add_argument("--bins", type=int, default=50, help="histogram bins (default 50)")
     p.add_argument(
+        "--gradients",
+        action="store_true",
+        help="also run backward: every output's and parameter's gradient (torch models)",
+    )
+    p.add_argument(
+        "--target",
+        metavar="T",
+        help="what the gradients are of: predicted (default) | label | a class index | "
+        "targets.npy (one class per sample, or values of the output's shape for MSE)",
+    )
+    p.add_argument(
         "--json", action="store_true", help="print the report as JSON instead of a table"
     )
     p.set_defaults(func=run)
@@ -74,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--bins must be at least 1, got {args.bins}")
     if args.batch_size is not None and args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.target is not None and not args.gradients:
+        raise InputError("--target needs --gradients (it says what the gradients are of)")
+    target = _target(args.target) if args.gradients else None
     name = Path(args.output_json_name)
     if name.name != args.output_json_name or name.name in ("", ".", ".."):
         raise InputError(
@@ -104,7 +118,14 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         normalize=args.normalize,
     )
-    result = capture(model, batch, bins=args.bins, batch_size=args.batch_size)
+    result = capture(
+        model,
+        batch,
+        bins=args.bins,
+        batch_size=args.batch_size,
+        gradients=args.gradients,
+        target=target,
+    )
     report = from_capture(result)
     path = save(report, out_dir / name, force=args.force, force_hint="pass --force to overwrite it")
     if args.json:
@@ -113,6 +134,35 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print(result, path)
     return 0
+
+
+def _target(spec: str | None) -> Any:
+    """``--target``: a keyword, a class index, or a .npy file (read without pickles)."""
+    from engine.capture.gradients import LABEL, PREDICTED
+    from engine.errors import InputError
+
+    if spec is None or spec in (PREDICTED, LABEL):
+        return spec or PREDICTED
+    try:
+        return int(spec)
+    except ValueError:
+        pass
+    path = Path(spec)
+    if not path.is_file():
+        raise InputError(
+            f"--target {spec}: not predicted, label, a class index or an existing .npy file"
+        )
+    import numpy as np
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(
+            f"--target {path.name}: cannot read it as a .npy array ({type(exc).__name__})"
+        ) from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+        raise InputError(f"--target {path.name}: holds no numeric array")
+    return arr
 
 
 def _fmt(v: Any) -> str:
@@ -130,11 +180,18 @@ def _print(result: Any, path: Path) -> None:
     )
     table.add_column("tensor", overflow="fold", ratio=3)  # long dotted names wrap, never vanish
     table.add_column("kind", overflow="fold", ratio=2)
-    for col in ("shape", "mean", "std", "min", "max", "zeros", "NaN/Inf"):
+    grads = result.gradients
+    cols = ["shape", "mean", "std", "min", "max", "zeros", "NaN/Inf"]
+    if result.gradient_target is not None:
+        cols.append("grad std")
+    for col in cols:
         table.add_column(col, justify="right", overflow="fold", ratio=1)
     for a in result.activations.values():
         s = a.stats
         bad = s.nan + s.posinf + s.neginf
+        extra = []
+        if result.gradient_target is not None:
+            extra = [_fmt(grads[a.name].stats.std) if a.name in grads else "—"]
         table.add_row(
             a.name or "(output)",
             a.kind,
@@ -145,6 +202,7 @@ def _print(result: Any, path: Path) -> None:
             _fmt(s.max),
             f"{100 * s.zero_fraction:.0f}%",
             str(bad) if bad else "",
+            *extra,
             style="red" if bad else None,
         )
     console.print(table)
@@ -152,4 +210,10 @@ def _print(result: Any, path: Path) -> None:
         console.print(f"[red]error[/red] {name}: {err}")
     for note in result.not_available:
         console.print(f"[yellow]not available[/yellow]: {note}")
+    if result.gradient_target is not None:
+        g = result.gradient_target
+        console.print(
+            f"gradients of the mean {g['loss']} loss for {g['target']}: "
+            f"{len(grads)} outputs, {len(result.parameter_gradients)} parameters"
+        )
     console.print(f"{result.summary()} · {result.device} · report: {path}")
