@@ -55,28 +55,13 @@ def test_fixed_batch_models_are_fed_in_slices(convnet: ConvNet, tmp_path: Path) 
 
 @pytest.fixture
 def quantized_onnx(convnet_onnx: Path, tmp_path: Path) -> Path:
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
+    from tests.onnx_quantize_for_tests import quantize_static_onnx
 
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            gen = torch.Generator().manual_seed(0)
-            self.items = iter(
-                [{"x": torch.randn(1, 3, 8, 8, generator=gen).numpy()} for _ in range(4)]
-            )
-
-        def get_next(self):  # noqa: ANN202
-            return next(self.items, None)
-
-    out = tmp_path / "convnet.int8.onnx"
-    quantize_static(
-        str(convnet_onnx), str(out), Reader(), quant_format=QuantFormat.QDQ,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-    )  # fmt: skip
+    gen = torch.Generator().manual_seed(0)
+    batches = [torch.randn(1, 3, 8, 8, generator=gen).numpy() for _ in range(4)]
+    out = quantize_static_onnx(
+        convnet_onnx, tmp_path / "convnet.int8.onnx", input_name="x", batches=batches
+    )  # int8 weights, uint8 activations
     return out
 
 

@@ -233,26 +233,12 @@ def test_onnx_external_path_escape_is_refused(tmp_path: Path, location: str) -> 
 
 @pytest.mark.slow
 def test_onnx_qdq_quantized_weights_carry_quant_info(tiny_onnx: Path, tmp_path: Path) -> None:
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
+    from tests.onnx_quantize_for_tests import quantize_static_onnx
 
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            rng = np.random.default_rng(0)
-            self.batches = iter(
-                [{"input": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)} for _ in range(4)]
-            )
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    out = tmp_path / "tiny_int8.onnx"
-    quantize_static(str(tiny_onnx), str(out), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True)  # fmt: skip
+    out = quantize_static_onnx(
+        tiny_onnx, tmp_path / "tiny_int8.onnx", shape=(1, 3, 8, 8),
+        activation_type="int8", per_channel=True,
+    )  # fmt: skip
     model = load_model(out)
     assert model.is_quantized and "qdq" in model.metadata["quant_scheme"]
     conv = next(layer for layer in model.layers.values() if layer.kind == "Conv")

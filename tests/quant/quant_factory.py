@@ -54,18 +54,6 @@ def calibration(n: int = 4, shape: tuple[int, ...] = SHAPE, seed: int = 1) -> li
     return [rng.standard_normal(shape).astype(np.float32) for _ in range(n)]
 
 
-class Reader:
-    """ONNX Runtime calibration reader over a fixed list of batches."""
-
-    def __init__(self, batches: list[np.ndarray], name: str = INPUT) -> None:
-        self._it = iter(batches)
-        self._name = name
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        batch = next(self._it, None)
-        return None if batch is None else {self._name: batch}
-
-
 def export_onnx(model: nn.Module, path: Path, shape: tuple[int, ...] = SHAPE) -> Path:
     torch.onnx.export(
         model, (torch.zeros(shape),), str(path), dynamo=False, do_constant_folding=False,
@@ -85,14 +73,12 @@ def quantize_onnx(
     src: Path, dst: Path, fmt: str, per_channel: bool, unsigned: bool = False,
     exclude: list[str] | None = None, shape: tuple[int, ...] = SHAPE,
 ) -> Path:  # fmt: skip
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from tests.onnx_quantize_for_tests import quantize_static_onnx
 
-    qt = QuantType.QUInt8 if unsigned else QuantType.QInt8
-    quantize_static(
-        str(src), str(dst), Reader(calibration(shape=shape)),
-        quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
-        activation_type=QuantType.QUInt8 if unsigned else QuantType.QInt8,
-        weight_type=qt, per_channel=per_channel, nodes_to_exclude=exclude or [],
+    qtype = "uint8" if unsigned else "int8"
+    quantize_static_onnx(
+        src, dst, input_name=INPUT, batches=calibration(shape=shape), fmt=fmt,
+        weight_type=qtype, activation_type=qtype, per_channel=per_channel, exclude=exclude,
     )  # fmt: skip
     return dst
 

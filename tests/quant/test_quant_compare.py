@@ -305,9 +305,9 @@ def test_an_outlier_weight_is_diagnosed_and_the_suggested_exclusion_fixes_it(
 def test_torch_and_its_onnx_export_give_the_same_activation_figures(tmp_path: Path) -> None:
     # MatMul + Add + a GELU the exporter decomposes: both sides must end each group at the Add.
     import torch
-    from onnxruntime.quantization import QuantFormat, quantize_static
-    from quant_factory import Reader
     from torch import nn
+
+    from tests.onnx_quantize_for_tests import quantize_static_onnx
 
     torch.manual_seed(0)
     mlp = nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 8)).eval()
@@ -315,7 +315,7 @@ def test_torch_and_its_onnx_export_give_the_same_activation_figures(tmp_path: Pa
     torch.onnx.export(mlp, (torch.zeros(1, 5, 16),), str(f), dynamo=False, input_names=["input"])
     batches = [b.reshape(1, 5, 16) for b in calibration(4, (80,))]
     q = tmp_path / "mlp_qdq.onnx"
-    quantize_static(str(f), str(q), Reader(batches), quant_format=QuantFormat.QDQ, per_channel=True)
+    quantize_static_onnx(f, q, batches=batches, activation_type="int8", per_channel=True)
     from_onnx = compare(f, q, batches)
     from_torch = compare(
         model_from_module(tmp_path / "mlp.pt", "torch-module", mlp, "cpu"), q, batches

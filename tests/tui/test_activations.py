@@ -62,31 +62,12 @@ def script_model(tmp_path: Path) -> Path:
 @pytest.fixture
 def qop_model(model_dir: Path, tmp_path: Path) -> Path:
     """``smallcnn_qop.onnx``: QOperator uint8 quantization (QLinearConv outputs stored integers)."""
-    import numpy as np
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            rng = np.random.default_rng(0)
-            shape = (1, 3, 32, 32)
-            self.batches = iter(
-                [{"input": rng.standard_normal(shape).astype(np.float32)} for _ in range(4)]
-            )
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.batches, None)
+    from tests.onnx_quantize_for_tests import quantize_static_onnx
 
     path = tmp_path / "smallcnn_qop.onnx"
-    quantize_static(
-        str(model_dir / "smallcnn.onnx"), str(path), Reader(),
-        quant_format=QuantFormat.QOperator, activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QUInt8,
-    )  # fmt: skip
+    quantize_static_onnx(
+        model_dir / "smallcnn.onnx", path, fmt="qoperator", weight_type="uint8"
+    )  # activations uint8
     return path
 
 

@@ -13,7 +13,6 @@ import math
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from pilot_helpers import settle, wait_idle
 from rich.console import Console
@@ -36,32 +35,12 @@ CALIBRATION_SCALE = 0.05  # calibrate on 0.05·N(0, 1): real N(0, 1) inputs then
 
 def make_hurt_int8(float_path: Path) -> Path:
     """``smallcnn_int8.onnx``: QDQ int8, calibrated on inputs far smaller than those it will see."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            rng = np.random.default_rng(0)
-            shape = (1, 3, 32, 32)
-            self.batches = iter(
-                [
-                    {"input": (CALIBRATION_SCALE * rng.standard_normal(shape)).astype(np.float32)}
-                    for _ in range(4)
-                ]
-            )
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.batches, None)
+    from tests.onnx_quantize_for_tests import quantize_static_onnx
 
     path = float_path.with_name("smallcnn_int8.onnx")
-    quantize_static(
-        str(float_path), str(path), Reader(), quant_format=QuantFormat.QDQ,
-        weight_type=QuantType.QInt8, activation_type=QuantType.QInt8, per_channel=True,
-    )  # fmt: skip
+    quantize_static_onnx(
+        float_path, path, activation_type="int8", per_channel=True, scale=CALIBRATION_SCALE
+    )
     return path
 
 

@@ -41,36 +41,10 @@ def make_onnx(folder: Path) -> Path:
 
 def make_int8_onnx(float_path: Path) -> Path:
     """``smallcnn_int8.onnx``: static QDQ int8 quantization (per-channel weights) of ``float_path``."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            rng = np.random.default_rng(0)
-            self.batches = iter(
-                [
-                    {"input": rng.standard_normal((1, 3, 32, 32)).astype(np.float32)}
-                    for _ in range(4)
-                ]
-            )
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.batches, None)
+    from tests.onnx_quantize_for_tests import quantize_static_onnx
 
     path = float_path.with_name("smallcnn_int8.onnx")
-    quantize_static(
-        str(float_path),
-        str(path),
-        Reader(),
-        quant_format=QuantFormat.QDQ,
-        weight_type=QuantType.QInt8,
-        activation_type=QuantType.QUInt8,
-        per_channel=True,
-    )
+    quantize_static_onnx(float_path, path, per_channel=True)  # int8 weights, uint8 activations
     return path
 
 
