@@ -55,8 +55,10 @@ def tensor_stats(
     values = tensor_values(ref, view, device)
     hist_range = None
     if view == "int" and ref.quant is not None:
-        lo, hi = ref.quant.qrange
-        hist_range = (lo - 0.5, hi + 0.5)  # one integer per bin when bins equals the range width
+        from engine.quant import int_bins
+
+        # The integer range, with the caller's bin count (one integer per bin when they match).
+        hist_range = int_bins(ref.quant, bins)[1]
     result = _stats.compute(values, bins, hist_range=hist_range)
     if view == "float" and ref.quant is not None:
         result.dtype = f"{ref.dtype}→float32"

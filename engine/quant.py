@@ -110,10 +110,16 @@ def channel_table(values: torch.Tensor, q: QuantInfo) -> list[dict[str, float]]:
     ]
 
 
-def int_bins(q: QuantInfo, limit: int = 256) -> int:
-    """One histogram bin per integer for 8-bit and narrower types; ``limit`` bins beyond that."""
+def int_bins(q: QuantInfo, bins: int) -> tuple[int, tuple[float, float]]:
+    """Bin count and range of a histogram of ``q``'s stored integers.
+
+    The range is the whole representable range widened by half a bin each side, so that with one
+    bin per integer each integer sits at a bin's centre. Types up to 8 bits get one bin per
+    integer; wider ones keep ``bins`` (65536 or 2**32 bins would be no histogram).
+    """
     lo, hi = q.qrange
-    return min(hi - lo + 1, limit)
+    width = hi - lo + 1
+    return (width if width <= 256 else bins), (lo - 0.5, hi + 0.5)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from engine import stats as _stats
 from engine.capture import fast_stats as fs
 from engine.capture.result import Activation
 from engine.model import QuantInfo
-from engine.quant import dequantize, torch_quant_info
+from engine.quant import dequantize, int_bins, torch_quant_info
 
 if TYPE_CHECKING:
     import torch
@@ -40,13 +40,6 @@ class _Entry:
     edges: list[float] | None = None
     int_edges: list[float] | None = None
     values: list[torch.Tensor] | None = None
-
-
-def int_bins(q: QuantInfo, bins: int) -> tuple[int, tuple[float, float]]:
-    """Bins and range of an integer view: one bin per integer for types up to 8 bits."""
-    lo, hi = q.qrange
-    width = hi - lo + 1
-    return (width if width <= 256 else bins), (lo - 0.5, hi + 0.5)
 
 
 class Sink:
