@@ -51,7 +51,6 @@ __all__ = [
     "TensorComparison",
     "compare",
     "compared_weights",
-    "weight_histograms",
 ]
 
 
@@ -183,17 +182,6 @@ def compared_weights(layer: LayerComparison) -> tuple[Any, Any]:
     """The float and dequantized weights exactly as compared (``[out, in, ...]``, BN folded)."""
     fw, _, qw, _ = _aligned(layer.float_op, layer.quant_op)
     return fw, qw
-
-
-def weight_histograms(layer: LayerComparison, bins: int = 50) -> tuple[Any, Any]:
-    """``TensorStats`` of the float and the dequantized weight over one shared range, so the
-    two histograms can be drawn side by side or overlaid bin for bin."""
-    from engine.stats import compute
-
-    fw, qw = compared_weights(layer)
-    lo = min(float(fw.min()), float(qw.min())) if fw.numel() else 0.0
-    hi = max(float(fw.max()), float(qw.max())) if fw.numel() else 0.0
-    return compute(fw, bins, hist_range=(lo, hi)), compute(qw, bins, hist_range=(lo, hi))
 
 
 def _weight_bias(op: Op) -> tuple[Any, Any]:

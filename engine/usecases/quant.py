@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from engine.discover import ModelGroup
     from engine.inputs import InputBatch
     from engine.model import Model
-    from engine.quant_compare import Comparison
+    from engine.quant_compare import Comparison, LayerComparison
     from engine.stats import TensorStats
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "no_twin_message",
     "quant_variant",
     "run_comparison",
+    "weight_histograms",
 ]
 
 Progress = Callable[[str, int, int], None]
@@ -218,13 +219,25 @@ def quant_variant(path: Path) -> str:
 # -- one compared tensor's histograms ----------------------------------------------------------
 
 
+def weight_histograms(layer: LayerComparison, bins: int = 50) -> tuple[TensorStats, TensorStats]:
+    """``TensorStats`` of the float and the dequantized weight exactly as compared (BN folded),
+    over one shared range, so the two can be drawn side by side or overlaid bin for bin."""
+    from engine.quant_compare import compared_weights
+    from engine.stats import compute
+
+    fw, qw = compared_weights(layer)
+    lo = min(float(fw.min()), float(qw.min())) if fw.numel() else 0.0
+    hi = max(float(fw.max()), float(qw.max())) if fw.numel() else 0.0
+    return compute(fw, bins, hist_range=(lo, hi)), compute(qw, bins, hist_range=(lo, hi))
+
+
 def activation_histograms(
     run: ComparisonRun, float_name: str, quant_name: str, bins: int, cancel: Any = None
 ) -> tuple[TensorStats, TensorStats]:
     """Float and dequantized histograms of one compared activation, over one shared range.
 
     Both models run again on the comparison's inputs, keeping just this tensor's values (the
-    comparison keeps none). The weight's counterpart is ``quant_compare.weight_histograms``.
+    comparison keeps none). The weight's counterpart is :func:`weight_histograms`.
     """
     from engine.capture import capture
     from engine.quant import dequantize

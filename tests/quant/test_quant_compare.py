@@ -265,7 +265,8 @@ def test_qoperator_fused_activations_compare_after_the_activation(resnet8_files)
 
 
 def test_weight_histograms_share_their_bins(models) -> None:
-    from engine.quant_compare import compared_weights, weight_histograms
+    from engine.quant_compare import compared_weights
+    from engine.usecases.quant import weight_histograms
 
     layer = compare(models.float_onnx, models.qdq_channel, activations=False).layers[0]
     fw, qw = compared_weights(layer)

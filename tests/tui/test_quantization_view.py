@@ -20,8 +20,9 @@ from tui_models import make_onnx, make_state_dict
 
 from engine.inputs import load_input, model_input_shape
 from engine.loaders import load_model
-from engine.quant_compare import compare, weight_histograms
+from engine.quant_compare import compare
 from engine.quant_compare.result import RANDOM_SAMPLES
+from engine.usecases.quant import weight_histograms
 from tui.screens.inspector import InspectorScreen
 from tui.screens.quantization import QuantizationScreen
 from tui.widgets.model_picker import ModelPicker

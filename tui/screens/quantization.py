@@ -31,6 +31,7 @@ from engine.usecases.quant import (  # torch-free at import; loads it inside the
     find_twins,
     no_twin_message,
     run_comparison,
+    weight_histograms,
 )
 from tui.commands import QUANT_COMMANDS
 from tui.keys import QUANT_KEYS
@@ -185,8 +186,6 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
     @work(thread=True, exclusive=True, group="quant-hist", exit_on_error=False,
           description="histograms")  # fmt: skip
     def compute_histograms(self, row: QuantRow, key: str, kind: str) -> None:
-        from engine.quant_compare import weight_histograms
-
         if kind == "weight":
             assert row.layer is not None
             f, q = weight_histograms(row.layer, HIST_BINS)

@@ -1,9 +1,9 @@
 """Float and dequantized histograms of one compared tensor, side by side or overlaid.
 
-The engine bins both over one shared range (``weight_histograms``), so bars line up bin for bin
-and both plots share their axes: a glance shows where quantization moved the values. Plotting is
-textual-plotext (``PlotView``): this module is imported only when the Quantization view opens,
-long after the first frame.
+The engine bins both over one shared range (``engine.usecases.quant``: ``weight_histograms``,
+``activation_histograms``), so bars line up bin for bin and both plots share their axes: a
+glance shows where quantization moved the values. Plotting is textual-plotext (``PlotView``):
+this module is imported only when the Quantization view opens, long after the first frame.
 """
 
 from __future__ import annotations
