@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.errors import ConfigError
-from engine.training.paths import LAST_CKPT, LOG_FILE, STOP_FILE
+from engine.training.paths import CONFIG_FILE, LAST_CKPT, LOG_FILE, STOP_FILE
 
 
 def is_global_zero_env() -> bool:
@@ -88,7 +88,7 @@ def run(run_dir: Path, resume: bool = False) -> int:
         from engine.training.build import build_run
         from engine.training.config import load_config
 
-        cfg = load_config(run_dir / "config.yaml")
+        cfg = load_config(run_dir / CONFIG_FILE)
         ckpt = run_dir / LAST_CKPT if resume else None
         if ckpt is not None and not ckpt.is_file():
             raise ConfigError(f"cannot resume {run_dir.name}: it has no {LAST_CKPT}")
