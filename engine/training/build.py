@@ -1,4 +1,9 @@
-"""From a :class:`RunConfig` to the pieces of a Lightning run: module, data, callbacks, trainer options."""
+"""From a :class:`RunConfig` to the pieces of a Lightning run: module, data, callbacks, trainer options.
+
+The recipe's ``task`` picks the module (:class:`ClassifierModule` or :class:`RegressionModule`),
+the callbacks that apply (class-based views only for classification) and the metric that picks
+the best checkpoint, in its direction.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from loguru import logger
 
 from engine.errors import ConfigError
 from engine.training.callbacks import (
@@ -14,8 +20,10 @@ from engine.training.callbacks import (
     DatasetStatisticsCallback,
     EventsCallback,
     GracefulStopCallback,
+    GradNormCallback,
     ModelInfoCallback,
     OnnxExportCallback,
+    RegressionSamplesCallback,
     SamplerDistributionCallback,
     SampleVisualizationCallback,
     TrainingHistoryCallback,
@@ -23,7 +31,7 @@ from engine.training.callbacks import (
 from engine.training.config import RunConfig
 from engine.training.data import ImageDataModule
 from engine.training.events import EventWriter
-from engine.training.module import ClassifierModule
+from engine.training.module import ClassifierModule, RegressionModule
 from engine.training.paths import LAST_CKPT, STOP_FILE
 
 
@@ -31,36 +39,85 @@ from engine.training.paths import LAST_CKPT, STOP_FILE
 class RunParts:
     """Everything ``Trainer.fit`` needs for one run."""
 
-    module: ClassifierModule
-    datamodule: ImageDataModule
+    module: pl.LightningModule  # ClassifierModule or RegressionModule
+    datamodule: pl.LightningDataModule
     callbacks: list[pl.Callback] = field(default_factory=list)
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-def build_data(cfg: RunConfig) -> ImageDataModule:
+def build_data(cfg: RunConfig) -> pl.LightningDataModule:
     """The datamodule, already set up (class names are needed to size the model)."""
-    dm = ImageDataModule(cfg.data, seed=cfg.trainer.seed)
+    from engine.training.array_data import ArrayDataModule, load_module_data
+
+    kind, task = cfg.data.kind, cfg.task.kind
+    dm: pl.LightningDataModule
+    if kind == "arrays":
+        dm = ArrayDataModule(cfg.data, task=task, seed=cfg.trainer.seed)
+    elif kind == "module":
+        dm = load_module_data(cfg.data, task)
+    else:
+        dm = ImageDataModule(cfg.data, seed=cfg.trainer.seed)
     dm.setup("fit")
     return dm
 
 
-def build_module(cfg: RunConfig, num_classes: int) -> ClassifierModule:
-    """The classifier around the configured architecture."""
+def data_num_classes(cfg: RunConfig, dm: pl.LightningDataModule) -> int | None:
+    """Classes the data has (its ``class_names`` or ``num_classes``), else the recipe's."""
+    names = getattr(dm, "class_names", None)
+    if names:
+        return len(names)
+    n = getattr(dm, "num_classes", None) or cfg.model.num_classes
+    return int(n) if n else cfg.model.kwargs.get("num_classes")
+
+
+def _takes(arch: str, name: str) -> bool:
+    """Whether the architecture's constructor accepts ``name`` (or any keyword)."""
+    import inspect
+
     from engine import zoo
 
+    try:
+        sig = inspect.signature(zoo.resolve_arch(arch))
+    except (TypeError, ValueError):
+        return True
+    return name in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+
+
+def build_module(cfg: RunConfig, num_classes: int | None = None) -> pl.LightningModule:
+    """The task's module around the architecture, built with ``model.kwargs`` (a classifier's
+    ``num_classes`` is added from the data when the constructor takes it and it is not given)."""
+    from engine import zoo
+
+    task = cfg.task
+    kwargs = dict(cfg.model.kwargs)
+    if task.kind == "regression":
+        return RegressionModule(
+            zoo.build(cfg.model.arch, **kwargs),
+            loss=task.resolved_loss(),
+            metrics=task.resolved_metrics(),
+            lr=cfg.optimizer.lr,
+            optimizer=cfg.optimizer,
+            scheduler=cfg.scheduler,
+        )
+    if num_classes is None:
+        raise ConfigError(
+            f"cannot tell how many classes the {cfg.data.kind} data has; set model.num_classes"
+        )
     if cfg.model.num_classes is not None and cfg.model.num_classes != num_classes:
         raise ConfigError(
             f"model.num_classes is {cfg.model.num_classes} but the {cfg.data.kind} data has "
             f"{num_classes} classes; remove model.num_classes or make them match"
         )
-    net = zoo.build(cfg.model.arch, num_classes=num_classes)
+    if "num_classes" not in kwargs and _takes(cfg.model.arch, "num_classes"):
+        kwargs["num_classes"] = num_classes
     return ClassifierModule(
-        net,
+        zoo.build(cfg.model.arch, **kwargs),
         num_classes=num_classes,
         lr=cfg.optimizer.lr,
         optimizer=cfg.optimizer,
         scheduler=cfg.scheduler,
-        grad_norm_every=cfg.logging.grad_norm_every,
+        loss=task.resolved_loss(),
+        metrics=task.resolved_metrics(),
     )
 
 
@@ -75,14 +132,35 @@ def build_callbacks(
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     stopper = stopper or GracefulStopCallback(run_dir / STOP_FILE, run_dir / LAST_CKPT)
-    callbacks: list[pl.Callback] = [ModelInfoCallback(run_dir), DatasetStatisticsCallback(run_dir)]
-    if cfg.logging.artifacts:
+    monitor, mode = cfg.task.resolved_monitor(), cfg.task.resolved_mode()
+    classification = cfg.task.kind == "classification"
+    callbacks: list[pl.Callback] = [ModelInfoCallback(run_dir)]
+    if classification:
+        callbacks.append(DatasetStatisticsCallback(run_dir))
+    if cfg.logging.grad_norm_every:
+        callbacks.append(GradNormCallback(run_dir, cfg.logging.grad_norm_every))
+    if cfg.logging.artifacts and classification:
         callbacks += [
             ConfusionMatrixCallback(run_dir),
             SampleVisualizationCallback(run_dir, num_samples=cfg.logging.num_samples),
             SamplerDistributionCallback(run_dir),
         ]
-    callbacks.append(TrainingHistoryCallback(run_dir, plots=cfg.logging.artifacts))
+    elif cfg.logging.artifacts:
+        logger.info(
+            "confusion matrix, class distribution, sampler distribution and class-labelled "
+            "samples off: the task is {}",
+            cfg.task.kind,
+        )
+        callbacks.append(
+            RegressionSamplesCallback(run_dir, num_samples=min(cfg.logging.num_samples, 8))
+        )
+    callbacks.append(
+        TrainingHistoryCallback(run_dir, monitor=monitor, mode=mode, plots=cfg.logging.artifacts)
+    )
+    if cfg.health.enabled:
+        from engine.training.callbacks.layer_health import LayerHealthCallback
+
+        callbacks.append(LayerHealthCallback(run_dir, cfg.health, writer=writer))
     if cfg.export.onnx:
         callbacks.append(OnnxExportCallback(run_dir))
     callbacks += [
@@ -90,8 +168,8 @@ def build_callbacks(
             dirpath=run_dir,
             filename="best-epoch{epoch:03d}",
             auto_insert_metric_name=False,
-            monitor="val_acc",
-            mode="max",
+            monitor=monitor,
+            mode=mode,
             save_top_k=1,
             save_last=True,
             # at validation end, so the events callback reports it in the same epoch
@@ -107,6 +185,8 @@ def build_callbacks(
             cfg.logging.progress_every,
             writer=writer,
             run_name=cfg.name,
+            monitor=monitor,
+            mode=mode,
         ),
     ]
     return callbacks
@@ -151,7 +231,8 @@ def build_run(
 ) -> RunParts:
     """All the pieces for ``Trainer(**parts.trainer_kwargs, callbacks=parts.callbacks).fit(...)``."""
     dm = build_data(cfg)
-    module = build_module(cfg, len(dm.class_names))
+    classes = data_num_classes(cfg, dm) if cfg.task.kind == "classification" else None
+    module = build_module(cfg, classes)
     return RunParts(
         module=module,
         datamodule=dm,

@@ -17,10 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.training.health import HealthConfig
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "warmup_cosine")
-DATA_KINDS = ("digits", "cifar10", "folder")
+DATA_KINDS = ("digits", "cifar10", "folder", "arrays", "module")
+TASKS = ("classification", "regression")
+# Built-in losses; a recipe may also name any ``package.module:function`` (pred, target) -> loss.
+LOSSES = ("cross_entropy", "mse", "l1", "huber")
+METRICS = {
+    "classification": ("accuracy", "top5", "f1"),
+    "regression": ("mse", "mae", "psnr", "ssim"),
+}
+DEFAULT_METRICS = {"classification": ["accuracy", "top5"], "regression": ["mse", "mae"]}
+MODES = ("min", "max")
 CLIP_ALGORITHMS = ("norm", "value")
 # What Lightning 2.x's Trainer(precision=...) accepts (YAML's `16` arrives as "16").
 PRECISIONS = (
@@ -44,14 +54,60 @@ class ModelConfig:
 
     arch: str = "resnet8"
     num_classes: int | None = None  # None: taken from the data's classes
+    # Constructor arguments; a classification run adds num_classes only when the
+    # architecture takes it and it is not given here.
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TaskConfig:
+    """What the run learns: the loss, the metrics and which of them picks the best checkpoint.
+
+    A recipe may write ``task: regression`` for ``task: {kind: regression}``.
+    """
+
+    kind: str = _choice(*TASKS, default="classification")
+    loss: str | None = None  # None: cross_entropy (classification), mse (regression)
+    metrics: list[str] | None = None  # None: DEFAULT_METRICS[kind]
+    monitor: str | None = None  # None: val_acc (classification), val_loss (regression)
+    mode: str | None = None  # min or max; None: max for accuracy-like names, else min
+
+    def resolved_loss(self) -> str:
+        return self.loss or ("cross_entropy" if self.kind == "classification" else "mse")
+
+    def resolved_metrics(self) -> list[str]:
+        return list(self.metrics if self.metrics is not None else DEFAULT_METRICS[self.kind])
+
+    def resolved_monitor(self) -> str:
+        return self.monitor or ("val_acc" if self.kind == "classification" else "val_loss")
+
+    def resolved_mode(self) -> str:
+        return self.mode or metric_mode(self.resolved_monitor())
+
+
+def metric_mode(name: str) -> str:
+    """Whether a bigger value of the metric ``name`` is better (``max``) or worse (``min``)."""
+    bigger = ("acc", "f1", "psnr", "ssim", "r2", "auroc", "precision", "recall", "iou", "dice")
+    low = name.lower()
+    if "loss" in low or "err" in low:
+        return "min"
+    return "max" if any(k in low for k in bigger) else "min"
 
 
 @dataclass
 class DataConfig:
-    """Where images come from and how they are batched."""
+    """Where the data comes from and how it is batched."""
 
     kind: str = _choice(*DATA_KINDS, default="digits")
-    path: str | None = None  # cifar10: python folder; folder: root with one sub-folder per class
+    # cifar10: python folder; folder: root with one sub-folder per class; arrays: an .npz file
+    # or a folder of .npy files
+    path: str | None = None
+    inputs: str | None = None  # arrays: the inputs' name in the .npz (or NAME.npy)
+    targets: str | None = None  # arrays: the targets' name
+    val_inputs: str | None = None  # arrays: a given validation split (else val_split)
+    val_targets: str | None = None
+    source: str | None = None  # module: 'package.module:function' -> datamodule or datasets
+    kwargs: dict[str, Any] = field(default_factory=dict)  # module: the function's arguments
     batch_size: int = 64
     val_split: float = 0.2  # digits and folder; cifar10 validates on its test batch
     weighted_sampler: bool = False
@@ -121,6 +177,7 @@ class RunConfig:
     """A whole training recipe."""
 
     name: str = "run"
+    task: TaskConfig = field(default_factory=TaskConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
@@ -128,6 +185,7 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)  # engine/training/health.py
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (tuples become lists) for YAML/JSON."""
@@ -166,6 +224,17 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             except ConfigError:
                 continue
         raise ConfigError(f"{key} must be {_type_name(tp)}, got {value!r}")
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"{key} must be a mapping of names to values, got {value!r}")
+        return dict(value)
+    if origin is list:
+        if isinstance(value, str):  # --set task.metrics=mse,psnr
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, list | tuple) or len(value) != len(args):
@@ -217,6 +286,8 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
             raise ConfigError(f"unknown key {dotted!r}; allowed here: {', '.join(fields)}")
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
+            if isinstance(value, str) and "kind" in {f.name for f in dataclasses.fields(tp)}:
+                value = {"kind": value}  # `task: regression`
             kwargs[key] = _build(tp, value if value is not None else {}, f"{dotted}.")
             continue
         value = _coerce(value, tp, dotted)
@@ -270,6 +341,7 @@ def _check(cfg: RunConfig) -> None:
         raise ConfigError(f"model.num_classes must be at least 2, got {cfg.model.num_classes}")
     if cfg.data.kind == "folder" and not cfg.data.path:
         raise ConfigError("data.path is required when data.kind is 'folder'")
+    _check_task(cfg)
     if not 0.0 <= cfg.scheduler.min_lr_ratio <= 1.0:
         raise ConfigError(
             f"scheduler.min_lr_ratio must be in [0, 1], got {cfg.scheduler.min_lr_ratio}"
@@ -291,6 +363,48 @@ def _check(cfg: RunConfig) -> None:
         raise ConfigError("data.num_workers and logging.grad_norm_every must not be negative")
 
 
+def _check_task(cfg: RunConfig) -> None:
+    """The task's loss, metrics and monitor, and the data kinds that can feed it."""
+    task, data = cfg.task, cfg.data
+    loss = task.resolved_loss()
+    if loss not in LOSSES and ":" not in loss:
+        raise ConfigError(
+            f"task.loss is {loss!r}; allowed: {', '.join(LOSSES)} or 'package.module:function'"
+        )
+    if task.kind == "regression" and loss == "cross_entropy":
+        raise ConfigError("task.loss cross_entropy is for classification; use mse, l1 or huber")
+    if task.kind == "classification" and loss in ("mse", "l1", "huber"):
+        raise ConfigError(f"task.loss {loss} is for regression; set task.kind: regression")
+    allowed = METRICS[task.kind]
+    for name in task.resolved_metrics():
+        if name not in allowed:
+            raise ConfigError(
+                f"task.metrics: {name!r} is not a {task.kind} metric; allowed: {', '.join(allowed)}"
+            )
+    if task.mode is not None and task.mode not in MODES:
+        raise ConfigError(f"task.mode is {task.mode!r}; allowed: min, max")
+    if task.kind == "regression" and data.kind in ("digits", "cifar10", "folder"):
+        raise ConfigError(
+            f"data.kind {data.kind} holds class labels; a regression task needs data.kind "
+            "arrays or module"
+        )
+    if data.kind == "arrays":
+        missing = [k for k in ("path", "inputs", "targets") if not getattr(data, k)]
+        if missing:
+            raise ConfigError(
+                "data.kind arrays needs "
+                + ", ".join(f"data.{k}" for k in missing)
+                + " (an .npz file or folder of .npy files, and the arrays' names)"
+            )
+        if bool(data.val_inputs) != bool(data.val_targets):
+            raise ConfigError("data.val_inputs and data.val_targets go together")
+    if data.kind == "module" and (not data.source or ":" not in data.source):
+        raise ConfigError(
+            "data.kind module needs data.source: 'package.module:function' returning a "
+            "LightningDataModule or (train, val) datasets"
+        )
+
+
 def from_dict(data: dict[str, Any]) -> RunConfig:
     """Validate a plain mapping into a :class:`RunConfig`."""
     cfg = _build(RunConfig, data, "")
@@ -306,6 +420,17 @@ def check_launch(cfg: RunConfig) -> None:
 
     if cfg.data.kind == "folder" and not Path(cfg.data.path or "").expanduser().is_dir():
         raise ConfigError(f"data.path {cfg.data.path} is not a folder (one sub-folder per class)")
+    if cfg.data.kind == "arrays" and not Path(cfg.data.path or "").expanduser().exists():
+        raise ConfigError(f"data.path {cfg.data.path} does not exist (an .npz or a .npy folder)")
+    if cfg.data.kind == "module":
+        from engine import zoo
+
+        try:  # the same import rules as model.arch: the working folder is importable
+            zoo.resolve_arch(cfg.data.source or "")
+        except LayerscopeError as exc:
+            raise ConfigError(
+                f"data.source {cfg.data.source!r} cannot be used: {exc.message}"
+            ) from None
     if cfg.data.kind == "cifar10":
         from engine import datasets
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from loguru import logger
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from engine.errors import InputError
@@ -60,8 +61,14 @@ class ImageArrayDataset(Dataset):
         return (x - self.mean) / self.std, self.targets[i]
 
 
-def read_image_folder(root: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Images from ``root/<class>/*.png|jpg``, resized to ``size``², with labels and class names."""
+def read_image_folder(
+    root: Path, size: int, skipped: list[Path] | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Images from ``root/<class>/*.png|jpg``, resized to ``size``², with labels and class names.
+
+    An image that cannot be decoded is skipped with a warning and appended to ``skipped``: one
+    corrupt file in thousands must not fail a run.
+    """
     from PIL import Image, UnidentifiedImageError
 
     if not root.is_dir():
@@ -81,11 +88,16 @@ def read_image_folder(root: Path, size: int) -> tuple[np.ndarray, np.ndarray, li
                 with Image.open(f) as im:
                     im = im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
                     images.append(np.asarray(im, dtype=np.uint8))
-            except (UnidentifiedImageError, OSError) as exc:
-                raise InputError(f"cannot read image {f}: {exc}") from None
+            except (UnidentifiedImageError, OSError, ValueError):
+                # No exception text: PIL may quote the file's bytes.
+                logger.warning("skipped an image that cannot be decoded: {}", f)
+                if skipped is not None:
+                    skipped.append(f)
+                continue
             labels.append(label)
     if not images:
-        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
+        what = f" ({len(skipped)} could not be decoded)" if skipped else ""
+        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}{what}")
     return np.stack(images), np.asarray(labels, dtype=np.int64), classes
 
 
@@ -111,6 +123,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.train_set: ImageArrayDataset | None = None
         self.val_set: ImageArrayDataset | None = None
         self.sampler: TrackingWeightedRandomSampler | None = None
+        self.skipped_images: list[Path] = []  # folder images that could not be decoded
 
     def _load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         from engine import datasets
@@ -129,7 +142,16 @@ class ImageDataModule(pl.LightningDataModule):
             self.class_names = list(datasets.CIFAR10_CLASSES)
             self.mean, self.std = datasets.CIFAR10_MEAN, datasets.CIFAR10_STD
             return tx, ty, vx, vy
-        images, labels, self.class_names = read_image_folder(Path(cfg.path or ""), cfg.image_size)
+        self.skipped_images = []
+        images, labels, self.class_names = read_image_folder(
+            Path(cfg.path or ""), cfg.image_size, self.skipped_images
+        )
+        if self.skipped_images:
+            logger.warning(
+                "{} image(s) under {} could not be decoded and were skipped",
+                len(self.skipped_images),
+                cfg.path,
+            )
         train_idx, val_idx = _split(len(labels), cfg.val_split, self.seed)
         return images[train_idx], labels[train_idx], images[val_idx], labels[val_idx]
 
@@ -148,6 +170,22 @@ class ImageDataModule(pl.LightningDataModule):
             self.sampler = TrackingWeightedRandomSampler(
                 torch.as_tensor(weights[ty], dtype=torch.double), len(ty), generator=gen
             )
+
+    def preprocessing(self) -> dict[str, object]:
+        """What a model trained on this data expects of its input (for model_info and ONNX)."""
+        size = self.train_set.images.shape[1:3] if self.train_set is not None else None
+        return {
+            "task": "classification",
+            "data": self.cfg.kind,
+            "layout": "NCHW",
+            "channel_order": "RGB",
+            "scale": "1/255",  # uint8 pixels to [0, 1] before normalising
+            "mean": [float(m) for m in self.mean],
+            "std": [float(s) for s in self.std],
+            "image_size": [int(v) for v in size] if size is not None else None,
+            "class_names": list(self.class_names),
+            "skipped_images": len(self.skipped_images),
+        }
 
     def class_counts(self) -> list[int]:
         """Training images per class, in class-index order."""

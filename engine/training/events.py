@@ -195,6 +195,9 @@ def format_event(e: dict[str, Any]) -> str:
         return f"{stamp} epoch {_epoch(e)} done: {metrics}"
     if kind == "checkpoint":
         return f"{stamp} checkpoint saved: {e.get('path')}"
+    if kind == "alert":  # layer health (engine/training/health.py)
+        stop = " (stopping the run)" if e.get("stop") else ""
+        return f"{stamp} alert {e.get('rule')}: {e.get('message')}{stop}"
     if kind in ("started", "resumed"):
         return f"{stamp} run {kind} (pid {e.get('pid')}, {e.get('max_epochs')} epochs)"
     if kind == "failed":
@@ -207,5 +210,6 @@ def format_event(e: dict[str, Any]) -> str:
             if kind == "stopped" and "epoch" in e
             else ""
         )
-        return f"{stamp} run {kind}{where} {metrics}".rstrip()
+        warned = "".join(f"; warning: {w}" for w in e.get("warnings") or [])
+        return f"{stamp} run {kind}{where} {metrics}".rstrip() + warned
     return f"{stamp} {kind}"

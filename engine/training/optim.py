@@ -49,6 +49,29 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_lr_ratio: 
     return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def warmup_cosine_scheduler(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int, min_lr_ratio: float
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """PyTorch's own schedulers for :func:`warmup_cosine`: ``LinearLR`` from 1/warmup to 1 over
+    the warm-up, then ``CosineAnnealingLR`` down to ``min_lr_ratio`` (``SequentialLR``)."""
+    from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
+
+    base = [g["lr"] for g in optimizer.param_groups]
+    span = max(1, total_steps - warmup_steps)
+    # eta_min is absolute; one value for all groups (they share the base lr in these recipes).
+    cosine_args = {"T_max": span, "eta_min": base[0] * min_lr_ratio}
+    if warmup_steps < 1:
+        return CosineAnnealingLR(optimizer, **cosine_args)
+    warm = LinearLR(
+        optimizer,
+        start_factor=1.0 / warmup_steps,
+        end_factor=1.0,
+        total_iters=max(1, warmup_steps - 1),
+    )
+    cosine = CosineAnnealingLR(optimizer, **cosine_args)
+    return SequentialLR(optimizer, [warm, cosine], milestones=[warmup_steps])
+
+
 def build_scheduler(
     optimizer: torch.optim.Optimizer,
     cfg: SchedulerConfig,
@@ -62,9 +85,6 @@ def build_scheduler(
         return None
     if name == "warmup_cosine":
         total = max(1, steps_per_epoch * max_epochs)
-        warmup = min(total - 1, int(round(cfg.warmup_epochs * steps_per_epoch)))
-        ratio = cfg.min_lr_ratio
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine(step, warmup, total, ratio)
-        )
+        warmup = max(0, min(total - 1, int(round(cfg.warmup_epochs * steps_per_epoch))))
+        return warmup_cosine_scheduler(optimizer, warmup, total, cfg.min_lr_ratio)
     raise ConfigValueError(f"unknown scheduler {cfg.name!r}; valid: {', '.join(SCHEDULERS)}")

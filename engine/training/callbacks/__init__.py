@@ -4,8 +4,10 @@ from engine.training.callbacks.confusion_matrix import ConfusionMatrixCallback
 from engine.training.callbacks.dataset_statistics import DatasetStatisticsCallback
 from engine.training.callbacks.events import EventsCallback
 from engine.training.callbacks.graceful_stop import GracefulStopCallback
+from engine.training.callbacks.grad_norms import GradNormCallback
 from engine.training.callbacks.model_info import ModelInfoCallback
 from engine.training.callbacks.onnx_export import OnnxExportCallback
+from engine.training.callbacks.regression_samples import RegressionSamplesCallback
 from engine.training.callbacks.sample_visualization import SampleVisualizationCallback
 from engine.training.callbacks.sampler_distribution import SamplerDistributionCallback
 from engine.training.callbacks.training_history import TrainingHistoryCallback
@@ -15,8 +17,10 @@ __all__ = [
     "DatasetStatisticsCallback",
     "EventsCallback",
     "GracefulStopCallback",
+    "GradNormCallback",
     "ModelInfoCallback",
     "OnnxExportCallback",
+    "RegressionSamplesCallback",
     "SampleVisualizationCallback",
     "SamplerDistributionCallback",
     "TrainingHistoryCallback",

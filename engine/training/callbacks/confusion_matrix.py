@@ -10,7 +10,12 @@ from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
 from engine.training.callbacks._render import renderer
-from engine.training.callbacks._util import class_names_of, epoch_dir, preds_and_target
+from engine.training.callbacks._util import (
+    class_names_of,
+    classification_only,
+    epoch_dir,
+    preds_and_target,
+)
 from engine.training.io import atomic_write_json
 
 
@@ -41,6 +46,9 @@ class ConfusionMatrixCallback(Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         from torchmetrics.classification import MulticlassConfusionMatrix
 
+        if self.num_classes is None and classification_only(self, pl_module, "confusion matrix"):
+            self.metric = None
+            return
         n = self.num_classes or getattr(pl_module, "num_classes", None)
         if not n:
             raise ValueError(

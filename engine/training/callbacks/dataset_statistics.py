@@ -11,7 +11,7 @@ from loguru import logger
 from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
-from engine.training.callbacks._util import class_names_of
+from engine.training.callbacks._util import class_names_of, classification_only
 from engine.training.io import atomic_write_json
 
 
@@ -58,9 +58,14 @@ class DatasetStatisticsCallback(Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
+        if classification_only(self, pl_module, "class distribution"):
+            return
         targets = _train_targets(trainer)
         if targets is None:
             logger.info("dataset statistics skipped: the training set exposes no targets")
+            return
+        if targets.dtype.kind not in "iub":
+            logger.info("dataset statistics skipped: the training targets are not class labels")
             return
         n = getattr(pl_module, "num_classes", None) or int(targets.max()) + 1
         names = class_names_of(trainer, self.class_names, n)
@@ -75,8 +80,10 @@ class DatasetStatisticsCallback(Callback):
             }
             for i, c in enumerate(counts)
         ]
+        skipped = len(getattr(getattr(trainer, "datamodule", None), "skipped_images", []) or [])
         atomic_write_json(
-            self.out_dir / "dataset_statistics.json", {"classes": rows, "total": total}
+            self.out_dir / "dataset_statistics.json",
+            {"classes": rows, "total": total, "skipped_images": skipped},
         )
         text = class_table(
             "training set",

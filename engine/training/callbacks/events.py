@@ -14,7 +14,7 @@ import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from typing_extensions import override
 
-from engine.training.callbacks._util import scalar_metrics
+from engine.training.callbacks._util import epoch_metrics, scalar_metrics, task_of
 from engine.training.callbacks.graceful_stop import GracefulStopCallback, stopped_mid_epoch
 from engine.training.events import EventWriter
 
@@ -31,6 +31,11 @@ class EventsCallback(Callback):
         stop_requested: tells a graceful stop (``stopped``) from a normal end (``finished``);
             by default, whether a :class:`GracefulStopCallback` on the trainer stopped it.
         run_name: recorded in the ``started`` event.
+        monitor, mode: the metric that picks the best epoch and its direction (``min``/``max``),
+            recorded in the ``started`` event so listings rank runs the same way.
+
+    The terminal event carries ``warnings``: one line each from callbacks that have a
+    ``run_warnings`` list (a failed ONNX export is a warning, not a failed run).
     """
 
     def __init__(
@@ -41,6 +46,8 @@ class EventsCallback(Callback):
         writer: EventWriter | None = None,
         stop_requested: Callable[[], bool] | None = None,
         run_name: str | None = None,
+        monitor: str | None = None,
+        mode: str | None = None,
     ) -> None:
         if every_n_steps < 1:
             raise ValueError(f"every_n_steps must be at least 1, got {every_n_steps}")
@@ -50,6 +57,7 @@ class EventsCallback(Callback):
         self.every_n_steps = every_n_steps
         self.stop_requested = stop_requested
         self.run_name = run_name
+        self.monitor, self.mode = monitor, mode
         self._reported: dict[str, int] = {}
         self._total_steps: int | None = None
         self._last_time = 0.0
@@ -80,6 +88,8 @@ class EventsCallback(Callback):
             world_size=trainer.world_size,
             epoch=trainer.current_epoch,
             step=trainer.global_step,
+            task=task_of(pl_module),
+            **({"monitor": self.monitor, "mode": self.mode} if self.monitor else {}),
         )
 
     @override
@@ -136,7 +146,7 @@ class EventsCallback(Callback):
                 "epoch",
                 epoch=trainer.current_epoch,
                 step=trainer.global_step,
-                metrics=scalar_metrics(trainer),
+                metrics=epoch_metrics(trainer),
             )
         self._report_checkpoints(trainer)
 
@@ -166,6 +176,9 @@ class EventsCallback(Callback):
                 "step": stopper.stopped_step,
                 "epochs_done": stopper.stopped_epoch + (0 if stopper.mid_epoch else 1),
             }
+        warnings = [w for cb in trainer.callbacks for w in getattr(cb, "run_warnings", None) or []]
+        if warnings:
+            where["warnings"] = warnings
         self.writer.emit(kind, **where, metrics=scalar_metrics(trainer))
 
     @override

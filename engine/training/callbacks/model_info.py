@@ -9,13 +9,14 @@ from loguru import logger
 from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
-from engine.training.callbacks._util import class_names_of
+from engine.training.callbacks._util import class_names_of, task_of
 from engine.training.io import atomic_write_json
 
 
 class ModelInfoCallback(Callback):
-    """Writes ``model_info.json`` (parameters, trainable parameters, size in MB) and
-    ``labels_mapping.json`` (class index → name) at fit start."""
+    """Writes ``model_info.json`` (parameters, trainable parameters, size in MB, the task and the
+    data's ``preprocessing``: normalisation, image size, channel order, class names) and, for
+    classification, ``labels_mapping.json`` (class index → name) at fit start."""
 
     def __init__(self, out_dir: str | Path, class_names: list[str] | None = None) -> None:
         self.out_dir = Path(out_dir)
@@ -35,11 +36,20 @@ class ModelInfoCallback(Callback):
             "trainable_parameters": trainable,
             "size_mb": round(nbytes / 2**20, 4),
         }
-        atomic_write_json(self.out_dir / "model_info.json", info)
-        names = class_names_of(trainer, self.class_names, getattr(pl_module, "num_classes", None))
-        atomic_write_json(
-            self.out_dir / "labels_mapping.json", {str(i): n for i, n in enumerate(names)}
-        )
+        from engine.training.callbacks.onnx_export import preprocessing_of
+
+        record = {**info, "task": task_of(pl_module)}
+        preprocessing = preprocessing_of(trainer, pl_module)
+        if preprocessing:
+            record["preprocessing"] = preprocessing
+        atomic_write_json(self.out_dir / "model_info.json", record)
+        if task_of(pl_module) == "classification":
+            names = class_names_of(
+                trainer, self.class_names, getattr(pl_module, "num_classes", None)
+            )
+            atomic_write_json(
+                self.out_dir / "labels_mapping.json", {str(i): n for i, n in enumerate(names)}
+            )
         logger.info(
             "model {architecture}: {parameters:,} parameters ({trainable_parameters:,} trainable), "
             "{size_mb:.3f} MB",

@@ -13,7 +13,12 @@ from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
 from engine.training.callbacks._render import renderer
-from engine.training.callbacks._util import class_names_of, epoch_dir, preds_and_target
+from engine.training.callbacks._util import (
+    class_names_of,
+    classification_only,
+    epoch_dir,
+    preds_and_target,
+)
 
 
 class SampleVisualizationCallback(Callback):
@@ -61,6 +66,7 @@ class SampleVisualizationCallback(Callback):
             or not trainer.is_global_zero
             or batch_idx != 0
             or dataloader_idx
+            or classification_only(self, pl_module, "class-labelled sample grid")
         ):
             return
         preds, target = preds_and_target(pl_module, outputs, batch)

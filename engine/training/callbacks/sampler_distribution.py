@@ -11,7 +11,7 @@ from loguru import logger
 from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
-from engine.training.callbacks._util import class_names_of
+from engine.training.callbacks._util import class_names_of, classification_only
 from engine.training.callbacks.dataset_statistics import class_table
 from engine.training.data import TrackingWeightedRandomSampler
 from engine.training.io import atomic_write_json
@@ -49,6 +49,8 @@ class SamplerDistributionCallback(Callback):
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        if classification_only(self, pl_module, "sampler distribution"):
             return
         loader = trainer.train_dataloader
         sampler = find_tracking_sampler(loader)

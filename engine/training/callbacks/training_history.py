@@ -11,17 +11,37 @@ from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
 from engine.training.callbacks._render import renderer
-from engine.training.callbacks._util import scalar_metrics
+from engine.training.callbacks._util import epoch_metrics, scalar_metrics, task_of
 from engine.training.callbacks.graceful_stop import stopped_mid_epoch
 from engine.training.io import atomic_write_json
 
 LOSS_CURVES = (("train_loss_epoch", "train loss"), ("val_loss", "val loss"))
 ACC_CURVES = (("val_acc", "val top-1"), ("val_acc_top5", "val top-5"), ("train_acc", "train top-1"))
+NOT_CURVES = ("epoch", "step", "lr")  # and grad norms: bookkeeping, not what is learnt
+
+
+def curve_series(
+    history: list[dict[str, Any]], task: str
+) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    """(figure name, ((key, label), ...)) for each curve figure: classification draws loss and
+    accuracy; any other task draws its losses and the rest of what it logged per epoch."""
+    if task == "classification":
+        return [("loss", LOSS_CURVES), ("accuracy", ACC_CURVES)]
+    keys = [
+        k for k in dict.fromkeys(k for h in history for k in h)
+        if k not in NOT_CURVES and not k.startswith("grad") and not k.endswith("_step")
+    ]  # fmt: skip
+    losses = tuple((k, k.replace("_", " ")) for k in keys if "loss" in k)
+    others = tuple((k, k.replace("_", " ")) for k in keys if "loss" not in k)
+    return [("loss", losses), ("metrics", others)]
 
 
 class TrainingHistoryCallback(Callback):
     """After each epoch: appends the metrics to ``history.json`` and redraws ``loss.png`` and
-    ``accuracy.png``; at the end of fit writes ``metrics.json`` (final and best metrics).
+    ``accuracy.png`` (``metrics.png`` for tasks other than classification); at the end of fit
+    writes ``metrics.json`` (final metrics, and the best epoch by ``monitor`` in the direction
+    ``mode``: ``min`` or ``max``, by default from the metric's name, so ``val_loss`` is best
+    at its minimum).
 
     The history is part of the checkpoint, and a resumed run also reloads ``history.json``: a
     checkpoint saved at validation end predates its own epoch's record. With
@@ -34,10 +54,16 @@ class TrainingHistoryCallback(Callback):
         monitor: str = "val_acc",
         plots: bool = True,
         background: bool = True,
+        mode: str | None = None,
     ) -> None:
+        from engine.training.config import metric_mode
+
+        if mode not in (None, "min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self.background = background
         self.out_dir = Path(out_dir)
         self.monitor = monitor
+        self.mode = mode or metric_mode(monitor)
         self.plots = plots
         self.history: list[dict[str, Any]] = []
         self._batches = 0  # trained in this session's current epoch
@@ -71,7 +97,7 @@ class TrainingHistoryCallback(Callback):
         if not self._batches or stopped_mid_epoch(trainer):
             return
         record: dict[str, Any] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
-        record.update(scalar_metrics(trainer))
+        record.update(epoch_metrics(trainer))
         if trainer.optimizers:
             record["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
         # A resumed mid-epoch stop repeats its epoch: keep the newer record.
@@ -83,7 +109,7 @@ class TrainingHistoryCallback(Callback):
             history = list(
                 self.history
             )  # a snapshot: the renderer may draw it after the next epoch
-            for name, curves in (("loss", LOSS_CURVES), ("accuracy", ACC_CURVES)):
+            for name, curves in curve_series(history, task_of(pl_module)):
                 renderer.submit(
                     self.out_dir / f"{name}.png",
                     lambda c=curves, n=name: _curves(history, c, n),
@@ -102,7 +128,8 @@ class TrainingHistoryCallback(Callback):
         if not trainer.is_global_zero:
             return
         final = scalar_metrics(trainer)
-        best = max(
+        pick = min if self.mode == "min" else max
+        best = pick(
             (h for h in self.history if self.monitor in h),
             key=lambda h: h[self.monitor],
             default=None,
@@ -115,6 +142,7 @@ class TrainingHistoryCallback(Callback):
                 "final": final,
                 "best": {
                     "metric": self.monitor,
+                    "mode": self.mode,
                     "value": best[self.monitor],
                     "epoch": best["epoch"],
                 }
