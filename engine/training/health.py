@@ -56,6 +56,8 @@ QUANTITIES = {
     "grad_std": "max",
     "weight_norm": "mean",
 }
+AUTO = "auto"
+AUTO_START, AUTO_MIN, AUTO_MAX, AUTO_DDP = 10, 5, 500, 50
 RULES = ("collapse", "dead", "nan", "exploding", "vanishing", "update_ratio")
 # Module classes whose outputs are ReLU-like (exact zeros are dead units).
 RELU_KINDS = frozenset({"ReLU", "ReLU6", "Threshold", "Hardtanh", "RReLU"})
@@ -114,15 +116,25 @@ class HealthConfig:
     """The layer-health callback (recipes: the ``health`` section)."""
 
     enabled: bool = True
-    every: int = 25  # optimizer steps between samples (step 0 is always sampled)
+    # Optimizer steps between samples (step 0 is always sampled), or "auto": the interval that
+    # keeps sampling within `budget` of the training time, measured as the run goes (at least
+    # AUTO_MIN, at most AUTO_MAX; a fixed AUTO_DDP steps under DDP, where ranks keep one schedule).
+    every: int | str = "auto"
+    budget: float = 0.02  # auto: the share of training time sampling may add
     layers: str = ""  # comma-separated fnmatch patterns of module names; "" = every leaf module
     bins: int = 32  # activation histogram bins per layer and sample
     max_records: int = 20_000  # after this many records the interval doubles (see run-format.md)
     alerts: HealthAlertsConfig = field(default_factory=HealthAlertsConfig)
 
     def __post_init__(self) -> None:
-        if self.every < 1:
+        if isinstance(self.every, str):
+            if self.every.strip().lower() != AUTO:
+                raise ConfigError(f"health.every must be a step count or auto, got {self.every!r}")
+            self.every = AUTO
+        elif self.every < 1:
             raise ConfigError(f"health.every must be at least 1, got {self.every}")
+        if not (math.isfinite(self.budget) and 0 < self.budget <= 1):
+            raise ConfigError(f"health.budget must be in (0, 1], got {self.budget}")
         if not 1 <= self.bins <= 1024:
             raise ConfigError(f"health.bins must be in [1, 1024], got {self.bins}")
         if self.max_records < 10:
@@ -172,7 +184,7 @@ class HealthWriter:
         layers: list[dict[str, Any]],
         params: list[dict[str, Any]],
         bins: int,
-        every: int,
+        every: int | str,
         prefix: str = "",
         world_size: int = 1,
     ) -> None:

@@ -287,3 +287,23 @@ def test_nearest_checkpoint_and_bad_headers(tmp_path: Path) -> None:
     (tmp_path / HEADER_FILE).write_text('{"schema": "something.else"}')
     with pytest.raises(InputError, match="not a layer-health header"):
         HealthLog(tmp_path).refresh()
+
+
+def test_auto_interval_is_the_default_and_keeps_sampling_sparse(tmp_path: Path) -> None:
+    """At the default ``every: auto`` the interval grows from its start to what the measured cost
+    allows (never below AUTO_MIN), so a long run is not sampled every few steps."""
+    from engine.training.health import AUTO, AUTO_MIN, AUTO_START
+
+    assert HealthConfig().every == AUTO
+    with pytest.raises(ConfigError, match="health.every"):
+        from_dict({"health": {"every": "often"}})
+    torch.manual_seed(0)
+    model = HandWritten()
+    health = LayerHealthCallback(tmp_path)
+    _trainer(tmp_path, [health], epochs=3).fit(model, _loader())  # 60 steps
+    log = HealthLog(tmp_path)
+    log.refresh()
+    steps = log.steps.tolist()
+    assert steps[:2] == [0, AUTO_START]
+    assert all(b - a >= AUTO_MIN for a, b in zip(steps, steps[1:], strict=False))
+    assert len(steps) <= 1 + 60 // AUTO_MIN

@@ -1,7 +1,8 @@
 """``LayerHealthCallback``: per-layer activations, gradients and update ratios, sampled live.
 
-Every ``every`` optimizer steps (and at step 0) the callback hooks the chosen modules for that
-one step: forward hooks take each output's statistics with the capture engine's
+Every ``every`` optimizer steps (and at step 0; by default ``auto``: an interval that keeps the
+measured cost of sampling within ``budget``, 2%, of the training time) the callback hooks the
+chosen modules for that one step: forward hooks take each output's statistics with the capture engine's
 ``fast_stats.stats`` (exact min/max/zeros/NaN/Inf, mean/std, a fixed-size histogram) on the
 tensor's own device, and put a tensor hook on the output for its gradient's statistics
 (``fast_stats.moments``); before the optimizer step it reads each parameter's gradient and
@@ -39,6 +40,11 @@ from engine.capture.torch_capture import flatten_output
 from engine.training.callbacks.graceful_stop import GracefulStopCallback
 from engine.training.events import EventWriter
 from engine.training.health import (
+    AUTO,
+    AUTO_DDP,
+    AUTO_MAX,
+    AUTO_MIN,
+    AUTO_START,
     FIELDS,
     PARAM_FIELDS,
     AlertRules,
@@ -89,8 +95,8 @@ class LayerHealthCallback(Callback):
             if isinstance(alerts, dict):
                 alerts = HealthAlertsConfig(**alerts)
             cfg = HealthConfig(
-                **{**{k: getattr(cfg, k) for k in ("enabled", "every", "layers", "bins",
-                                                     "max_records")}, **overrides},
+                **{**{k: getattr(cfg, k) for k in ("enabled", "every", "budget", "layers",
+                                                     "bins", "max_records")}, **overrides},
                 alerts=alerts,
             )  # fmt: skip
         self.cfg = cfg
@@ -98,7 +104,10 @@ class LayerHealthCallback(Callback):
         self.writer = writer
         self.store: HealthWriter | None = None
         self.rules: AlertRules | None = None
-        self.every = cfg.every
+        self._auto = cfg.every == AUTO
+        self.every = AUTO_START if self._auto else int(cfg.every)
+        self._step_time: float | None = None  # auto: moving average of an unsampled step
+        self._t0 = 0.0
         self.alerts: list[dict[str, Any]] = []  # raised in this session (tests, the run process)
         self.stop_reason: str | None = None
         self._next = 0  # the next step to sample
@@ -138,6 +147,9 @@ class LayerHealthCallback(Callback):
         self._modules = dict(chosen)
         self._prefix = _common_prefix([n for n, _ in chosen])
         self._next = trainer.global_step  # a resumed run samples where it starts
+        if self._auto and trainer.world_size > 1:
+            # Ranks measure their own times; a stop decision needs one schedule on every rank.
+            self._auto, self.every = False, AUTO_DDP
         self._order = None
         self.rules = None
 
@@ -166,6 +178,7 @@ class LayerHealthCallback(Callback):
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
+        self._t0 = time.perf_counter()
         if not self._due(trainer):
             return
         self._sampling = trainer.global_step
@@ -277,6 +290,10 @@ class LayerHealthCallback(Callback):
         batch_idx: int,
     ) -> None:
         if self._sampling is None:
+            if self._auto:
+                dt = time.perf_counter() - self._t0
+                avg = self._step_time
+                self._step_time = dt if avg is None else 0.9 * avg + 0.1 * dt
             return
         if trainer.global_step == self._sampling:
             return  # gradient accumulation: the optimizer has not stepped yet
@@ -290,6 +307,13 @@ class LayerHealthCallback(Callback):
                 self._remove_hooks()
                 self._reset_sample()
         self._reset_sample()
+        if self._auto and self._step_time:
+            # The sampled step's extra time over an ordinary one, spread over `every` steps,
+            # stays within the budget.
+            extra = max(time.perf_counter() - self._t0 - self._step_time, 0.0)
+            want = math.ceil(extra / (self.cfg.budget * self._step_time))
+            self.every = min(max(want, AUTO_MIN), AUTO_MAX)
+            self._next = step + self.every
         self._maybe_stop(trainer, stop)
 
     def _finish(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> bool:
