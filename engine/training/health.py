@@ -57,7 +57,7 @@ QUANTITIES = {
     "weight_norm": "mean",
 }
 AUTO = "auto"
-AUTO_START, AUTO_MIN, AUTO_MAX, AUTO_DDP = 10, 5, 500, 50
+AUTO_START, AUTO_MIN, AUTO_MAX, AUTO_DDP = 10, 10, 500, 50
 RULES = ("collapse", "dead", "nan", "exploding", "vanishing", "update_ratio")
 # Module classes whose outputs are ReLU-like (exact zeros are dead units).
 RELU_KINDS = frozenset({"ReLU", "ReLU6", "Threshold", "Hardtanh", "RReLU"})
@@ -123,7 +123,9 @@ class HealthConfig:
     budget: float = 0.02  # auto: the share of training time sampling may add
     layers: str = ""  # comma-separated fnmatch patterns of module names; "" = every leaf module
     bins: int = 32  # activation histogram bins per layer and sample
-    max_records: int = 20_000  # after this many records the interval doubles (see run-format.md)
+    # After this many samples in a session the interval doubles, and again after each further
+    # half of it: the file's bound on long runs (docs/run-format.md).
+    max_records: int = 4_000
     alerts: HealthAlertsConfig = field(default_factory=HealthAlertsConfig)
 
     def __post_init__(self) -> None:

@@ -307,3 +307,14 @@ def test_auto_interval_is_the_default_and_keeps_sampling_sparse(tmp_path: Path) 
     assert steps[:2] == [0, AUTO_START]
     assert all(b - a >= AUTO_MIN for a, b in zip(steps, steps[1:], strict=False))
     assert len(steps) <= 1 + 60 // AUTO_MIN
+
+
+def test_interval_doubles_past_max_records_so_long_runs_stay_bounded(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    health = LayerHealthCallback(tmp_path, every=1, max_records=10)
+    _trainer(tmp_path, [health]).fit(HandWritten(), _loader())  # 20 steps
+    log = HealthLog(tmp_path)
+    log.refresh()
+    # 10 samples every step, then every 2nd step for the next 5, then every 4th.
+    assert log.steps.tolist() == [*range(10), 11, 13, 15, 17, 19]
+    assert (tmp_path / DATA_FILE).stat().st_size == 15 * log.header["record_bytes"]

@@ -105,7 +105,10 @@ class LayerHealthCallback(Callback):
         self.store: HealthWriter | None = None
         self.rules: AlertRules | None = None
         self._auto = cfg.every == AUTO
-        self.every = AUTO_START if self._auto else int(cfg.every)
+        self._base = AUTO_START if self._auto else int(cfg.every)  # auto adjusts it
+        self._stretch = 1  # doubles each time the session's samples pass another budget
+        self._samples = 0  # this session's samples (counted on every rank alike)
+        self._budget = cfg.max_records
         self._step_time: float | None = None  # auto: moving average of an unsampled step
         self._t0 = 0.0
         self.alerts: list[dict[str, Any]] = []  # raised in this session (tests, the run process)
@@ -149,7 +152,7 @@ class LayerHealthCallback(Callback):
         self._next = trainer.global_step  # a resumed run samples where it starts
         if self._auto and trainer.world_size > 1:
             # Ranks measure their own times; a stop decision needs one schedule on every rank.
-            self._auto, self.every = False, AUTO_DDP
+            self._auto, self._base = False, AUTO_DDP
         self._order = None
         self.rules = None
 
@@ -298,7 +301,10 @@ class LayerHealthCallback(Callback):
         if trainer.global_step == self._sampling:
             return  # gradient accumulation: the optimizer has not stepped yet
         step = self._sampling
-        self._next = step + self.every
+        self._samples += 1
+        if self._samples >= self._budget:  # bounded growth on long runs (docs/run-format.md)
+            self._budget += self.cfg.max_records // 2
+            self._stretch *= 2
         stop = False
         if trainer.is_global_zero:
             try:
@@ -312,9 +318,14 @@ class LayerHealthCallback(Callback):
             # stays within the budget.
             extra = max(time.perf_counter() - self._t0 - self._step_time, 0.0)
             want = math.ceil(extra / (self.cfg.budget * self._step_time))
-            self.every = min(max(want, AUTO_MIN), AUTO_MAX)
-            self._next = step + self.every
+            self._base = min(max(want, AUTO_MIN), AUTO_MAX)
+        self._next = step + self.every
         self._maybe_stop(trainer, stop)
+
+    @property
+    def every(self) -> int:
+        """Optimizer steps from one sample to the next, as things stand."""
+        return self._base * self._stretch
 
     def _finish(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> bool:
         """Write the sample's record and raise its alerts; returns whether a rule asks to stop."""
@@ -338,9 +349,6 @@ class LayerHealthCallback(Callback):
                 )
         self._fill_params(rec, pl_module)
         self.store.append(rec)
-        if self.store.records >= self._budget:
-            self._budget += self.cfg.max_records // 2
-            self.every *= 2  # bounded growth on very long runs (see docs/run-format.md)
         alerts = self.rules.check(step, layer)
         stop = False
         for a in alerts:
@@ -420,7 +428,6 @@ class LayerHealthCallback(Callback):
         ]  # fmt: skip
         self.store = HealthWriter(self.run_dir)
         self.store.open(layers, params, self.cfg.bins, self.every, self._prefix, trainer.world_size)
-        self._budget = max(self.cfg.max_records, self.store.records + self.cfg.max_records // 2)
         self.rules = AlertRules(self.cfg.alerts, [d["name"] for d in layers],
                                 [d["kind"] for d in layers])  # fmt: skip
 
