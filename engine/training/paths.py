@@ -1,10 +1,15 @@
 """File names inside a run folder (no heavy imports: the CLI's ``runs`` listing uses them)."""
 
 CONFIG_FILE = "config.yaml"  # the effective config
+RUN_FILE = "run.json"  # a run written by a user's own script (docs/run-format.md)
+HPARAMS_FILE = "hparams.yaml"  # that script's LightningModule hyperparameters
 EVENTS_FILE = "events.jsonl"
 LOG_FILE = "train.log"  # loguru log
 STDOUT_FILE = "stdout.log"  # the process's own stdout/stderr
 PID_FILE = "run.pid"
+# Written when a run process is spawned, removed by the process once it can report its own fate
+# (events): a run folder holding it and no live process died before it could say why.
+LAUNCH_FILE = "run.launching"
 STOP_FILE = "STOP"  # its appearance asks the run to stop
 LAST_CKPT = "last.ckpt"
 BEST_CKPT_GLOB = "best-*.ckpt"  # ModelCheckpoint's best-epochNNN.ckpt

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.errors import ConfigError
-from engine.training.paths import CONFIG_FILE, LAST_CKPT, LOG_FILE, STOP_FILE
+from engine.training.paths import CONFIG_FILE, LAST_CKPT, LAUNCH_FILE, LOG_FILE, STOP_FILE
 
 
 def is_global_zero_env() -> bool:
@@ -74,6 +74,8 @@ def run(run_dir: Path, resume: bool = False) -> int:
 
     zero = is_global_zero_env()
     writer = EventWriter(run_dir)
+    # From here every way out leaves a terminal event, so the launch marker has done its job.
+    (run_dir / LAUNCH_FILE).unlink(missing_ok=True)
     stopper = GracefulStopCallback(run_dir / STOP_FILE, run_dir / LAST_CKPT)
     previous_sigterm = signal.getsignal(signal.SIGTERM)
     stopper.install_signal_handler()  # a stop during start-up is a stop too, not a kill

@@ -22,7 +22,16 @@ from engine.errors import InputError
 from engine.training.config import RunConfig, check_launch, load_config, save_config
 from engine.training.events import TERMINAL, read_events
 from engine.training.liveness import run_pid, run_process_alive
-from engine.training.paths import CONFIG_FILE, LAST_CKPT, PID_FILE, STDOUT_FILE, STOP_FILE
+from engine.training.paths import (
+    CONFIG_FILE,
+    HPARAMS_FILE,
+    LAST_CKPT,
+    LAUNCH_FILE,
+    PID_FILE,
+    RUN_FILE,
+    STDOUT_FILE,
+    STOP_FILE,
+)
 
 STATUSES = ("running", "finished", "failed", "stopped")
 
@@ -71,12 +80,32 @@ def run_status(run_dir: Path, events: list[dict[str, Any]] | None = None) -> tup
         elif kind in TERMINAL:
             status, error = kind, e.get("error")
     alive = run_process_alive(run_dir)
+    if (Path(run_dir) / LAUNCH_FILE).exists():
+        # The latest launch has not reached the point where it reports by events: it is starting
+        # (loading torch), or it died before it could say why, whatever earlier sessions said.
+        if alive:
+            return "running", None
+        return "failed", "the run's process exited before it started: " + (
+            last_output_line(run_dir) or f"no output (see {STDOUT_FILE})"
+        )
     if alive and status in (None, "running"):
         return "running", None
     if status in (None, "running"):
         # Gone without a final event: killed (SIGKILL, OOM, power) before it could write one.
         return "failed", "the run's process exited without a final event (killed?)"
     return status, error
+
+
+def last_output_line(run_dir: Path, limit: int = 300) -> str | None:
+    """The last non-empty line the run's process printed (``stdout.log``): the reason it died."""
+    try:
+        with (Path(run_dir) / STDOUT_FILE).open("rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 4096))
+            tail = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1][:limit] if lines else None
 
 
 def run_info(run_dir: Path) -> RunInfo:
@@ -91,9 +120,16 @@ def run_info(run_dir: Path) -> RunInfo:
             started = started or e.get("time")
         if e.get("event") == "epoch":
             epoch = e.get("epoch")
+        if status == "running" and e.get("event") in ("started", "resumed", "progress"):
+            # A running run is in this epoch now (the list would show an em dash until the
+            # first epoch ends); a finished, stopped or failed one shows its last whole epoch.
+            current = e.get("epoch")
+            if isinstance(current, int) and (epoch is None or current > epoch):
+                epoch = current
             value = e.get("metrics", {}).get(best_metric)
             if value is not None and (best_value is None or value > best_value):
                 best_value = value
+    best_metric, best_value = best_of(events)
     return RunInfo(
         name=run_dir.name,
         path=str(run_dir),
@@ -108,13 +144,41 @@ def run_info(run_dir: Path) -> RunInfo:
     )
 
 
+def best_of(events: list[dict[str, Any]]) -> tuple[str | None, float | None]:
+    """(metric, best value) over the epoch events, in the metric's direction: the run's
+    ``started`` event names ``monitor`` and ``mode``; older runs ranked by ``val_acc``, highest."""
+    from engine.training.config import metric_mode
+
+    monitor, mode = "val_acc", "max"
+    for e in events:
+        if e.get("event") in ("started", "resumed") and isinstance(e.get("monitor"), str):
+            monitor = e["monitor"]
+            mode = e.get("mode") if e.get("mode") in ("min", "max") else metric_mode(monitor)
+    best: float | None = None
+    for e in events:
+        if e.get("event") != "epoch":
+            continue
+        value = (e.get("metrics") or {}).get(monitor)
+        if not isinstance(value, int | float) or value != value:  # NaN ranks nowhere
+            continue
+        if best is None or (value < best if mode == "min" else value > best):
+            best = float(value)
+    return (monitor if best is not None else None), best
+
+
 def is_run_dir(path: Path) -> bool:
-    """A run folder holds its effective config (listing: ``engine.usecases.runs``)."""
-    return (path / CONFIG_FILE).is_file()
+    """A run folder holds its effective config, or ``run.json`` when a user's own Lightning
+    script wrote it (``engine.training.hook``; listing: ``engine.usecases.runs``)."""
+    return (path / CONFIG_FILE).is_file() or (path / RUN_FILE).is_file()
 
 
-def resolve_run(spec: str, runs_dir: Path | None = None) -> Path:
-    """A run folder from a path, a folder name, or a unique part of a name under ``runs_dir``."""
+def resolve_run(spec: str, runs_dir: Path | None = None, notes: list[str] | None = None) -> Path:
+    """A run folder from a path, a folder name, or a unique part of a name under ``runs_dir``.
+
+    A run name used by several runs (``<time>-NAME`` folders) means the newest of them; a note
+    saying so, with the others, is appended to ``notes``. A part that matches different names
+    is an error that lists them.
+    """
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     for candidate in (Path(spec), root / spec):
         if candidate.is_dir() and is_run_dir(candidate):
@@ -124,7 +188,16 @@ def resolve_run(spec: str, runs_dir: Path | None = None) -> Path:
         if root.is_dir()
         else []
     )
-    matches = [n for n in names if n.endswith(f"-{spec}")] or [n for n in names if spec in n]
+    same_name = [n for n in names if n.endswith(f"-{spec}")]
+    if len(same_name) > 1:
+        newest = same_name[-1]  # folder names start with the time: the last sorts newest
+        if notes is not None:
+            notes.append(
+                f"{len(same_name)} runs are named {spec!r}; using the newest, {newest} "
+                f"(others: {', '.join(same_name[:-1])})"
+            )
+        return (root / newest).resolve()
+    matches = same_name or [n for n in names if spec in n]
     if len(matches) == 1:
         return (root / matches[0]).resolve()
     if matches:
@@ -148,25 +221,37 @@ def new_run_dir(runs_dir: Path, name: str) -> Path:
     raise InputError(f"cannot create a run folder for {name!r} in {runs_dir}")
 
 
-def _spawn(run_dir: Path, resume: bool) -> RunHandle:
+def process_command(run_dir: Path, resume: bool) -> list[str]:
+    """The command line of a run's process (its working folder is ``run_dir``)."""
     cmd = [sys.executable, "-m", "engine.training.process", str(run_dir)]
-    if resume:
-        cmd.append("--resume")
+    return [*cmd, "--resume"] if resume else cmd
+
+
+def _spawn(run_dir: Path, resume: bool) -> RunHandle:
+    # Absolute: the process starts in the run folder, where a relative path would point at
+    # <run>/runs/<run> (a resume from ``runs/x`` found no config and left a stray folder).
+    run_dir = Path(run_dir).resolve()
+    cmd = process_command(run_dir, resume)
     env = dict(os.environ)
     # The child must import this same engine even when it is not installed.
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    (run_dir / LAUNCH_FILE).touch()  # removed by the process once its events tell its fate
     with (run_dir / STDOUT_FILE).open("ab") as out:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # survives the terminal, the TUI and the SSH session
-            env=env,
-            cwd=run_dir,
-        )
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # survives the terminal, the TUI and the SSH session
+                env=env,
+                cwd=run_dir,
+            )
+        except OSError:
+            (run_dir / LAUNCH_FILE).unlink(missing_ok=True)
+            raise
     (run_dir / PID_FILE).write_text(f"{proc.pid}\n")
     return RunHandle(run_dir, proc.pid, proc)
 
@@ -228,20 +313,24 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def compare_runs(run_dirs: list[Path]) -> dict[str, Any]:
+def compare_runs(run_dirs: list[Path], all_params: bool = False) -> dict[str, Any]:
     """Hyperparameters and final metrics side by side: ``{"runs": [...], "rows": [[key, v1, v2, ...]]}``.
 
-    Hyperparameters that are the same in every run are left out unless there is only one run.
+    Hyperparameters that are the same in every run are left out unless there is only one run;
+    ``all_params`` adds ``"params"``: every hyperparameter row, the same ones included.
     """
     import yaml
 
     params: list[dict[str, Any]] = []
     metrics: list[dict[str, Any]] = []
     for d in run_dirs:
+        # A recipe run's config; a script run's hyperparameters (hparams.yaml), if it saved any.
+        source = d / CONFIG_FILE if (d / CONFIG_FILE).is_file() else d / HPARAMS_FILE
         try:
-            params.append(_flatten(yaml.safe_load((d / CONFIG_FILE).read_text()) or {}))
-        except (OSError, yaml.YAMLError) as exc:
-            raise InputError(f"cannot read {d / CONFIG_FILE}: {exc}") from None
+            loaded = yaml.safe_load(source.read_text()) if source.is_file() else {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise InputError(f"cannot read {source}: {type(exc).__name__}") from None
+        params.append(_flatten(loaded if isinstance(loaded, dict) else {}))
         try:
             m = json.loads((d / "metrics.json").read_text())
             final = {f"final.{k}": v for k, v in m.get("final", {}).items()}
@@ -259,4 +348,7 @@ def compare_runs(run_dirs: list[Path]) -> dict[str, Any]:
             rows.append([key, *values])
     for key in dict.fromkeys(k for m in metrics for k in m):
         rows.append([key, *(m.get(key) for m in metrics)])
-    return {"runs": [d.name for d in run_dirs], "rows": rows}
+    out: dict[str, Any] = {"runs": [d.name for d in run_dirs], "rows": rows}
+    if all_params:
+        out["params"] = [[key, *(p.get(key) for p in params)] for key in keys]
+    return out

@@ -18,6 +18,7 @@ from engine.training.paths import (
     EVENTS_FILE,
     LAST_CKPT,
     MODEL_ONNX,
+    PID_FILE,
 )
 from engine.training.runs import RunInfo, default_runs_dir, is_run_dir, run_info
 
@@ -82,7 +83,7 @@ class RunLister:
 
     def __init__(self, runs_dir: Path | None = None) -> None:
         self.runs_dir = runs_dir
-        self._infos: dict[Path, tuple[tuple[int, int] | None, RunInfo]] = {}
+        self._infos: dict[Path, tuple[tuple, RunInfo]] = {}
 
     @property
     def root(self) -> Path:
@@ -97,11 +98,7 @@ class RunLister:
         )
         runs, cache = [], {}
         for folder in folders:
-            try:
-                st = (folder / EVENTS_FILE).stat()
-                stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
-            except OSError:
-                stamp = None
+            stamp = tuple(_stamp(folder / name) for name in (EVENTS_FILE, PID_FILE))
             cached = self._infos.get(folder)
             if cached is not None and cached[0] == stamp and cached[1].status != "running":
                 info = cached[1]
@@ -111,6 +108,16 @@ class RunLister:
             runs.append(info)
         self._infos = cache
         return runs
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """A file's time and size: the events say how a run went; the pid file changes on a resume
+    (whose process may die before it writes an event)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
 
 
 def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
