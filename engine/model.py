@@ -218,11 +218,20 @@ class Model:
         raise NotFoundError(_not_found("tensor", name, by_name, self.path))
 
 
-def _not_found(what: str, name: str, known: Iterable[str], path: Path) -> str:
+def close_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """Up to ``n`` of ``known`` that ``name`` was probably meant to be (typos, partial names)."""
     known = [k for k in known if k]
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    close = difflib.get_close_matches(name, known, n=n, cutoff=0.5)
     if not close:  # substring matches help with long dotted names
-        close = [k for k in known if name and name in k][:3]
+        close = [k for k in known if name and name in k][:n]
+    if not close:  # a typo inside one part of a dotted name: match the last parts too
+        tails = {k.rsplit(".", 1)[-1]: k for k in known}
+        close = [tails[t] for t in difflib.get_close_matches(name, tails, n=n, cutoff=0.6)]
+    return close
+
+
+def _not_found(what: str, name: str, known: Iterable[str], path: Path) -> str:
+    close = close_names(name, known)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return f"no {what} named {name!r} in {path.name}{hint}"
 

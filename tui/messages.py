@@ -62,9 +62,10 @@ class ViewChanged(Message):
 
 @dataclass
 class FilterChanged(Message):
-    """The layer filter text changed (empty: no filter)."""
+    """The layer filter text changed (empty: no filter); ``done``: the user left the filter."""
 
     text: str
+    done: bool = False
 
 
 @dataclass

@@ -249,8 +249,8 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
     @on(Tree.NodeHighlighted, "#layers")
     def layer_highlighted(self) -> None:
         name = self.tree.current_layer
-        if self.model is None or name is None:
-            return
+        if self.model is None or name is None or self.filter_typing:
+            return  # while the filter is typed the tree's cursor moves; the histogram stays
         role = self.ref.role if self.ref is not None else "weight"
         layer = self.model.layers[name]
         self.tensors.show_layer(layer)
@@ -268,6 +268,7 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
             self.select_tensor(self.tensors.current)
 
     def select_tensor(self, ref: TensorRef | None) -> None:
+        self.drop_range_for(ref)  # a range set for one tensor does not follow to the next
         self.ref = ref
         self.request_stats()
 
@@ -320,6 +321,8 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
     @on(FilterChanged)
     def filter_changed(self, message: FilterChanged) -> None:
         self.tree.set_filter(message.text)
+        if message.done:  # Enter or Escape: now show the layer the tree's cursor is on
+            self.call_after_refresh(self.layer_highlighted)
 
     # -- errors --------------------------------------------------------------------------------
     @on(Worker.StateChanged)

@@ -46,6 +46,8 @@ class InspectorControls(_Host):
     if TYPE_CHECKING:  # provided by InspectorScreen (and its CaptureWork)
         model: Model | None
         ref: TensorRef | None
+        low: float | None
+        high: float | None
         stats: TensorStats | None
         start_path: Path
         _keys_shown: tuple[bool, ...]
@@ -88,6 +90,21 @@ class InspectorControls(_Host):
         if action == "cancel":
             return spinning  # shown while a spinner says something is running
         return True
+
+    @property
+    def filter_typing(self) -> bool:
+        """The user is typing in the layer filter (the tree's cursor is not their choice yet)."""
+        return self.query_one(LayerFilter).has_focus
+
+    def drop_range_for(self, ref: TensorRef | None) -> None:
+        """Clear the value range when another tensor is shown: it was chosen for the last one."""
+        if ref is self.ref or (self.low, self.high) == (None, None):
+            return
+        self.low = self.high = None
+        self.query_one(RangeInputs).reset()
+        text = "Value range cleared: it was set for another tensor (r sets one here)."
+        self.notify(text, title="Range", timeout=4)
+        logger.info("{}", text)
 
     def action_focus_models(self) -> None:
         self.picker.focus()
@@ -135,7 +152,9 @@ class InspectorControls(_Host):
         def chosen(path: Path | None) -> None:
             if path is None:
                 return
-            if path.is_dir() and not any(path.glob("*.safetensors")):
+            from engine.discover import opens_as_model  # light: sniffs a few bytes, no torch
+
+            if not opens_as_model(path):  # a folder of models, x.safetensors files included
                 self.list_models(path)
                 self.picker.focus()
             else:

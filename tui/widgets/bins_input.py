@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual import events
+from textual.binding import Binding
 from textual.validation import Integer
 from textual.widgets import Input
 
@@ -13,7 +14,13 @@ STEPS = (5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000)
 
 
 class BinsInput(Input):
-    """An integer input; ``step(+1/-1)`` walks a ladder of common bin counts."""
+    """An integer input; ``step(+1/-1)`` walks a ladder of common bin counts.
+
+    Escape drops the edit and hands the keyboard back, as Enter does (else the next keys the
+    user meant for the tree would be typed here).
+    """
+
+    BINDINGS = [Binding("escape", "leave", "Back", id="histogram.bins_leave")]
 
     DEFAULT_CSS = """
     BinsInput {
@@ -46,6 +53,10 @@ class BinsInput(Input):
         if bins != self.bins:
             self.bins = bins
             self.post_message(BinsChanged(bins))
+
+    def action_leave(self) -> None:
+        self.value = str(self.bins)
+        self.post_message(Input.Submitted(self, self.value))  # the screen returns focus
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self._apply()  # the event bubbles on: the screen hands the keyboard back

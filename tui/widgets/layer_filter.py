@@ -9,7 +9,11 @@ from tui.messages import FilterChanged
 
 
 class LayerFilter(Input):
-    """A one-line filter; Escape clears and hides it, Enter returns to the tree."""
+    """A one-line filter; Escape clears and hides it, Enter returns to the tree.
+
+    Leaving it (either key) posts ``FilterChanged(done=True)``: only then does the screen show
+    the layer under the tree's cursor, so typing never swaps the histogram under the user.
+    """
 
     DEFAULT_CSS = """
     LayerFilter {
@@ -36,8 +40,9 @@ class LayerFilter(Input):
     def action_close(self) -> None:
         """Clear the filter and give the keyboard back to the tree."""
         self.value = ""
+        self.screen.focus_next()  # while still shown: from a hidden widget it skips the tree
         self.remove_class("-active")
-        self.screen.focus_next()
+        self.post_message(FilterChanged("", done=True))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -45,6 +50,7 @@ class LayerFilter(Input):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        self.screen.focus_next()
         if not self.value:
             self.remove_class("-active")
-        self.screen.focus_next()
+        self.post_message(FilterChanged(self.value.strip(), done=True))

@@ -13,6 +13,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from engine.formatting import human_count
+from engine.model import close_names
 
 if TYPE_CHECKING:
     from engine.model import Layer, Model
@@ -38,6 +39,7 @@ class LayerTree(Tree[str]):
         self.model: Model | None = None
         self.filter_text = ""
         self._filled: set[int] = set()  # ids of nodes whose children exist
+        self._first_match: str | None = None  # of the filter, for the cursor
 
     # -- building ------------------------------------------------------------------------------
     def label_for(self, layer: Layer) -> Text:
@@ -94,6 +96,7 @@ class LayerTree(Tree[str]):
         assert self.model is not None
         needle = self.filter_text.lower()
         matches = [n for n in self.model.layers if n and needle in n.lower()]
+        self._first_match = matches[0] if matches else None
         nodes: dict[str, TreeNode[str]] = {"": self.root}
         for name in matches[:MAX_MATCHES]:
             chain = []
@@ -112,18 +115,26 @@ class LayerTree(Tree[str]):
         hidden = len(matches) - MAX_MATCHES
         if hidden > 0:
             self.root.add_leaf(Text(f"… {hidden:,} more matches: type more", "italic dim"))
-        self.root.set_label(
-            Text.assemble(self.label_for(self.model.root), (f"  {len(matches):,} match", "yellow"))
+        label = Text.assemble(
+            self.label_for(self.model.root), (f"  {len(matches):,} match", "yellow")
         )
+        if not matches:  # a typo: offer the names it was probably meant to be, as the CLI does
+            close = close_names(self.filter_text, self.model.layers)
+            if close:
+                label.append(f" · did you mean {', '.join(close)}?", "yellow")
+        self.root.set_label(label)
 
     def set_filter(self, text: str) -> None:
         """Narrow the tree to layers whose name contains ``text`` (case-insensitive)."""
         if text == self.filter_text:
             return
+        keep = self.current_layer  # the user's place: kept while it still matches, and after
         self.filter_text = text
         self._rebuild()
-        if self.root.children:
-            self.call_after_refresh(self.move_cursor, self.root.children[0])
+        if keep and (not text or text.lower() in keep.lower()):
+            self.reveal(keep)
+        elif text and self._first_match is not None:
+            self.reveal(self._first_match)
 
     def reveal(self, name: str) -> TreeNode[str] | None:
         """Expand the path to layer ``name`` and move the cursor there."""

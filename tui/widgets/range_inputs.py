@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Input
 
@@ -10,7 +11,9 @@ from tui.messages import RangeChanged
 
 
 class RangeInputs(Horizontal):
-    """Two number inputs; Enter in either applies the range."""
+    """Two number inputs; Enter in either applies the range, Escape drops the edit."""
+
+    BINDINGS = [Binding("escape", "leave", "Back", id="range.leave")]
 
     DEFAULT_CSS = """
     RangeInputs {
@@ -29,9 +32,10 @@ class RangeInputs(Horizontal):
         self.high: float | None = None
 
     def compose(self) -> ComposeResult:
-        low = Input(placeholder="low", type="number", id="range-low")
+        # valid_empty: an empty bound means "no range", not an error (no red border after clear)
+        low = Input(placeholder="low", type="number", valid_empty=True, id="range-low")
         low.border_title = "low"
-        high = Input(placeholder="high", type="number", id="range-high")
+        high = Input(placeholder="high", type="number", valid_empty=True, id="range-high")
         high.border_title = "high"
         yield low
         yield high
@@ -41,6 +45,19 @@ class RangeInputs(Horizontal):
         self.query_one("#range-low", Input).value = ""
         self.query_one("#range-high", Input).value = ""
         self._apply()
+
+    def reset(self) -> None:
+        """Forget the range without telling the screen (it already dropped it)."""
+        for name in ("low", "high"):
+            self.query_one(f"#range-{name}", Input).value = ""
+        self.low = self.high = None
+
+    def action_leave(self) -> None:
+        """Escape: show the range in force again and hand the keyboard back."""
+        for name, value in (("low", self.low), ("high", self.high)):
+            self.query_one(f"#range-{name}", Input).value = "" if value is None else f"{value:g}"
+        high = self.query_one("#range-high", Input)
+        self.post_message(Input.Submitted(high, high.value))  # the screen returns focus
 
     def set_range(self, low: float, high: float) -> None:
         self.query_one("#range-low", Input).value = f"{low:g}"

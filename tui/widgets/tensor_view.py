@@ -40,6 +40,7 @@ class TensorView(Vertical):
     }
     TensorView > #controls {
         height: 3;
+        dock: bottom;  /* always on screen: b and r focus these, even at 24 rows with the log */
     }
     """
 
