@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.errors import LayerscopeError, ModelFileError
+from engine.errors import LayerscopeError, ModelFileError, UnknownFormatError
 from engine.loaders.sniff import is_sharded_folder, sniff
 
 # Name suffixes that mark a variant of the same model, longest first so `_uint8` wins over `_int8`.
@@ -101,22 +101,52 @@ def describe(path: Path) -> ModelEntry:
     )
 
 
+# Extensions a model file usually has: such a file that is no model is worth a word to the user
+# (a json, an image or a log beside the models is not).
+MODEL_SUFFIXES = {".pt", ".pth", ".ckpt", ".onnx", ".safetensors", ".bin", ".jit", ".ts", ".pkl"}
+
+
+@dataclass
+class Listing:
+    """A folder's models, and the files that looked like models but could not be listed."""
+
+    groups: list[ModelGroup]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (file, one-line reason)
+
+
 def discover(folder: str | Path) -> list[ModelGroup]:
     """Every model in ``folder`` (files, and sub-folders of shards), grouped by model name."""
+    return list_folder(folder).groups
+
+
+def list_folder(folder: str | Path) -> Listing:
+    """``discover`` plus the model-like files it skipped and why (unreadable, corrupt, unknown)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelFileError(f"{folder}: not a folder")
     groups: dict[str, ModelGroup] = {}
+    skipped: list[tuple[Path, str]] = []
     candidates = [folder] if is_sharded_folder(folder) else sorted(folder.iterdir())
     for path in candidates:
         if path.name.startswith("."):
             continue
         try:
             entry = describe(path)
-        except (LayerscopeError, OSError):
-            continue  # not a model: json, images, logs...
+        except (LayerscopeError, OSError) as exc:
+            # Not a model: json, images, logs... said only for files named like a model, or that
+            # could not be read at all.
+            unknown = isinstance(exc, UnknownFormatError) or path.is_dir()
+            if path.suffix.lower() in MODEL_SUFFIXES or not unknown:
+                skipped.append((path, str(exc).replace(str(path), path.name)))
+            continue
         base = split_variant(path.stem if path.is_file() else path.name)[0]
         groups.setdefault(base, ModelGroup(name=base)).entries.append(entry)
     for g in groups.values():  # float first, then quantized; stable within each
         g.entries.sort(key=lambda e: (e.quantized, e.variant != "float", e.path.name))
-    return list(groups.values())
+    return Listing(list(groups.values()), skipped)
+
+
+def opens_as_model(path: Path) -> bool:
+    """Whether the app should open ``path`` as one model (a file, a folder of shards) rather than
+    list it as a folder of models (one holding ``x.safetensors`` files is such a folder)."""
+    return not path.is_dir() or is_sharded_folder(path)

@@ -21,6 +21,7 @@ class ModelsListed(Message):
 
     folder: Path
     groups: list[ModelGroup]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # model-like files, and why
 
 
 @dataclass

@@ -157,11 +157,11 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
         description="list models",
     )
     def list_models(self, folder: Path) -> None:
-        from engine.discover import discover
+        from engine.discover import list_folder
 
-        groups = discover(folder)
+        listing = list_folder(folder)
         if not get_current_worker().is_cancelled:
-            self.post_message(ModelsListed(folder, groups))
+            self.post_message(ModelsListed(folder, listing.groups, listing.skipped))
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load model")
     def load_model(self, path: Path, trust: bool) -> None:
@@ -197,7 +197,7 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
     # -- results -------------------------------------------------------------------------------
     @on(ModelsListed)
     def models_listed(self, message: ModelsListed) -> None:
-        self.picker.show_groups(message.folder, message.groups)
+        self.picker.show_groups(message.folder, message.groups, message.skipped)
         shown = self.model.path if self.model is not None else self.loading_path
         if shown is not None:
             self.picker.highlight_path(shown)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,8 +46,11 @@ class ModelPicker(OptionList):
         self.groups: list[ModelGroup] = []
         self.border_title = "Models"
 
-    def show_groups(self, folder: Path, groups: list[ModelGroup]) -> None:
-        """Replace the list with ``groups`` found in ``folder``."""
+    def show_groups(
+        self, folder: Path, groups: list[ModelGroup], skipped: Sequence[tuple[Path, str]] = ()
+    ) -> None:
+        """Replace the list with ``groups`` found in ``folder``; with none, the model-like files
+        it ``skipped`` and why (an unreadable checkpoint must not just vanish)."""
         self.folder, self.groups = folder, groups
         self.border_subtitle = folder.name or str(folder)
         self.clear_options()
@@ -54,6 +58,9 @@ class ModelPicker(OptionList):
             self.add_option(
                 Option(Text("no models here — ctrl+p › model: open", "dim"), disabled=True)
             )
+            for path, reason in skipped:
+                line = Text.assemble(("skipped ", "yellow"), (path.name, "bold"), f": {reason}")
+                self.add_option(Option(line, disabled=True))
             return
         options: list[Option] = []
         for group in groups:
