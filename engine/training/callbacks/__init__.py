@@ -5,6 +5,7 @@ from engine.training.callbacks.dataset_statistics import DatasetStatisticsCallba
 from engine.training.callbacks.events import EventsCallback
 from engine.training.callbacks.graceful_stop import GracefulStopCallback
 from engine.training.callbacks.grad_norms import GradNormCallback
+from engine.training.callbacks.layer_health import LayerHealthCallback
 from engine.training.callbacks.model_info import ModelInfoCallback
 from engine.training.callbacks.onnx_export import OnnxExportCallback
 from engine.training.callbacks.regression_samples import RegressionSamplesCallback
@@ -18,6 +19,7 @@ __all__ = [
     "EventsCallback",
     "GracefulStopCallback",
     "GradNormCallback",
+    "LayerHealthCallback",
     "ModelInfoCallback",
     "OnnxExportCallback",
     "RegressionSamplesCallback",
