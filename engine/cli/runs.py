@@ -35,7 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = verbs.add_parser("compare", help="hyperparameters and final metrics side by side")
     c.add_argument("runs", metavar="RUN", nargs="+")
-    c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    # SUPPRESS: `runs --json compare A B` keeps the --json given before the verb
+    c.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print JSON instead of a table",
+    )
     c.set_defaults(func=compare_cmd)
     for sp in (t, s, c):
         # SUPPRESS: an absent sub-option must not overwrite `runs --runs-dir DIR tail RUN`
@@ -82,9 +88,8 @@ def list_cmd(args: argparse.Namespace) -> int:
 
 def tail_cmd(args: argparse.Namespace) -> int:
     from engine.training.events import format_event, tail_events
-    from engine.training.runs import resolve_run
 
-    run_dir = resolve_run(args.run, _runs_dir(args))
+    run_dir = _resolve(args.run, _runs_dir(args))
     try:
         for event in tail_events(run_dir, follow=not args.no_follow):
             print(format_event(event), flush=True)
@@ -95,14 +100,25 @@ def tail_cmd(args: argparse.Namespace) -> int:
 
 def stop_cmd(args: argparse.Namespace) -> int:
     from engine.errors import InputError
-    from engine.training.runs import resolve_run, stop_run
+    from engine.training.runs import stop_run
 
-    run_dir = resolve_run(args.run, _runs_dir(args))
+    run_dir = _resolve(args.run, _runs_dir(args))
     if not stop_run(run_dir):
         raise InputError(f"run {run_dir.name} is not running")
     print(f"asked {run_dir.name} to stop; it saves {LAST_CKPT}, then exits (resume with: "
           f"layerscope train --resume {run_dir.name})")  # fmt: skip
     return 0
+
+
+def _resolve(spec: str, runs_dir: Path) -> Path:
+    """The run folder for RUN; a name several runs share means the newest (a note on stderr)."""
+    from engine.training.runs import resolve_run
+
+    notes: list[str] = []
+    run_dir = resolve_run(spec, runs_dir, notes)
+    for note in notes:
+        print(f"layerscope: note: {note}", file=sys.stderr)
+    return run_dir
 
 
 def _cell(value: Any) -> str:
@@ -114,10 +130,10 @@ def _cell(value: Any) -> str:
 
 
 def compare_cmd(args: argparse.Namespace) -> int:
-    from engine.training.runs import compare_runs, resolve_run
+    from engine.training.runs import compare_runs
 
     runs_dir = _runs_dir(args)
-    table_data = compare_runs([resolve_run(r, runs_dir) for r in args.runs])
+    table_data = compare_runs([_resolve(r, runs_dir) for r in args.runs])
     if args.json:
         json.dump(table_data, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -1,0 +1,141 @@
+"""A hand-written Lightning script (no recipe) with layerscope's callbacks added in one line: the
+run is listed, tailed and compared like a recipe's, and the script's own logger keeps working."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from training_helpers import assert_png, read_json
+
+from engine.cli import main
+
+
+class Denoiser(pl.LightningModule):
+    """A user's regression module: knows nothing of layerscope, logs what it likes."""
+
+    def __init__(self, width: int = 8, lr: float = 0.05) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(nn.Linear(6, width), nn.GELU(), nn.Linear(width, 6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = nn.functional.mse_loss(self(x), y)
+        self.log("train_loss", loss, on_step=True, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        self.log("val_loss", nn.functional.mse_loss(self(x), y))
+        self.log("val_mae", nn.functional.l1_loss(self(x), y))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+def loaders() -> tuple[DataLoader, DataLoader]:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(24, 6, generator=gen)
+    y = x.flip(1)
+    return (
+        DataLoader(TensorDataset(x[:16], y[:16]), batch_size=4),
+        DataLoader(TensorDataset(x[16:], y[16:]), batch_size=4),
+    )
+
+
+class SeeWhileRunning(pl.Callback):
+    """What `layerscope runs` says about the run while it trains (the Runs screen's view)."""
+
+    def __init__(self, runs_dir: Path) -> None:
+        self.runs_dir = runs_dir
+        self.seen: list[dict[str, Any]] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        from engine.usecases.runs import list_runs
+
+        self.seen += [r.to_dict() for r in list_runs(self.runs_dir)]
+
+
+def test_own_script_run_is_listed_live_tailed_and_keeps_its_own_logger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytorch_lightning.loggers import CSVLogger
+
+    from engine.training.hook import callbacks
+
+    runs = tmp_path / "runs"
+    watch = SeeWhileRunning(runs)
+    pl.seed_everything(0, verbose=False)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=CSVLogger(tmp_path / "csv"),  # the user's logger stays
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        callbacks=[watch, *callbacks(runs_dir=runs, name="denoiser", grad_norm_every=2)],
+    )
+    trainer.fit(Denoiser(), *loaders())
+
+    # live: the listing saw it running, at its epoch
+    assert [r["status"] for r in watch.seen] == ["running", "running"]
+    assert watch.seen[0]["name"].endswith("-denoiser")
+
+    (run,) = runs.iterdir()
+    assert read_json(run / "run.json")["format"] == "layerscope.run"
+    assert main(["runs", "--runs-dir", str(runs), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["status"] == "finished" and row["epoch"] == 1
+    history = read_json(run / "history.json")
+    assert row["best_metric"] == "val_loss"
+    assert row["best_value"] == min(h["val_loss"] for h in history)  # lower is better
+    assert row["files"]["checkpoint"] == str(run / "last.ckpt")
+    assert {"train_loss_epoch", "val_loss", "val_mae"} <= history[0].keys()
+    assert_png(run / "loss.png")
+    assert_png(run / "metrics.png")
+    assert_png(run / "epoch_001" / "samples.png")  # prediction vs target scatter
+    assert (run / "grad_norms.jsonl").is_file()
+    assert "width: 8" in (run / "hparams.yaml").read_text()
+    # the user's CSV logger wrote its metrics too
+    (metrics_csv,) = (tmp_path / "csv").rglob("metrics.csv")
+    assert "val_loss" in metrics_csv.read_text()
+
+    assert main(["runs", "--runs-dir", str(runs), "tail", "denoiser", "--no-follow"]) == 0
+    out = capsys.readouterr().out
+    assert "run started" in out and "epoch 2 done" in out and "run finished" in out
+
+
+def test_own_script_runs_compare_with_hparams(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.training.hook import callbacks
+    from engine.usecases.run_compare import compare_run_dirs
+
+    runs = tmp_path / "runs"
+    for lr in (0.05, 0.01):
+        pl.seed_everything(0, verbose=False)
+        trainer = pl.Trainer(
+            max_epochs=1,
+            accelerator="cpu",
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=callbacks(run_dir=runs / f"lr{lr}", artifacts=False, grad_norm_every=0),
+        )
+        trainer.fit(Denoiser(lr=lr), *loaders())
+    assert main(["runs", "--runs-dir", str(runs), "compare", "lr0.05", "lr0.01", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert ["lr", 0.05, 0.01] in table["rows"]
+    comparison = compare_run_dirs([runs / "lr0.05", runs / "lr0.01"])
+    assert [p.key for p in comparison.differing] == ["lr"]
+    assert all(len(r.series["val_loss"]) == 1 for r in comparison.runs)
