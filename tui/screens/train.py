@@ -277,7 +277,9 @@ class TrainScreen(Screen):
                 f"{self.run.run_dir.name} is still running; the new run runs alongside it.",
                 severity="warning",
             )
-        self.notify(f"Starting a run of {message.config.stem}…", title="Launch")
+        summary = self.form.launch_summary(message.config, message.name)
+        self.notify(f"Starting {summary}", title="Launch")
+        logger.info("Starting {}", summary)
         self.launch_run(message.config, message.overrides, message.name)
 
     @on(RunLaunched)

@@ -115,6 +115,15 @@ class TrainForm(VerticalScroll):
     TrainForm #summary {
         height: auto;
     }
+    /* The field that takes the keys: its label lights up (one shade lighter was not enough). */
+    TrainForm .row.-focused > Label {
+        background: $accent;
+        color: $text;
+        text-style: bold;
+    }
+    TrainForm .row > Input:focus {
+        background: $accent 25%;
+    }
     """
 
     @dataclass
@@ -167,6 +176,18 @@ class TrainForm(VerticalScroll):
         yield Static(classes="field-error", id="name-error")
         yield Static(id="summary")
         yield Button("Launch  ctrl+l", variant="primary", compact=True, id="launch")
+
+    # -- focus ---------------------------------------------------------------------------------
+    def on_descendant_focus(self) -> None:
+        self._mark_focused_row()
+
+    def on_descendant_blur(self) -> None:
+        self.call_after_refresh(self._mark_focused_row)  # focus may move to another row
+
+    def _mark_focused_row(self) -> None:
+        focused = self.screen.focused if self.is_attached else None
+        for row in self.query("Horizontal.row"):
+            row.set_class(focused is not None and focused.parent is row, "-focused")
 
     # -- filling -------------------------------------------------------------------------------
     @property
@@ -244,6 +265,16 @@ class TrainForm(VerticalScroll):
         name = self.query_one("#name", Input).value.strip() or None
         self.post_message(self.LaunchRequested(path, overrides, name))
         return True
+
+    def launch_summary(self, config: Path, name: str | None) -> str:
+        """What is about to run, as the form holds it: every field, devices included."""
+        v = {f: self.query_one(f"#{f}", Input).value.strip() for f in FIELDS}
+        optimizer = self.query_one("#optimizer", Select).value
+        named = f"run name {name}" if name else f"run name {config.stem} (the config's)"
+        return (
+            f"{config.stem}: {optimizer} lr {v['lr']} · {v['epochs']} epochs · "
+            f"batch {v['batch']} · devices {v['devices']} · {named}"
+        )
 
     def error_for_key(self, message: str) -> bool:
         """Put an engine ``ConfigError`` under the field its key belongs to; False if none does."""
