@@ -318,3 +318,35 @@ def test_interval_doubles_past_max_records_so_long_runs_stay_bounded(tmp_path: P
     # 10 samples every step, then every 2nd step for the next 5, then every 4th.
     assert log.steps.tolist() == [*range(10), 11, 13, 15, 17, 19]
     assert (tmp_path / DATA_FILE).stat().st_size == 15 * log.header["record_bytes"]
+
+
+def test_a_failing_statistic_or_a_full_disk_never_breaks_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.training.callbacks.layer_health as lh
+
+    real = lh.fs.stats
+
+    def flaky(x, bins, ws):  # noqa: ANN001, ANN202
+        if x.shape[-1] == 4:  # the head's output
+            raise RuntimeError("boom")
+        return real(x, bins, ws)
+
+    monkeypatch.setattr(lh.fs, "stats", flaky)
+    health = LayerHealthCallback(tmp_path / "a", every=EVERY)
+    trainer = _trainer(tmp_path, [health])
+    trainer.fit(HandWritten(), _loader(n=64))
+    assert trainer.global_step == 4 and "layer head" in health.errors
+    log = HealthLog(tmp_path / "a")
+    log.refresh()
+    assert log.layers == ["body.0", "body.1", "body.2", "body.3"]  # head never recorded
+    monkeypatch.setattr(lh.fs, "stats", real)
+
+    def full(self, record):  # noqa: ANN001, ANN202
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(lh.HealthWriter, "append", full)
+    health = LayerHealthCallback(tmp_path / "b", every=EVERY)
+    trainer = _trainer(tmp_path, [health])
+    trainer.fit(HandWritten(), _loader(n=64))
+    assert trainer.global_step == 4 and "No space left" in health.errors["the health file"]

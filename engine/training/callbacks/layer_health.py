@@ -113,6 +113,8 @@ class LayerHealthCallback(Callback):
         self._t0 = 0.0
         self.alerts: list[dict[str, Any]] = []  # raised in this session (tests, the run process)
         self.stop_reason: str | None = None
+        self.errors: dict[str, str] = {}  # where -> the first failure there (left NaN)
+        self._broken = False  # the file cannot be written: rank zero samples no more
         self._next = 0  # the next step to sample
         self._order: list[str] | None = None  # layer names in forward order, fixed at sample 1
         self._modules: dict[str, torch.nn.Module] = {}
@@ -185,7 +187,7 @@ class LayerHealthCallback(Callback):
         if not self._due(trainer):
             return
         self._sampling = trainer.global_step
-        if not trainer.is_global_zero:
+        if not trainer.is_global_zero or self._broken:
             return  # rank zero samples; the others only keep the same schedule
         for name, mod in self._modules.items():
             self._handles.append(mod.register_forward_hook(self._forward_hook(name)))
@@ -194,49 +196,67 @@ class LayerHealthCallback(Callback):
         def hook(mod: torch.nn.Module, _args: Any, out: Any) -> None:
             if name in self._act:  # a module called twice: its first call counts
                 return
-            t = next(
-                (t for _, t in flatten_output("", out) if t.is_floating_point() and t.numel()),
-                None,
-            )
-            if t is None:
-                return
-            with torch.no_grad(), torch.autocast(t.device.type, enabled=False):
-                st = fs.stats(t.detach(), self.cfg.bins, self._ws)
-            row = np.full(len(FIELDS), np.nan, dtype=np.float32)
-            for key, value in (
-                ("act_mean", st.mean), ("act_std", st.std), ("act_min", st.min),
-                ("act_max", st.max), ("act_zero_fraction", st.zero_fraction),
-                ("act_nan", st.nan), ("act_inf", st.posinf + st.neginf),
-                ("hist_lo", st.edges[0] if st.edges else None),
-                ("hist_hi", st.edges[-1] if st.edges else None),
-            ):  # fmt: skip
-                if value is not None:
-                    row[_F[key]] = value
-            self._act[name] = (row, list(st.counts))
-            self._seen.append(name)
-            if t.requires_grad:
-                t.register_hook(self._grad_hook(name))
+            try:
+                self._on_output(name, out)
+            except Exception as exc:  # noqa: BLE001 - observing must never break training
+                self._failed(f"layer {name}", exc)
 
         return hook
+
+    def _on_output(self, name: str, out: Any) -> None:
+        t = next(
+            (t for _, t in flatten_output("", out) if t.is_floating_point() and t.numel()),
+            None,
+        )
+        if t is None:
+            return
+        with torch.no_grad(), torch.autocast(t.device.type, enabled=False):
+            st = fs.stats(t.detach(), self.cfg.bins, self._ws)
+        row = np.full(len(FIELDS), np.nan, dtype=np.float32)
+        for key, value in (
+            ("act_mean", st.mean), ("act_std", st.std), ("act_min", st.min),
+            ("act_max", st.max), ("act_zero_fraction", st.zero_fraction),
+            ("act_nan", st.nan), ("act_inf", st.posinf + st.neginf),
+            ("hist_lo", st.edges[0] if st.edges else None),
+            ("hist_hi", st.edges[-1] if st.edges else None),
+        ):  # fmt: skip
+            if value is not None:
+                row[_F[key]] = value
+        self._act[name] = (row, list(st.counts))
+        self._seen.append(name)
+        if t.requires_grad:
+            t.register_hook(self._grad_hook(name))
 
     def _grad_hook(self, name: str) -> Any:
         def on_grad(g: torch.Tensor) -> None:
             if name in self._grad:
                 return
-            with torch.no_grad(), torch.autocast(g.device.type, enabled=False):
-                m = fs.moments(g.detach(), self._gws)
-            nonfinite = m.nan + m.posinf + m.neginf
-            sq = m.m2 + m.count * m.mean * m.mean
-            self._grad[name] = np.array(
-                [
-                    math.sqrt(max(sq, 0.0)) if not nonfinite else math.nan,
-                    math.sqrt(max(m.m2, 0.0) / m.count) if m.count else math.nan,
-                    nonfinite,
-                ],
-                dtype=np.float32,
-            )
+            try:
+                self._on_grad(name, g)
+            except Exception as exc:  # noqa: BLE001 - observing must never break training
+                self._failed(f"gradient of {name}", exc)
 
         return on_grad
+
+    def _on_grad(self, name: str, g: torch.Tensor) -> None:
+        with torch.no_grad(), torch.autocast(g.device.type, enabled=False):
+            m = fs.moments(g.detach(), self._gws)
+        nonfinite = m.nan + m.posinf + m.neginf
+        sq = m.m2 + m.count * m.mean * m.mean
+        self._grad[name] = np.array(
+            [
+                math.sqrt(max(sq, 0.0)) if not nonfinite else math.nan,
+                math.sqrt(max(m.m2, 0.0) / m.count) if m.count else math.nan,
+                nonfinite,
+            ],
+            dtype=np.float32,
+        )
+
+    def _failed(self, where: str, exc: BaseException) -> None:
+        """One warning per place: a statistic that cannot be taken is left NaN, training goes on."""
+        if where not in self.errors:
+            self.errors[where] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            logger.warning("layer health: {} not recorded: {}", where, self.errors[where])
 
     @override
     def on_before_backward(
@@ -249,8 +269,15 @@ class LayerHealthCallback(Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer
     ) -> None:
         self._remove_hooks()
-        if self._sampling is None or not trainer.is_global_zero:
+        if self._sampling is None or not trainer.is_global_zero or self._broken:
             return
+        try:
+            self._read_params()
+        except Exception as exc:  # noqa: BLE001 - observing must never break training
+            self._failed("parameters", exc)
+            self._param_stats = self._before = None
+
+    def _read_params(self) -> None:
         if not self._params:
             owner = {name: mod for name, mod in self._modules.items()}
             self._params = [
@@ -308,7 +335,11 @@ class LayerHealthCallback(Callback):
         stop = False
         if trainer.is_global_zero:
             try:
-                stop = self._finish(trainer, pl_module, step)
+                if not self._broken:
+                    stop = self._finish(trainer, pl_module, step)
+            except Exception as exc:  # noqa: BLE001 - e.g. a full disk: training goes on
+                self._broken = True
+                self._failed("the health file", exc)
             finally:
                 self._remove_hooks()
                 self._reset_sample()
