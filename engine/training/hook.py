@@ -114,6 +114,7 @@ def callbacks(
     num_samples: int = 4,
     export_onnx: bool = False,
     graceful_stop: bool = True,
+    health: Any = True,
 ) -> list[Callback]:
     """The callbacks that make a plain ``Trainer`` a layerscope run.
 
@@ -134,6 +135,9 @@ def callbacks(
         export_onnx: export ``model.onnx`` at the end (a failure is a warning on the run).
         graceful_stop: ``layerscope runs stop`` (a stop file or SIGTERM) ends fit cleanly
             with ``last.ckpt``.
+        health: layer health (``layer_health.bin``, ``alert`` events; docs/run-format.md):
+            ``True`` for the defaults, ``False`` for none, or a ``HealthConfig`` or a mapping
+            of its fields (``{"every": 50, "alerts": {"stop_on": "none"}}``).
     """
     from engine.training.callbacks import (
         ConfusionMatrixCallback,
@@ -168,6 +172,13 @@ def callbacks(
     out.append(
         TrainingHistoryCallback(folder, monitor=monitor or "val_loss", mode=mode, plots=artifacts)
     )
+    if health is not False:
+        from engine.training.callbacks.layer_health import LayerHealthCallback
+        from engine.training.health import HealthConfig
+
+        cfg = health if isinstance(health, HealthConfig) else None
+        extra = health if isinstance(health, dict) else {}
+        out.append(LayerHealthCallback(folder, cfg, **extra))
     if export_onnx:
         out.append(OnnxExportCallback(folder))
     if checkpoints:

@@ -350,3 +350,20 @@ def test_a_failing_statistic_or_a_full_disk_never_breaks_training(
     trainer = _trainer(tmp_path, [health])
     trainer.fit(HandWritten(), _loader(n=64))
     assert trainer.global_step == 4 and "No space left" in health.errors["the health file"]
+
+
+def test_own_script_hook_includes_layer_health(tmp_path: Path) -> None:
+    """``engine.training.hook.callbacks`` (the one line for a user's own Trainer) samples health."""
+    from engine.training.hook import callbacks
+
+    torch.manual_seed(0)
+    model = HandWritten()
+    _kill_after(model.body[2], lambda: model.global_step)
+    run = tmp_path / "run"
+    cbs = callbacks(run_dir=run, artifacts=False, checkpoints=False, health={"every": EVERY})
+    assert any(isinstance(c, LayerHealthCallback) for c in cbs)
+    _trainer(tmp_path, cbs).fit(model, _loader())
+    alerts = HealthLog(run).alerts()
+    first = next(a for a in alerts if a["rule"] == "collapse")
+    assert first["layer"] == "body.2" and K <= first["step"] < K + EVERY
+    assert not any(isinstance(c, LayerHealthCallback) for c in callbacks(run_dir=run, health=False))
