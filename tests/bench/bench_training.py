@@ -1,7 +1,10 @@
 """Observability overhead: epoch time with every callback and the events stream vs a bare fit.
 
 Same module, same data (the digits recipe, ``configs/resnet8_digits.yaml``), same process; the two
-variants alternate so that load on a shared machine hits both alike. Goal: ratio <= 1.10.
+variants alternate so that load on a shared machine hits both alike. Goal: ratio <= 1.05. The
+PNGs (curves, confusion matrix, sample grid) are drawn by a worker process
+(``engine.training.render_worker``), so the training loop neither draws nor waits on the GIL
+for them; the CPU-time ratio counts this process only, the worker's time is printed apart.
 
     .venv/bin/python tests/bench/bench_training.py [--epochs 4] [--repeats 2] [--threads 1]
 """
@@ -115,9 +118,12 @@ def main() -> int:
         f"median epoch wall: bare {statistics.median(walls['bare']):.3f} s, "
         f"with callbacks + events {statistics.median(walls['full']):.3f} s"
     )
-    print(f"epoch wall-time ratio (goal <= 1.10): {ratio(walls):.3f}")
+    print(f"epoch wall-time ratio, full / bare Trainer.fit (goal <= 1.05): {ratio(walls):.3f}")
     print(f"epoch CPU-time ratio (all threads): {ratio(cpus):.3f}")
     print(f"whole fit ratio (start-up, checkpoints and ONNX export included): {ratio(fits):.3f}")
+    from engine.training.callbacks._render import renderer
+
+    print(f"figures drawn by the render worker process: {renderer.offloaded}")
     print(f"torch threads: {torch.get_num_threads()}, cores: {os.cpu_count()}")
     return 0
 

@@ -309,3 +309,32 @@ def test_compare_api_for_the_app_overlays_curves_and_flags_differences(tmp_path:
         1,
         0.6,
     ]
+
+
+# --- figures off the training loop -----------------------------------------------------------
+
+
+def test_figures_are_drawn_by_a_worker_process_off_the_training_loop(tmp_path: Path) -> None:
+    import functools
+
+    from engine.training.callbacks._render import Renderer
+    from engine.training.figures import _curves
+
+    history = [{"epoch": 0, "val_loss": 0.5}, {"epoch": 1, "val_loss": 0.25}]
+    r = Renderer()
+    try:
+        r.submit(
+            tmp_path / "loss.png",
+            functools.partial(_curves, history, (("val_loss", "val"),), "loss"),
+        )
+        assert r.flush(timeout=60)
+        assert (
+            r.offloaded == 1
+            and r._worker is not None
+            and r._worker.pid != __import__("os").getpid()
+        )
+        assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    finally:
+        if r._worker is not None:
+            r._worker.stdin.close()
+            r._worker.wait(30)

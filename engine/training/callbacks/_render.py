@@ -1,14 +1,24 @@
-"""Figures rendered off the training thread (private).
+"""Figures rendered off the training loop (private).
 
 Drawing a PNG with matplotlib costs tenths of a second; done inline at every epoch end it adds
-up to more than the 10% overhead budget. One daemon thread renders submitted figures while
-training continues; a newer figure for the same path replaces a stale queued one, and callbacks
-call :func:`flush` at the end of fit so every PNG exists before the run reports ``finished``.
-Only the object-oriented Matplotlib API is used (no pyplot state), from that one thread.
+up to more than the overhead budget, and even on a thread it holds the GIL the training loop
+needs. One daemon thread takes submitted figures while training continues (a newer figure for
+the same path replaces a stale queued one) and hands each to a worker process
+(``engine.training.render_worker``) when the figure is a ``functools.partial`` of a
+module-level function with picklable arguments (``engine.training.figures``), as the callbacks
+submit them; anything else (a lambda), or every figure
+once the worker cannot be started, is drawn on the thread. Callbacks call :func:`flush` at the
+end of fit so every PNG exists before the run reports ``finished``. Only the object-oriented
+Matplotlib API is used (no pyplot state).
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import pickle
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +37,9 @@ class Renderer:
         self._pending: dict[Path, Callable[[], Any]] = {}
         self._busy = False
         self._thread: threading.Thread | None = None
+        self._worker: subprocess.Popen | None = None
+        self._worker_failed = False
+        self.offloaded = 0  # figures drawn by the worker process (tests, benchmarks)
 
     def submit(self, path: Path, build: Callable[[], Any], background: bool = True) -> None:
         """Render ``build()`` (a Figure) to ``path``; inline when ``background`` is false."""
@@ -56,13 +69,65 @@ class Renderer:
                 build = self._pending.pop(path)
                 self._busy = True
             try:
-                save_figure(build(), path)
+                if not self._offload(path, build):
+                    save_figure(build(), path)
             except Exception:  # a broken plot must not take the run down; it is logged
                 logger.exception("could not render {}", path)
             finally:
                 with self._cv:
                     self._busy = False
                     self._cv.notify_all()
+
+    def _offload(self, path: Path, build: Callable[[], Any]) -> bool:
+        """Draw in the worker process; False when this figure or this machine cannot."""
+        if self._worker_failed or not _picklable(build):
+            return False
+        try:
+            payload = pickle.dumps((str(path), build), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - an argument that does not pickle: draw it here
+            return False
+        worker = self._worker
+        try:
+            if worker is None or worker.poll() is not None:
+                worker = self._worker = _start_worker()
+            assert worker.stdin is not None and worker.stdout is not None
+            worker.stdin.write(len(payload).to_bytes(8, "big") + payload)
+            worker.stdin.flush()
+            answer = worker.stdout.readline().decode("utf-8", "replace").strip()
+        except (OSError, ValueError) as exc:
+            self._worker_failed = True
+            logger.info("figures are drawn in-process: the render worker failed ({})", exc)
+            return False
+        if not answer:  # the worker died mid-job
+            self._worker_failed = True
+            logger.info("figures are drawn in-process: the render worker exited")
+            return False
+        self.offloaded += 1
+        if answer != "ok":
+            raise RuntimeError(answer.removeprefix("err "))
+        return True
+
+
+def _picklable(build: Callable[[], Any]) -> bool:
+    """A partial of a module-level function (a lambda or closure stays in-process)."""
+    if not isinstance(build, functools.partial):
+        return False
+    fn = build.func
+    return "<" not in getattr(fn, "__qualname__", "<") and bool(getattr(fn, "__module__", None))
+
+
+def _start_worker() -> subprocess.Popen:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[3])  # the folder holding `engine`
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env.setdefault("MPLBACKEND", "Agg")
+    env["OMP_NUM_THREADS"] = "1"
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.training.render_worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
 
 
 renderer = Renderer()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from engine.training.callbacks._util import (
     epoch_dir,
     preds_and_target,
 )
+from engine.training.figures import _heatmap
 from engine.training.io import atomic_write_json
 
 
@@ -90,7 +92,9 @@ class ConfusionMatrixCallback(Callback):
         )
         counts, epoch = matrix.numpy(), trainer.current_epoch
         renderer.submit(
-            folder / "confusion_matrix.png", lambda: _heatmap(counts, names, epoch), self.background
+            folder / "confusion_matrix.png",
+            functools.partial(_heatmap, counts, names, epoch),
+            self.background,
         )
 
     @override
@@ -102,34 +106,3 @@ class ConfusionMatrixCallback(Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
         renderer.flush()
-
-
-def _heatmap(matrix: Any, names: list[str], epoch: int) -> Any:
-    from matplotlib.figure import Figure
-
-    n = len(names)
-    side = max(4.0, 0.45 * n + 2.0)
-    fig = Figure(figsize=(side, side))
-    ax = fig.add_subplot()
-    ax.imshow(matrix, cmap="Blues")
-    long_names = max((len(s) for s in names), default=0) > 3
-    ax.set_xticks(
-        range(n),
-        names,
-        rotation=45 if long_names else 0,
-        ha="right" if long_names else "center",
-        fontsize=8,
-    )
-    ax.set_yticks(range(n), names, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"confusion matrix, epoch {epoch} (n={int(matrix.sum())})")
-    if n <= 20:  # counts stay legible up to about 20 classes
-        peak = matrix.max() or 1
-        # Zero cells stay blank: easier to read, and each text costs render time every epoch.
-        for i, j in zip(*matrix.nonzero(), strict=True):
-            color = "white" if matrix[i, j] > peak / 2 else "black"
-            ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7, color=color)
-    # Fixed margins: tight_layout would render the figure an extra time.
-    fig.subplots_adjust(left=0.18, bottom=0.18, right=0.97, top=0.92)
-    return fig

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
@@ -13,6 +13,7 @@ from typing_extensions import override
 
 from engine.training.callbacks._render import renderer
 from engine.training.callbacks._util import epoch_dir, task_of
+from engine.training.figures import _panels, _scatter
 
 
 def image_like(t: torch.Tensor) -> bool:
@@ -76,11 +77,11 @@ class RegressionSamplesCallback(Callback):
             k = self.num_samples
             xs = x[:k].float().numpy() if image_like(x) else None
             ys, ps = y[:k].float().numpy(), p[:k].float().numpy()
-            build = lambda: _panels(xs, ys, ps, epoch)  # noqa: E731 - data bound now
+            build = functools.partial(_panels, xs, ys, ps, epoch)
         else:
             ys, ps = y.float().reshape(-1).numpy(), p.float().reshape(-1).numpy()
             n = min(len(ys), len(ps))
-            build = lambda: _scatter(ys[:n], ps[:n], epoch)  # noqa: E731
+            build = functools.partial(_scatter, ys[:n], ps[:n], epoch)
         renderer.submit(path / "samples.png", build, self.background)
 
     @override
@@ -92,50 +93,3 @@ class RegressionSamplesCallback(Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
         renderer.flush()
-
-
-def _plane(a: np.ndarray) -> np.ndarray:
-    """H×W from H×W or C×H×W (the first channel: a panel shows one plane)."""
-    return a if a.ndim == 2 else a[0]
-
-
-def _panels(x: np.ndarray | None, y: np.ndarray, p: np.ndarray, epoch: int) -> Any:
-    from matplotlib.figure import Figure
-
-    cols = [("input", x), ("target", y), ("prediction", p)] if x is not None else [
-        ("target", y), ("prediction", p)
-    ]  # fmt: skip
-    rows = len(y)
-    fig = Figure(figsize=(1.6 * len(cols), 1.6 * rows + 0.3))
-    for r in range(rows):
-        # target and prediction share one colour scale, so a faint prediction looks faint
-        lo = float(min(_plane(y[r]).min(), _plane(p[r]).min()))
-        hi = float(max(_plane(y[r]).max(), _plane(p[r]).max()))
-        for c, (title, arr) in enumerate(cols):
-            assert arr is not None
-            ax = fig.add_subplot(rows, len(cols), r * len(cols) + c + 1)
-            scale = {} if title == "input" else {"vmin": lo, "vmax": hi}
-            ax.imshow(_plane(arr[r]), cmap="viridis", interpolation="nearest", **scale)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(title, fontsize=8)
-    fig.suptitle(f"validation samples, epoch {epoch}", fontsize=9)
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.9, wspace=0.05, hspace=0.05)
-    return fig
-
-
-def _scatter(y: np.ndarray, p: np.ndarray, epoch: int) -> Any:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(3.6, 3.6))
-    ax = fig.add_subplot()
-    ax.scatter(y, p, s=6, alpha=0.6)
-    lo = float(min(y.min(), p.min())) if len(y) else 0.0
-    hi = float(max(y.max(), p.max())) if len(y) else 1.0
-    ax.plot([lo, hi], [lo, hi], color="grey", linewidth=0.8)  # perfect predictions
-    ax.set_xlabel("target")
-    ax.set_ylabel("prediction")
-    ax.set_title(f"prediction vs target, epoch {epoch}", fontsize=9)
-    fig.subplots_adjust(left=0.18, bottom=0.14, right=0.96, top=0.9)
-    return fig

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from engine.training.callbacks._util import (
     epoch_dir,
     preds_and_target,
 )
+from engine.training.figures import _grid
 
 
 class SampleVisualizationCallback(Callback):
@@ -85,10 +86,11 @@ class SampleVisualizationCallback(Callback):
         if mean is not None and std is not None:
             x = x * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
         names = class_names_of(trainer, self.class_names, getattr(pl_module, "num_classes", None))
-        images, labels, preds, epoch = x.clamp(0, 1), y.tolist(), p.tolist(), trainer.current_epoch
+        images = x.clamp(0, 1).float().numpy()
+        labels, preds, epoch = y.tolist(), p.tolist(), trainer.current_epoch
         renderer.submit(
             epoch_dir(self.out_dir, epoch) / "samples.png",
-            lambda: _grid(images, labels, preds, names, epoch),
+            functools.partial(_grid, images, labels, preds, names, epoch),
             self.background,
         )
 
@@ -101,43 +103,3 @@ class SampleVisualizationCallback(Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
         renderer.flush()
-
-
-def _grid(x: torch.Tensor, y: list[int], p: list[int], names: list[str], epoch: int) -> Any:
-    """One mosaic image in a single axes: far cheaper to render than a subplot per sample."""
-    from matplotlib.figure import Figure
-
-    def name(i: int) -> str:
-        return names[i] if 0 <= i < len(names) else str(i)
-
-    n, c, h, w = x.shape
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    pad_top, pad = max(8, h // 3), 2  # room for each cell's caption
-    cell_h, cell_w = h + pad_top + pad, w + pad
-    mosaic = torch.ones(c, rows * cell_h, cols * cell_w)
-    for i in range(n):
-        r, q = divmod(i, cols)
-        top, left = r * cell_h + pad_top, q * cell_w + pad // 2
-        mosaic[:, top : top + h, left : left + w] = x[i]
-    image = mosaic.permute(1, 2, 0).numpy()
-    scale = 1.6 / 40  # inches per pixel: a 32×32 image is about 1.3 inches wide
-    fig = Figure(figsize=(max(3.0, cols * cell_w * scale), rows * cell_h * scale + 0.4))
-    ax = fig.add_axes((0, 0, 1, 1 - 0.4 / fig.get_figheight()))
-    ax.imshow(
-        image[..., 0] if c == 1 else image, cmap="gray" if c == 1 else None, interpolation="nearest"
-    )
-    ax.axis("off")
-    for i, (t, q) in enumerate(zip(y, p, strict=True)):
-        r, col = divmod(i, cols)
-        ax.text(
-            col * cell_w + cell_w / 2,
-            r * cell_h + pad_top - 1,
-            f"{name(t)} / {name(q)}",
-            ha="center",
-            va="bottom",
-            fontsize=7,
-            color="green" if t == q else "red",
-        )
-    fig.suptitle(f"true / predicted, epoch {epoch}", fontsize=9, y=0.995)
-    return fig

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing_extensions import override
 from engine.training.callbacks._render import renderer
 from engine.training.callbacks._util import epoch_metrics, scalar_metrics, task_of
 from engine.training.callbacks.graceful_stop import stopped_mid_epoch
+from engine.training.figures import _curves
 from engine.training.io import atomic_write_json
 
 LOSS_CURVES = (("train_loss_epoch", "train loss"), ("val_loss", "val loss"))
@@ -112,7 +114,7 @@ class TrainingHistoryCallback(Callback):
             for name, curves in curve_series(history, task_of(pl_module)):
                 renderer.submit(
                     self.out_dir / f"{name}.png",
-                    lambda c=curves, n=name: _curves(history, c, n),
+                    functools.partial(_curves, history, curves, name),
                     self.background,
                 )
 
@@ -178,24 +180,3 @@ def _merge(
     by_epoch = {h["epoch"]: h for h in on_disk if h["epoch"] <= epoch}
     by_epoch.update({h["epoch"]: h for h in restored if h.get("epoch") is not None})
     return [by_epoch[e] for e in sorted(by_epoch)]
-
-
-def _curves(history: list[dict[str, Any]], series: tuple[tuple[str, str], ...], ylabel: str) -> Any:
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    fig = Figure(figsize=(5, 3.2))
-    ax = fig.add_subplot()
-    for key, label in series:
-        points = [(h["epoch"], h[key]) for h in history if key in h]
-        if points:
-            xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, marker="o", markersize=3, label=label)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    if ax.lines:
-        ax.legend(fontsize=8)
-    fig.subplots_adjust(left=0.14, bottom=0.15, right=0.97, top=0.95)  # no tight_layout: one render
-    return fig

@@ -1,0 +1,40 @@
+"""The figure worker process: ``python -m engine.training.render_worker`` (private).
+
+Reads jobs from stdin, each an 8-byte big-endian length and a pickle of ``(path, build)`` where
+``build`` is a ``functools.partial`` of a module-level function (``engine.training.figures``);
+renders ``build()`` to ``path`` (atomically) and answers one line per job on the original stdout:
+``ok`` or ``err <one line>``. Anything the libraries print goes to stderr, never into the
+answers. Ends when stdin closes (its parent exited). The pipe comes from the training process
+that started it, so the pickles are its own.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    answers = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)  # stray prints go to stderr
+    jobs = sys.stdin.buffer
+    from engine.training.io import save_figure
+
+    while True:
+        header = jobs.read(8)
+        if len(header) < 8:
+            return 0
+        payload = jobs.read(int.from_bytes(header, "big"))
+        try:
+            path, build = pickle.loads(payload)
+            save_figure(build(), Path(path))
+            answers.write(b"ok\n")
+        except Exception as exc:  # noqa: BLE001 - a broken figure is the parent's to log
+            text = str(exc).splitlines()[0][:300] if str(exc).strip() else ""
+            answers.write(f"err {type(exc).__name__}: {text}\n".encode("utf-8", "replace"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
