@@ -273,3 +273,21 @@ def test_layerscope_train_runs_the_regression_recipe(
     (run,) = (tmp_path / "runs").iterdir()
     assert read_json(run / "metrics.json")["best"]["metric"] == "val_loss"
     assert_png(run / "epoch_000" / "samples.png")
+
+
+def test_shipped_fno_recipe_loads_and_passes_launch_checks(tmp_path: Path) -> None:
+    from engine.training.config import check_launch, load_config
+
+    cfg = load_config(ROOT / "configs" / "fno_regression.yaml")
+    assert (cfg.task.kind, cfg.task.resolved_monitor(), cfg.task.resolved_mode()) == (
+        "regression",
+        "val_loss",
+        "min",
+    )
+    assert cfg.model.arch == "engine.training.fno:FNO2d" and cfg.model.kwargs["in_channels"] == 1
+    check_launch(cfg)
+    with pytest.raises(ConfigError, match="data.path .*missing.npz does not exist"):
+        check_launch(regression_config(tmp_path / "missing.npz"))
+    bad = regression_config(tmp_path, data={"kind": "module", "source": "no_such_mod:f"})
+    with pytest.raises(ConfigError, match="data.source 'no_such_mod:f' cannot be used"):
+        check_launch(bad)
