@@ -67,7 +67,8 @@ def capture(
         cancel: set it to stop; ``CaptureCancelled`` is raised and hooks are removed.
         gradients: also run backward and record every module output's gradient
             (``result.gradients``, same names as the activations) and every parameter's
-            (``result.parameter_gradients``); torch modules only.
+            (``result.parameter_gradients``); torch modules only. In ``"tensors"`` mode the
+            gradients of the ``keep`` names (tensor, layer or parameter names) keep their values.
         target: what the gradients are of (``engine.capture.gradients``): a class index,
             ``"predicted"``, ``"label"`` (the input's dataset labels), an integer array of one
             class per sample, or a float array of the output's shape (MSE).
@@ -110,7 +111,8 @@ def capture(
         batches = [b.to(dev) for b in batches]
         total = None if tc.is_scripted(module) else sum(1 for _ in module.modules())
         sink = Sink(bins, keep, mode == "tensors", progress, total)
-        grad_sink = Sink(bins, None, False) if grad_target is not None else None
+        # In tensors mode the kept names' gradients are kept too (values on CPU).
+        grad_sink = Sink(bins, keep, mode == "tensors") if grad_target is not None else None
         errors = tc.capture_module(
             module,
             batches,

@@ -157,7 +157,7 @@ def capture_module(
                         start += batch.shape[0] if batch.dim() else 1
                     del out
                 if i == 0 and target is not None and param_grads is not None:
-                    _param_stats(module, params, sink.bins, param_grads, errors)
+                    _param_stats(module, params, grad_sink or sink, param_grads, errors)
     except _Cancel:
         raise CaptureCancelled("capture cancelled") from None
     finally:
@@ -178,7 +178,7 @@ def capture_module(
 def _param_stats(
     module: nn.Module,
     params: list[tuple[str, torch.Tensor]],
-    bins: int,
+    gsink: Sink,
     out: dict[str, Activation],
     errors: dict[str, str],
 ) -> None:
@@ -192,12 +192,16 @@ def _param_stats(
             continue
         try:
             with fs.one_thread():
-                st = fs.stats(p.grad, bins, ws)
+                st = fs.stats(p.grad, gsink.bins, ws)
         except Exception as exc:  # noqa: BLE001
             errors[f"{name} (gradient)"] = f"{type(exc).__name__}: {first_line(exc)}"
             continue
         layer = name.rsplit(".", 1)[0] if "." in name else ""
-        out[name] = Activation(name, layer, owners.get(id(p), "?"), st)
+        keep = gsink.keep_values and (
+            gsink.keep is None or name in gsink.keep or layer in gsink.keep
+        )
+        values = p.grad.detach().to("cpu", copy=True) if keep else None
+        out[name] = Activation(name, layer, owners.get(id(p), "?"), st, values=values)
 
 
 def _forward(module: Any, batch: torch.Tensor, last: list[str]) -> Any:

@@ -8,6 +8,10 @@ engine count its values. Answers are cached, so going back to a layer is instant
 
 The app's activation bar keeps one session per capture and asks it from worker threads; a script
 can do the same: ``CaptureSession.run(model, "digits:3", ...).fetch(layer, name, 20, ...)``.
+
+A session run with ``gradients=True`` and a ``target`` (``engine.capture.gradients``) also holds
+every output's and parameter's gradient: ``view="grad"`` answers for them, with the same bins and
+exact value-range counts (re-runs include the backward pass).
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ Progress = Callable[[int, int | None, str], None]
 class ActivationAnswer:
     """Statistics of one captured activation at ``bins`` bins (and its count in a value range).
 
-    ``view`` is ``"int"`` for the stored integers of a quantized activation (``qdtype``);
-    ``has_int`` says whether that view exists.
+    ``view`` is ``"int"`` for the stored integers of a quantized activation (``qdtype``),
+    ``"grad"`` for the gradient of an output (by its tensor name) or of a parameter (by its
+    name, ``fc.weight``); ``has_int`` / ``has_grad`` say whether those views exist.
     """
 
     layer: str
@@ -44,16 +49,27 @@ class ActivationAnswer:
     view: str = "float"
     qdtype: str = ""
     has_int: bool = False
+    has_grad: bool = False
 
 
 class CaptureSession:
     """One capture plus answers computed later; safe to use from several threads."""
 
-    def __init__(self, model: Model, batch: InputBatch, result: CaptureResult, device: str) -> None:
+    def __init__(
+        self,
+        model: Model,
+        batch: InputBatch,
+        result: CaptureResult,
+        device: str,
+        target: object = None,
+    ) -> None:
         self.model = model
         self.batch = batch
         self.result = result
         self.device = device
+        # A gradient session re-runs with the same target (forward and backward).
+        self.gradients = result.gradient_target is not None
+        self.target = target
         self._by_bins: dict[int, CaptureResult] = {result.bins: result}
         self._in_range: dict[tuple[str, str, float, float], int] = {}
         self._lock = threading.Lock()
@@ -69,14 +85,27 @@ class CaptureSession:
         device: str,
         progress: Progress | None,
         cancel: threading.Event,
+        gradients: bool = False,
+        target: object = None,
     ) -> CaptureSession:
-        """Load the input ``spec`` and capture every layer's activations (call from a worker)."""
+        """Load the input ``spec`` and capture every layer's activations (call from a worker);
+        with ``gradients`` every output's and parameter's gradient for ``target`` too."""
         from engine.capture import capture
         from engine.inputs import load_input, model_input_shape
 
         batch = load_input(spec, input_shape=model_input_shape(model), seed=seed)
-        result = capture(model, batch, bins=bins, device=device, progress=progress, cancel=cancel)
-        return cls(model, batch, result, device)
+        result = capture(
+            model, batch, bins=bins, device=device, progress=progress, cancel=cancel,
+            gradients=gradients, target=target if gradients else None,
+        )  # fmt: skip
+        return cls(model, batch, result, device, target if gradients else None)
+
+    def _grad_kwargs(self) -> dict[str, object]:
+        return {"gradients": True, "target": self.target} if self.gradients else {}
+
+    @staticmethod
+    def _grad_of(result: CaptureResult, name: str) -> Activation | None:
+        return result.gradients.get(name) or result.parameter_gradients.get(name)
 
     def for_layer(self, layer: str) -> list[Activation]:
         """The tensors ``layer`` produced (several for tuple outputs or repeated calls)."""
@@ -102,12 +131,28 @@ class CaptureSession:
         self, layer: str, name: str, bins: int, low: float | None, high: float | None, view: str
     ) -> ActivationAnswer | None:
         first = self.result.activations.get(name)
-        if first is None:
+        grad = self._grad_of(self.result, name)
+        if first is None and grad is None:
             return None
-        has_int = first.int_stats is not None
-        view = view if has_int else "float"
+        has_int = first is not None and first.int_stats is not None
+        if view == "grad" and grad is None or view == "int" and not has_int or first is None:
+            view = "grad" if first is None else "float"
         result = self.result if view == "int" else self._by_bins.get(bins)
-        if result is None or name not in result.activations:
+        if result is None:
+            return None
+        if view == "grad":
+            got = self._grad_of(result, name)
+            if got is None:
+                return None
+            in_range = None
+            if low is not None and high is not None:
+                in_range = self._in_range.get((name, view, low, high))
+                if in_range is None:
+                    return None
+            return ActivationAnswer(
+                layer, name, got.kind, bins, got.stats, in_range, "grad", "", has_int, True
+            )
+        if name not in result.activations:
             return None
         in_range = None
         if low is not None and high is not None:
@@ -117,7 +162,9 @@ class CaptureSession:
         act = result.activations[name]
         stats = act.int_stats if view == "int" and act.int_stats is not None else act.stats
         qdtype = act.quant.qdtype if act.quant is not None else ""
-        return ActivationAnswer(layer, name, act.kind, bins, stats, in_range, view, qdtype, has_int)
+        return ActivationAnswer(
+            layer, name, act.kind, bins, stats, in_range, view, qdtype, has_int, grad is not None
+        )
 
     def fetch(
         self,
@@ -134,15 +181,18 @@ class CaptureSession:
         from engine.capture import capture
 
         first = self.result.activations.get(name)
-        if first is None or first.int_stats is None:
+        if view == "grad" and self._grad_of(self.result, name) is None:
+            view = "float"
+        if view == "int" and (first is None or first.int_stats is None):
             view = "float"
         with self._lock:  # one re-run at a time; a request that waited may find its answer cached
             if cancel.is_set():  # superseded while waiting for the lock
                 return None
-            if view == "float" and bins not in self._by_bins:
+            if view != "int" and bins not in self._by_bins:
                 self._by_bins[bins] = capture(
-                    self.model, self.batch, bins=bins, device=self.device, cancel=cancel
-                )
+                    self.model, self.batch, bins=bins, device=self.device, cancel=cancel,
+                    **self._grad_kwargs(),
+                )  # fmt: skip
             if low is not None and high is not None:
                 key = (name, view, low, high)
                 if key not in self._in_range:
@@ -159,8 +209,9 @@ class CaptureSession:
         kept = capture(
             self.model, self.batch, mode="tensors", keep=[name], bins=1,
             device=self.device, cancel=cancel,
+            **(self._grad_kwargs() if view == "grad" else {}),
         )  # fmt: skip
-        act = kept.activations.get(name)
+        act = self._grad_of(kept, name) if view == "grad" else kept.activations.get(name)
         if act is None or act.values is None:
             raise InputError(f"{name}: the re-run to count values in a range did not produce it")
         values = act.values

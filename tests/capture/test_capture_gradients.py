@@ -173,3 +173,39 @@ def test_cli_capture_gradients_writes_them(tmp_path: Path, capsys) -> None:
     assert main(["capture", *common, "--gradients", "--target", "x.npy"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("layerscope: ") and err.count("\n") == 1
+
+
+def test_capture_session_answers_gradients_with_bins_and_exact_ranges(tmp_path: Path) -> None:
+    """What the app's Weights | Activations | Gradients toggle asks: a gradient at any bin count
+    and the exact count of its values in a range, for outputs and parameters alike."""
+    import threading
+
+    from engine.loaders.torch_loader import model_from_module
+    from engine.usecases.activations import CaptureSession
+
+    torch.manual_seed(0)
+    net = ConvNet()
+    model = model_from_module(tmp_path / "convnet.pt", "torch-module", net, "cpu")
+    cancel = threading.Event()
+    session = CaptureSession.run(
+        model, "random:3x8x8", seed=0, bins=20, device="cpu", progress=None, cancel=cancel,
+        gradients=True, target=2,
+    )  # fmt: skip
+    x = session.batch.tensor
+    want, params = _reference(net, x, torch.full((1,), 2), "ce")
+    got = session.cached("conv", "conv", 20, None, None, view="grad")
+    assert got is not None and got.view == "grad" and got.has_grad
+    _close(got.stats, want["conv"])
+    assert session.cached("conv", "conv", 7, None, None, view="grad") is None  # needs a re-run
+    seven = session.fetch("conv", "conv", 7, None, None, cancel, view="grad")
+    assert len(seven.stats.counts) == 7 and sum(seven.stats.counts) == want["conv"].numel()
+    g = want["conv"].flatten()
+    lo, hi = float(g.quantile(0.25)), float(g.quantile(0.75))
+    ranged = session.fetch("conv", "conv", 20, lo, hi, cancel, view="grad")
+    assert ranged.in_range == int(((g >= lo) & (g <= hi)).sum())
+    w = params["fc.weight"].flatten()
+    pw = session.fetch("fc", "fc.weight", 20, float(w.min()), 0.0, cancel, view="grad")
+    assert pw.view == "grad" and pw.in_range == int((w <= 0).sum())
+    _close(pw.stats, params["fc.weight"])
+    plain = session.cached("conv", "conv", 20, None, None)
+    assert plain.view == "float" and plain.has_grad and plain.stats.numel == g.numel()
