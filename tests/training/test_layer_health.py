@@ -367,3 +367,27 @@ def test_own_script_hook_includes_layer_health(tmp_path: Path) -> None:
     first = next(a for a in alerts if a["rule"] == "collapse")
     assert first["layer"] == "body.2" and K <= first["step"] < K + EVERY
     assert not any(isinstance(c, LayerHealthCallback) for c in callbacks(run_dir=run, health=False))
+
+
+@pytest.mark.slow
+def test_ddp_recipe_rank_zero_writes_one_record_per_sample(tmp_path: Path) -> None:
+    """Two CPU processes (gloo): one header, one record per sampled step, on one schedule."""
+    from engine.cli import main
+
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    rc = main(
+        [
+            "train", str(configs / "resnet8_digits_ddp.yaml"), "--runs-dir", str(tmp_path),
+            "--name", "ddp", "--set", "model.arch=smallcnn", "--set", "trainer.max_epochs=2",
+            "--set", "data.max_samples=256", "--set", "trainer.limit_val_batches=2",
+            "--set", "logging.artifacts=false", "--set", "export.onnx=false",
+            "--set", "health.every=2",
+        ]
+    )  # fmt: skip
+    assert rc == 0
+    (run_dir,) = tmp_path.iterdir()
+    log = HealthLog(run_dir)
+    log.refresh()
+    assert log.header["world_size"] == 2 and log.layers[0] == "features.0"
+    assert log.steps.tolist() == [0, 2, 4, 6]  # 4 steps per epoch, 2 epochs; no duplicates
+    assert np.all(np.isfinite(log.values("act_std")))
