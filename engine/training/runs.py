@@ -273,6 +273,11 @@ def resume_run(run_dir: Path, overrides: list[str] | None = None) -> RunHandle:
         raise InputError(
             f"run {run_dir.name} is still running; stop it first: layerscope runs stop {run_dir.name}"
         )
+    if not (run_dir / CONFIG_FILE).is_file() and (run_dir / RUN_FILE).is_file():
+        raise InputError(
+            f"{run_dir.name} was trained by a script, not a recipe: resume it from that script "
+            f"with trainer.fit(..., ckpt_path='{run_dir / LAST_CKPT}')"
+        )
     if not (run_dir / LAST_CKPT).is_file():
         raise InputError(
             f"cannot resume {run_dir.name}: it has no {LAST_CKPT} (it stopped before the first epoch)"

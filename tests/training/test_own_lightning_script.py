@@ -139,3 +139,17 @@ def test_own_script_runs_compare_with_hparams(
     comparison = compare_run_dirs([runs / "lr0.05", runs / "lr0.01"])
     assert [p.key for p in comparison.differing] == ["lr"]
     assert all(len(r.series["val_loss"]) == 1 for r in comparison.runs)
+
+
+def test_resuming_a_script_run_says_to_resume_from_the_script(tmp_path: Path) -> None:
+    from engine.errors import InputError
+    from engine.training.hook import write_run_marker
+    from engine.training.runs import resume_run
+
+    run = tmp_path / "runs" / "20260101-000000-mine"
+    run.mkdir(parents=True)
+    write_run_marker(run, "mine")
+    (run / "run.pid").write_text("999999999 1\n")  # long gone
+    (run / "last.ckpt").write_bytes(b"")
+    with pytest.raises(InputError, match=r"trained by a script.*ckpt_path='.*last\.ckpt'"):
+        resume_run(run)
