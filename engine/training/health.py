@@ -281,7 +281,8 @@ class HealthLog:
     - ``values(q)``: a ``layers × records`` float32 array of one quantity (``FIELDS``);
     - ``matrix(q, max_columns)``: the same, downsampled for display (stored data never is);
     - ``histogram(layer, step)``: counts and edges of one layer at the record nearest a step;
-    - ``alerts()``: the run's alert events; ``nearest_checkpoint(step)``: a checkpoint to open.
+    - ``alerts()``: the run's alert events, ``alert_marks(max_columns)``: where they sit in
+      the matrix; ``nearest_checkpoint(step)``: a checkpoint to open.
     """
 
     def __init__(self, run_dir: str | Path) -> None:
@@ -473,6 +474,28 @@ class HealthLog:
         from engine.training.events import read_events
 
         return [e for e in read_events(self.dir) if e.get("event") == "alert"]
+
+    def alert_marks(self, max_columns: int | None = None) -> list[tuple[int, int, dict[str, Any]]]:
+        """``(row, column, alert)`` for each alert on a layer of the heatmap, with columns as
+        ``matrix(q, max_columns)`` lays them out (an alert between samples: the nearest)."""
+        n = len(self)
+        if not n:
+            return []
+        rows = {name: i for i, name in enumerate(self.layers)}
+        starts = None
+        if max_columns is not None and n > max_columns:
+            starts = (np.arange(max_columns) * n) // max_columns
+        out = []
+        for a in self.alerts():
+            row = rows.get(str(a.get("layer")))
+            step = a.get("step")
+            if row is None or not isinstance(step, int):
+                continue
+            ri = self.record_index(step)
+            assert ri is not None
+            col = ri if starts is None else int(np.searchsorted(starts, ri, side="right") - 1)
+            out.append((row, col, a))
+        return out
 
     def nearest_checkpoint(self, step: int) -> tuple[Path, int] | None:
         return nearest_checkpoint(self.dir, step)

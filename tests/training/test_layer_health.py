@@ -97,6 +97,9 @@ def test_hand_written_lightning_script_collapse_is_named_within_one_interval(
     after = log.steps >= K
     assert np.all(std[2, after] == 0) and np.all(std[0] > 0)
     assert "collapsed" in format_event(first) and "body.2" in format_event(first)
+    marks = log.alert_marks()
+    assert (2, int(np.flatnonzero(log.steps == first["step"])[0]), first) in marks
+    assert all(col < 3 for _, col, _ in log.alert_marks(max_columns=3))
     # Nothing stays hooked between samples.
     assert not model.body[0]._forward_hooks and not model.head._forward_hooks
 
