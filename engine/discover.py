@@ -58,13 +58,31 @@ class ModelGroup:
         return [e for e in self.entries if e.quantized]
 
     def pairs(self) -> list[tuple[ModelEntry, ModelEntry]]:
-        """(float, quantized) pairs of the same format family, for float-vs-quantized comparison."""
+        """(float, quantized) pairs of the same format family, for float-vs-quantized comparison.
+
+        The float twin is one that can run where there is a choice: ``resnet8.pt`` (a module)
+        before ``resnet8.ckpt`` or ``resnet8.safetensors`` (weights only), whatever the names' order.
+        """
+        floats = sorted(self.float_entries, key=lambda e: _weights_only(e))
         out = []
         for q in self.quantized_entries:
-            same = [f for f in self.float_entries if _family(f.format) == _family(q.format)]
-            if same or self.float_entries:
-                out.append(((same or self.float_entries)[0], q))
+            same = [f for f in floats if _family(f.format) == _family(q.format)]
+            if same or floats:
+                out.append(((same or floats)[0], q))
         return out
+
+
+# Variants and suffixes of files that usually hold weights without the code to run them.
+_WEIGHTS_ONLY_VARIANTS = {"state", "state_dict", "statedict", "sd", "ckpt", "best", "last"}
+
+
+def _weights_only(entry: ModelEntry) -> bool:
+    """Likely weights only (a state dict, a Lightning checkpoint, safetensors): a poorer twin."""
+    return (
+        entry.format.startswith("safetensors")
+        or entry.path.suffix.lower() == ".ckpt"
+        or entry.variant in _WEIGHTS_ONLY_VARIANTS
+    )
 
 
 def _family(fmt: str) -> str:

@@ -95,6 +95,7 @@ def show_quantization(app: App[Any], path: Path, groups: list[Any] | None) -> No
     inspector = inspector_of(app)
     if inspector is None:
         return
+    session = inspector.capture_bar.session  # the input the user last captured with, if any
     screen = QuantizationScreen(
         path, model=inspector.model, groups=groups,
         trust=inspector.trust, device=inspector.device, arch=inspector.arch,

@@ -33,6 +33,7 @@ __all__ = [
     "activation_histograms",
     "comparison_inputs",
     "find_twins",
+    "model_data_spec",
     "no_twin_message",
     "quant_variant",
     "run_comparison",
@@ -171,6 +172,32 @@ def run_comparison(
         cancel=cancel,
     )
     return ComparisonRun(result, fm, qm, batch)
+
+
+def model_data_spec(path: Path) -> str | None:
+    """An input spec of the data ``path`` was trained on, when its folder says so: the demo's
+    ``demo_manifest.json`` or a run folder's ``config.yaml`` (digits only: CIFAR-10 needs its
+    folder). ``None`` when unknown: the caller falls back to random inputs."""
+    import yaml
+
+    from engine.io import load_json
+
+    folder = Path(path).parent
+    dataset = None
+    try:
+        if (folder / "demo_manifest.json").is_file():
+            dataset = load_json(folder / "demo_manifest.json", "demo manifest", 1 << 20)["dataset"]
+        elif (folder / "config.yaml").is_file():
+            config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+            dataset = (config.get("data") or {}).get("kind", "digits")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, LayerscopeError):
+        return None  # no usable hint is not an error: random inputs it is
+    except yaml.YAMLError:
+        return None
+    return DIGITS_SAMPLE if dataset == "digits" else None
+
+
+DIGITS_SAMPLE = "digits:0-31"  # enough samples for a verdict, quick on a CPU
 
 
 # -- twins -----------------------------------------------------------------------------------

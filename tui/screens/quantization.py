@@ -6,6 +6,9 @@ The screen owns the workers: ``find_pairs`` (the engine's twins of the open mode
 ``tui.screens.quant_rows``), all through ``engine.usecases.quant``.
 They post messages from ``tui.messages``; failures become a notification and a log line.
 Escape stops a running comparison and goes back.
+
+Long because it owns the view's three workers and what their answers do to the screen (a failed
+comparison puts the last good one back); the rows' histograms are in ``tui.screens.quant_rows``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from engine.usecases.quant import (  # torch-free at import; loads it inside the
     ComparisonSpec,
     activation_histograms,
     find_twins,
+    model_data_spec,
     no_twin_message,
     run_comparison,
     weight_histograms,
@@ -91,7 +95,7 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
         device: str = "cpu",
         arch: str | None = None,
         arch_kwargs: dict[str, Any] | None = None,
-        inputs: str = "random",
+        inputs: str | None = None,
         threshold_db: float = DEFAULT_THRESHOLD_DB,
     ) -> None:
         super().__init__()
@@ -100,7 +104,9 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
         self.groups = groups
         self.trust, self.device, self.arch = trust, device, arch
         self.arch_kwargs = arch_kwargs
-        self.input_spec = inputs
+        # The input the user last used (the inspector's capture), else the model's own data
+        # when its folder says (digits), else random: random inputs flag everything.
+        self.input_spec = inputs or model_data_spec(path) or "random"
         self.threshold_db = threshold_db
         self.pairs: list[tuple[Path, Path]] = []
         self.pair_index = 0
@@ -112,6 +118,8 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
         self.tensor_kind = "weight"  # what a layer row's histograms show: weight or activation
         self._run: ComparisonRun | None = None  # the models and inputs compared
         self._drawn: dict[str, QuantHistogramsReady] = {}  # answers of this comparison
+        self._shown: tuple | None = None  # the comparison on screen, kept if a new one fails
+        self._spec_used = (self.input_spec, threshold_db)  # what the shown comparison ran on
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◈")
@@ -216,6 +224,9 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
         pair = self.pair
         if pair is None:
             return
+        if self.result is not None:  # a typo in the fields must not throw this one away
+            about = str(self.query_one("#quant-inputs-about").render())
+            self._shown = (pair, self.result, self._run, self._drawn, self._spec_used, about)
         self.result, self.rows, self._shown_key = None, [], None
         self._run, self._drawn = None, {}
         self.table.show_rows([])
@@ -244,10 +255,11 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
             and out.figures.sqnr_db < result.threshold_db
         ):
             hint = "random inputs may miss the calibrated range; n › e.g. digits:0-31"
-        self.summary.show_result(result, note, hint)
-        self.query_one(QuantInputs).describe(
-            message.inputs or "no input shape: try e.g. random:3x32x32"
-        )
+        self._spec_used = (self.input_spec, self.threshold_db)
+        about = message.inputs or "no input shape: try e.g. random:3x32x32"
+        shown_on = self.input_spec if message.inputs else "the weights only (no inputs)"
+        self.summary.show_result(result, note, hint, inputs=shown_on)
+        self.query_one(QuantInputs).describe(about)
         self.table.show_rows(self.rows, flagged_only=self.flagged_only)
         self.table.border_subtitle = (
             f"⚑ below {result.threshold_db:g} dB · ◀ drop starts here · g inspects the layer"
@@ -275,12 +287,30 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
         failure = report_failure(self, event, what=what)
         if failure is None:
             return
+        if worker.group == "quant-compare" and self._restore_shown(failure.text):
+            return
         if worker.group == "quant-compare":
             self.summary.show_message(f"{failure.title}: {failure.text}", "bold red")
             self.histograms.show_hint("Nothing to show: the comparison failed.")
         elif worker.group == "quant-hist":
             self._shown_key = None  # moving back to the row tries again
             self.histograms.show_hint(f"No histograms: {failure.text}")
+
+    def _restore_shown(self, why: str) -> bool:
+        """Put the last comparison of this pair back after a failed one (a typo in the inputs);
+        ``False`` when there is none to put back."""
+        if self._shown is None or self._shown[0] != self.pair:
+            return False
+        _, self.result, self._run, self._drawn, spec_used, about = self._shown
+        (self.input_spec, self.threshold_db), self._shown = spec_used, None
+        self._spec_used, self.rows = spec_used, rows_of(self.result)
+        self.query_one(QuantInputs).reset(*spec_used)
+        self.query_one(QuantInputs).describe(about)
+        kept = f"{why} — still showing the comparison on {spec_used[0]}"
+        self.summary.show_result(self.result, hint=kept, inputs=spec_used[0])
+        self.table.show_rows(self.rows, flagged_only=self.flagged_only)
+        self.show_row(self.table.current)
+        return True
 
     # -- actions -------------------------------------------------------------------------------
     @property

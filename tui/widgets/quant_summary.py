@@ -49,8 +49,11 @@ class QuantSummary(Widget):
         step = f" · {stage} {done}/{total}" if total else f" · {stage}"
         self._set([Text.assemble(("Comparing ", "dim"), _pair(f, q), (f"…{step}", "dim"))])
 
-    def show_result(self, result: Comparison, twin_note: str = "", hint: str = "") -> None:
-        """Pair, output agreement, flagged counts, suggested exclusions, notes."""
+    def show_result(
+        self, result: Comparison, twin_note: str = "", hint: str = "", inputs: str = ""
+    ) -> None:
+        """Pair, output agreement, flagged counts (and the ``inputs`` the verdict rests on),
+        suggested exclusions, notes."""
         head = Text.assemble(
             _pair(Path(result.float_path), Path(result.quant_path)),
             (f"  {twin_note}" if twin_note else "", "dim"),
@@ -79,6 +82,9 @@ class QuantSummary(Widget):
                 "bold red" if acts else "",
             )
         line.append(f" below {result.threshold_db:g} dB", "dim")
+        if inputs:
+            line.append(" on ", "dim")
+            line.append(inputs, "bold")
         unmatched = len(result.unmatched_float) + len(result.unmatched_quant)
         if unmatched:
             line.append(f" · {unmatched} layers unmatched", "yellow")
