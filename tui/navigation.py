@@ -100,6 +100,7 @@ def show_quantization(app: App[Any], path: Path, groups: list[Any] | None) -> No
         path, model=inspector.model, groups=groups,
         trust=inspector.trust, device=inspector.device, arch=inspector.arch,
         arch_kwargs=inspector.arch_kwargs,
+        inputs=session.batch.spec if session is not None else None,
     )  # fmt: skip
 
     def back(layer: str | None) -> None:
