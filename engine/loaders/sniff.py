@@ -8,6 +8,7 @@ from pathlib import Path
 
 from engine.errors import ModelFileError, UnknownFormatError
 from engine.io import load_json
+from engine.loaders.paths import require_regular_file, resolve_inside
 
 FORMATS = ("torchscript", "torch-zip", "torch-pickle", "safetensors", "safetensors-sharded", "onnx")
 # Field tags that may follow ir_version (field 1) at the start of an ONNX ModelProto.
@@ -32,6 +33,7 @@ def sniff(path: str | Path) -> str:
         raise UnknownFormatError(
             f"{path} is a folder without safetensors shards; open a model file inside it instead"
         )
+    require_regular_file(path, "a model")  # before open: a FIFO would block it forever
     try:
         with path.open("rb") as fh:
             head = fh.read(16)
@@ -58,8 +60,12 @@ def _sniff_zip(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:  # "zip file version 8.2"
         raise ModelFileError(f"{path}: corrupt or truncated zip archive ({exc})") from None
+    except UnicodeDecodeError:  # its message would quote the file's bytes
+        raise ModelFileError(
+            f"{path}: corrupt zip archive (a member name is not valid UTF-8)"
+        ) from None
     if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
         return "torchscript"
     if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
@@ -70,9 +76,16 @@ def _sniff_zip(path: Path) -> str:
 def read_index(path: Path) -> dict[str, str]:
     """``weight_map`` (tensor name → shard file) of a sharded folder's index, if there is one."""
     for index in sorted(path.glob("*.safetensors.index.json")):
-        try:
-            data = load_json(index, f"{index}: not a valid safetensors index: the file", _MAX_INDEX)
-            return dict(data["weight_map"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelFileError(f"{index}: not a valid safetensors index ({exc})") from None
+        resolve_inside(path, index.name, "the index")  # a link out would be read and parsed
+        require_regular_file(index, "a safetensors index")
+        data = load_json(index, f"{index}: not a valid safetensors index: the file", _MAX_INDEX)
+        weight_map = data.get("weight_map") if isinstance(data, dict) else None
+        if not isinstance(weight_map, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()
+        ):
+            raise ModelFileError(
+                f"{index}: not a valid safetensors index "
+                "(its weight_map must map tensor names to shard file names)"
+            )
+        return weight_map
     return {}

@@ -63,11 +63,16 @@ def load_torch(
     """Load a ``torch.save`` file (zip or legacy pickle)."""
     import torch
 
-    if fmt == "torch-zip" and arch is None:
-        fast = _load_metadata_only(path)
-        if fast is not None:
-            return fast
     mmap = fmt == "torch-zip"  # legacy pickles cannot be memory-mapped
+    if fmt == "torch-zip":
+        from engine.loaders.zip_check import check_archive
+
+        check = check_archive(path)  # compressed/short members, corrupt zip, oversized pickle
+        mmap = check.mmap_ok
+        if arch is None:
+            fast = _load_metadata_only(path, check.pickle, mmap)
+            if fast is not None:
+                return fast
     try:
         obj = _torch_load(path, weights_only=True, mmap=mmap)
     except UntrustedPickleError:
@@ -108,7 +113,7 @@ def load_torch(
     return builder.build(path, kind, metadata=meta)
 
 
-def _load_metadata_only(path: Path) -> Model | None:
+def _load_metadata_only(path: Path, data: bytes | None = None, mmap: bool = True) -> Model | None:
     """Open a zip state dict/checkpoint from its pickle alone; ``None`` if it holds anything else.
 
     Tensor bytes are read on first ``load()``: the archive is then ``torch.load``-ed once,
@@ -117,13 +122,13 @@ def _load_metadata_only(path: Path) -> Model | None:
     from engine.loaders.torch_meta import Unsupported, read_metadata
 
     try:
-        obj = read_metadata(path)
+        obj = read_metadata(path, data)
     except Unsupported:
         return None
     kind, tensors, meta = _find_state_dict(obj, path)
     if kind == "lightning-ckpt":
         tensors = _strip_common_prefix(tensors, meta)
-    archive = _LazyArchive(path)
+    archive = _LazyArchive(path, mmap)
     builder = TreeBuilder()
     for name, tm in tensors.items():
         builder.add_tensor(
@@ -137,15 +142,16 @@ def _load_metadata_only(path: Path) -> Model | None:
 class _LazyArchive:
     """The real (memory-mapped) tensors of an archive, loaded once on first use."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mmap: bool = True) -> None:
         self.path = path
+        self.mmap = mmap  # False when a member is compressed: mapped bytes would be wrong
         self._tensors: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
     def tensor(self, name: str) -> Any:
         with self._lock:
             if self._tensors is None:
-                obj = _torch_load(self.path, weights_only=True, mmap=True)
+                obj = _torch_load(self.path, weights_only=True, mmap=self.mmap)
                 kind, tensors, meta = _find_state_dict(obj, self.path)
                 if kind == "lightning-ckpt":
                     tensors = _strip_common_prefix(tensors, meta)
@@ -231,12 +237,27 @@ def _is_tensor(value: Any) -> bool:
 
 
 def _flatten(obj: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for key, value in obj.items():
+    """(dotted name, tensor) of nested mappings, depth first.
+
+    Iterative, and each mapping is walked once: a pickle can nest dicts deeper than Python's
+    recursion limit, refer to itself, or share one dict along 2**30 paths in a few hundred bytes.
+    """
+    seen = {id(obj)}
+    stack = [(prefix, iter(obj.items()))]
+    while stack:
+        prefix, items = stack[-1]
+        item = next(items, None)
+        if item is None:
+            stack.pop()
+            continue
+        key, value = item
         name = f"{prefix}{key}"
         if _is_tensor(value):
             yield name, value
         elif isinstance(value, Mapping):
-            yield from _flatten(value, name + ".")
+            if id(value) not in seen:
+                seen.add(id(value))
+                stack.append((name + ".", iter(value.items())))
         elif name.endswith("_packed_params") and isinstance(value, tuple) and value:
             # Eager torch.ao quantized Linear: "fc._packed_params._packed_params" = (weight, bias).
             layer = name.removesuffix("._packed_params").removesuffix("._packed_params")

@@ -89,16 +89,20 @@ class _MetaUnpickler(pickle.Unpickler):
         return _Storage(pid[1])
 
 
-def read_metadata(path: Path) -> Any:
+def read_metadata(path: Path, data: bytes | None = None) -> Any:
     """The unpickled object of a torch zip archive, tensors replaced by ``TensorMeta``.
+
+    ``data`` is the archive's ``data.pkl`` when the caller has read it already (bounded, checked:
+    ``engine.loaders.zip_check``).
 
     Raises:
         Unsupported: anything else is in the pickle (modules, quantized tensors, custom classes).
     """
     try:
-        with zipfile.ZipFile(path) as zf:
-            name = next(n for n in zf.namelist() if n.endswith("data.pkl"))
-            data = zf.read(name)
+        if data is None:
+            with zipfile.ZipFile(path) as zf:
+                name = next(n for n in zf.namelist() if n.endswith("data.pkl"))
+                data = zf.read(name)
         return _MetaUnpickler(io.BytesIO(data)).load()
     except Unsupported:
         raise
