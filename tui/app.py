@@ -38,8 +38,11 @@ class LayerscopeApp(App[int]):
     COMMANDS = App.COMMANDS | {LayerscopeCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit", tooltip="Leave layerscope", id="app.quit"),
-        Binding("t", "train", "Train", show=False, tooltip="Launch a training run", id="app.train"),
-        Binding("R", "runs", "Runs", show=False, tooltip="Training runs", id="app.runs"),
+        Binding("t", "train", "Train", tooltip="Launch a training run", id="app.train"),
+        Binding("R", "runs", "Runs", tooltip="Training runs", id="app.runs"),
+        Binding(
+            "f1", "help", "Help", show=False, tooltip="Every key of this screen", id="app.help_f1"
+        ),
     ]
 
     def __init__(
@@ -91,6 +94,9 @@ class LayerscopeApp(App[int]):
 
     def action_runs(self) -> None:
         navigation.show_runs(self)
+
+    def action_help(self) -> None:
+        navigation.show_help(self)
 
     def on_show_train(self, message: ShowTrain) -> None:
         navigation.show_train(self, follow=message.follow)

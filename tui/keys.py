@@ -4,23 +4,41 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
+# Every screen's first keys: ? (shown, so even 80 columns show where the rest are) and F1,
+# which also works where ? would be typed into a field.
+# fmt: off
+HELP_KEYS = [
+    Binding("question_mark", "app.help", "Help", key_display="?", tooltip="Every key of this screen", id="app.help"),
+    Binding("f1", "app.help", "Help", show=False, tooltip="Every key of this screen", id="app.help_f1"),
+]
+_BINS = Binding.Group("Bins± ", compact=True)  # the space: compact groups run into the next key
+# fmt: on
+
+# Shown in the inspector's footer only from 100 columns on (? lists them at any width).
+WIDE_ONLY_KEYS = {
+    "histogram.fewer", "histogram.more", "compare.open", "quant.open", "log.toggle",
+    "app.train", "app.runs",
+}  # fmt: skip
+NARROW_FOOTER = 100  # columns
+
 # fmt: off
 INSPECTOR_KEYS = [
+    *HELP_KEYS,
     Binding("o", "focus_models", "Models", tooltip="Pick a model file", id="models.focus"),
     Binding("slash", "filter", "Filter", tooltip="Filter layers by name", id="layers.filter"),
     Binding("b", "focus_bins", "Bins", tooltip="Change the bin count", id="histogram.bins"),
-    Binding("right_square_bracket", "step_bins(1)", "More bins", show=False, id="histogram.more"),
-    Binding("left_square_bracket", "step_bins(-1)", "Fewer bins", show=False, id="histogram.fewer"),
+    Binding("left_square_bracket", "step_bins(-1)", "Fewer bins", group=_BINS, id="histogram.fewer"),
+    Binding("right_square_bracket", "step_bins(1)", "More bins", group=_BINS, id="histogram.more"),
     Binding("r", "focus_range", "Range", tooltip="Value-range analysis", id="range.focus"),
     Binding("i", "toggle_view", "Int/Float", tooltip="Integer or dequantized values", id="view.toggle"),
     Binding("e", "export", "Export", tooltip="Save the tensor's statistics as JSON", id="stats.export"),
     Binding("c", "capture", "Capture", tooltip="Choose an input and capture activations", id="activations.capture"),
     Binding("a", "toggle_activations", "Weights/Acts", tooltip="The layer's weights or its captured activation", id="activations.toggle"),
     Binding("n", "next_output", "Next output", tooltip="The layer's next output tensor (tuple outputs, repeated calls)", id="activations.next"),
-    Binding("d", "compare_reports", "Compare", show=False, tooltip="Diff two activation reports", id="compare.open"),
-    Binding("Q", "quant_compare", "Quant", show=False, tooltip="Float vs quantized twin, layer by layer", id="quant.open"),
+    Binding("d", "compare_reports", "Compare", tooltip="Diff two activation reports", id="compare.open"),
+    Binding("Q", "quant_compare", "Quant", tooltip="Float vs quantized twin, layer by layer", id="quant.open"),
     Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Reload the model", id="model.reload"),
-    Binding("l", "toggle_log", "Log", show=False, tooltip="Show or hide the log", id="log.toggle"),
+    Binding("l", "toggle_log", "Log", tooltip="Show or hide the log", id="log.toggle"),
     Binding("escape", "cancel", "Cancel", tooltip="Stop loading or computing", id="work.cancel"),
 ]
 # fmt: on
@@ -28,6 +46,7 @@ INSPECTOR_KEYS = [
 # The Quantization view (float vs quantized twin, layer by layer).
 # fmt: off
 QUANT_KEYS = [
+    *HELP_KEYS,
     Binding("escape", "back", "Back", tooltip="Back to the inspector (stops a running comparison)", id="quant.back"),
     Binding("a", "toggle_tensor", "Weights/Acts", tooltip="Histograms of the weight or the layer's output", id="quant.tensor"),
     Binding("v", "toggle_overlay", "Overlay", show=False, tooltip="Histograms side by side or overlaid", id="quant.overlay"),
@@ -45,13 +64,15 @@ QUANT_KEYS = [
 
 # Training: the Train screen's keys are ctrl+ chords because its form's inputs take plain letters.
 # fmt: off
-TRAIN_KEYS = [
+TRAIN_KEYS = [  # F1 shown: ? goes into the form's fields
+    Binding("f1", "app.help", "Help", tooltip="Every key of this screen", id="app.help_f1"),
     Binding("ctrl+l", "launch", "Launch", tooltip="Start a run with the form's values", id="train.launch"),
     Binding("ctrl+t", "stop", "Stop run", tooltip="Stop the followed run gracefully", id="train.stop"),
     Binding("ctrl+r", "runs", "Runs", tooltip="All runs, running and finished", id="train.runs"),
     Binding("escape", "back", "Back", tooltip="Back to the inspector (runs keep going)", id="train.back"),
 ]
 RUNS_KEYS = [
+    *HELP_KEYS,
     Binding("s", "stop", "Stop", tooltip="Stop the run gracefully (saves last.ckpt)", id="runs.stop"),
     Binding("e", "resume", "Resume", tooltip="Continue a stopped or failed run from last.ckpt", id="runs.resume"),
     Binding("m", "inspect_model", "Model", tooltip="Open the run's model.onnx in the inspector", id="runs.model"),
@@ -67,8 +88,10 @@ RUNS_KEYS = [
 # The compare view (two activation reports diffed).
 # fmt: off
 COMPARE_KEYS = [
+    *HELP_KEYS,
     Binding("escape", "back", "Back", tooltip="Back to the inspector", id="compare.back"),
     Binding("s", "swap", "Swap A/B", tooltip="Make B the reference", id="compare.swap"),
     Binding("f", "flagged_only", "Flagged only", tooltip="Show only flagged tensors, or all", id="compare.flagged"),
+    Binding("g", "inspect_row", "Inspect", tooltip="The row's layer and its histogram, in the inspector (also Enter)", id="compare.inspect"),
 ]
 # fmt: on

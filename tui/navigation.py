@@ -58,6 +58,15 @@ def show_train(app: App[Any], follow: Path | None = None) -> TrainScreen:
     return screen  # type: ignore[return-value]
 
 
+def show_help(app: App[Any]) -> None:
+    """The keys of the screen the user is on (not over another help screen)."""
+    from tui.screens.help import HelpScreen
+
+    if not isinstance(app.screen, HelpScreen):
+        keys = [b for bs in app._bindings.key_to_bindings.values() for b in bs]
+        app.push_screen(HelpScreen(app.screen, keys))
+
+
 def show_runs(app: App[Any]) -> RunsScreen:
     """Bring up the one Runs screen (created on first use)."""
     from tui.screens.runs import RunsScreen
@@ -126,6 +135,16 @@ def compare_reports(app: App[Any], session: ActivationSession | None) -> None:
 
     def chosen(paths: list[Path] | None) -> None:
         if paths:
-            app.push_screen(CompareScreen(paths[0], session if session is not None else paths[1]))
+            screen = CompareScreen(paths[0], session if session is not None else paths[1])
+            app.push_screen(screen, show_layer_activations)
+
+    def show_layer_activations(layer: str | None) -> None:
+        """Enter or g on a row: that layer in the inspector, with its captured activations."""
+        inspector = inspector_of(app)
+        if layer is None or inspector is None or inspector.model is None:
+            return
+        inspector.reveal_layer(layer, inspector.model.path)
+        if inspector.capture_bar.session is not None:
+            inspector.capture_bar.toggle.set(True)
 
     app.push_screen(ReportPrompt(title, fields), chosen)

@@ -125,7 +125,8 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
 
     # -- start ---------------------------------------------------------------------------------
     def on_resize(self) -> None:
-        self.query_one(Footer).compact = self.size.width < 100  # every key fits in 80 columns
+        self.query_one(Footer).compact = self.size.width < 140  # more keys fit (? Help lists all)
+        self.refresh_bindings()  # some keys show in the footer only when it is wide
 
     def on_mount(self) -> None:
         path = self.start_path

@@ -9,12 +9,14 @@ Its handler uses Textual's ``on_<message>`` name (a mixin's ``@on`` handlers are
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loguru import logger
 from textual.widgets import Input
 
+from tui.keys import NARROW_FOOTER, WIDE_ONLY_KEYS
 from tui.messages import ShowQuantization
 from tui.screens.inspector_capture import CAPTURE_ACTIONS
 from tui.screens.open_path import OpenPath
@@ -60,6 +62,19 @@ class InspectorControls(_Host):
 
         def open_model(self, path: Path, *, trust: bool | None = None) -> None: ...
         def list_models(self, folder: Path) -> None: ...
+
+    @property
+    def active_bindings(self) -> dict:  # type: ignore[override]
+        """The footer's keys: at 80 columns the wide-only ones hide there (they still work;
+        ? lists them). Key dispatch does not read this, only the footer does."""
+        bindings = super().active_bindings  # type: ignore[misc]
+        if self.size.width >= NARROW_FOOTER:
+            return bindings
+        return {
+            key: active._replace(binding=replace(active.binding, show=False))
+            if active.binding.id in WIDE_ONLY_KEYS else active
+            for key, active in bindings.items()
+        }  # fmt: skip
 
     def _key_state(self) -> tuple[bool, ...]:
         """What decides which keys work; the footer is rebuilt only when this changes."""
