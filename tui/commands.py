@@ -93,6 +93,7 @@ class LayerscopeCommands(Provider):
 COMPARE_COMMANDS: list[tuple[str, str, str]] = [
     ("compare: swap A and B", "swap", "Make B the reference (s)"),
     ("compare: flagged only", "flagged_only", "Show only flagged tensors, or all (f)"),
+    ("compare: inspect this layer", "inspect_row", "The row's layer and histogram, in the inspector (g)"),
     ("compare: back", "back", "Back to the inspector (Escape)"),
 ]
 

@@ -222,6 +222,7 @@ class ActivationReady(Message):
     view: str = "float"
     qdtype: str = ""
     has_int: bool = False
+    has_grad: bool = False  # engine.usecases.activations.ActivationAnswer's fields, one for one
 
 
 @dataclass

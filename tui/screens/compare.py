@@ -35,7 +35,7 @@ COLUMNS = ("", "tensor", "flags", "B/A std", "mean shift", "B zeros", "A std", "
 FLAGGED = "bold red"
 
 
-class CompareScreen(Screen):
+class CompareScreen(Screen[str | None]):
     """A (reference) against B: one row per tensor in both, flagged ones in red."""
 
     DEFAULT_CSS = """
@@ -158,8 +158,9 @@ class CompareScreen(Screen):
         if not row.flags:
             text.append("nothing flagged", "green")
         for flag in row.flags:
+            # Some of the engine's sentences start with the code already ("saturated: 23% ...").
             text.append(f"⚠ {flag.code}: ", FLAGGED)
-            text.append(f"{flag.message}\n")
+            text.append(f"{flag.message.removeprefix(f'{flag.code}: ')}\n")
         detail.update(text.rstrip() or text)
 
     # -- errors --------------------------------------------------------------------------------
@@ -187,6 +188,18 @@ class CompareScreen(Screen):
     def action_flagged_only(self) -> None:
         self.flagged_only = not self.flagged_only
         self.fill()
+
+    @on(DataTable.RowSelected, "#diff")
+    def action_inspect_row(self) -> None:
+        """Back to the inspector on the highlighted row's layer (B's name), its activations on."""
+        table = self.table
+        if self.diff is None or not table.row_count:
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        row = next((r for r in self.diff.rows if r.name == key), None)
+        if row is not None:
+            self.workers.cancel_group(self, "compare")
+            self.dismiss(row.layer or row.name)
 
 
 def _report(source: Source) -> Report:
