@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import InputError
+from engine.loaders.paths import quote, require_regular_file
 
 DIGITS_CLASSES = [str(i) for i in range(10)]
 CIFAR10_CLASSES = [
@@ -56,7 +57,8 @@ def cifar10_folder(data_dir: str | os.PathLike[str] | None = None) -> Path:
         candidates += [Path("data"), Path("data/cifar-10-batches-py")]
     for c in candidates:
         for folder in (c, c / "cifar-10-batches-py"):
-            if (folder / "test_batch").is_file():
+            if (folder / "test_batch").exists():  # a FIFO or folder there is named, not skipped
+                require_regular_file(folder / "test_batch", "a CIFAR-10 batch", InputError)
                 return folder
     looked = ", ".join(str(c) for c in candidates)
     raise InputError(
@@ -65,8 +67,16 @@ def cifar10_folder(data_dir: str | os.PathLike[str] | None = None) -> Path:
     )
 
 
+class _Refused(pickle.UnpicklingError):
+    """A global the safe unpickler will not load (its own message, unlike pickle's byte echoes)."""
+
+
 class _SafeUnpickler(pickle.Unpickler):
-    """CIFAR-10 batches hold only dicts, bytes, lists and NumPy arrays: refuse anything else."""
+    """CIFAR-10 batches hold only dicts, bytes, lists and NumPy arrays: refuse anything else.
+
+    Builtin containers come from pickle opcodes, not ``find_class``; the only globals a batch
+    needs are NumPy's array reconstruction, so no other callable (``os.system``...) is reachable.
+    """
 
     _ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"),
@@ -78,7 +88,7 @@ class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle's signature
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        raise _Refused(f"it asks for {quote(f'{module}.{name}')}, which was refused")
 
 
 def read_cifar10(folder: Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
@@ -87,14 +97,26 @@ def read_cifar10(folder: Path, split: str = "test") -> tuple[np.ndarray, np.ndar
     images, labels = [], []
     for name in names:
         path = folder / name
+        if not path.exists():
+            raise InputError(f"CIFAR-10 file missing: {path}")
+        require_regular_file(path, "a CIFAR-10 batch", InputError)  # before open: FIFOs block
+        not_batch = f"{path} is not a CIFAR-10 python batch"
         try:
             with path.open("rb") as fh:
                 batch = _SafeUnpickler(fh, encoding="bytes").load()
+        except _Refused as exc:
+            raise InputError(f"{not_batch} ({exc})") from None
+        except Exception as exc:  # pickle raises many kinds; its messages may quote file bytes
+            raise InputError(f"{not_batch} (unpickling failed: {type(exc).__name__})") from None
+        if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+            raise InputError(f"{not_batch} (expected a dict with b'data' and b'labels')")
+        try:
             data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-            images.append(data.transpose(0, 2, 3, 1))
-            labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
-        except FileNotFoundError:
-            raise InputError(f"CIFAR-10 file missing: {path}") from None
-        except (KeyError, ValueError, pickle.UnpicklingError, EOFError) as exc:
-            raise InputError(f"{path} is not a CIFAR-10 python batch ({exc})") from None
+            lab = np.asarray(batch[b"labels"], dtype=np.int64).reshape(-1)
+        except (ValueError, TypeError, OverflowError):
+            raise InputError(f"{not_batch} (data is not N×3072 bytes with N labels)") from None
+        if len(lab) != len(data):
+            raise InputError(f"{not_batch} ({len(data)} images but {len(lab)} labels)")
+        images.append(data.transpose(0, 2, 3, 1))
+        labels.append(lab)
     return np.concatenate(images), np.concatenate(labels)

@@ -25,6 +25,7 @@ import numpy as np
 
 from engine import datasets
 from engine.errors import InputError
+from engine.loaders.paths import require_regular_file
 from engine.onnx_graph import GraphIndex
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]] | None] = 
     "none": None,
 }
 SOURCES = ("random", "cifar10", "digits", "image", "npy")
+# Images above this many pixels are refused from their header, before decoding (bomb guard).
+MAX_IMAGE_PIXELS = 64_000_000
 
 
 @dataclass(eq=False)
@@ -158,8 +161,12 @@ def load_input(
         )
     if path.is_dir():
         raise InputError(f"input {spec} is a folder: give an image or .npy file")
-    with path.open("rb") as fh:
-        is_npy = fh.read(6) == b"\x93NUMPY"
+    require_regular_file(path, "an input", InputError)  # before open: a FIFO blocks it forever
+    try:
+        with path.open("rb") as fh:
+            is_npy = fh.read(6) == b"\x93NUMPY"
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
     if is_npy:
         return _npy(spec, path, input_shape, max_samples)
     return _image(spec, path, input_shape, normalize)
@@ -223,13 +230,27 @@ def _dataset(
 def _image(
     spec: str, path: Path, shape: tuple[int, ...] | None, normalize: str | None
 ) -> InputBatch:
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
+    too_big = (
+        f"{path.name}: an image of more than {MAX_IMAGE_PIXELS // 1_000_000} MP is refused "
+        "before decoding (a few KB of PNG can decode to gigabytes)"
+    )
     try:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        with warnings.catch_warnings():  # PIL's bomb warning becomes our refusal, not a stray line
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:  # reads the header only
+                w, h = im.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise InputError(f"{too_big}; this one is {w}×{h}")
+                arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(too_big) from None  # PIL's own cap fired first, in open()
     except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"cannot read {path} as an image or .npy array ({exc})") from None
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:80]
+        raise InputError(f"cannot read {path} as an image or .npy array ({reason})") from None
     t, transforms = _to_model(arr[None], shape)
     name = normalize or ("cifar10" if tuple(t.shape[1:]) == (3, 32, 32) else "none")
     norm = _normalize(t, name)
@@ -242,10 +263,12 @@ def _npy(
 ) -> InputBatch:
     import torch
 
+    _check_npy_header(path)
     try:
         arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"cannot read {path} as a .npy array ({exc})") from None
+    except (ValueError, OSError, MemoryError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:80]
+        raise InputError(f"cannot read {path} as a .npy array ({reason})") from None
     if arr.dtype.kind not in "fiub":
         raise InputError(f"{path.name} holds {arr.dtype} values; capture needs numbers")
     transforms = []
@@ -262,6 +285,39 @@ def _npy(
     dims = "×".join(str(d) for d in t.shape)
     desc = f"array {path.name} {dims} (used as given, no normalisation)"
     return InputBatch(t, spec, "npy", desc, transforms=transforms)
+
+
+def _check_npy_header(path: Path) -> None:
+    """Refuse a .npy whose header claims more data than the file holds, from the header alone
+    (``np.load`` would allocate the claimed size first: 11 TiB from a 128-byte file)."""
+    import math
+
+    from numpy.lib import format as npy_format
+
+    bad = f"{path.name} is not a valid .npy file (unreadable header)"
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            version = npy_format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = npy_format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, _, dtype = npy_format.read_array_header_2_0(fh)
+            else:  # 3.0 only differs for structured dtypes with non-Latin-1 field names
+                raise InputError(f"{path.name}: .npy format version {version} is not supported")
+            data_bytes = size - fh.tell()
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError):
+        raise InputError(bad) from None  # numpy's messages quote the header's text
+    if dtype.hasobject:
+        raise InputError(f"{path.name} holds Python objects; capture needs numbers")
+    if any(d < 0 for d in shape):
+        raise InputError(bad)
+    claimed = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    if claimed > data_bytes:
+        raise InputError(
+            f"{path.name}: its header claims {claimed:,} bytes of data but the file holds "
+            f"{data_bytes:,}; refused before reading"
+        )
 
 
 def _to_model(images: np.ndarray, shape: tuple[int, ...] | None) -> tuple[torch.Tensor, list[str]]:

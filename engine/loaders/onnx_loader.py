@@ -6,15 +6,17 @@ when read, and a location that leaves the model's folder is refused before anyth
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine.errors import ModelFileError, UnsafePathError
+from engine.errors import ModelFileError
 from engine.loaders import onnx_quant as oq
 from engine.loaders.common import for_stats
+from engine.loaders.paths import quote, require_regular_file, resolve_inside
 from engine.model import Model, QuantInfo, TensorRef, TreeBuilder
 from engine.onnx_graph import GraphIndex
 
@@ -46,32 +48,28 @@ def external_location(t: Any, base: Path) -> tuple[Path, int, int | None]:
     """(file, offset, length) of an external tensor; refuses paths outside ``base``."""
     info = {e.key: e.value for e in t.external_data}
     loc = info.get("location", "")
-    target = (base / loc).resolve()
-    if not loc or Path(loc).is_absolute() or not target.is_relative_to(base):
-        raise UnsafePathError(
-            f"{base}: tensor {t.name!r} points to external data {loc!r} outside the model's folder; "
-            "refusing to read it (move the data file next to the model)"
-        )
+    target = resolve_inside(base, loc, f"tensor {quote(t.name)} points to external data")
     try:
         length = int(info["length"]) if "length" in info else None
         offset = int(info.get("offset", 0))
     except ValueError:
         raise ModelFileError(
-            f"{base}: tensor {t.name!r} has a non-numeric external offset or length"
+            f"{base}: tensor {quote(t.name)} has a non-numeric external offset or length"
         ) from None
     if offset < 0 or (length is not None and length < 0):
         raise ModelFileError(
-            f"{base}: tensor {t.name!r} has a negative external data offset or length"
+            f"{base}: tensor {quote(t.name)} has a negative external data offset or length"
         )
     # Checked at open (a stat, no read), so a missing or short data file is named up front.
-    if not target.is_file():
+    if not os.path.exists(target):  # False for a name too long too, not OSError
         raise ModelFileError(
-            f"{base}: tensor {t.name!r} needs external data file {loc!r}, which is missing"
+            f"{base}: tensor {quote(t.name)} needs external data file {quote(loc)}, which is missing"
         )
-    if offset + (length or 0) > target.stat().st_size:
+    size = require_regular_file(target, "external data").st_size  # a FIFO would block reads
+    if offset + (length or 0) > size:
         raise ModelFileError(
-            f"{target}: truncated external data: tensor {t.name!r} needs bytes "
-            f"{offset}..{offset + (length or 0)}, the file has {target.stat().st_size}"
+            f"{target}: truncated external data: tensor {quote(t.name)} needs bytes "
+            f"{offset}..{offset + (length or 0)}, the file has {size}"
         )
     return target, offset, length
 

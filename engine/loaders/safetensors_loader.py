@@ -6,6 +6,7 @@ all opening needs. A tensor's bytes are read through ``safe_open`` (memory-mappe
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 from engine.errors import ModelFileError
 from engine.io import load_json
 from engine.loaders.common import for_stats, guess_kinds
+from engine.loaders.paths import quote, require_regular_file, resolve_inside
 from engine.loaders.sniff import read_index
 from engine.model import Model, TensorRef, TreeBuilder
 
@@ -168,15 +170,24 @@ def shard_files(folder: Path, weight_map: dict[str, str] | None = None) -> list[
         weight_map = read_index(folder)
     if weight_map:
         files = list(dict.fromkeys(weight_map.values()))
-        missing = [f for f in files if not (folder / f).is_file()]
+        # Entries come from a file: '..', an absolute path or a link out would read elsewhere.
+        targets = [resolve_inside(folder, f, "the index names shard") for f in files]
+        missing = [quote(f) for f, t in zip(files, targets, strict=True) if not os.path.exists(t)]
         if missing:
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             raise ModelFileError(
-                f"{folder}: the index names shard(s) that are missing: {', '.join(missing)}"
+                f"{folder}: the index names shard(s) that are missing: "
+                f"{', '.join(missing[:5])}{more}"
             )
+        for target in targets:
+            require_regular_file(target, "a shard")
         return [folder / f for f in files]
     shards = sorted(folder.glob("*.safetensors"))
     if not shards:
         raise ModelFileError(f"{folder}: no .safetensors shards in this folder")
+    for shard in shards:
+        resolve_inside(folder, shard.name, "the shard")
+        require_regular_file(shard, "a shard")
     return shards
 
 
@@ -194,7 +205,9 @@ def load_sharded(path: Path, **_: Any) -> Model:
             shard = shard_of[fname]
             info = headers[shard].get(name)
             if info is None:
-                raise ModelFileError(f"{shard}: the index says it holds {name!r}, but it does not")
+                raise ModelFileError(
+                    f"{shard}: the index says it holds {quote(name)}, but it does not"
+                )
             builder.add_tensor(_ref(shard, name, info))
     else:
         owner = {
@@ -216,7 +229,11 @@ def load_sharded(path: Path, **_: Any) -> Model:
 def read_config_json(folder: Path) -> dict[str, object]:
     """The interesting bits of a Hugging Face ``config.json``, without needing ``transformers``."""
     cfg_path = folder / "config.json"
-    if not cfg_path.is_file():
+    if not cfg_path.is_file():  # is_file: a FIFO or folder of that name is left out too
+        return {}
+    try:  # the same path rule as the shards: a config.json linked from elsewhere is ignored
+        resolve_inside(folder, cfg_path.name, "config.json")
+    except ModelFileError:
         return {}
     try:  # optional facts: a broken config.json is left out, the model still opens
         cfg = load_json(cfg_path, f"{cfg_path}", 10 * 1024 * 1024)

@@ -64,7 +64,7 @@ def test_opening_reads_headers_only(sharded: Path, monkeypatch: pytest.MonkeyPat
 
 def test_index_naming_a_missing_shard_names_it(sharded: Path) -> None:
     (sharded / "model-00002-of-00003.safetensors").unlink()
-    with pytest.raises(ModelFileError, match=r"missing: model-00002-of-00003\.safetensors"):
+    with pytest.raises(ModelFileError, match=r"missing: 'model-00002-of-00003\.safetensors'"):
         load_model(sharded)
 
 
