@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import stat
@@ -66,8 +67,42 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_json(path: Path, obj: Any, indent: int = 2) -> None:
-    """JSON (NaN refused: JSON has none), atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=indent, default=_jsonable) + "\n")
+    """JSON (non-finite numbers as strings, see ``dumps``), atomically."""
+    atomic_write_text(path, dumps(obj, indent=indent) + "\n")
+
+
+# JSON has no Inf/NaN. Everything layerscope writes as JSON goes through ``dumps``: a non-finite
+# float becomes the string "inf", "-inf" or "nan" (docs/report-schema.md), which every JSON
+# parser accepts and ``finite_or_str`` reads back.
+NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float (also in lists, tuples, dicts) replaced by its string."""
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return obj
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, str | bytes):
+        return json_safe(obj.tolist())  # NumPy scalars/arrays, tensors
+    return obj
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that never writes Inf/NaN literals (``allow_nan=False`` backs that up)."""
+    kwargs.setdefault("default", _jsonable)
+    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
+
+
+def finite_or_str(value: Any) -> Any:
+    """Read back what ``dumps`` wrote: "inf"/"-inf"/"nan" → float; anything else unchanged."""
+    if isinstance(value, str) and value in NON_FINITE:
+        return NON_FINITE[value]
+    return value
 
 
 def remove_stale_temps(folder: Path) -> list[Path]:
@@ -223,7 +258,7 @@ def write_user_json(
     )
     rest = {k: v for k, v in obj.items() if k not in ("schema", "schema_version")}
     stamped = {"schema": schema, "schema_version": version, **rest}
-    text = json.dumps(stamped, indent=indent, default=_jsonable) + "\n"
+    text = dumps(stamped, indent=indent) + "\n"
     write_user_text(path, text, force=force, protect=protect, force_hint=force_hint)
 
 

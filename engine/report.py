@@ -7,7 +7,6 @@ The schema is documented in docs/report-schema.md. Readers accept every schema v
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 
 from engine.capture.result import CaptureResult
 from engine.errors import InputError
-from engine.io import atomic_write_text, load_json, write_user_text
+from engine.io import atomic_write_text, dumps, load_json, write_user_text
 from engine.model import QuantInfo
 from engine.stats import TensorStats
 
@@ -216,7 +215,7 @@ def save(
     with ``force`` (:func:`engine.io.check_user_target`).
     """
     p = Path(path)
-    text = json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n"
+    text = dumps(report.to_dict(), indent=1) + "\n"  # no Inf/NaN literals
     write_user_text(p, text, force=force, protect=[report.model.get("path")], force_hint=force_hint)
     report.path = p
     return p

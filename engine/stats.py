@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -53,6 +54,9 @@ class TensorStats:
     neginf: int
     counts: list[int] = field(default_factory=list)
     edges: list[float] = field(default_factory=list)
+    # What the numbers are of, when not plainly the values: "statistics of complex tensors:
+    # magnitude |z|", or why there are none (packed fp4, meta and sparse tensors).
+    note: str | None = None
 
     @property
     def finite(self) -> int:
@@ -72,8 +76,15 @@ class TensorStats:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TensorStats:
         names = {f for f in cls.__dataclass_fields__}
+        from engine.io import finite_or_str
+
         kw = {k: v for k, v in d.items() if k in names}
         kw["shape"] = tuple(kw["shape"])
+        for k in ("min", "max", "mean", "std"):  # JSON writes Inf/NaN as "inf"/"-inf"/"nan"
+            if k in kw:
+                kw[k] = finite_or_str(kw[k])
+        if "edges" in kw:
+            kw["edges"] = [finite_or_str(e) for e in kw["edges"]]
         return cls(**kw)
 
 
@@ -119,10 +130,41 @@ def compute(
         raise ValueError(f"chunk_elems must be at least 1, got {chunk_elems}")
     shape = tuple(x.shape) if hasattr(x, "shape") else ()
     dtype = dtype_name(x)
+    missing = _no_values(x)
+    if missing is not None:
+        return TensorStats(
+            shape=shape, dtype=dtype, numel=math.prod(shape), min=None, max=None, mean=None,
+            std=None, zeros=0, nan=0, posinf=0, neginf=0, counts=[0] * bins,
+            edges=histogram_edges(None, None, bins).tolist(), note=missing,
+        )  # fmt: skip
     flat = _as_flat_tensor(x)
+    note = None
+    if flat.is_complex():  # no order on complex numbers: min/max/histogram of |z| mean something
+        flat, note = flat.abs(), COMPLEX_NOTE
     if flat.dtype in _table_dtypes():
-        return _compute_by_table(flat, shape, dtype, bins, chunk_elems, hist_range)
-    return _compute_chunked(flat, shape, dtype, bins, chunk_elems, hist_range)
+        out = _compute_by_table(flat, shape, dtype, bins, chunk_elems, hist_range)
+    else:
+        out = _compute_chunked(flat, shape, dtype, bins, chunk_elems, hist_range)
+    out.note = note
+    return out
+
+
+COMPLEX_NOTE = "statistics of complex tensors: magnitude |z|"
+
+
+def _no_values(x: Any) -> str | None:
+    """Why ``x`` has no values to compute statistics of, or ``None`` when it has."""
+    import torch
+
+    if not isinstance(x, torch.Tensor):
+        return None
+    if x.is_meta:
+        return "meta tensor: shape and dtype only, no values"
+    if x.layout != torch.strided:
+        return f"{str(x.layout).removeprefix('torch.')} tensor: statistics not computed"
+    if x.dtype not in _table_dtypes() and x.element_size() == 1 and "float4" in str(x.dtype):
+        return f"{dtype_name(x)}: packed 4-bit values, statistics not supported"
+    return None
 
 
 def _compute_chunked(
@@ -141,15 +183,13 @@ def _compute_chunked(
     step = _step(flat, chunk_elems)
     n_total = flat.numel()
     is_float = flat.is_floating_point()
-    count = 0
-    mean = 0.0
-    m2 = 0.0
+    acc = _Moments(exact=flat.dtype in (torch.int64, torch.uint64))
     zeros = nan = posinf = neginf = 0
     lo: float | int | None = None
     hi: float | int | None = None
     for start in range(0, n_total, step):
         vals = flat[start : start + step]
-        zeros += vals.numel() - int(torch.count_nonzero(vals))
+        zeros += _zeros(vals)
         cmin_v, cmax_v = _aminmax(vals)  # native dtype: exact, also for int64 beyond 2**53
         # aminmax propagates NaN and shows ±Inf, so a finite result proves a finite chunk: the
         # mask and its copy are paid only by chunks that hold NaN/Inf.
@@ -163,27 +203,106 @@ def _compute_chunked(
             cmin_v, cmax_v = _aminmax(vals)
         lo = cmin_v if lo is None else min(lo, cmin_v)
         hi = cmax_v if hi is None else max(hi, cmax_v)
+        acc.add(vals, cmin_v, cmax_v)
+
+    mean, std = acc.result()
+    all_in = hist_range is None and nan + posinf + neginf == 0  # every value inside [min, max]
+    counts, edges = _histogram(flat, bins, lo, hi, hist_range, step, all_in)
+    return TensorStats(
+        shape=shape, dtype=dtype, numel=n_total, min=lo, max=hi,
+        mean=mean, std=std, zeros=zeros, nan=nan, posinf=posinf,
+        neginf=neginf, counts=counts, edges=edges,
+    )  # fmt: skip
+
+
+class _Moments:
+    """Chan et al.'s mergeable (count, mean, M2) over chunks, exact where float64 is not enough.
+
+    Floats: chunks whose magnitude passes 2**500 (or stays below 2**-500) are scaled by a power of
+    two first (exact), so squares neither overflow to inf nor underflow to 0; the scale only grows.
+    int64/uint64 (``exact``): sums are Python ints (two 32-bit halves summed in int64), so the
+    mean is exact beyond 2**53 and each chunk is centred exactly before squaring in float64.
+    """
+
+    def __init__(self, exact: bool) -> None:
+        self.exact = exact
+        self.count = 0
+        self.mean = 0.0  # in units of 2**exp
+        self.m2 = 0.0  # in units of 4**exp
+        self.exp = 0
+        self.total = 0  # exact: the sum of all values
+
+    def add(self, vals: torch.Tensor, cmin: float | int, cmax: float | int) -> None:
+        nb = vals.numel()
+        if self.exact:
+            s_b, m2b = _int_chunk_moments(vals, int(cmin))
+            if self.count:  # the means' difference is exact (Fractions) until this rounding
+                delta = float(Fraction(s_b, nb) - Fraction(self.total, self.count))
+                m2b += delta * delta * self.count * nb / (self.count + nb)
+            self.m2 += m2b
+            self.total += s_b
+            self.count += nb
+            return
+        import torch
+
+        amax = max(abs(float(cmin)), abs(float(cmax)))
+        e = math.frexp(amax)[1] if amax > 2.0**500 or 0 < amax < 2.0**-500 else 0
+        if self.count == 0:
+            self.exp = e
+        elif e > self.exp:  # rescale what is merged so far (powers of two: exact)
+            self.mean = math.ldexp(self.mean, self.exp - e)
+            self.m2 = math.ldexp(self.m2, 2 * (self.exp - e))
+            self.exp = e
         c64 = vals.to(torch.float64, copy=True)  # a copy: centred in place below
-        nb = c64.numel()
+        if self.exp:
+            half = -self.exp // 2
+            c64.mul_(2.0**half).mul_(2.0 ** (-self.exp - half))
         mb = float(c64.sum()) / nb
         c64 -= mb
         m2b = float(torch.dot(c64, c64))
         del c64
         # Chan et al.: merge (count, mean, M2) of two partitions without loss of precision.
-        delta = mb - mean
-        tot = count + nb
-        mean += delta * nb / tot
-        m2 += m2b + delta * delta * count * nb / tot
-        count = tot
+        delta = mb - self.mean
+        tot = self.count + nb
+        self.mean += delta * nb / tot
+        self.m2 += m2b + delta * delta * self.count * nb / tot
+        self.count = tot
 
-    std = math.sqrt(m2 / count) if count else None
-    all_in = hist_range is None and nan + posinf + neginf == 0  # every value inside [min, max]
-    counts, edges = _histogram(flat, bins, lo, hi, hist_range, step, all_in)
-    return TensorStats(
-        shape=shape, dtype=dtype, numel=n_total, min=lo, max=hi,
-        mean=mean if count else None, std=std, zeros=zeros, nan=nan, posinf=posinf,
-        neginf=neginf, counts=counts, edges=edges,
-    )  # fmt: skip
+    def result(self) -> tuple[float | None, float | None]:
+        if not self.count:
+            return None, None
+        if self.exact:
+            return float(Fraction(self.total, self.count)), math.sqrt(self.m2 / self.count)
+        std = math.sqrt(self.m2 / self.count)
+        return math.ldexp(self.mean, self.exp), math.ldexp(std, self.exp)
+
+
+def _int_chunk_moments(vals: torch.Tensor, base: int) -> tuple[int, float]:
+    """Exact sum of an int64/uint64 chunk, and its M2 with the chunk centred exactly."""
+    import numpy as np
+    import torch
+
+    if vals.dtype == torch.uint64:
+        arr = vals.cpu().numpy()
+        hi = torch.from_numpy((arr >> np.uint64(32)).astype(np.int64))
+        lo = torch.from_numpy((arr & np.uint64(0xFFFFFFFF)).astype(np.int64))
+    else:
+        hi, lo = vals >> 32, vals & 0xFFFFFFFF  # vals = hi * 2**32 + lo, |hi| < 2**32
+    n = vals.numel()
+    total = int(hi.sum()) * (1 << 32) + int(lo.sum())  # each half sums to < 2**53 per chunk
+    # x - mean = (hi - hi0) * 2**32 + (lo - lo0) - (mean - base): exact until the last rounding.
+    hi0, lo0 = base >> 32, base & 0xFFFFFFFF
+    d = (hi - hi0).to(torch.float64).mul_(2.0**32).add_((lo - lo0).to(torch.float64))
+    d -= float(Fraction(total, n) - base)
+    return total, float(torch.dot(d, d))
+
+
+def _zeros(vals: torch.Tensor) -> int:
+    import torch
+
+    if vals.dtype == torch.uint64:  # no count_nonzero kernel for uint64
+        return int((vals == 0).sum())
+    return vals.numel() - int(torch.count_nonzero(vals))
 
 
 def _step(flat: torch.Tensor, chunk_elems: int) -> int:
@@ -211,7 +330,13 @@ def histogram_edges(lo: float | None, hi: float | None, bins: int) -> np.ndarray
         lo, hi = 0.0, 1.0
     lo, hi = float(lo), float(hi)
     if lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
+        if lo - 0.5 < lo < hi + 0.5:
+            lo, hi = lo - 0.5, hi + 0.5
+        else:  # |v| >= 2**53: ±0.5 vanishes (NumPy refuses); widen by bins ulps instead
+            pad = math.ulp(lo) * bins
+            lo, hi = lo - pad, hi + pad
+    if not math.isfinite(hi - lo):  # the span overflows: halve, space evenly, double (exact)
+        return np.linspace(lo / 2, hi / 2, bins + 1, endpoint=True) * 2
     return np.linspace(lo, hi, bins + 1, endpoint=True)
 
 
@@ -300,9 +425,17 @@ def _bin_index(c: torch.Tensor, edges: torch.Tensor, weights: Any = None) -> Any
         c = c[keep]
         if weights is not None:
             weights = weights[keep]
-    # The same steps as numpy.histogram's uniform-bin path, so edge cases land identically.
-    idx = ((c - first) * (bins / (last - first))).to(torch.int64)
-    idx[idx == bins] = bins - 1
+    span = last - first
+    if math.isfinite(span) and math.isfinite(bins / span):
+        # The same steps as numpy.histogram's uniform-bin path, so edge cases land identically.
+        idx = ((c - first) * (bins / span)).to(torch.int64)
+        idx[idx == bins] = bins - 1
+    else:  # ranges NumPy refuses: span beyond float64 max, or so small that bins/span overflows
+        if math.isfinite(span):
+            est = (c - first) / span * bins
+        else:
+            est = (c * 0.5 - first * 0.5) * (bins / (last * 0.5 - first * 0.5))
+        idx = est.to(torch.int64).clamp_(0, bins - 1)
     idx -= (c < edges[idx]).to(torch.int64)
     idx += ((c >= edges[idx + 1]) & (idx != bins - 1)).to(torch.int64)
     return idx if weights is None else (idx, weights)
@@ -325,7 +458,7 @@ def _table_dtypes() -> frozenset[torch.dtype]:
     import torch
 
     names = ("bool", "uint8", "int8", "int16", "uint16", "float16", "bfloat16", "float8_e4m3fn",
-             "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz")  # fmt: skip
+             "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu")  # fmt: skip
     return frozenset(getattr(torch, n) for n in names if hasattr(torch, n))
 
 

@@ -41,6 +41,9 @@ BLOCK = 1024
 # 124 KB of float32: a chunk and its scratch stay in L2 between the kernels that sweep it.
 CHUNK = 31 * BLOCK
 _FAST_DTYPES = ("float32", "float16", "bfloat16")
+# Row norms square values in float32: 1,024 squares of 2**56 stay below float32's max (2**128),
+# squares of 2**-40 stay normal. Tensors outside take the reference path (float64, scaled).
+_FAST_MAGNITUDE = (2.0**-40, 2.0**56)
 
 
 @dataclass
@@ -236,6 +239,8 @@ def _prepare(x: torch.Tensor, ws: Workspace) -> tuple[torch.Tensor | None, float
         lo, hi = lo_t.item(), hi_t.item()
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo == hi:
         return None, 0.0, 0.0
+    if not _FAST_MAGNITUDE[0] <= max(abs(lo), abs(hi)) <= _FAST_MAGNITUDE[1]:
+        return None, 0.0, 0.0  # float32 row sums of squares would overflow (or underflow)
     return flat, lo, hi
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -129,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
     report = from_capture(result)
     path = save(report, out_dir / name, force=args.force, force_hint="pass --force to overwrite it")
     if args.json:
-        json.dump({"report_path": str(path), **report.to_dict()}, sys.stdout, indent=1)
+        from engine.io import dumps
+
+        sys.stdout.write(dumps({"report_path": str(path), **report.to_dict()}, indent=1))
         sys.stdout.write("\n")
     else:
         _print(result, path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 
@@ -70,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
         dead_rise=args.dead_rise,
     )
     if args.json:
-        json.dump(d.to_dict(), sys.stdout, indent=1)
+        from engine.io import dumps
+
+        sys.stdout.write(dumps(d.to_dict(), indent=1))  # no Inf/NaN literals
         sys.stdout.write("\n")
         return 0
     from rich.console import Console

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -103,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _dump(obj: Any) -> None:
-    json.dump(obj, sys.stdout, indent=2, allow_nan=False, default=str)
-    sys.stdout.write("\n")
+    from engine.io import dumps
+
+    sys.stdout.write(dumps(obj, indent=2, default=str) + "\n")  # no Inf/NaN literals
 
 
 def _print_tree(model: Any, layers: list[tuple[Any, list[tuple[Any, Any]]]]) -> None:

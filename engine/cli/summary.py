@@ -23,7 +23,9 @@ def run_summary(model: Any, args: argparse.Namespace) -> int:
         steps = scan(model, summary, device=device)
         _drive_with_progress(steps, f"scanning {model.path.name} for NaN/Inf")
     if getattr(args, "json", False):
-        json.dump(summary.to_dict(), sys.stdout, indent=2, allow_nan=False, default=str)
+        from engine.io import dumps
+
+        sys.stdout.write(dumps(summary.to_dict(), indent=2, default=str))
         sys.stdout.write("\n")
     else:
         _print(summary)
