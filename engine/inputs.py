@@ -25,8 +25,8 @@ import numpy as np
 
 from engine import datasets
 from engine.errors import InputError
-from engine.loaders.paths import require_regular_file
 from engine.onnx_graph import GraphIndex
+from engine.paths import require_regular_file
 
 if TYPE_CHECKING:
     import torch

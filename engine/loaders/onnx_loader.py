@@ -16,9 +16,9 @@ import numpy as np
 from engine.errors import ModelFileError
 from engine.loaders import onnx_quant as oq
 from engine.loaders.common import for_stats
-from engine.loaders.paths import quote, require_regular_file, resolve_inside
 from engine.model import Model, QuantInfo, TensorRef, TreeBuilder
 from engine.onnx_graph import GraphIndex
+from engine.paths import quote, require_regular_file, resolve_inside
 
 # ONNX TensorProto element type → torch dtype name.
 TORCH_DTYPES = {

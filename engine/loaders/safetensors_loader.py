@@ -15,9 +15,9 @@ from typing import Any
 from engine.errors import ModelFileError
 from engine.io import load_json
 from engine.loaders.common import for_stats, guess_kinds
-from engine.loaders.paths import quote, require_regular_file, resolve_inside
 from engine.loaders.sniff import read_index
 from engine.model import Model, TensorRef, TreeBuilder
+from engine.paths import quote, require_regular_file, resolve_inside
 
 # safetensors dtype codes → torch dtype names, with bytes per element.
 DTYPES: dict[str, tuple[str, float]] = {
