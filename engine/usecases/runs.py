@@ -7,6 +7,7 @@ run is live, so the app can refresh every few seconds; the CLI lists once with
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,45 @@ def run_files(run_dir: str | Path) -> RunFiles:
         confusion_matrix=latest_confusion_matrix(run_dir),
         curves=[run_dir / n for n in CURVES if (run_dir / n).is_file()],
     )
+
+
+@dataclass(frozen=True)
+class ConfusionCounts:
+    """A validation epoch's confusion matrix: rows are true classes, columns predictions."""
+
+    epoch: int  # 0-based, as the run wrote it
+    classes: list[str]  # may be empty: then the classes are their indices
+    matrix: list[list[int]]
+
+
+def read_confusion(run_dir: str | Path) -> ConfusionCounts | None:
+    """The counts beside the last epoch's ``confusion_matrix.png`` (``None``: none written, or
+    the file is not a square matrix of counts) - for drawing it without an image viewer."""
+    png = latest_confusion_matrix(Path(run_dir))
+    if png is None:
+        return None
+    try:
+        doc = json.loads(png.with_suffix(".json").read_text(encoding="utf-8"))
+        matrix = [[int(v) for v in row] for row in doc["matrix"]]
+        classes = [str(c) for c in doc.get("classes") or []]
+        epoch = int(doc.get("epoch", 0))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if any(len(row) != len(matrix) for row in matrix) or classes and len(classes) != len(matrix):
+        return None
+    return ConfusionCounts(epoch, classes, matrix)
+
+
+def epoch_history(run_dir: str | Path) -> list[dict[str, Any]]:
+    """One entry per finished epoch, ``{"epoch": n, metric: value, ...}`` (what the curves plot);
+    an epoch repeated after a resume keeps its latest values."""
+    from engine.training.events import read_events
+
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for event in read_events(run_dir):
+        if event.get("event") == "epoch" and isinstance(event.get("epoch"), int):
+            by_epoch[event["epoch"]] = {"epoch": event["epoch"], **event.get("metrics", {})}
+    return [by_epoch[e] for e in sorted(by_epoch)]
 
 
 class RunLister:

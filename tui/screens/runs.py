@@ -275,16 +275,32 @@ class RunsScreen(Screen):
         if run_dir is not None and (path := self._need(_files(run_dir).checkpoint, "checkpoint")):
             self.post_message(OpenInInspector(path))
 
+    def _draw_here(self, run_dir: Path, images: list[Path]) -> bool:
+        """No image viewer (SSH): draw the run's confusion matrix and curves in the terminal,
+        and say where the images are for a viewer elsewhere."""
+        if system_viewer() is not None:
+            return False
+        from tui.screens.run_plots import RunPlots
+
+        self.app.push_screen(RunPlots(run_dir))
+        if images:
+            where = ", ".join(str(p) for p in images)
+            self.notify(f"Drawn here (no desktop viewer); the images are at {where}", timeout=8)
+        return True
+
     def action_view_confusion(self) -> None:
         run_dir = self.table.current_dir
-        if run_dir is not None:
-            path = self._need(_files(run_dir).confusion_matrix, "confusion matrix")
+        if run_dir is None:
+            return
+        png = _files(run_dir).confusion_matrix
+        if not self._draw_here(run_dir, [png] if png else []):
+            path = self._need(png, "confusion matrix")
             if path is not None:
                 self.open_files([path])
 
     def action_view_curves(self) -> None:
         run_dir = self.table.current_dir
-        if run_dir is None:
+        if run_dir is None or self._draw_here(run_dir, _files(run_dir).curves):
             return
         paths = _files(run_dir).curves
         if self._need(paths[0] if paths else None, "loss/accuracy curves") is not None:
