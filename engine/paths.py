@@ -73,9 +73,22 @@ def resolve_inside(folder: Path, relative: str, what: str) -> Path:
         raise ModelFileError(f"{folder}: {what} {quote(relative)} is not a valid path") from None
     except (OSError, RuntimeError):  # a symbolic-link loop
         raise ModelFileError(f"{folder}: {what} {quote(relative)} cannot be resolved") from None
-    if Path(relative).is_absolute() or target == base or not target.is_relative_to(base):
+    if (
+        Path(relative).is_absolute()
+        or target == base
+        or not (target.is_relative_to(base) or _hub_cache_blob(base, relative, target))
+    ):
         raise UnsafePathError(
             f"{folder}: {what} {quote(relative)}, which resolves outside the model's folder "
             "(paths and symbolic links must stay inside it); refusing to read it"
         )
     return target
+
+
+def _hub_cache_blob(base: Path, relative: str, target: Path) -> bool:
+    """The Hugging Face cache layout: ``<repo>/snapshots/<rev>/<file>`` is a link to
+    ``<repo>/blobs/<hash>``. Allowed only for a name that stays inside the snapshot as written
+    (no ``..``) and a link into that same repository's ``blobs`` folder."""
+    if base.parent.name != "snapshots" or ".." in Path(relative).parts:
+        return False
+    return target.is_relative_to(base.parent.parent / "blobs")

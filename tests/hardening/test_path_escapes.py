@@ -71,6 +71,32 @@ def test_symlink_staying_inside_the_folder_still_opens(tmp_path: Path) -> None:
     assert [t.name for t in model.tensors()] == ["a.weight"]
 
 
+def test_hugging_face_cache_snapshot_links_into_its_blobs_open(tmp_path: Path) -> None:
+    """The hub cache keeps <repo>/snapshots/<rev>/<file> as links to <repo>/blobs/<hash>."""
+    repo = tmp_path / "models--org--tiny"
+    blob = make_safetensors(repo / "blobs" / "9f2c", ("a.weight",))
+    snapshot = repo / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    os.symlink(os.path.relpath(blob, snapshot), snapshot / "model-00001-of-00001.safetensors")
+    write_index(snapshot, {"a.weight": "model-00001-of-00001.safetensors"})
+    assert [t.name for t in load_model(snapshot).tensors()] == ["a.weight"]
+
+
+def test_hub_cache_exception_is_only_the_repos_blobs(tmp_path: Path) -> None:
+    """A snapshot link to anywhere but its own repository's blobs, or a '..' name, is refused."""
+    repo = tmp_path / "models--org--tiny"
+    other = make_safetensors(tmp_path / "models--org--other" / "blobs" / "x", ("stolen.weight",))
+    snapshot = repo / "snapshots" / "abc123"
+    make_safetensors(snapshot / "model-00001-of-00002.safetensors", ("a.weight",))
+    os.symlink(other, snapshot / "model-00002-of-00002.safetensors")
+    write_index(snapshot, {"a.weight": "model-00001-of-00002.safetensors",
+                           "stolen.weight": "model-00002-of-00002.safetensors"})  # fmt: skip
+    with pytest.raises(UnsafePathError):
+        load_model(snapshot)
+    with pytest.raises(UnsafePathError):
+        resolve_inside(snapshot, "../../blobs/x", "the index's shard")
+
+
 def test_absolute_foreign_file_never_leaks_into_the_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
