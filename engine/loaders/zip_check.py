@@ -158,12 +158,16 @@ def _check_view(key: str, storage_numel: int | None, offset: Any, size: Any, str
 
 
 class _Stub:
-    """Stands for any global, call result or built object: accepts everything, does nothing."""
+    """Stands for any global, call result or built object: accepts everything, does nothing.
 
-    __slots__ = ("name",)
+    A class (not an instance) so that NEWOBJ (``cls.__new__(cls, *args)``) works on it too.
+    """
 
-    def __init__(self, name: str = "") -> None:
-        self.name = name
+    def __new__(cls, *args: Any, **kwargs: Any) -> _Stub:
+        return object.__new__(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
 
     def __call__(self, *args: Any, **kwargs: Any) -> _Stub:
         return _Stub()
@@ -180,9 +184,6 @@ class _Stub:
     def extend(self, values: Any) -> None:
         pass
 
-    def __reduce__(self) -> Any:  # pragma: no cover - never pickled
-        raise TypeError("stub")
-
 
 @dataclass(frozen=True)
 class _StorageRef:
@@ -194,6 +195,7 @@ class _Scanner(pickle.Unpickler):
         super().__init__(io.BytesIO(data))
         self.storages: dict[str, tuple[int | None, int]] = {}
         self.views: list[tuple[str, Any, Any, Any]] = []
+        self._storage_types: dict[str, type] = {}
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in (
@@ -201,7 +203,9 @@ class _Scanner(pickle.Unpickler):
             ("torch._utils", "_rebuild_tensor"),
         ):
             return self._rebuild_tensor
-        return _Stub(name)
+        if module == "torch" and name in _STORAGE_ITEMSIZE:  # keeps its name for the itemsize
+            return self._storage_types.setdefault(name, type(name, (_Stub,), {}))
+        return _Stub
 
     def _rebuild_tensor(self, storage: Any, offset: Any, size: Any, stride: Any, *_: Any) -> _Stub:
         if isinstance(storage, _StorageRef):
@@ -213,7 +217,7 @@ class _Scanner(pickle.Unpickler):
             _, stype, key, _, numel = pid[:5]
             if not isinstance(key, str) or not isinstance(numel, int) or numel < 0:
                 raise ModelFileError("a storage reference in data.pkl is malformed")
-            itemsize = _STORAGE_ITEMSIZE.get(getattr(stype, "name", ""))
+            itemsize = _STORAGE_ITEMSIZE.get(getattr(stype, "__name__", ""))
             self.storages[key] = (itemsize, numel)
             return _StorageRef(key)
         return _Stub()
