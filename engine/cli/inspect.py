@@ -163,6 +163,8 @@ def _print_tensor(model: Any, ref: Any, st: Any, view: str) -> None:
         ("zeros", f"{st.zeros:,} ({st.zero_fraction:.2%})"),
         ("nan / +inf / -inf", f"{st.nan:,} / {st.posinf:,} / {st.neginf:,}"),
     ]  # fmt: skip
+    if st.note:  # complex → magnitude; meta/sparse/fp4 → why there are no numbers
+        rows.append(("note", st.note))
     if ref.quant:
         q = ref.quant
         scale = (
