@@ -192,7 +192,9 @@ def test_storage_too_small_for_its_tensor_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A 1-element storage, but the tensor claims 1000 contiguous elements of it.
-    payload = expanded_tensor_pickle(1000).replace(b"J\x00\x00\x00\x00t\x89", b"J\x01\x00\x00\x00t\x89")
+    payload = expanded_tensor_pickle(1000).replace(
+        b"J\x00\x00\x00\x00t\x89", b"J\x01\x00\x00\x00t\x89"
+    )
     p = with_pickle(tmp_path / "small.pt", payload, {"0": b"\0\0\x80?"})
     _refused(p, capsys)
 
