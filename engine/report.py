@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.capture.result import CaptureResult
 from engine.errors import InputError
-from engine.io import atomic_write_text, dumps, load_json, write_user_text
+from engine.io import atomic_write_text, dumps, finite_or_str, load_json, write_user_text
 from engine.model import QuantInfo
 from engine.stats import TensorStats
 
@@ -263,7 +263,7 @@ def _tensor(name: str, t: dict[str, Any]) -> ReportTensor:
     def stats(d: dict[str, Any] | None) -> TensorStats | None:
         if d is None:
             return None
-        return TensorStats.from_dict({"dtype": t["dtype"], **d, "shape": t["shape"]})
+        return _stats({"dtype": t["dtype"], **d, "shape": t["shape"]})
 
     st = stats(t["stats"])
     if st is None:
@@ -280,5 +280,15 @@ def _tensor(name: str, t: dict[str, Any]) -> ReportTensor:
 
 
 def _parameter(name: str, t: dict[str, Any]) -> ReportParameter:
-    g = TensorStats.from_dict({"dtype": t["dtype"], **t["grad_stats"], "shape": t["shape"]})
+    g = _stats({"dtype": t["dtype"], **t["grad_stats"], "shape": t["shape"]})
     return ReportParameter(name, t["layer"], t["kind"], g)
+
+
+def _stats(d: dict[str, Any]) -> TensorStats:
+    """Statistics as a report stores them: JSON holds Inf/NaN as "inf"/"-inf"/"nan" strings."""
+    for k in ("min", "max", "mean", "std"):
+        if k in d:
+            d[k] = finite_or_str(d[k])
+    if "edges" in d:
+        d["edges"] = [finite_or_str(e) for e in d["edges"]]
+    return TensorStats.from_dict(d)

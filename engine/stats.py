@@ -75,16 +75,10 @@ class TensorStats:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TensorStats:
+        """From :meth:`to_dict`'s fields (JSON readers restore "inf"/"nan" first: engine.io)."""
         names = {f for f in cls.__dataclass_fields__}
-        from engine.io import finite_or_str
-
         kw = {k: v for k, v in d.items() if k in names}
         kw["shape"] = tuple(kw["shape"])
-        for k in ("min", "max", "mean", "std"):  # JSON writes Inf/NaN as "inf"/"-inf"/"nan"
-            if k in kw:
-                kw[k] = finite_or_str(kw[k])
-        if "edges" in kw:
-            kw["edges"] = [finite_or_str(e) for e in kw["edges"]]
         return cls(**kw)
 
 
