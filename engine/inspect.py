@@ -23,12 +23,7 @@ def tensor_values(ref: TensorRef, view: str = "float", device: str = "cpu") -> t
     """The tensor's values on ``device``: integers for ``view="int"`` of a quantized tensor."""
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-    values = ref.load()
-    if values.is_complex():  # no min/max/histogram of complex numbers
-        from engine.errors import ModelFileError
-
-        dtype = str(values.dtype).removeprefix("torch.")
-        raise ModelFileError(f"{ref.source}: tensor {ref.name!r}: {dtype} statistics not supported")
+    values = ref.load()  # complex values stay complex: statistics are of |z| and say so
     if device != "cpu":
         values = values.to(device)
     if ref.quant is not None and view == "float":

@@ -557,10 +557,12 @@ def _compute_by_table(
 
 
 def count_in_range(x: Any, low: float, high: float, *, chunk_elems: int = DEFAULT_CHUNK) -> int:
-    """Number of elements ``v`` with ``low <= v <= high`` (NaN never counts)."""
+    """Number of elements ``v`` with ``low <= v <= high`` (NaN never counts; complex: ``|v|``)."""
     import torch
 
     flat = _as_flat_tensor(x)
+    if flat.is_complex():  # the same magnitude the statistics of a complex tensor describe
+        flat = flat.abs()
     total = 0
     for start in range(0, flat.numel(), chunk_elems):
         c = flat[start : start + chunk_elems]

@@ -125,7 +125,13 @@ def compare_reports(app: App[Any], session: ActivationSession | None) -> None:
     from tui.screens.compare import CompareScreen
     from tui.screens.report_prompt import ReportPrompt
 
+    from engine.io import output_folder
+
     folder = Path.cwd()
+    inspector = inspector_of(app)
+    if inspector is not None and inspector.model is not None:
+        saved = output_folder(inspector.model.path)
+        folder = saved if saved.is_dir() else folder  # where the app saved this model's reports
     if session is not None:
         fields = [("A: saved report (the reference)", folder)]
         title = "Compare a saved report (A) with the current capture (B):"

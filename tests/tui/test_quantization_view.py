@@ -233,7 +233,8 @@ async def test_palette_copy_and_export(
         assert copied == [repr(screen.result.suggest_exclude())]
         await pilot.press("e")
         await wait_idle(pilot)
-        data = json.loads((tmp_path / "smallcnn_vs_smallcnn_int8.quant.json").read_text())
+        saved = hurt_dir / "layerscope" / "smallcnn_vs_smallcnn_int8.quant.json"  # issue 17
+        data = json.loads(saved.read_text())
         assert data["suggest_exclude"] == screen.result.suggest_exclude()
         assert not math.isnan(float(data["threshold_db"]))
 

@@ -22,6 +22,7 @@ from textual.widgets import Footer, Header, OptionList, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.errors import LayerscopeError, UntrustedCodeError, UntrustedPickleError
+from engine.io import output_folder
 from engine.usecases.tensor_json import SCHEMA, export_path, tensor_document
 from tui.commands import INSPECTOR_COMMANDS
 from tui.fetch import StatsFetcher
@@ -187,7 +188,9 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False, description="export")
     def export_stats(self, target: Path, payload: dict[str, Any]) -> None:
-        from engine.io import write_user_json  # temp file + rename; never over a foreign file
+        from engine.io import make_output_folder, write_user_json  # temp file + rename
+
+        make_output_folder(target)  # layerscope/ beside the model
 
         write_user_json(
             target, payload, schema=SCHEMA, protect=[payload["model"]["path"]]
@@ -389,7 +392,7 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
         if self.model is None or self.ref is None or self.stats is None:
             return
         view = self.view if self.ref.quant is not None else "float"
-        target = export_path(Path.cwd(), self.model, self.ref, view)
+        target = export_path(output_folder(self.model.path), self.model, self.ref, view)
         payload = tensor_document(
             self.model, self.ref, self.stats, view=view, bins=self.bins,
             low=self.low, high=self.high, in_range=self.in_range,

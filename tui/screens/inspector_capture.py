@@ -210,8 +210,10 @@ class CaptureWork(_Host):
 
     @work(thread=True, group="report", exit_on_error=False, description="save report")
     def save_report(self, session: ActivationSession, target: Path) -> None:
+        from engine.io import make_output_folder
         from engine.report import save
 
+        make_output_folder(target)  # layerscope/ beside the model
         path = save(session.report(), target)  # atomic: temp file + rename
         logger.success("Saved activation report {}", path)
         self.app.call_from_thread(self.notify, f"Saved {path.name}", title="Report saved")

@@ -410,13 +410,17 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
         if self.result is None:
             return
         f, q = Path(self.result.float_path), Path(self.result.quant_path)
-        target = Path.cwd() / f"{f.stem}_vs_{q.stem}.quant.json"
+        from engine.io import output_folder
+
+        target = output_folder(q) / f"{f.stem}_vs_{q.stem}.quant.json"  # beside the models
         self.export_json(target, self.result.to_dict())
 
     @work(thread=True, exclusive=True, group="quant-export", exit_on_error=False,
           description="export")  # fmt: skip
     def export_json(self, target: Path, payload: dict[str, Any]) -> None:
-        from engine.io import write_user_json  # temp file + rename; never over a foreign file
+        from engine.io import make_output_folder, write_user_json  # temp file + rename
+
+        make_output_folder(target)
 
         models = [payload.get("float"), payload.get("quant")]  # the two models compared
         write_user_json(target, payload, schema="layerscope.quant-compare", protect=models)

@@ -363,10 +363,13 @@ class InputSource(Vertical):
 
     # -- reports -------------------------------------------------------------------------------
     def report_path(self) -> Path:
-        """``<model stem>.<input>.activations.json`` in the working folder."""
+        """``<model stem>.<input>.activations.json`` in ``layerscope/`` beside the model."""
         assert self.session is not None
         spec = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.session.batch.spec).strip("_") or "input"
-        return Path.cwd() / f"{self.session.model.path.stem}.{spec}.activations.json"
+        from engine.io import output_folder
+
+        folder = output_folder(self.session.model.path)
+        return folder / f"{self.session.model.path.stem}.{spec}.activations.json"
 
 
 def _can_run(model: Model) -> bool:
