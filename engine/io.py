@@ -177,6 +177,23 @@ def is_layerscope_file(path: Path) -> bool:
     )
 
 
+OUTPUT_FOLDER = "layerscope"  # beside a model: what the app saves about it
+
+
+def output_folder(model_path: str | os.PathLike[str]) -> Path:
+    """Where the app saves what it makes of a model (statistics exports, activation reports,
+    comparisons): ``layerscope/`` beside the model - inside the run's folder for a run's model -
+    rather than wherever the app happened to be started. Not created here."""
+    return Path(model_path).parent / OUTPUT_FOLDER
+
+
+def make_output_folder(target: Path) -> None:
+    """Create ``target``'s folder when it is the app's own output folder (other folders the user
+    named must already exist: a typo there should fail, not grow a tree)."""
+    if target.parent.name == OUTPUT_FOLDER:
+        target.parent.mkdir(parents=True, exist_ok=True)
+
+
 def check_user_target(
     path: Path,
     *,

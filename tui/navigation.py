@@ -122,10 +122,9 @@ def show_quantization(app: App[Any], path: Path, groups: list[Any] | None) -> No
 def compare_reports(app: App[Any], session: ActivationSession | None) -> None:
     """Ask for report paths, then open the compare view: two reports, or one (A) against
     ``session``, the current capture (B)."""
+    from engine.io import output_folder
     from tui.screens.compare import CompareScreen
     from tui.screens.report_prompt import ReportPrompt
-
-    from engine.io import output_folder
 
     folder = Path.cwd()
     inspector = inspector_of(app)

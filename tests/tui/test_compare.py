@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,10 @@ async def test_capture_against_saved_report(model_dir: Path, reports: Path, make
 
 
 async def test_save_capture_as_report(model_dir: Path, reports: Path, make_app) -> None:
-    app = make_app(model_dir / "smallcnn.onnx")
+    own = reports / "own"  # a private copy: the report is saved beside the model (issue 17)
+    own.mkdir()
+    shutil.copy(model_dir / "smallcnn.onnx", own)
+    app = make_app(own / "smallcnn.onnx")
     async with app.run_test(size=SIZE) as pilot:
         await wait_idle(pilot)
         screen: InspectorScreen = app.screen  # type: ignore[assignment]
@@ -107,7 +111,7 @@ async def test_save_capture_as_report(model_dir: Path, reports: Path, make_app) 
         assert isinstance(app.screen, ReportPrompt)
         await pilot.press("enter")  # the proposed name
         await wait_idle(pilot)
-        saved = reports / "smallcnn.digits_3.activations.json"
+        saved = own / "layerscope" / "smallcnn.digits_3.activations.json"
         report = load(saved)
         assert report.input["description"].startswith("digits[3]")
         assert set(report.tensors) == set(load("reference.json").tensors)

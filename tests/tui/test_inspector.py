@@ -184,7 +184,8 @@ async def test_palette_runs_commands_and_exports_json(
         await pilot.pause(0.3)
         await pilot.press("enter")
         await wait_idle(pilot)
-        out = tmp_path / "smallcnn.features.0.weight.float.stats.json"
+        # Beside the model, not in the working folder (issue 17).
+        out = work_dir / "layerscope" / "smallcnn.features.0.weight.float.stats.json"
         data = json.loads(out.read_text())
         # The schema of ``layerscope inspect --layer ... --json``, plus the view shown.
         assert data["tensor"]["name"] == "features.0.weight" and data["bins"] == 50
