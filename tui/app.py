@@ -21,6 +21,7 @@ from tui.messages import (
     LogLine,
     OpenInInspector,
     ShowQuantization,
+    ShowRunCompare,
     ShowRuns,
     ShowTrain,
 )
@@ -103,6 +104,9 @@ class LayerscopeApp(App[int]):
 
     def on_show_runs(self, message: ShowRuns) -> None:
         navigation.show_runs(self)
+
+    def on_show_run_compare(self, message: ShowRunCompare) -> None:
+        navigation.show_run_compare(self, message.run_dirs)
 
     def on_open_in_inspector(self, message: OpenInInspector) -> None:
         navigation.open_in_inspector(self, message.path)

@@ -79,6 +79,7 @@ RUNS_KEYS = [
     Binding("c", "inspect_checkpoint", "Checkpoint", tooltip="Open the run's last.ckpt in the inspector", id="runs.checkpoint"),
     Binding("v", "view_confusion", "Confusion", show=False, tooltip="Latest confusion matrix: the system viewer, or drawn here without one (SSH)", id="runs.confusion"),
     Binding("p", "view_curves", "Curves", show=False, tooltip="Loss and accuracy: the system viewer, or drawn here without one (SSH)", id="runs.curves"),
+    Binding("d", "compare_runs", "Compare", tooltip="Curves and hyperparameters of the marked runs (space marks)", id="runs.compare"),
     Binding("n", "new_run", "New run", tooltip="The Train screen", id="runs.new"),
     Binding("r", "refresh", "Refresh", show=False, tooltip="Read the runs folder again", id="runs.refresh"),
     Binding("escape", "back", "Back", tooltip="Back to the inspector", id="runs.back"),
@@ -93,5 +94,15 @@ COMPARE_KEYS = [
     Binding("s", "swap", "Swap A/B", tooltip="Make B the reference", id="compare.swap"),
     Binding("f", "flagged_only", "Flagged only", tooltip="Show only flagged tensors, or all", id="compare.flagged"),
     Binding("g", "inspect_row", "Inspect", tooltip="The row's layer and its histogram, in the inspector (also Enter)", id="compare.inspect"),
+]
+# fmt: on
+
+# The runs compare view (curves overlaid, hyperparameters side by side).
+# fmt: off
+RUN_COMPARE_KEYS = [
+    *HELP_KEYS,
+    Binding("escape", "back", "Back", tooltip="Back to the runs", id="run_compare.back"),
+    Binding("f", "differing_only", "Differences", tooltip="Only the hyperparameters that differ, or all", id="run_compare.differing"),
+    Binding("r", "refresh", "Refresh", tooltip="Read the runs again (a live run has more epochs)", id="run_compare.refresh"),
 ]
 # fmt: on

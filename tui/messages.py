@@ -250,6 +250,13 @@ class ShowRuns(Message):
 
 
 @dataclass
+class ShowRunCompare(Message):
+    """Open the runs compare view of ``run_dirs`` (two or more, in the order shown)."""
+
+    run_dirs: list[Path]
+
+
+@dataclass
 class OpenInInspector(Message):
     """Back to the inspector, opening ``path`` (a run's model or checkpoint)."""
 

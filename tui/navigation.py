@@ -77,6 +77,14 @@ def show_runs(app: App[Any]) -> RunsScreen:
     return app.get_screen("runs")  # type: ignore[return-value]
 
 
+def show_run_compare(app: App[Any], run_dirs: list[Path]) -> None:
+    """The marked runs' curves overlaid and hyperparameters side by side, over the Runs screen
+    (Escape comes back to it)."""
+    from tui.screens.run_compare import RunCompareScreen
+
+    app.push_screen(RunCompareScreen(run_dirs))
+
+
 def inspector_of(app: App[Any]) -> InspectorScreen | None:
     """The inspector: the screen at the bottom of the stack."""
     from tui.screens.inspector import InspectorScreen

@@ -191,7 +191,6 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
         from engine.io import make_output_folder, write_user_json  # temp file + rename
 
         make_output_folder(target)  # layerscope/ beside the model
-
         write_user_json(
             target, payload, schema=SCHEMA, protect=[payload["model"]["path"]]
         )
