@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
 from tui.keys import RUNS_KEYS
-from tui.messages import OpenInInspector, RunsListed, ShowTrain
+from tui.messages import OpenInInspector, RunsListed, ShowRunCompare, ShowTrain
 from tui.run_actions import ask_run_to_stop
 from tui.widgets.run_table import RunTable
 from tui.workers import report_failure
@@ -59,6 +59,8 @@ class RunsScreen(Screen):
         ("runs: inspect checkpoint", "inspect_checkpoint", "Open last.ckpt in the inspector (c)"),
         ("runs: view confusion matrix", "view_confusion", "Latest confusion matrix PNG (v)"),
         ("runs: view curves", "view_curves", "Loss and accuracy PNGs (p)"),
+        ("runs: mark for compare", "mark", "Mark or unmark the run (space)"),
+        ("runs: compare marked", "compare_runs", "Curves overlaid, hyperparameters side by side (d)"),
         ("runs: refresh", "refresh", "Read the runs folder again (r)"),
         ("train: new run", "new_run", "The Train screen (n)"),
         ("runs: back to the inspector", "back", "Escape"),
@@ -177,6 +179,10 @@ class RunsScreen(Screen):
         self.show_detail()
         self.refresh_bindings()
 
+    @on(RunTable.MarksChanged)
+    def marks_changed(self) -> None:
+        self.refresh_bindings()  # d (compare) shows from two marks on
+
     @on(DataTable.RowSelected)
     def row_selected(self) -> None:
         self.action_open_run()
@@ -224,6 +230,10 @@ class RunsScreen(Screen):
             return info is not None
         if action == "resume":
             return info is not None and info.status in ("stopped", "failed")
+        if action == "mark":
+            return info is not None
+        if action == "compare_runs":
+            return self.is_mounted and len(self.table.marked) >= 2
         return True
 
     def action_refresh(self) -> None:
@@ -233,6 +243,14 @@ class RunsScreen(Screen):
         run_dir = self.table.current_dir
         if run_dir is not None:
             self.post_message(ShowTrain(follow=run_dir))
+
+    def action_mark(self) -> None:
+        self.table.action_toggle_mark()
+
+    def action_compare_runs(self) -> None:
+        marked = [Path(p) for p in self.table.marked]
+        if len(marked) >= 2:
+            self.post_message(ShowRunCompare(marked))
 
     def action_new_run(self) -> None:
         self.post_message(ShowTrain())

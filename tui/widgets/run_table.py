@@ -1,4 +1,8 @@
-"""The runs table: one row per run folder (named by its start time), status, epoch, best accuracy."""
+"""The runs table: one row per run folder (named by its start time), status, epoch, best accuracy.
+
+Space marks runs for the compare view (a ✓ before the name); marks are kept by folder, so they
+survive the list being read again.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable
 
 from tui.widgets.run_status import STATUS_STYLES
@@ -22,7 +27,16 @@ class RunTable(DataTable):
         Binding(
             "enter", "select_cursor", "Open", tooltip="Follow or replay the run", id="runs.open"
         ),
+        Binding(
+            "space",
+            "toggle_mark",
+            "Mark",
+            show=False,
+            tooltip="Mark the run for compare (d)",
+            id="runs.mark",
+        ),
     ]
+    MARK = "✓ "
     DEFAULT_CSS = """
     RunTable {
         height: 1fr;
@@ -33,9 +47,11 @@ class RunTable(DataTable):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.border_title = "Runs"
         self.runs: dict[str, Any] = {}  # path → engine.training.runs.RunInfo
+        self._marked: set[str] = set()  # paths
 
     def on_mount(self) -> None:
-        self.add_columns(*COLUMNS)
+        self.add_column(COLUMNS[0], key="name")
+        self.add_columns(*COLUMNS[1:])
 
     @property
     def current(self) -> Any | None:
@@ -50,16 +66,50 @@ class RunTable(DataTable):
         info = self.current
         return Path(info.path) if info is not None else None
 
+    @property
+    def marked(self) -> list[str]:
+        """The marked runs' paths, in the table's order (newest first)."""
+        return [key for key in self._row_order() if key in self._marked]
+
+    def _row_order(self) -> list[str]:
+        return [str(row.key.value) for row in self.ordered_rows]
+
+    def action_toggle_mark(self) -> None:
+        info = self.current
+        if info is None:
+            return
+        self._marked ^= {info.path}
+        self.update_cell(info.path, "name", self._name_cell(info))
+        self._subtitle()
+        self.post_message(self.MarksChanged())
+
+    class MarksChanged(Message):
+        """A run was marked or unmarked."""
+
+    def _name_cell(self, info: Any) -> str:
+        return f"{self.MARK}{info.name}" if info.path in self._marked else info.name
+
+    def _subtitle(self) -> None:
+        n = len(self.runs)
+        text = f"{n} runs" if n != 1 else "1 run"
+        marked = len(self._marked)
+        if marked == 1:
+            text += " · 1 marked: mark another (space) to compare"
+        elif marked:
+            text += f" · {marked} marked: d compares them"
+        self.border_subtitle = text
+
     def show(self, runs: list[Any]) -> None:
         """Replace the rows with ``runs`` (oldest first, as the engine lists them)."""
         keep = self.current_dir
         self.runs = {r.path: r for r in runs}
+        self._marked &= self.runs.keys()  # a run deleted meanwhile is no longer marked
         self.clear()
         for r in reversed(runs):
             epoch = "—" if r.epoch is None else f"{r.epoch + 1}/{r.max_epochs or '?'}"
             best = "—" if r.best_value is None else f"{r.best_value:.4f}"
             status = Text(r.status, STATUS_STYLES.get(r.status, ""))
-            self.add_row(r.name, status, epoch, best, key=r.path)
+            self.add_row(self._name_cell(r), status, epoch, best, key=r.path)
         if keep is not None and str(keep) in self.runs:
             self.move_cursor(row=self.get_row_index(str(keep)), animate=False)
-        self.border_subtitle = f"{len(runs)} runs" if len(runs) != 1 else "1 run"
+        self._subtitle()
