@@ -8,6 +8,7 @@ run arbitrary code when unpickled, so it loads only with ``trust=True``.
 from __future__ import annotations
 
 import pickle
+import struct
 import threading
 from collections.abc import Iterator, Mapping
 from functools import partial
@@ -39,15 +40,16 @@ def _torch_load(path: Path, *, weights_only: bool, mmap: bool) -> Any:
                 f"{path.name} holds pickled Python objects (e.g. a whole nn.Module) that can run "
                 "code when loaded; if you trust where it came from, pass --trust (in the app: confirm)"
             ) from None
-        raise ModelFileError(f"{path}: corrupt pickle ({exc})") from None
+        raise ModelFileError(f"{path}: corrupt pickle ({first_line(exc)[:120]})") from None
     except (ImportError, AttributeError) as exc:  # a pickled class that is not importable here
         raise ModelFileError(
             f"{path.name}: the pickled model needs code that is not available here ({first_line(exc)}); "
             "open it where its classes are importable, or save a state dict and use --arch"
         ) from None
-    except (RuntimeError, EOFError, ValueError, OSError, IndexError, KeyError) as exc:
+    except (RuntimeError, EOFError, ValueError, OSError, IndexError, KeyError, TypeError,
+            struct.error, RecursionError) as exc:  # fmt: skip
         raise ModelFileError(
-            f"{path}: corrupt or truncated PyTorch file ({first_line(exc)})"
+            f"{path}: corrupt or truncated PyTorch file ({first_line(exc)[:120]})"
         ) from None
 
 
