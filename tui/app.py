@@ -20,6 +20,7 @@ from tui.messages import (
     CompareReports,
     LogLine,
     OpenInInspector,
+    ShowHealth,
     ShowQuantization,
     ShowRunCompare,
     ShowRuns,
@@ -96,6 +97,25 @@ class LayerscopeApp(App[int]):
     def action_runs(self) -> None:
         navigation.show_runs(self)
 
+    async def action_quit(self) -> None:
+        """Quit; with a run going, ask once first (q again, or y, quits)."""
+        going = navigation.runs_going(self)
+        if not going:
+            self.exit()
+            return
+        from tui.screens.confirm import Confirm
+
+        question = (
+            f"{', '.join(going)} is still training. It keeps running after you quit "
+            "(R lists it next time). Quit layerscope?"
+        )
+        if not isinstance(self.screen, Confirm):
+            self.push_screen(Confirm(question, "Quit", again="q"), self._quit_answered)
+
+    def _quit_answered(self, yes: bool | None) -> None:
+        if yes:
+            self.exit()
+
     def action_help(self) -> None:
         navigation.show_help(self)
 
@@ -109,7 +129,10 @@ class LayerscopeApp(App[int]):
         navigation.show_run_compare(self, message.run_dirs)
 
     def on_open_in_inspector(self, message: OpenInInspector) -> None:
-        navigation.open_in_inspector(self, message.path)
+        navigation.open_in_inspector(self, message.path, message.layer)
+
+    def on_show_health(self, message: ShowHealth) -> None:
+        navigation.show_health(self, message.run_dir)
 
     def on_show_quantization(self, message: ShowQuantization) -> None:
         navigation.show_quantization(self, message.path, message.groups)

@@ -69,6 +69,7 @@ TRAIN_KEYS = [  # F1 shown: ? goes into the form's fields
     Binding("ctrl+l", "launch", "Launch", tooltip="Start a run with the form's values", id="train.launch"),
     Binding("ctrl+t", "stop", "Stop run", tooltip="Stop the followed run gracefully", id="train.stop"),
     Binding("ctrl+r", "runs", "Runs", tooltip="All runs, running and finished", id="train.runs"),
+    Binding("ctrl+g", "health", "Health", tooltip="The followed run's layer health", id="train.health"),
     Binding("escape", "back", "Back", tooltip="Back to the inspector (runs keep going)", id="train.back"),
 ]
 RUNS_KEYS = [
@@ -80,6 +81,7 @@ RUNS_KEYS = [
     Binding("v", "view_confusion", "Confusion", show=False, tooltip="Latest confusion matrix: the system viewer, or drawn here without one (SSH)", id="runs.confusion"),
     Binding("p", "view_curves", "Curves", show=False, tooltip="Loss and accuracy: the system viewer, or drawn here without one (SSH)", id="runs.curves"),
     Binding("d", "compare_runs", "Compare", tooltip="Curves and hyperparameters of the marked runs (space marks)", id="runs.compare"),
+    Binding("h", "health", "Health", tooltip="The run's layer health: layers x steps, alerts", id="runs.health"),
     Binding("n", "new_run", "New run", tooltip="The Train screen", id="runs.new"),
     Binding("r", "refresh", "Refresh", show=False, tooltip="Read the runs folder again", id="runs.refresh"),
     Binding("escape", "back", "Back", tooltip="Back to the inspector", id="runs.back"),
@@ -104,5 +106,17 @@ RUN_COMPARE_KEYS = [
     Binding("escape", "back", "Back", tooltip="Back to the runs", id="run_compare.back"),
     Binding("f", "differing_only", "Differences", tooltip="Only the hyperparameters that differ, or all", id="run_compare.differing"),
     Binding("r", "refresh", "Refresh", tooltip="Read the runs again (a live run has more epochs)", id="run_compare.refresh"),
+]
+# fmt: on
+
+# The Layer health view (layers x steps heatmap of a run).
+# fmt: off
+HEALTH_KEYS = [
+    *HELP_KEYS,
+    Binding("escape", "back", "Back", tooltip="Back to where you came from", id="health.back"),
+    Binding("v", "next_quantity", "Quantity", tooltip="Activation std, dead fraction, gradient norm, update ratio", id="health.quantity"),
+    Binding("enter", "open_cell", "Inspect", tooltip="The checkpoint nearest the cursor's step, on its layer, in the inspector", id="health.open"),
+    Binding("f", "first_alert", "First alert", tooltip="Move the cursor to the run's first alert", id="health.first_alert"),
+    Binding("r", "refresh", "Refresh", show=False, tooltip="Read the health file again", id="health.refresh"),
 ]
 # fmt: on

@@ -258,9 +258,17 @@ class ShowRunCompare(Message):
 
 @dataclass
 class OpenInInspector(Message):
-    """Back to the inspector, opening ``path`` (a run's model or checkpoint)."""
+    """Back to the inspector, opening ``path`` (a run's model or checkpoint), on ``layer``."""
 
     path: Path
+    layer: str | None = None
+
+
+@dataclass
+class ShowHealth(Message):
+    """Open the Layer health view of the run in ``run_dir``."""
+
+    run_dir: Path
 
 
 @dataclass

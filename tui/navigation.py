@@ -92,16 +92,24 @@ def inspector_of(app: App[Any]) -> InspectorScreen | None:
     return next((s for s in app.screen_stack if isinstance(s, InspectorScreen)), None)
 
 
-def open_in_inspector(app: App[Any], path: Path) -> None:
-    """Back to the inspector, showing ``path``'s folder and opening it."""
+def open_in_inspector(app: App[Any], path: Path, layer: str | None = None) -> None:
+    """Back to the inspector, showing ``path``'s folder and opening it (on ``layer``, if given)."""
     inspector = inspector_of(app)
     if inspector is None:
         return
     while app.screen is not inspector:
         app.pop_screen()
     logger.info("Opening {} from its run", path)
+    inspector.reveal_on_load = layer
     inspector.list_models(path.parent)
     inspector.open_model(path)
+
+
+def show_health(app: App[Any], run_dir: Path) -> None:
+    """The Layer health view of ``run_dir`` on top of the screen that asked (Runs or Train)."""
+    from tui.screens.health import HealthScreen
+
+    app.push_screen(HealthScreen(run_dir))
 
 
 def show_quantization(app: App[Any], path: Path, groups: list[Any] | None) -> None:

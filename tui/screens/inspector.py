@@ -235,6 +235,7 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
             except LayerscopeError as exc:
                 self.notify(exc.message, title=exc.title, severity="warning")
                 logger.warning("{}", exc.message)
+        target = self.take_reveal(model) or target  # a Layer health cell asked for a layer
         self.tree.reveal(target)
         # A new model whose target sits on the old cursor line posts no NodeHighlighted: show
         # its tensor anyway, once the cursor has moved (reveal moves it after the refresh).

@@ -45,6 +45,8 @@ else:
 class InspectorControls(_Host):
     """``check_action``, the footer refresh, and the inspector's control and navigation keys."""
 
+    reveal_on_load: str | None = None  # the layer to show once the model loading now opens
+
     if TYPE_CHECKING:  # provided by InspectorScreen (and its CaptureWork)
         model: Model | None
         ref: TensorRef | None
@@ -198,3 +200,14 @@ class InspectorControls(_Host):
             self.tree.focus()
         else:
             self.notify(f"{layer} is not a layer of {path.name}.", severity="warning")
+
+    def take_reveal(self, model: Model) -> str | None:
+        """The layer asked for with the model just loaded (Enter on a Layer health cell), once;
+        ``None`` (and a warning) when the model has no such layer."""
+        layer, self.reveal_on_load = self.reveal_on_load, None
+        if layer is None or layer in model.layers:
+            return layer
+        text = f"{layer} is not a layer of {model.path.name}; showing its first layer."
+        self.notify(text, severity="warning")
+        logger.warning("{}", text)
+        return None

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
 from tui.keys import RUNS_KEYS
-from tui.messages import OpenInInspector, RunsListed, ShowRunCompare, ShowTrain
+from tui.messages import OpenInInspector, RunsListed, ShowHealth, ShowRunCompare, ShowTrain
 from tui.run_actions import ask_run_to_stop
 from tui.widgets.run_table import RunTable
 from tui.workers import report_failure
@@ -61,6 +61,7 @@ class RunsScreen(Screen):
         ("runs: view curves", "view_curves", "Loss and accuracy PNGs (p)"),
         ("runs: mark for compare", "mark", "Mark or unmark the run (space)"),
         ("runs: compare marked", "compare_runs", "Curves overlaid, hyperparameters side by side (d)"),
+        ("runs: layer health", "health", "Layers x steps heatmap and alerts of the run (h)"),
         ("runs: refresh", "refresh", "Read the runs folder again (r)"),
         ("train: new run", "new_run", "The Train screen (n)"),
         ("runs: back to the inspector", "back", "Escape"),
@@ -224,7 +225,7 @@ class RunsScreen(Screen):
         info = self.table.current if self.is_mounted else None
         if action == "stop":
             return info is not None and info.status == "running"
-        if action in ("open_run", "inspect_model", "inspect_checkpoint"):
+        if action in ("open_run", "inspect_model", "inspect_checkpoint", "health"):
             return info is not None
         if action in ("view_confusion", "view_curves"):
             return info is not None
@@ -255,6 +256,11 @@ class RunsScreen(Screen):
     def action_new_run(self) -> None:
         self.post_message(ShowTrain())
 
+    def action_health(self) -> None:
+        run_dir = self.table.current_dir
+        if run_dir is not None:
+            self.post_message(ShowHealth(run_dir))
+
     def action_stop(self) -> None:
         info = self.table.current
         if info is None:
@@ -262,7 +268,7 @@ class RunsScreen(Screen):
         if info.status != "running":
             self.notify(f"{info.name} is {info.status}, not running.", severity="warning")
             return
-        self.stop_run(Path(info.path))
+        confirm_stop(self, Path(info.path), self.stop_run)
 
     def action_resume(self) -> None:
         info = self.table.current

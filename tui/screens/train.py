@@ -26,9 +26,10 @@ from tui.messages import (
     RunLaunched,
     RunLogLines,
     RunTailEnded,
+    ShowHealth,
     ShowRuns,
 )
-from tui.run_actions import ask_run_to_stop
+from tui.run_actions import ask_run_to_stop, confirm_stop
 from tui.widgets.run_curves import RunCurves
 from tui.widgets.run_log import RunLog, event_line
 from tui.widgets.run_status import RunState, RunStatus
@@ -70,6 +71,7 @@ class TrainScreen(Screen):
         ("train: launch", "launch", "Start a run with the form's values (ctrl+l)"),
         ("runs: stop", "stop", "Stop the followed run gracefully; it saves last.ckpt (ctrl+t)"),
         ("runs: list", "runs", "Every run with its status (ctrl+r)"),
+        ("runs: layer health", "health", "The followed run's layers x steps heatmap and alerts (ctrl+g)"),
         ("train: back to the inspector", "back", "The run keeps going (Escape)"),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
@@ -343,6 +345,8 @@ class TrainScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
             return self.run is not None and self.run.status in ("starting", "running")
+        if action == "health":
+            return self.run is not None
         return True
 
     def action_launch(self) -> None:
@@ -350,10 +354,14 @@ class TrainScreen(Screen):
 
     def action_stop(self) -> None:
         if self.run is not None:
-            self.stop_run(self.run.run_dir)
+            confirm_stop(self, self.run.run_dir, self.stop_run)
 
     def action_runs(self) -> None:
         self.post_message(ShowRuns())
+
+    def action_health(self) -> None:
+        if self.run is not None:
+            self.post_message(ShowHealth(self.run.run_dir))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -21,6 +21,7 @@ EVENT_STYLES = {
     "finished": "bold green",
     "stopped": "bold yellow",
     "failed": "bold red",
+    "alert": "bold #ff3b3b",  # layer health (the Layer health view marks the same cells)
 }
 
 
