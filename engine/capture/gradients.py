@@ -77,6 +77,37 @@ class GradientTarget:
         return F.cross_entropy(out, cls, reduction="sum") / self.samples
 
 
+def parse_target(spec: str | None, what: str = "--target") -> Any:
+    """A target as a user types it (``capture --target``, the inspector's target field):
+    ``predicted`` (also for empty), ``label``, a class index, or a ``.npy`` file (read without
+    pickles); ``what`` names the field in the one-line error."""
+    from pathlib import Path
+
+    spec = (spec or "").strip()
+    if spec in ("", PREDICTED, LABEL):
+        return spec or PREDICTED
+    try:
+        return int(spec)
+    except ValueError:
+        pass
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise InputError(
+            f"{what} {spec}: not predicted, label, a class index or an existing .npy file"
+        )
+    import numpy as np
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(
+            f"{what} {path.name}: cannot read it as a .npy array ({type(exc).__name__})"
+        ) from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+        raise InputError(f"{what} {path.name}: holds no numeric array")
+    return arr
+
+
 def resolve_target(target: Any, samples: int, labels: list[int] | None = None) -> GradientTarget:
     """A :class:`GradientTarget` from what the caller gave; bad targets are one ``InputError``."""
     import numpy as np

@@ -139,31 +139,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _target(spec: str | None) -> Any:
     """``--target``: a keyword, a class index, or a .npy file (read without pickles)."""
-    from engine.capture.gradients import LABEL, PREDICTED
-    from engine.errors import InputError
+    from engine.capture.gradients import parse_target
 
-    if spec is None or spec in (PREDICTED, LABEL):
-        return spec or PREDICTED
-    try:
-        return int(spec)
-    except ValueError:
-        pass
-    path = Path(spec)
-    if not path.is_file():
-        raise InputError(
-            f"--target {spec}: not predicted, label, a class index or an existing .npy file"
-        )
-    import numpy as np
-
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(
-            f"--target {path.name}: cannot read it as a .npy array ({type(exc).__name__})"
-        ) from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
-        raise InputError(f"--target {path.name}: holds no numeric array")
-    return arr
+    return parse_target(spec, "--target")
 
 
 def _fmt(v: Any) -> str:
