@@ -71,15 +71,12 @@ class RunInfo:
 
 def run_status(run_dir: Path, events: list[dict[str, Any]] | None = None) -> tuple[str, str | None]:
     """(status, error): the latest lifecycle event, corrected by process liveness."""
-    events = read_events(run_dir) if events is None else events
-    status, error = None, None
-    for e in events:
-        kind = e.get("event")
-        if kind in ("started", "resumed"):
-            status, error = "running", None
-        elif kind in TERMINAL:
-            status, error = kind, e.get("error")
+    status, error = _lifecycle(read_events(run_dir) if events is None else events)
     alive = run_process_alive(run_dir)
+    if not alive and status in (None, "running"):
+        # The process writes its final event before it exits: one that exited after the events
+        # above were read has its final word on disk now (reading first, then checking, races).
+        status, error = _lifecycle(read_events(run_dir))
     if (Path(run_dir) / LAUNCH_FILE).exists():
         # The latest launch has not reached the point where it reports by events: it is starting
         # (loading torch), or it died before it could say why, whatever earlier sessions said.
@@ -93,6 +90,18 @@ def run_status(run_dir: Path, events: list[dict[str, Any]] | None = None) -> tup
     if status in (None, "running"):
         # Gone without a final event: killed (SIGKILL, OOM, power) before it could write one.
         return "failed", "the run's process exited without a final event (killed?)"
+    return status, error
+
+
+def _lifecycle(events: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+    """The status and error the latest lifecycle event states (``None``: nothing yet)."""
+    status, error = None, None
+    for e in events:
+        kind = e.get("event")
+        if kind in ("started", "resumed"):
+            status, error = "running", None
+        elif kind in TERMINAL:
+            status, error = kind, e.get("error")
     return status, error
 
 

@@ -141,6 +141,19 @@ def test_killed_run_without_final_event_is_failed(tmp_path: Path) -> None:
     assert status == "failed" and "without a final event" in error
 
 
+def test_run_that_finished_after_its_events_were_read_is_not_failed(tmp_path: Path) -> None:
+    """A follower read 'started', then the process wrote 'finished' and exited before the
+    liveness check: the status is the final event on disk, not 'failed' (a race seen under load)."""
+    d = _fake_run(
+        tmp_path,
+        "20260101-000000-raced",
+        events=[{"event": "started", "max_epochs": 1}, {"event": "finished", "epochs_done": 1}],
+        pid=2**22 + 7,
+    )
+    stale = [{"event": "started", "max_epochs": 1}]  # what the follower had read
+    assert run_status(d, stale) == ("finished", None)
+
+
 def test_list_resolve_and_compare(tmp_path: Path) -> None:
     a = _fake_run(
         tmp_path,
