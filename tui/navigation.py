@@ -58,6 +58,16 @@ def show_train(app: App[Any], follow: Path | None = None) -> TrainScreen:
     return screen  # type: ignore[return-value]
 
 
+def runs_going(app: App[Any]) -> list[str]:
+    """Names of the runs this app follows that are still starting or running."""
+    if not app.is_screen_installed("train"):
+        return []
+    run = getattr(app.get_screen("train"), "run", None)
+    if run is None or run.status not in ("starting", "running"):
+        return []
+    return [run.run_dir.name]
+
+
 def show_help(app: App[Any]) -> None:
     """The keys of the screen the user is on (not over another help screen)."""
     from tui.screens.help import HelpScreen

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from loguru import logger
 from textual.app import App
+from textual.screen import Screen
 
 
 def ask_run_to_stop(app: App, run_dir: Path) -> bool:
@@ -20,3 +22,16 @@ def ask_run_to_stop(app: App, run_dir: Path) -> bool:
         return True
     app.call_from_thread(app.notify, f"{run_dir.name} is not running.", severity="warning")
     return False
+
+
+def confirm_stop(screen: Screen, run_dir: Path, stop: Callable[[Path], object]) -> None:
+    """Ask once, then ``stop(run_dir)``: a stop cannot be taken back (resume starts again from
+    last.ckpt)."""
+    from tui.screens.confirm import Confirm
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            stop(run_dir)
+
+    question = f"Stop {run_dir.name}? It saves last.ckpt and ends; e on the Runs screen resumes it."
+    screen.app.push_screen(Confirm(question, "Stop the run"), answered)

@@ -110,7 +110,7 @@ async def test_stop_a_run_from_the_list(runs: Path, model_dir, make_app) -> None
         async with app.run_test(size=SIZE) as pilot:
             await open_runs(pilot, 4)
             await select_run(pilot, "live")
-            await pilot.press("s")
+            await pilot.press("s", "y")  # asks once first (issue 17)
             await wait_for(pilot, lambda: table_rows(app)[0][1] == "stopped", timeout=20)
             assert (run_dir / "STOP").exists()  # the graceful way: the run saves last.ckpt
             await pilot.press("s")  # not running any more: says so, changes nothing

@@ -157,7 +157,7 @@ async def test_follow_streams_new_events_live(here: Path, model_dir, make_app) -
             write_events(run_dir, [epoch_end(0, 3, 1.8, 1.2, 0.62)])
             await wait_for(pilot, lambda: len(screen.query_one(RunCurves).history) == 1)
             assert screen.run.best_acc == 0.62
-            await pilot.press("ctrl+t")  # stop: the fake process writes "stopped" on SIGTERM
+            await pilot.press("ctrl+t", "y")  # stop (confirmed): the fake writes "stopped"
             await wait_for(pilot, lambda: screen.status.status_text == "stopped")
     finally:
         proc.end()
