@@ -136,6 +136,7 @@ def show_quantization(app: App[Any], path: Path, groups: list[Any] | None) -> No
         trust=inspector.trust, device=inspector.device, arch=inspector.arch,
         arch_kwargs=inspector.arch_kwargs,
         inputs=session.batch.spec if session is not None else None,
+        data_dir=inspector.capture_bar.cifar_folder,
     )  # fmt: skip
 
     def back(layer: str | None) -> None:

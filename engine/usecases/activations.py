@@ -87,13 +87,15 @@ class CaptureSession:
         cancel: threading.Event,
         gradients: bool = False,
         target: object = None,
+        data_dir: str | None = None,
     ) -> CaptureSession:
         """Load the input ``spec`` and capture every layer's activations (call from a worker);
-        with ``gradients`` every output's and parameter's gradient for ``target`` too."""
+        with ``gradients`` every output's and parameter's gradient for ``target`` too.
+        ``data_dir``: the CIFAR-10 python folder (or its parent) for ``cifar10:`` specs."""
         from engine.capture import capture
         from engine.inputs import load_input, model_input_shape
 
-        batch = load_input(spec, input_shape=model_input_shape(model), seed=seed)
+        batch = load_input(spec, input_shape=model_input_shape(model), seed=seed, data_dir=data_dir)
         result = capture(
             model, batch, bins=bins, device=device, progress=progress, cancel=cancel,
             gradients=gradients, target=target if gradients else None,

@@ -97,6 +97,7 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
         arch_kwargs: dict[str, Any] | None = None,
         inputs: str | None = None,
         threshold_db: float = DEFAULT_THRESHOLD_DB,
+        data_dir: str | None = None,
     ) -> None:
         super().__init__()
         self.path = path
@@ -108,6 +109,7 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
         # when its folder says (digits), else random: random inputs flag everything.
         self.input_spec = inputs or model_data_spec(path) or "random"
         self.threshold_db = threshold_db
+        self.data_dir = data_dir  # the CIFAR-10 folder the inspector captured from
         self.pairs: list[tuple[Path, Path]] = []
         self.pair_index = 0
         self.result: Comparison | None = None
@@ -176,7 +178,7 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
         spec = ComparisonSpec(
             float_path, quant_path, inputs=self.input_spec, threshold_db=self.threshold_db,
             arch=self.arch, arch_kwargs=self.arch_kwargs, trust=self.trust, device=self.device,
-            shapeless_random="weights",
+            shapeless_random="weights", data_dir=self.data_dir,
         )  # fmt: skip
 
         def progress(stage: str, done: int, total: int) -> None:

@@ -18,12 +18,17 @@ class ActivationStatus(Widget):
         width: 1fr;
         padding: 0 1;
     }
+    ActivationStatus.-wrap {
+        height: auto;
+        max-height: 4;
+    }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.text = "Pick an input and press Enter (or Run) to capture every layer's activation."
         self.note = ""
+        self.wrap = False  # a failure wraps onto a few lines: its reason must be read whole
         self._spinner: Spinner | None = None
 
     @property
@@ -33,15 +38,15 @@ class ActivationStatus(Widget):
     def start(self, text: str) -> None:
         """Spin beside ``text`` until ``stop``."""
         self._spinner = Spinner("dots", style="bold cyan")
-        self.text = text
+        self.text, self.wrap = text, False
         self.auto_refresh = 1 / 12
         self._changed()
 
-    def stop(self, text: str | None = None) -> None:
+    def stop(self, text: str | None = None, *, wrap: bool = False) -> None:
         self._spinner = None
         self.auto_refresh = None
         if text is not None:
-            self.text = text
+            self.text, self.wrap = text, wrap
         self._changed()
 
     def set_text(self, text: str) -> None:
@@ -56,10 +61,11 @@ class ActivationStatus(Widget):
 
     def _changed(self) -> None:
         self.tooltip = f"{self.note}\n{self.text}".strip() or None  # the line is cut to the width
-        self.refresh()
+        self.set_class(self.wrap, "-wrap")  # a failure takes a few lines, the next text one again
+        self.refresh(layout=True)
 
     def render(self) -> RenderResult:
-        line = Text(no_wrap=True, overflow="ellipsis")
+        line = Text(no_wrap=not self.wrap, overflow="ellipsis")
         if self.note:
             line.append(f"⚠ {self.note}", "bold yellow")
             line.append(" · ", "dim")

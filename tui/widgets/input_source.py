@@ -4,10 +4,14 @@ It holds the capture's state (the model, the captured session, which output of a
 and its status line, and asks for work by posting messages: ``InputSource.CaptureRequested`` and
 ``InputSource.ActivationRequested``. The screen that hosts it runs the workers (see
 ``tui.screens.inspector_capture``) and hands the answers back through its methods.
+
+Long because the bar is one piece of state (source, index, CIFAR-10 folder, session, shown
+output) whose every change updates the same few widgets; split, each half would reach into the other.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +59,7 @@ class InputSource(Vertical):
         model: Model
         spec: str
         seed: int
+        data_dir: str | None = None  # the CIFAR-10 folder, for cifar10 specs
 
     @dataclass
     class ActivationRequested(Message):
@@ -79,8 +84,19 @@ class InputSource(Vertical):
     InputSource.-shown {
         display: block;
     }
-    InputSource > #source-row {
+    InputSource > #source-row, InputSource > #cifar-row {
         height: 1;
+    }
+    InputSource > #cifar-row {
+        display: none;
+    }
+    InputSource.-cifar > #cifar-row {
+        display: block;
+    }
+    InputSource #cifar-folder {
+        width: 1fr;
+        max-width: 60;
+        margin: 0 1;
     }
     InputSource #source-label {
         color: $text-muted;
@@ -125,6 +141,12 @@ class InputSource(Vertical):
             yield Input("0", placeholder="index", compact=True, id="source-field")
             yield Button("Run", compact=True, id="source-run", tooltip="Capture (Enter)")
             yield ActivationToggle(id="activation-toggle")
+        with Horizontal(id="cifar-row"):  # shown while the source is CIFAR-10
+            yield Label("CIFAR-10 folder", id="cifar-label")
+            yield Input(
+                os.environ.get("LAYERSCOPE_CIFAR10", "data"), compact=True, id="cifar-folder",
+                tooltip="The cifar-10-batches-py folder (or the folder that holds it)",
+            )  # fmt: skip
         yield ActivationStatus(id="activation-status")
 
     # -- typed lookups -------------------------------------------------------------------------
@@ -214,6 +236,7 @@ class InputSource(Vertical):
         field.tooltip = FIELD_TIP[kind]
         field.value = self.fields[kind]
         field.set_class(kind == "file", "-path")
+        self.set_class(kind == "cifar10", "-cifar")
 
     @on(Input.Changed, "#source-field")
     def field_changed(self, event: Input.Changed) -> None:
@@ -265,7 +288,19 @@ class InputSource(Vertical):
         if not self.model.runnable:  # listed untrusted TorchScript: the screen asks, then reruns
             self.post_message(self.TrustNeeded(self.model.path, self.model.metadata["needs_trust"]))
             return
-        self.post_message(self.CaptureRequested(self.model, spec[0], spec[1]))
+        data_dir = self.cifar_folder if self.kind == "cifar10" else None
+        self.post_message(self.CaptureRequested(self.model, spec[0], spec[1], data_dir))
+
+    @property
+    def cifar_folder(self) -> str | None:
+        """The CIFAR-10 folder field (the engine's default search when empty)."""
+        folder = self.query_one("#cifar-folder", Input).value.strip()
+        return str(Path(folder).expanduser()) if folder else None
+
+    def failed(self, reason: str) -> None:
+        """A capture failed: say why, and which input the activations still shown came from."""
+        shown = f" (still showing {self.session.batch.spec})" if self.session else ""
+        self.status.stop(f"Capture failed{shown}: {reason}", wrap=True)
 
     def capturing(self, spec: str) -> None:
         """A capture with ``spec`` started: the spinner says so."""
