@@ -19,6 +19,7 @@ from textual.widgets import Input
 from tui.keys import NARROW_FOOTER, WIDE_ONLY_KEYS
 from tui.messages import ShowQuantization
 from tui.screens.inspector_capture import CAPTURE_ACTIONS
+from tui.screens.inspector_predict import PredictionWork
 from tui.screens.open_path import OpenPath
 from tui.widgets.bins_input import BinsInput
 from tui.widgets.layer_filter import LayerFilter
@@ -42,8 +43,9 @@ else:
     _Host = object
 
 
-class InspectorControls(_Host):
-    """``check_action``, the footer refresh, and the inspector's control and navigation keys."""
+class InspectorControls(PredictionWork, _Host):
+    """``check_action``, the footer refresh, and the inspector's control and navigation keys
+    (and, through ``PredictionWork``, the prediction shown after a capture)."""
 
     reveal_on_load: str | None = None  # the layer to show once the model loading now opens
 
