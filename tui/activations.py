@@ -15,6 +15,7 @@ from engine.usecases.activations import CaptureSession
 from tui.messages import ActivationReady
 
 if TYPE_CHECKING:
+    from engine.capture import Activation
     from engine.usecases.activations import ActivationAnswer
 
 
@@ -26,6 +27,16 @@ def _message(answer: ActivationAnswer | None) -> ActivationReady | None:
 
 class ActivationSession(CaptureSession):
     """A ``CaptureSession`` whose answers are ``ActivationReady`` messages."""
+
+    def gradients_of(self, layer: str) -> list[Activation]:
+        """The gradients the Gradients side shows for ``layer``: of each of its outputs, then of
+        each of its own parameters (``n`` walks through them)."""
+        result = self.result
+        outputs = [
+            result.gradients[a.name] for a in self.for_layer(layer) if a.name in result.gradients
+        ]
+        params = [g for g in result.parameter_gradients.values() if g.layer == layer]
+        return outputs + params
 
     def cached(  # type: ignore[override]
         self,

@@ -201,9 +201,11 @@ class ActivationsCaptured(Message):
 
 @dataclass
 class ActivationViewChanged(Message):
-    """The Weights | Activations toggle flipped (``True``: activations)."""
+    """The Weights | Activations | Gradients toggle moved (``True``: a captured side;
+    ``gradients``: the gradients side)."""
 
     activations: bool
+    gradients: bool = False
 
 
 @dataclass

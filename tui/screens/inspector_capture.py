@@ -50,6 +50,15 @@ CAPTURE_ACTIONS = {  # decided by the capture bar, which knows what was captured
 }  # fmt: skip
 
 
+def _gradients(target: str | None) -> dict[str, object]:
+    """The capture's gradient arguments for the bar's target field (empty: activations only)."""
+    if target is None:
+        return {}
+    from engine.capture.gradients import parse_target
+
+    return {"gradients": True, "target": parse_target(target, "gradient target")}
+
+
 class CaptureWork(_Host):
     """Workers, handlers and actions of the inspector's activations bar."""
 
@@ -89,8 +98,9 @@ class CaptureWork(_Host):
         self._capture_cancel = threading.Event()
         self.capture_bar.capturing(message.spec)
         self._capture_current = self.capture(
-            message.model, message.spec, message.seed, bins, self._capture_cancel, message.data_dir
-        )
+            message.model, message.spec, message.seed, bins, self._capture_cancel, message.data_dir,
+            target=self.capture_bar.gradient_spec,
+        )  # fmt: skip
         self.refresh_bindings()  # "esc Cancel" while it runs
 
     @work(thread=True, exclusive=True, group="capture", exit_on_error=False, description="capture")
@@ -102,6 +112,7 @@ class CaptureWork(_Host):
         bins: int,
         cancel: threading.Event,
         data_dir: str | None = None,
+        target: str | None = None,
     ) -> None:
         from tui.activations import ActivationSession  # torch/onnxruntime load here
 
@@ -115,7 +126,7 @@ class CaptureWork(_Host):
         folder = {"data_dir": data_dir} if data_dir else {}  # cifar10 only
         session = ActivationSession.run(
             model, spec, seed=seed, bins=bins, device=device, progress=progress, cancel=cancel,
-            **folder,
+            **folder, **_gradients(target),
         )  # fmt: skip
         if not get_current_worker().is_cancelled:
             self.post_message(ActivationsCaptured(session, time.perf_counter() - start))
@@ -192,7 +203,8 @@ class CaptureWork(_Host):
             self.sync_keys()
 
     def on_activation_view_changed(self, message: ActivationViewChanged) -> None:
-        logger.info("Showing {}", "activations" if message.activations else "weights")
+        shown = "gradients" if message.gradients else "activations"
+        logger.info("Showing {}", shown if message.activations else "weights")
         self.request_stats()
         self.sync_keys()
 

@@ -1,4 +1,5 @@
-"""The Weights | Activations toggle: shown once a capture exists, for the selected layer."""
+"""The Weights | Activations | Gradients toggle: shown once a capture exists, for the selected
+layer; the Gradients side only after a capture with a gradient target."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from tui.messages import ActivationViewChanged
 
 
 class ActivationToggle(Widget):
-    """``Weights │ Activations`` with the shown side highlighted; click or ``a`` flips it."""
+    """``Weights │ Activations │ Gradients`` with the shown side highlighted; click or ``a`` moves
+    to the next side (``activations`` is true for both captured sides, ``gradients`` for the last)."""
 
     DEFAULT_CSS = """
     ActivationToggle {
@@ -27,10 +29,12 @@ class ActivationToggle(Widget):
     """
 
     activations: reactive[bool] = reactive(False)
+    gradients: reactive[bool] = reactive(False)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.tooltip = "a: the selected layer's weights or its captured activation"
+        self.tooltip = "a: the selected layer's weights, its captured activation or gradients"
+        self.offers_gradients = False  # the capture ran backward for a target
 
     def show(self, visible: bool) -> None:
         self.set_class(visible, "-shown")
@@ -39,23 +43,46 @@ class ActivationToggle(Widget):
     def shown(self) -> bool:
         return self.has_class("-shown")
 
+    def offer_gradients(self, offered: bool) -> None:
+        """Whether the capture has gradients (a third side); leaving it shows activations."""
+        self.offers_gradients = offered
+        if not offered and self.gradients:
+            self.gradients = False
+        self.refresh(layout=True)
+
     def toggle(self) -> None:
-        self.set(not self.activations)
+        """Weights → Activations → Gradients (when offered) → Weights."""
+        if self.activations and not self.gradients and self.offers_gradients:
+            self.set_gradients()
+        else:
+            self.set(not self.activations)
 
     def set(self, activations: bool, *, announce: bool = True) -> None:
         """Show weights (``False``) or activations; ``announce`` tells the screen."""
-        if activations != self.activations:
-            self.activations = activations
+        if activations != self.activations or self.gradients:
+            self.activations, self.gradients = activations, False
             if announce:
                 self.post_message(ActivationViewChanged(activations))
+
+    def set_gradients(self, *, announce: bool = True) -> None:
+        """Show the captured gradients (when the capture has them)."""
+        if self.offers_gradients and not self.gradients:
+            self.activations, self.gradients = True, True
+            if announce:
+                self.post_message(ActivationViewChanged(True, gradients=True))
 
     def on_click(self, event: events.Click) -> None:
         self.toggle()
 
     def render(self) -> RenderResult:
         on, off = "bold reverse", "dim"
-        return Text.assemble(
+        acts = self.activations and not self.gradients
+        text = Text.assemble(
             (" Weights ", off if self.activations else on),
             "│",
-            (" Activations ", on if self.activations else off),
+            (" Activations ", on if acts else off),
         )
+        if self.offers_gradients:
+            text.append("│")
+            text.append(" Gradients ", on if self.gradients else off)
+        return text

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 STEEL_BLUE = (70, 130, 180)  # weights
 SEA_GREEN = (46, 139, 87)  # every other tensor role (bias, running stats, ...)
 DARK_ORANGE = (255, 140, 0)  # captured activations
+ORCHID = (218, 112, 214)  # captured gradients
 HIGHLIGHT = (255, 191, 0)  # bins inside the value range
 TICKS = 5
 
@@ -122,6 +123,8 @@ class Histogram(Widget):
         color = STEEL_BLUE if role.startswith("weight") else SEA_GREEN
         if role == "activation":
             color = DARK_ORANGE
+        elif role == "gradient":
+            color = ORCHID
         out_x = [c for c, hit in zip(centers, inside, strict=True) if not hit]
         out_y = [n for n, hit in zip(counts, inside, strict=True) if not hit]
         in_x = [c for c, hit in zip(centers, inside, strict=True) if hit]

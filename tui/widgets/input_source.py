@@ -27,6 +27,7 @@ from textual.widgets import Button, Input, Label, Select
 from tui.messages import ActivationViewChanged
 from tui.widgets.activation_status import ActivationStatus
 from tui.widgets.activation_toggle import ActivationToggle
+from tui.widgets.gradient_target import GradientTarget
 
 if TYPE_CHECKING:
     from engine.model import Layer, Model
@@ -147,6 +148,7 @@ class InputSource(Vertical):
                 os.environ.get("LAYERSCOPE_CIFAR10", "data"), compact=True, id="cifar-folder",
                 tooltip="The cifar-10-batches-py folder (or the folder that holds it)",
             )  # fmt: skip
+        yield GradientTarget(id="grad-row")
         yield ActivationStatus(id="activation-status")
 
     # -- typed lookups -------------------------------------------------------------------------
@@ -165,6 +167,11 @@ class InputSource(Vertical):
     @property
     def status(self) -> ActivationStatus:
         return self.query_one(ActivationStatus)
+
+    @property
+    def gradient_spec(self) -> str | None:
+        """The gradient target typed in the bar (``None``: capture activations only)."""
+        return self.query_one(GradientTarget).spec
 
     @property
     def showing_activations(self) -> bool:
@@ -194,7 +201,12 @@ class InputSource(Vertical):
 
     def next_output(self, layer: str) -> None:
         """Show the layer's next tensor (the caller asks for it again)."""
-        self.outputs[layer] = self.outputs.get(layer, 0) + 1
+        key = self._output_key(layer)
+        self.outputs[key] = self.outputs.get(key, 0) + 1
+
+    def _output_key(self, layer: str) -> str:
+        """Which of a layer's tensors is shown is kept apart for its gradients."""
+        return f"∇{layer}" if self.toggle.gradients else layer
 
     # -- the model -----------------------------------------------------------------------------
     def set_model(self, model: Model) -> bool:
@@ -208,6 +220,8 @@ class InputSource(Vertical):
         self.outputs.clear()
         self.toggle.set(False, announce=False)
         self.toggle.show(False)
+        self.toggle.offer_gradients(False)
+        self.query_one(GradientTarget).offer(model.format != "onnx")  # backward needs torch
         self.status.set_note("")
         self.status.stop(
             "Pick an input and press Enter (or Run) to capture every layer's activation."
@@ -327,6 +341,7 @@ class InputSource(Vertical):
         timing = f" in {seconds:.2f} s" if getattr(self.app, "show_timings", True) else ""
         logger.success("{}{}", result.summary(), timing)
         self.toggle.show(True)
+        self.toggle.offer_gradients(session.gradients)
         self.toggle.set(True, announce=False)  # the user asked to see activations: show them
         self.post_message(ActivationViewChanged(True))
 
@@ -349,7 +364,8 @@ class InputSource(Vertical):
         if session is None or not self.toggle.activations or layer is None:
             self.status.set_note("")
             return False
-        acts = session.for_layer(layer.name)
+        grads = self.toggle.gradients  # its outputs' and parameters' gradients
+        acts = session.gradients_of(layer.name) if grads else session.for_layer(layer.name)
         label = layer.name or "the model"
         if not acts:
             inner = self._inner_activation(layer)
@@ -359,16 +375,21 @@ class InputSource(Vertical):
                 why = f"its layers have them, e.g. {inner}"
             else:
                 why = "nothing to show"
-            self.status.set_note(f"{label}: no captured activation; {why}")
+            what = "gradient" if grads else "activation"
+            self.status.set_note(f"{label}: no captured {what}; {why}")
             self.int_view = self.several = False
             return False
         # Tuple outputs and repeated calls give a layer several tensors: n walks through them.
-        index = self.outputs.get(layer.name, 0) % len(acts)
+        index = self.outputs.get(self._output_key(layer.name), 0) % len(acts)
         act = acts[index]
         self.several = len(acts) > 1
-        more = (
-            f"{act.name}: {index + 1} of {len(acts)} outputs (n: next) · " if self.several else ""
-        )
+        of = "gradients" if grads else "outputs"
+        more = f"{act.name}: {index + 1} of {len(acts)} {of} (n: next) · " if self.several else ""
+        if grads:
+            target = session.result.gradient_target or {}
+            more = f"∂{target.get('loss', 'loss')}({target.get('target', '?')})/∂{act.name} · "
+            more += f"{index + 1} of {len(acts)} (n: next) · " if self.several else ""
+            view = "grad"
         self.status.set_note("")
         self.status.set_text(more + session.result.summary())
         self.int_view = act.int_stats is not None

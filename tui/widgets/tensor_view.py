@@ -106,14 +106,17 @@ class TensorView(Vertical):
     def show_activation(
         self, ready: ActivationReady, low: float | None, high: float | None
     ) -> None:
-        """Draw a captured activation (dark orange, "Activation Statistics")."""
+        """Draw a captured activation (dark orange, "Activation Statistics") or gradient
+        (orchid, "Gradient Statistics": same bins, range and figures)."""
         self.stop_spinner()
-        self.query_one(ViewToggle).show(ready.has_int)  # integers of a quantized activation
+        grad = ready.view == "grad"
+        self.query_one(ViewToggle).show(ready.has_int and not grad)  # a quantized activation
+        role = "gradient" if grad else "activation"
         self.histogram.show(
-            ready.stats, role="activation", view=ready.view, qdtype=ready.qdtype, low=low, high=high
+            ready.stats, role=role, view=ready.view, qdtype=ready.qdtype, low=low, high=high
         )
         self.query_one(StatsPanel).show(
             None, ready.stats, in_range=ready.in_range, low=low, high=high, name=ready.name,
-            title="Activation Statistics",
+            title=f"{role.title()} Statistics",
         )  # fmt: skip
         self.query_one(QuantPanel).show(None, {})
