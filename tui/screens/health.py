@@ -323,10 +323,6 @@ class HealthScreen(Screen):
             )
         )  # fmt: skip
 
-    @on(HealthHeatmap.Opened)
-    def cell_opened(self, message: HealthHeatmap.Opened) -> None:
-        self.action_open_cell()
-
     @on(CheckpointFound)
     def checkpoint_found(self, message: CheckpointFound) -> None:
         if message.found is None:

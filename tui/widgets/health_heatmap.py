@@ -9,6 +9,7 @@ up, one visible row at a time, so 100 layers × 10k steps redraws as fast as 100
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +89,7 @@ MARK_STYLE = Style(bold=True, color="#ff3b3b")
 
 
 class HealthHeatmap(Widget, can_focus=True):
-    """Arrow keys move a cursor over the cells; Enter asks to open that cell."""
+    """Arrow keys (and clicks) move a cursor over the cells."""
 
     BINDINGS = [
         Binding("up", "move(-1, 0)", "Up", show=False),
@@ -99,8 +100,7 @@ class HealthHeatmap(Widget, can_focus=True):
         Binding("pagedown", "move(10, 0)", "Page down", show=False),
         Binding("home", "jump(0)", "First step", show=False),
         Binding("end", "jump(-1)", "Last step", show=False),
-        Binding("enter", "open", "Open", show=False),
-    ]
+    ]  # Enter is the screen's: it opens the cell's checkpoint
     DEFAULT_CSS = """
     HealthHeatmap {
         height: 1fr;
@@ -111,13 +111,6 @@ class HealthHeatmap(Widget, can_focus=True):
     @dataclass
     class CursorMoved(Message):
         """The cursor is on ``(row, column)`` now."""
-
-        row: int
-        column: int
-
-    @dataclass
-    class Opened(Message):
-        """Enter on ``(row, column)``."""
 
         row: int
         column: int
@@ -215,10 +208,6 @@ class HealthHeatmap(Widget, can_focus=True):
         if self.data is not None and self.data.columns:
             self.set_cursor(self.row, column % self.data.columns)
 
-    def action_open(self) -> None:
-        if self.data is not None and self.data.columns:
-            self.post_message(self.Opened(self.row, self.column))
-
     def on_click(self, event: events.Click) -> None:
         if self.data is None or event.y < 1:
             return
@@ -235,16 +224,19 @@ class HealthHeatmap(Widget, can_focus=True):
         width = self.size.width
         data = self.data
         if data is None or not data.columns or not data.layers:
-            if y == self.size.height // 2:
-                text = self.hint[:width].center(width)
-                return Strip([Segment(text, Style(dim=True, italic=True))], width)
+            lines = textwrap.wrap(self.hint, max(10, width - 2)) or [""]
+            i = y - max(0, (self.size.height - len(lines)) // 2)
+            if 0 <= i < len(lines):
+                text = Segment(lines[i].center(width), Style(dim=True, italic=True))
+                return Strip([text]).adjust_cell_length(width)
             return Strip.blank(width)
         if y == 0:
-            return Strip(self._axis(width), width).crop(0, width)
+            return Strip(self._axis(width)).adjust_cell_length(width)
         row = self.top + y - 1
         if row >= len(data.layers):
             return Strip.blank(width)
-        return Strip(self._row_segments(row, width), width).crop(0, width)
+        # Padded to the width: a short strip would leave the old frame's cells on screen.
+        return Strip(self._row_segments(row, width)).adjust_cell_length(width)
 
     def _axis(self, width: int) -> list[Segment]:
         """Step labels above a few columns, the cursor's column labelled when there is room."""
