@@ -18,6 +18,10 @@ norms, non-zero counts, bin numbers), then one ``bincount`` of the bin numbers:
   ``[edge_i, edge_i+1)`` (the last one closed) where ``edge_i`` is the smallest float32 the map
   sends to bin ``i``. Those thresholds are what ``edges`` holds; they lie within a few float32 ulps
   of ``numpy.linspace(min, max, bins + 1)``.
+
+On the CPU, when numba is installed, the same results come from two compiled kernels
+(``engine.kernels``): one read of the values for count/min/max/zeros/NaN-Inf and float64 sums,
+one read to bin them (same bin map, same edges); the sweep above remains for CUDA tensors.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine import kernels
 from engine import stats as _stats
 from engine.stats import TensorStats
 
@@ -179,6 +184,14 @@ def stats(
 ) -> TensorStats:
     """Statistics and histogram of ``x``: the fast path where it applies, the reference otherwise."""
     ws = ws or _DEFAULT_WS
+    a = _cpu_values(x, ws)
+    if a is not None:  # compiled kernels: one read for the moments, one to bin
+        m = _kernel_moments(x, a)
+        norm = _fast_norm(m.min, m.max, bins) if m is not None else None
+        if m is None or norm is None:
+            return _stats.compute(x, bins)
+        counts = kernels.hist_f32(a, np.float32(m.min), np.float32(norm), bins).tolist()
+        return m.to_stats(counts, thresholds(m.min, m.max, norm, bins))
     flat, lo, hi = _prepare(x, ws)
     norm = _fast_norm(lo, hi, bins) if flat is not None else None
     if flat is None or norm is None:
@@ -190,6 +203,10 @@ def stats(
 def moments(x: torch.Tensor, ws: Workspace | None = None) -> Moments:
     """Partial statistics of ``x`` (no histogram), for merging over batches."""
     ws = ws or _DEFAULT_WS
+    a = _cpu_values(x, ws)
+    if a is not None:
+        m = _kernel_moments(x, a)
+        return m if m is not None else Moments.from_stats(_stats.compute(x, 1))
     flat, lo, hi = _prepare(x, ws)
     if flat is None:
         return Moments.from_stats(_stats.compute(x, 1))
@@ -207,11 +224,48 @@ def histogram(
     """
     ws = ws or _DEFAULT_WS
     norm = _fast_norm(lo, hi, bins) if fast else None
+    a = _cpu_values(x, ws) if norm is not None else None
+    if norm is not None and a is not None:
+        counts = kernels.hist_f32(a, np.float32(lo), np.float32(norm), bins).tolist()
+        return counts, thresholds(lo, hi, norm, bins)
     if norm is not None:
         _, counts = _fused(x, _as_float32(x, ws), lo, hi, norm, bins, ws, want_moments=False)
         return counts, thresholds(lo, hi, norm, bins)
     s = _stats.compute(x, bins, hist_range=(lo, hi))
     return s.counts, s.edges
+
+
+def _cpu_values(x: torch.Tensor, ws: Workspace) -> np.ndarray | None:
+    """``x`` as a flat float32 NumPy array for the compiled kernels, or None where they don't apply
+    (no numba, not on the CPU, not float32/float16/bfloat16, empty, quantized)."""
+    if (
+        x.device.type != "cpu"
+        or x.is_quantized
+        or x.numel() == 0
+        or _stats.dtype_name(x) not in _FAST_DTYPES
+        or not kernels.available()
+    ):
+        return None
+    return _as_float32(x, ws).numpy()
+
+
+def _kernel_moments(x: torch.Tensor, a: np.ndarray) -> Moments | None:
+    """Exact count/min/max/zeros and float64 moments in one read; None for NaN/Inf or ``min == max``
+    (the reference path handles those)."""
+    lo, hi, total, sq, zeros, bad = kernels.moments_f32(a)
+    n = a.size
+    if bad or lo == hi:
+        return None
+    if not _FAST_MAGNITUDE[0] <= max(abs(lo), abs(hi)) <= _FAST_MAGNITUDE[1]:
+        return None  # float64 sums would cope; kept so that edges are the same as the torch path's
+    mean = total / n
+    m2 = sq - total * mean
+    # Each square is exact in float64 and the sums carry ~1e-16·n relative error, so sq - n·mean²
+    # keeps ~1e-5 relative precision while mean² stays below ~1e5 var. Past that: centred pass.
+    if not m2 > 0 or mean * mean * n > 1e4 * m2:
+        s1, s2 = kernels.centered_f32(a, mean)
+        mean, m2 = mean + s1 / n, max(s2 - s1 * s1 / n, 0.0)
+    return Moments(tuple(x.shape), _stats.dtype_name(x), n, n, mean, m2, lo, hi, zeros)
 
 
 def _as_float32(x: torch.Tensor, ws: Workspace) -> torch.Tensor:
@@ -346,27 +400,54 @@ def _from_ord(k: np.ndarray) -> np.ndarray:
     return i.view(np.float32)
 
 
+def _step_starts(norm32: np.float32, want: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Where each bin starts in ``x - lo`` (float64), to guess the edges in ``x`` from.
+
+    The map rounds twice. ``d = fl32(x - lo)`` reaches bin ``i`` from the smallest float32 ``d_i``
+    with ``trunc(fl32(d_i * norm)) >= i`` (found in a few-ulp window: ``d`` is far from zero).
+    ``fl32(x - lo)`` reaches ``d_i`` once ``x - lo`` passes the midpoint below ``d_i``, so the edge
+    in ``x`` lies next to ``lo`` + that midpoint, even where ``x`` is near zero and its ulps are
+    far finer than ``d``'s (a range spanning zero).
+    """
+    guess = _to_ord(np.float32(want.astype(np.float64) / float(norm32)))
+    cand = guess[:, None] + window[None, :]
+    reach = np.trunc(_from_ord(cand) * norm32) >= want[:, None]
+    first = np.where(reach.any(axis=1) & ~reach[:, 0], reach.argmax(axis=1), window.size // 2)
+    d = cand[np.arange(want.size), first]
+    return (_from_ord(d - 1).astype(np.float64) + _from_ord(d).astype(np.float64)) / 2
+
+
 def thresholds(lo: float, hi: float, norm: float, bins: int) -> list[float]:
     """Edges of the fast histogram: ``lo``, the smallest float32 reaching each bin, ``hi``."""
+    if kernels.available():
+        return kernels.thresholds(lo, hi, norm, bins)
+    return thresholds_reference(lo, hi, norm, bins)
+
+
+def thresholds_reference(lo: float, hi: float, norm: float, bins: int) -> list[float]:
+    """``thresholds`` in NumPy: vectorised window searches around good guesses, then bisection."""
     lo32, norm32 = np.float32(lo), np.float32(norm)
     want = np.arange(1, bins, dtype=np.float32)
-    guess = _to_ord(np.float32(lo + np.arange(1, bins) / norm))
     window = np.arange(-4, 5)
+    guess = _to_ord(np.float32(lo + _step_starts(norm32, want, window)))
     cand = guess[:, None] + window[None, :]
     reach = _bin_of(_from_ord(cand), lo32, norm32) >= want[:, None]
     first = reach.argmax(axis=1)
     ok = reach.any(axis=1) & ~reach[:, 0]
     keys = cand[np.arange(bins - 1), first]
-    if not ok.all():  # far from the guess (never seen in practice): bisect those edges
-        lo_k, hi_k = _to_ord(np.float32([lo]))[0], _to_ord(np.float32([hi]))[0]
-        for i in np.flatnonzero(~ok):
-            a, b = lo_k, hi_k  # invariant: bin(a) < want, bin(b) >= want
-            while b - a > 1:
-                mid = (a + b) // 2
-                if _bin_of(_from_ord(np.array([mid])), lo32, norm32)[0] >= want[i]:
-                    b = mid
-                else:
-                    a = mid
-            keys[i] = b
+    if not ok.all():
+        # Far from the guess: near zero float32 ulps are much finer than the rounding of x - lo,
+        # so a range that spans zero misses the window for the edges close to it. Bisect all of
+        # them at once (≤ 32 vectorised steps over the order keys).
+        idx = np.flatnonzero(~ok)
+        a = np.full(idx.size, _to_ord(np.float32([lo]))[0])  # invariant: bin(a) < want
+        b = np.full(idx.size, _to_ord(np.float32([hi]))[0])  # invariant: bin(b) >= want
+        target = want[idx]
+        while (b - a > 1).any():
+            mid = (a + b) // 2
+            up = _bin_of(_from_ord(mid), lo32, norm32) >= target
+            b = np.where(up, mid, b)
+            a = np.where(up, a, mid)
+        keys[idx] = b
     inner = np.minimum(_from_ord(keys).astype(np.float64), hi)
     return [float(lo), *inner.tolist(), float(hi)]
