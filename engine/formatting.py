@@ -109,5 +109,17 @@ def tick_labels(ticks: list[float], step: float) -> list[str]:
     return ["0" if float(label) == 0 else label for label in labels]  # never "-0.00"
 
 
+def count_ticks(top: float, most: int) -> tuple[list[float], list[str]]:
+    """Whole-number ticks (1, 2 or 5 × 10^k apart, at most ``most`` + 1) for a count axis up to
+    ``top``: a count of values is never 16.8."""
+    top, most = max(float(top), 1.0), max(1, most)
+    step, k = 1, 0
+    while top / step > most:
+        k += 1
+        step = (1, 2, 5)[k % 3] * 10 ** (k // 3)
+    ticks = [float(i * step) for i in range(int(top // step) + 1)]
+    return ticks, [human_count(int(t)) for t in ticks]
+
+
 def shape_str(shape: tuple[int, ...]) -> str:
     return "×".join(str(d) for d in shape) if shape else "scalar"

@@ -38,8 +38,9 @@ def tensor_stats(
 ) -> _stats.TensorStats:
     """Statistics of one view of ``ref``, computed once per (view, bins, device) and cached.
 
-    The integer view of a quantized tensor bins the whole representable range (e.g. -128..127),
-    so the histogram shows how much of it the values use.
+    The integer view of a quantized tensor bins the whole representable range up to 8 bits
+    (e.g. -128..127), so the histogram shows how much of it the values use; wider integers (an
+    int32 bias) bin their own range.
     """
     if ref.quant is None:
         view = "float"
@@ -50,10 +51,11 @@ def tensor_stats(
     values = tensor_values(ref, view, device)
     hist_range = None
     if view == "int" and ref.quant is not None:
-        from engine.quant import int_bins
+        from engine.quant import int_view_range
 
-        # The integer range, with the caller's bin count (one integer per bin when they match).
-        hist_range = int_bins(ref.quant, bins)[1]
+        # The integer range up to 8 bits, with the caller's bin count (one integer per bin when
+        # they match); an int32 bias's own range.
+        hist_range = int_view_range(ref.quant, bins)
     result = _stats.compute(values, bins, hist_range=hist_range)
     if view == "float" and ref.quant is not None:
         result.dtype = f"{ref.dtype}→float32"

@@ -122,6 +122,14 @@ def int_bins(q: QuantInfo, bins: int) -> tuple[int, tuple[float, float]]:
     return (width if width <= 256 else bins), (lo - 0.5, hi + 0.5)
 
 
+def int_view_range(q: QuantInfo, bins: int) -> tuple[float, float] | None:
+    """The histogram range of one whole tensor's stored integers: the representable range up to
+    8 bits (the plot shows how much of it the values use); ``None`` (their own range) for wider
+    types, whose range would squeeze an int32 bias's few values into one bar of ±2.1e9."""
+    rng = int_bins(q, bins)[1]
+    return rng if rng[1] - rng[0] <= 257 else None  # 256 integers and the half bins
+
+
 # ---------------------------------------------------------------------------------------------
 # PyTorch quantized tensors
 

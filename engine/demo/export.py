@@ -40,7 +40,9 @@ def save_torch(model: nn.Module, trainer: Any, out: Path) -> None:
         trainer.save_checkpoint(str(tmp), weights_only=False)
     with atomic(out / "resnet8.safetensors") as tmp:
         # save() + write_bytes rather than save_file(), which creates the file with mode 0600.
-        tmp.write_bytes(save(state, metadata={"arch": "resnet8", "source": "layerscope demo"}))
+        # "order": the module order (safetensors stores names sorted; layerscope reads this).
+        meta = {"arch": "resnet8", "source": "layerscope demo", "order": json.dumps(list(state))}
+        tmp.write_bytes(save(state, metadata=meta))
 
 
 def save_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:

@@ -6,6 +6,7 @@ all opening needs. A tensor's bytes are read through ``safe_open`` (memory-mappe
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import struct
@@ -151,11 +152,34 @@ def natural_key(name: str) -> tuple[Any, ...]:
     return tuple(int(p) if p.isdigit() else p for p in _DIGITS.split(name))
 
 
+def file_order(
+    names: list[str], metadata: Any = None, listed: list[str] | None = None
+) -> list[str]:
+    """Tensor names in the model's order where the file keeps one: ``__metadata__["order"]`` (a
+    JSON list or comma-separated names, as layerscope's demo writes it), else an index's own
+    order when that is not simply sorted; otherwise ``layers.2`` before ``layers.10``."""
+    order: list[str] = []
+    raw = metadata.get("order") if isinstance(metadata, dict) else None
+    if isinstance(raw, str):
+        try:
+            parsed = json.loads(raw) if raw.lstrip().startswith("[") else raw.split(",")
+        except ValueError:
+            parsed = []
+        order = [n.strip() for n in parsed if isinstance(n, str)]
+    elif listed is not None and listed != sorted(listed):
+        order = listed
+    present = set(names)
+    first = [n for n in dict.fromkeys(order) if n in present]
+    seen = set(first)
+    return first + sorted((n for n in names if n not in seen), key=natural_key)
+
+
 def load_safetensors(path: Path, **_: Any) -> Model:
     header = read_header(path)
     builder = TreeBuilder()
     source = str(path)
-    for name in sorted((n for n in header if n != "__metadata__"), key=natural_key):
+    names = [n for n in header if n != "__metadata__"]
+    for name in file_order(names, header.get("__metadata__")):
         builder.add_tensor(_ref(source, name, header[name]))
     guess_kinds(builder)
     meta: dict[str, Any] = {}
@@ -191,7 +215,7 @@ def shard_files(folder: Path, weight_map: dict[str, str] | None = None) -> list[
     return shards
 
 
-def load_sharded(path: Path, **_: Any) -> Model:
+def load_sharded(path: Path, *, device: str = "cpu", **_: Any) -> Model:
     """One model across every shard of a folder, in the index's order."""
     weight_map = read_index(path)
     shards = shard_files(path, weight_map)
@@ -200,7 +224,8 @@ def load_sharded(path: Path, **_: Any) -> Model:
     builder = TreeBuilder()
     if weight_map:
         shard_of = {fname: str(path / fname) for fname in dict.fromkeys(weight_map.values())}
-        for name in sorted(weight_map, key=natural_key):
+        metadata = next((h.get("__metadata__") for h in headers.values()), None)
+        for name in file_order(list(weight_map), metadata, listed=list(weight_map)):
             fname = weight_map[name]
             shard = shard_of[fname]
             info = headers[shard].get(name)
@@ -223,7 +248,11 @@ def load_sharded(path: Path, **_: Any) -> Model:
     config = read_config_json(path)
     if config:
         meta["config"] = config
-    return builder.build(path, "safetensors-sharded", metadata=meta)
+    model = builder.build(path, "safetensors-sharded", metadata=meta)
+    from engine.loaders.hf_module import module_factory
+
+    model.module_factory = module_factory(path, config, device)
+    return model
 
 
 def read_config_json(folder: Path) -> dict[str, object]:

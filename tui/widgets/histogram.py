@@ -14,7 +14,7 @@ from textual.app import ComposeResult, RenderResult
 from textual.widget import MountError, Widget
 from textual.widgets import LoadingIndicator
 
-from engine.formatting import tick_labels
+from engine.formatting import count_ticks, tick_labels
 
 if TYPE_CHECKING:
     from textual_plotext.plot import Plot
@@ -143,7 +143,9 @@ class Histogram(Widget):
         ticks = [edges[0] + i * step for i in range(n_ticks)]
         plt.xticks(ticks, tick_labels(ticks, step))
         plt.xlim(edges[0], edges[-1])
-        plt.ylim(0, max(max(counts), 1) * 1.05)
+        top = max(max(counts), 1) * 1.05
+        plt.ylim(0, top)
+        plt.yticks(*count_ticks(top, max(1, ((plot.size.height or 10) - 5) // 2)))  # whole counts
         plot.refresh()
 
     def on_resize(self) -> None:

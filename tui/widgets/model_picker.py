@@ -44,6 +44,8 @@ class ModelPicker(OptionList):
         super().__init__(id=id)
         self.folder: Path | None = None
         self.groups: list[ModelGroup] = []
+        self._skipped: list[tuple[Path, str]] = []
+        self._room = 1 << 30  # columns for a name; longer ones in a group lose the group's name
         self.border_title = "Models"
 
     def show_groups(
@@ -51,8 +53,9 @@ class ModelPicker(OptionList):
     ) -> None:
         """Replace the list with ``groups`` found in ``folder``; with none, the model-like files
         it ``skipped`` and why (an unreadable checkpoint must not just vanish)."""
-        self.folder, self.groups = folder, groups
+        self.folder, self.groups, self._skipped = folder, groups, list(skipped)
         self.border_subtitle = folder.name or str(folder)
+        self._room = self._name_room()
         self.clear_options()
         if not groups:
             self.add_option(
@@ -74,15 +77,31 @@ class ModelPicker(OptionList):
                 row.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
                 row.add_column(style="cyan", no_wrap=True)
                 row.add_column(style="dim", no_wrap=True, justify="right")
-                name = Text(f"  {entry.name}" if grouped else entry.name)
+                shown = entry.name
+                if grouped and len(shown) > self._room and shown.startswith(group.name):
+                    # Too narrow for whole names: the header names the model, the row its
+                    # variant, so resnet8_int8.onnx and resnet8_uint8.onnx stay apart.
+                    shown = "…" + shown[len(group.name) :]
+                name = Text(f"  {shown}" if grouped else shown)
                 if entry.path in paired:
-                    name = Text.assemble(("⇄ ", "magenta"), entry.name)
+                    name = Text.assemble(("⇄ ", "magenta"), shown)
                 row.add_row(
                     name, SHORT_FORMATS.get(entry.format, entry.format), human_size(entry.size)
                 )
                 options.append(Option(row, id=str(entry.path)))
         self.add_options(options)
         self.highlighted = next(i for i, o in enumerate(options) if not o.disabled)
+
+    def _name_room(self) -> int:
+        """Columns a name gets beside its format and size (about 16); unbounded before layout."""
+        return self.size.width - 16 if self.size.width else 1 << 30
+
+    def on_resize(self) -> None:
+        if self.folder is not None and self.groups and self._name_room() != self._room:
+            keep = self.highlighted
+            self.show_groups(self.folder, self.groups, self._skipped)
+            if keep is not None and keep < self.option_count:
+                self.highlighted = keep
 
     def highlight_path(self, path: Path) -> None:
         """Move the highlight to ``path`` when it is listed (the model that is open).

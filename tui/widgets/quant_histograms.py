@@ -17,7 +17,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Static
 
-from engine.formatting import num, tick_labels
+from engine.formatting import count_ticks, num, tick_labels
 from tui.widgets.plot_view import PlotView
 
 if TYPE_CHECKING:
@@ -143,6 +143,7 @@ class QuantHistograms(Widget):
         if edges[-1] > edges[0]:
             plt.xlim(edges[0], edges[-1])
         plt.ylim(0, top)
+        plt.yticks(*count_ticks(top, max(1, ((plot.size.height or 10) - 5) // 2)))
         plot.refresh()
 
     def on_resize(self) -> None:
