@@ -17,6 +17,7 @@ INSPECTOR_COMMANDS: list[tuple[str, str, str]] = [
     ("model: pick from list", "focus_models", "Move to the model picker"),
     ("model: reload", "reload", "Read the open model from disk again"),
     ("layers: filter", "filter", "Narrow the layer tree by name (/)"),
+    ("layers: sort by a statistic", "rank", "Tensors by std, zeros, NaN/Inf or |max|, worst first (s)"),
     ("histogram: change bins", "focus_bins", "Type a bin count (b)"),
     ("histogram: more bins", "step_bins(1)", "Next larger bin count (])"),
     ("histogram: fewer bins", "step_bins(-1)", "Next smaller bin count ([)"),

@@ -26,6 +26,7 @@ INSPECTOR_KEYS = [
     *HELP_KEYS,
     Binding("o", "focus_models", "Models", tooltip="Pick a model file", id="models.focus"),
     Binding("slash", "filter", "Filter", tooltip="Filter layers by name", id="layers.filter"),
+    Binding("s", "rank", "Sort", show=False, tooltip="Tensors ranked by std, zeros, NaN/Inf or |max|, worst first; Enter jumps", id="layers.rank"),
     Binding("b", "focus_bins", "Bins", tooltip="Change the bin count", id="histogram.bins"),
     Binding("left_square_bracket", "step_bins(-1)", "Fewer bins", group=_BINS, id="histogram.fewer"),
     Binding("right_square_bracket", "step_bins(1)", "More bins", group=_BINS, id="histogram.more"),

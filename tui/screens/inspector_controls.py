@@ -64,7 +64,10 @@ class InspectorControls(PredictionWork, _Host):
         capture_bar: InputSource
         capture_busy: bool
 
+        bins: int
+
         def open_model(self, path: Path, *, trust: bool | None = None) -> None: ...
+        def layer_highlighted(self) -> None: ...
         def list_models(self, folder: Path) -> None: ...
 
     @property
@@ -104,7 +107,7 @@ class InspectorControls(PredictionWork, _Host):
             return capture_keys[2] if self.capture_bar.showing_activations else quantized
         if action == "export":
             return has_stats
-        if action in ("reload", "filter", "quant_compare"):
+        if action in ("reload", "filter", "quant_compare", "rank"):
             return has_model
         if action == "cancel":
             return spinning  # shown while a spinner says something is running
@@ -124,6 +127,31 @@ class InspectorControls(PredictionWork, _Host):
         text = "Value range cleared: it was set for another tensor (r sets one here)."
         self.notify(text, title="Range", timeout=4)
         logger.info("{}", text)
+
+    def action_rank(self) -> None:
+        """Tensors ranked by a statistic, worst first; the one picked is shown here."""
+        from tui.screens.rank import RankScreen
+
+        model = self.model
+        if model is None:
+            return
+
+        def chosen(pick: tuple[str, str] | None) -> None:
+            if pick is not None and self.model is model:
+                self.show_tensor(*pick)
+
+        self.app.push_screen(RankScreen(model, self.bins), chosen)
+
+    def show_tensor(self, layer: str, role: str) -> None:
+        """Reveal ``layer`` in the tree and show its ``role`` tensor."""
+        assert self.model is not None
+        here = self.tree.current_layer == layer  # then no highlight event comes: show it now
+        if self.tree.reveal(layer) is None:
+            return
+        self.ref = self.model.layers[layer].tensors.get(role)  # the role the layer opens on
+        self.tree.focus()
+        if here:
+            self.layer_highlighted()
 
     def action_focus_models(self) -> None:
         self.picker.focus()
