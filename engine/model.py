@@ -151,6 +151,8 @@ class Model:
         module: a runnable ``torch.nn.Module`` / ``ScriptModule`` when there is one.
         onnx: the ``onnx.ModelProto`` (without external data) for ONNX models.
         metadata: format-specific facts worth showing (config.json, shard count, quant scheme...).
+        module_factory: builds ``module`` on first use (a Hugging Face folder with
+            ``transformers`` installed: opening it to look at weights does not load them twice).
     """
 
     path: Path
@@ -160,10 +162,17 @@ class Model:
     onnx: Any = None
     metadata: dict[str, Any] = field(default_factory=dict)
     _subtree_params: dict[str, int] | None = field(default=None, repr=False)
+    module_factory: Any = field(default=None, repr=False)
 
     @property
     def runnable(self) -> bool:
-        return self.module is not None or self.onnx is not None
+        return self.module is not None or self.onnx is not None or self.module_factory is not None
+
+    def ensure_module(self) -> Any:
+        """``module``, built by ``module_factory`` the first time it is needed."""
+        if self.module is None and self.module_factory is not None:
+            self.module = self.module_factory()
+        return self.module
 
     @property
     def root(self) -> Layer:

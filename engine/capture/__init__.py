@@ -40,7 +40,7 @@ _SCRIPT_NOTE = (
 
 def capture(
     model: Model | Any,
-    inputs: InputBatch | torch.Tensor,
+    inputs: InputBatch | torch.Tensor | dict[str, torch.Tensor] | tuple[torch.Tensor, ...],
     *,
     mode: str = "stats",
     keep: Collection[str] | None = None,
@@ -56,14 +56,18 @@ def capture(
 
     Args:
         model: a loaded ``Model``, a ``torch.nn.Module`` or a path to an ``.onnx`` file.
-        inputs: an ``InputBatch`` (from ``engine.inputs.load_input``) or a batch tensor.
+        inputs: an ``InputBatch`` (from ``engine.inputs.load_input``), a batch tensor, or for a
+            model of several inputs a dict of named batches (keywords of the forward, or the ONNX
+            graph's input names) or a tuple (positional arguments).
         mode: ``"stats"`` keeps statistics only (memory flat in the number of layers);
             ``"tensors"`` also keeps values, on CPU in their own dtype, for ``keep`` (all if None).
         keep: tensor or layer names whose values to keep in ``"tensors"`` mode.
         bins: histogram bins.
         device: ``"cpu"`` or ``"cuda"``; torch modules are moved there (default: where they are).
         batch_size: samples per forward pass (default 256).
-        progress: ``progress(done, total_or_None, tensor_name)`` after each captured tensor.
+        progress: ``progress(done, total_or_None, tensor_name)`` after each captured tensor;
+            ``total`` counts every tensor of every batch and pass (an estimate: the number of
+            modules or graph values times the batches and passes).
         cancel: set it to stop; ``CaptureCancelled`` is raised and hooks are removed.
         gradients: also run backward and record every module output's gradient
             (``result.gradients``, same names as the activations) and every parameter's
@@ -84,19 +88,20 @@ def capture(
             raise InputError(
                 f"device {device!r} asked for, but torch sees no CUDA device here; use cpu"
             )
-    tensor, described = _input_tensor(inputs)
+    feed, described = _input_tensor(inputs)
+    tensor = _first(feed)
+    samples = int(tensor.shape[0]) if tensor.dim() else 1
     grad_target = None
     if gradients:
         from engine.capture.gradients import resolve_target
 
-        samples = int(tensor.shape[0]) if tensor.dim() else 1
         grad_target = resolve_target(target, samples, getattr(inputs, "labels", None))
     elif target is not None:
         raise InputError("a gradient target was given without gradients=True")
     bs = batch_size or DEFAULT_BATCH
     if bs < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
-    batches = list(tensor.split(bs)) if tensor.dim() > 0 and tensor.shape[0] > 0 else [tensor]
+    batches = _split(feed, bs)
     started = time.perf_counter()
     path, fmt, module, onnx_key = _resolve(model)
     not_available: list[str] = []
@@ -108,9 +113,9 @@ def capture(
         if device is not None:
             module = module.to(device)
         dev = tc.module_device(module)
-        batches = [b.to(dev) for b in batches]
+        batches = [_to(b, dev) for b in batches]
         total = None if tc.is_scripted(module) else sum(1 for _ in module.modules())
-        sink = Sink(bins, keep, mode == "tensors", progress, total)
+        sink = Sink(bins, keep, mode == "tensors", _overall(progress, len(batches)), total)
         # In tensors mode the kept names' gradients are kept too (values on CPU).
         grad_sink = Sink(bins, keep, mode == "tensors") if grad_target is not None else None
         errors = tc.capture_module(
@@ -135,7 +140,7 @@ def capture(
 
         g = oc.graph_for(onnx_key, path, device or "cpu")
         batches = oc.split_for(g, batches)
-        sink = Sink(bins, keep, mode == "tensors", progress, len(g.order))
+        sink = Sink(bins, keep, mode == "tensors", _overall(progress, len(batches)), len(g.order))
         errors = oc.capture_onnx(g, batches, sink, cancel)
         dev_name = "cuda" if "CUDAExecutionProvider" in g.session.get_providers() else "cpu"
     return CaptureResult(
@@ -148,7 +153,7 @@ def capture(
         activations=sink.activations(),
         errors=errors,
         not_available=not_available,
-        samples=int(tensor.shape[0]) if tensor.dim() else 1,
+        samples=samples,
         batches=len(batches),
         passes=1 if len(batches) == 1 else 2,
         seconds=time.perf_counter() - started,
@@ -158,29 +163,89 @@ def capture(
     )
 
 
-def _input_tensor(inputs: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+Feed = Any  # a tensor, a dict of named tensors (keywords) or a tuple of tensors (positional)
+
+
+def _input_tensor(inputs: Any) -> tuple[Feed, dict[str, Any]]:
     import torch
 
     if isinstance(inputs, torch.Tensor):
         described = {"description": f"tensor of shape {tuple(inputs.shape)}", "source": "tensor"}
         return inputs, {**described, "sha256": _tensor_sha256(inputs)}
-    return inputs.tensor, {**inputs.to_dict(), "sha256": _tensor_sha256(inputs.tensor)}
+    if isinstance(inputs, (dict, tuple, list)):
+        items = list(inputs.items()) if isinstance(inputs, dict) else list(enumerate(inputs))
+        if not items or not all(isinstance(t, torch.Tensor) for _, t in items):
+            raise InputError(
+                "capture takes an InputBatch, a tensor, or a dict/tuple of tensors (one per input)"
+            )
+        sizes = {int(t.shape[0]) if t.dim() else 1 for _, t in items}
+        if len(sizes) > 1:
+            raise InputError(f"the inputs hold different numbers of samples ({sorted(sizes)})")
+        parts = {str(k): {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
+                 for k, t in items}  # fmt: skip
+        desc = "; ".join(f"{k}: tensor of shape {tuple(t.shape)}" for k, t in items)
+        feed = dict(inputs) if isinstance(inputs, dict) else tuple(inputs)
+        sha = _tensor_sha256(*(t for _, t in items))
+        return feed, {"description": desc, "source": "tensors", "inputs": parts, "sha256": sha}
+    batch = inputs.feed() if hasattr(inputs, "feed") else inputs.tensor
+    tensors = list(batch.values()) if isinstance(batch, dict) else [batch]
+    return batch, {**inputs.to_dict(), "sha256": _tensor_sha256(*tensors)}
 
 
-def _tensor_sha256(t: torch.Tensor) -> str:
+def _first(feed: Feed) -> torch.Tensor:
+    if isinstance(feed, dict):
+        return next(iter(feed.values()))
+    return feed[0] if isinstance(feed, tuple) else feed
+
+
+def _split(feed: Feed, bs: int) -> list[Feed]:
+    """Batches of at most ``bs`` samples, each input split alike."""
+    first = _first(feed)
+    if first.dim() == 0 or first.shape[0] == 0:
+        return [feed]
+    if isinstance(feed, dict):
+        parts = {k: v.split(bs) for k, v in feed.items()}
+        return [{k: parts[k][i] for k in feed} for i in range(len(parts[next(iter(feed))]))]
+    if isinstance(feed, tuple):
+        cols = [t.split(bs) for t in feed]
+        return [tuple(c[i] for c in cols) for i in range(len(cols[0]))]
+    return list(feed.split(bs))
+
+
+def _to(batch: Feed, dev: Any) -> Feed:
+    if isinstance(batch, dict):
+        return {k: v.to(dev) for k, v in batch.items()}
+    if isinstance(batch, tuple):
+        return tuple(t.to(dev) for t in batch)
+    return batch.to(dev)
+
+
+def _overall(progress: Progress | None, batches: int) -> Progress | None:
+    """Progress over the whole capture: the sink counts tensors per batch, over every pass."""
+    if progress is None:
+        return None
+    passes = 1 if batches == 1 else 2
+    return lambda done, total, name: progress(
+        done, total * batches * passes if total else None, name
+    )
+
+
+def _tensor_sha256(*tensors: torch.Tensor) -> str:
     """Fingerprint of the batch's bytes: ``diff`` tells reports of other inputs by it."""
     import hashlib
 
     import torch
 
-    flat = t.detach().cpu().contiguous().reshape(-1)
-    raw = (
-        flat.view(torch.uint8)
-        if flat.numel() and flat.dtype != torch.bool
-        else flat.to(torch.uint8)
-    )
-    h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
-    h.update(raw.numpy().tobytes())
+    h = hashlib.sha256()
+    for t in tensors:  # one tensor hashes as it always did
+        flat = t.detach().cpu().contiguous().reshape(-1)
+        raw = (
+            flat.view(torch.uint8)
+            if flat.numel() and flat.dtype != torch.bool
+            else flat.to(torch.uint8)
+        )
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(raw.numpy().tobytes())
     return h.hexdigest()
 
 
@@ -189,6 +254,8 @@ def _resolve(model: Any) -> tuple[Path | None, str, Any, Any]:
     import torch
 
     if isinstance(model, Model):
+        if model.module is None and model.module_factory is not None:
+            model.ensure_module()  # a Hugging Face folder: built on first capture
         if model.module is not None:
             return model.path, model.format, model.module, None
         require_trust(model)  # an untrusted TorchScript archive is listed, never run

@@ -14,7 +14,7 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -23,9 +23,6 @@ from engine.capture.sink import PASS_FULL, PASS_HIST, PASS_MOMENTS, Sink
 from engine.errors import InputError, ModelFileError, first_line
 from engine.model import QuantInfo
 from engine.onnx_graph import GraphIndex
-
-if TYPE_CHECKING:
-    import torch
 
 # op type → (index of scale input, index of zero-point input) describing the node's output.
 _OUT_QPARAMS = {
@@ -59,6 +56,8 @@ class OnnxGraph:
     input_name: str
     input_type: str
     input_shape: list[Any]
+    # Every data input: (name, ORT type, shape); the first is ``input_name``.
+    inputs: list[tuple[str, str, list[Any]]] = field(default_factory=list)
     # Captured value → (layer, op) of the node computing it; the graph's index is not kept, as
     # its nodes would hold the whole protobuf (weights included) for as long as the session.
     layer_op: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -104,11 +103,8 @@ def _build(path: Path, device: str) -> OnnxGraph:
     graph = proto.graph
     index = GraphIndex(proto)
     inputs = index.data_inputs
-    if len(inputs) != 1:
-        names = ", ".join(i.name for i in inputs)
-        raise InputError(
-            f"{path.name} takes {len(inputs)} inputs ({names}); capture feeds exactly one"
-        )
+    if not inputs:
+        raise InputError(f"{path.name} takes no inputs: there is nothing to feed")
     g = OnnxGraph(None, inputs[0].name, "", [])
     g.consts = {name: _const(path, t) for name, t in index.initializers.items() if _small(t)}
     for name, t in index.constants.items():
@@ -119,7 +115,7 @@ def _build(path: Path, device: str) -> OnnxGraph:
     have = index.outputs
     # Values that depend on the input's data; weights dequantized by DQ nodes and shape
     # arithmetic are constants or metadata, not activations.
-    data = {g.input_name}
+    data = {i.name for i in inputs}
     for i, node in enumerate(index.nodes):
         layer = node.name or f"{node.op_type}_{i}"
         _note_qparams(g, node)
@@ -153,8 +149,8 @@ def _build(path: Path, device: str) -> OnnxGraph:
                 g.session = ort.InferenceSession(str(f), opts, providers=providers)
     except Exception as exc:
         raise ModelFileError(f"ONNX Runtime cannot run {path.name}: {first_line(exc)}") from None
-    inp = g.session.get_inputs()[0]
-    g.input_type, g.input_shape = inp.type, list(inp.shape)
+    g.inputs = [(i.name, i.type, list(i.shape)) for i in g.session.get_inputs()]
+    _, g.input_type, g.input_shape = g.inputs[0]
     return g
 
 
@@ -233,44 +229,93 @@ def quant_info(
     return QuantInfo(scale, zp, per_axis, qdtype, scheme)
 
 
-def split_for(g: OnnxGraph, batches: list[torch.Tensor]) -> list[torch.Tensor]:
+def split_for(g: OnnxGraph, batches: list[Any]) -> list[Any]:
     """Re-split batches when the model's batch axis is fixed (exported models often say 1)."""
     fixed = g.input_shape[0] if g.input_shape and isinstance(g.input_shape[0], int) else None
-    if fixed is None or all(b.shape[0] == fixed for b in batches):
+    if fixed is None or all(_rows(b) == fixed for b in batches):
         return batches
     import torch
 
-    whole = torch.cat(batches)
-    if whole.shape[0] % fixed:
+    total = sum(_rows(b) for b in batches)
+    if total % fixed:
         raise InputError(
             f"the model's batch size is fixed at {fixed}; give a multiple of {fixed} samples"
         )
-    return list(whole.split(fixed))
+    if isinstance(batches[0], dict):
+        cols = {k: torch.cat([b[k] for b in batches]).split(fixed) for k in batches[0]}
+        return [{k: c[i] for k, c in cols.items()} for i in range(total // fixed)]
+    if isinstance(batches[0], tuple):
+        tcols = [torch.cat([b[j] for b in batches]).split(fixed) for j in range(len(batches[0]))]
+        return [tuple(c[i] for c in tcols) for i in range(total // fixed)]
+    return list(torch.cat(batches).split(fixed))
+
+
+def _rows(batch: Any) -> int:
+    if isinstance(batch, dict):
+        batch = next(iter(batch.values()))
+    elif isinstance(batch, tuple):
+        batch = batch[0]
+    return int(batch.shape[0]) if batch.dim() else 1
+
+
+_NP_TYPES = {"tensor(float16)": np.float16, "tensor(double)": np.float64,
+             "tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
+             "tensor(int16)": np.int16, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8,
+             "tensor(bool)": np.bool_}  # fmt: skip
+
+
+def _feed(g: OnnxGraph, batch: Any) -> dict[str, np.ndarray]:
+    """The session's feed: each input by name, in its own element type."""
+    names = [name for name, _, _ in g.inputs]
+    if isinstance(batch, dict):
+        missing = [n for n in names if n not in batch]
+        extra = [n for n in batch if n not in names]
+        if missing or extra:
+            raise InputError(
+                f"the model's inputs are {', '.join(names)}; "
+                + (f"missing {', '.join(missing)}" if missing else f"unknown {', '.join(extra)}")
+                + " (give name=SPEC for each)"
+            )
+        items = [(n, batch[n]) for n in names]
+    elif isinstance(batch, tuple):
+        if len(batch) != len(names):
+            raise InputError(f"the model takes {len(names)} inputs ({', '.join(names)})")
+        items = list(zip(names, batch, strict=True))
+    else:
+        if len(names) != 1:
+            raise InputError(
+                f"the model takes {len(names)} inputs ({', '.join(names)}): give one per input, "
+                "--input NAME=SPEC (or an .npz holding an array per input name)"
+            )
+        items = [(names[0], batch)]
+    types = {name: t for name, t, _ in g.inputs}
+    return {
+        n: t.detach().cpu().numpy().astype(_NP_TYPES.get(types[n], np.float32), copy=False)
+        for n, t in items
+    }
 
 
 def capture_onnx(
-    g: OnnxGraph, batches: list[torch.Tensor], sink: Sink, cancel: threading.Event | None = None
+    g: OnnxGraph, batches: list[Any], sink: Sink, cancel: threading.Event | None = None
 ) -> dict[str, str]:
     """Run ``batches`` through the session, feeding every value to ``sink``; per-value errors."""
     import torch
 
     errors: dict[str, str] = {}
     out_names = [o.name for o in g.session.get_outputs()]
-    np_type = {"tensor(float16)": np.float16, "tensor(double)": np.float64}.get(
-        g.input_type, np.float32
-    )
     passes = [PASS_FULL] if len(batches) == 1 else [PASS_MOMENTS, PASS_HIST]
     for phase in passes:
         for batch in batches:
             if cancel is not None and cancel.is_set():
                 raise CaptureCancelled("capture cancelled")
             sink.start_batch(phase)
-            feed = {g.input_name: batch.detach().cpu().numpy().astype(np_type, copy=False)}
+            feed = _feed(g, batch)
             try:
                 results = g.session.run(out_names, feed)
             except Exception as exc:
+                shapes = ", ".join(f"{k} {v.shape}" for k, v in feed.items())
                 raise InputError(
-                    f"ONNX Runtime failed on an input of shape {tuple(batch.shape)}: {first_line(exc)}"
+                    f"ONNX Runtime failed on input {shapes}: {first_line(exc)}"
                 ) from None
             values = dict(zip(out_names, results, strict=True))
             for name in g.order:

@@ -154,7 +154,8 @@ def capture_module(
                                 t.register_hook(grad_hook(sub, "", type(module).__name__))
                     if target is not None:
                         target.batch_loss(out, start).backward()
-                        start += batch.shape[0] if batch.dim() else 1
+                        first = _first(batch)
+                        start += first.shape[0] if first.dim() else 1
                     del out
                 if i == 0 and target is not None and param_grads is not None:
                     _param_stats(module, params, grad_sink or sink, param_grads, errors)
@@ -204,14 +205,31 @@ def _param_stats(
         out[name] = Activation(name, layer, owners.get(id(p), "?"), st, values=values)
 
 
-def _forward(module: Any, batch: torch.Tensor, last: list[str]) -> Any:
+def _first(batch: Any) -> torch.Tensor:
+    if isinstance(batch, dict):
+        return next(iter(batch.values()))
+    return batch[0] if isinstance(batch, tuple) else batch
+
+
+def _forward(module: Any, batch: Any, last: list[str]) -> Any:
+    """``module(batch)``; named inputs as keywords, a tuple as positional arguments."""
     try:
+        if isinstance(batch, dict):
+            return module(**batch)
+        if isinstance(batch, tuple):
+            return module(*batch)
         return module(batch)
     except _Cancel:
         raise
     except Exception as exc:
         where = f" after layer {last[0]!r}" if last[0] else ""
+        if isinstance(batch, dict):
+            shape = "inputs " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in batch.items())
+        elif isinstance(batch, tuple):
+            shape = "inputs of shapes " + ", ".join(str(tuple(t.shape)) for t in batch)
+        else:
+            shape = f"an input of shape {tuple(batch.shape)}"
         raise InputError(
-            f"the model's forward pass failed on an input of shape {tuple(batch.shape)}{where}: "
+            f"the model's forward pass failed on {shape}{where}: "
             f"{type(exc).__name__}: {first_line(exc)}"
         ) from None

@@ -76,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LayerscopeError as exc:
         print(f"layerscope: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C: reports are written whole or not at all
+        print("layerscope: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `layerscope runs --json | head`: the reader left; that is fine
         import os

@@ -26,8 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--input",
         default="random",
         metavar="SPEC",
-        help="inputs, as for capture: random[:CxHxW] | digits:0-31 | cifar10:0-63 | image.png | "
-        "array.npy (default: random)",
+        help="inputs, as for capture (see layerscope capture --help): random[:CxHxW] | "
+        "digits:0-31 | cifar10:0-63 | image.png | array.npy | train.npz:x[0:8] | ids:1,2,3 | "
+        "name=SPEC; name=SPEC (default: random)",
     )
     p.add_argument(
         "--max-samples",
@@ -40,8 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--normalize",
-        choices=("cifar10", "digits", "none"),
-        help="override the input normalisation",
+        metavar="NORM",
+        help="normalisation of images: cifar10 | digits | imagenet | none | MEAN/STD per channel "
+        "(e.g. 0.485,0.456,0.406/0.229,0.224,0.225); default: what the model's training recorded",
     )
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
     p.add_argument(
@@ -73,7 +75,25 @@ def run(args: argparse.Namespace) -> int:
         normalize=args.normalize, threshold_db=args.threshold, weights_only=args.weights_only,
         arch=arch, arch_kwargs=arch_kwargs, trust=args.trust, suggest_exclude=args.suggest_exclude,
     )  # fmt: skip
-    result = run_comparison(spec).comparison
+    from engine.cli.progress import ProgressReporter
+
+    reporter = ProgressReporter("quant-compare")
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        # weights are quick; the activations (in samples) are the long part: weights count 10%
+        if stage == "weights" and total:
+            reporter.update(0.1 * done / total, f"weights: layer {done}/{total}")
+        elif stage == "activations" and total:
+            reporter.update(0.1 + 0.9 * done / total, f"activations: {done}/{total} samples")
+        else:
+            reporter.update(0.0, stage)
+
+    try:
+        result = run_comparison(spec, progress=on_progress).comparison
+    except BaseException:  # Ctrl-C included: the bar goes, no last line
+        reporter.close()
+        raise
+    reporter.close("compared")
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")

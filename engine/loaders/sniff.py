@@ -17,8 +17,12 @@ _MAX_INDEX = 100 * 1024 * 1024  # an index of a million tensors is ~60 MB
 
 
 def is_sharded_folder(path: Path) -> bool:
+    """Shards with an index or numbered names, or a Hugging Face folder (config.json beside
+    one ``model.safetensors``)."""
     return path.is_dir() and (
-        any(path.glob("*.safetensors.index.json")) or any(path.glob("*-of-*.safetensors"))
+        any(path.glob("*.safetensors.index.json"))
+        or any(path.glob("*-of-*.safetensors"))
+        or ((path / "config.json").is_file() and any(path.glob("*.safetensors")))
     )
 
 

@@ -116,6 +116,7 @@ def comparison_inputs(
         max_samples=n,
         seed=spec.seed,
         normalize=spec.normalize,
+        model=float_model,  # what its training recorded (normalisation) applies by default
     )
 
 
