@@ -29,13 +29,32 @@ DIGITS_STD = (0.3759, 0.3759, 0.3759)
 
 def digits_images() -> tuple[np.ndarray, np.ndarray]:
     """All 1,797 digits as uint8 ``N×32×32×3`` images (HWC, like CIFAR-10) and int64 labels."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    img = d.images.astype(np.float32) / 16.0  # 0..16 → 0..1
+    images, target = _digits_8x8()
+    img = images.astype(np.float32) / 16.0  # 0..16 → 0..1
     img = np.repeat(np.repeat(img, 4, axis=1), 4, axis=2)  # nearest-neighbour 8×8 → 32×32
     img = np.round(img * 255.0).astype(np.uint8)
-    return np.repeat(img[..., None], 3, axis=3), d.target.astype(np.int64)
+    return np.repeat(img[..., None], 3, axis=3), target.astype(np.int64)
+
+
+def _digits_8x8() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits (8×8 float64 images, labels), read from the CSV it ships.
+
+    ``load_digits`` imports scikit-learn and SciPy first: seconds, for a 1,797-line file. Finding
+    the package's folder does not import it; if the file is not where it should be, ask sklearn.
+    """
+    import gzip
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    csv = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec else None
+    if csv is None or not csv.is_file():
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        return d.images, d.target
+    with gzip.open(csv, "rt") as fh:
+        data = np.loadtxt(fh, delimiter=",")
+    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
 
 
 def digits_split(val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,9 @@ batch holding every sample.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,22 @@ if TYPE_CHECKING:
 
 PASS_FULL, PASS_MOMENTS, PASS_HIST = "full", "moments", "hist"
 Progress = Callable[[int, int | None, str], None]
+_VALUES_ONLY: ContextVar[bool] = ContextVar("layerscope_values_only", default=False)
+
+
+@contextmanager
+def values_only() -> Iterator[None]:
+    """Captures started inside keep the kept tensors' values and compute no statistics at all.
+
+    For callers that only compare values (quant-compare): their activations carry shape, dtype
+    and numel, no min/max/histogram, and tensors not kept are not recorded. Use with
+    ``mode="tensors"``.
+    """
+    token = _VALUES_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _VALUES_ONLY.reset(token)
 
 
 @dataclass
@@ -63,6 +81,7 @@ class Sink:
         self.ws = fs.Workspace()
         self._seen: dict[int, tuple[weakref.ref, int, tuple[int, ...], str]] = {}
         self._done = 0
+        self.values_only = _VALUES_ONLY.get()
 
     def start_batch(self, phase: str) -> None:
         self.phase = phase
@@ -75,6 +94,9 @@ class Sink:
         self, name: str, layer: str, kind: str, x: torch.Tensor, quant: QuantInfo | None = None
     ) -> None:
         """Record tensor ``x`` under ``name`` (statistics computed here, on ``x``'s device)."""
+        if self.values_only:
+            self._add_values(name, layer, kind, x, quant)
+            return
         entry = self.entries.get(name)
         if entry is None:
             entry = self.entries[name] = _Entry(layer, kind, quant)
@@ -82,6 +104,25 @@ class Sink:
             entry.values = (entry.values or []) + [x.detach().to("cpu", copy=True)]
         with fs.one_thread():
             self._add(entry, name, x, quant)
+        self._done += 1
+        if self.progress is not None:
+            self.progress(self._done, self.total, name)
+
+    def _add_values(
+        self, name: str, layer: str, kind: str, x: torch.Tensor, quant: QuantInfo | None
+    ) -> None:
+        if self.phase != PASS_HIST and self._wanted(name, layer):
+            entry = self.entries.get(name)
+            if entry is None:
+                entry = self.entries[name] = _Entry(layer, kind, quant)
+            if x.is_quantized:
+                entry.quant = torch_quant_info(x)
+            entry.stats = entry.stats or _stats.TensorStats(
+                shape=tuple(x.shape), dtype=_stats.dtype_name(x), numel=x.numel(), min=None,
+                max=None, mean=None, std=None, zeros=0, nan=0, posinf=0, neginf=0, counts=[],
+                edges=[], note="values only: no statistics were computed",
+            )  # fmt: skip
+            entry.values = (entry.values or []) + [x.detach().to("cpu", copy=True)]
         self._done += 1
         if self.progress is not None:
             self.progress(self._done, self.total, name)

@@ -46,18 +46,20 @@ class Runner:
         import torch
 
         from engine.capture import CaptureCancelled, capture
+        from engine.capture.sink import values_only
 
         if self.model.onnx is not None:
             _check_shape(self.model, batch)
         try:
-            res = capture(
-                self.model,
-                torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)),
-                mode="tensors",
-                keep={*self.wanted, *self.outputs},
-                cancel=cancel,
-                bins=1,  # only the values are used here; fewer bins, less work
-            )
+            with values_only():  # only the values are compared: no statistics, nothing else kept
+                res = capture(
+                    self.model,
+                    torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)),
+                    mode="tensors",
+                    keep={*self.wanted, *self.outputs},
+                    cancel=cancel,
+                    bins=1,
+                )
         except CaptureCancelled:
             raise ComparisonCancelled("comparison cancelled") from None
         acts = {n: _real(res.activations[n]) for n in self.wanted if n in res.activations}
