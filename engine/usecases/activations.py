@@ -95,7 +95,9 @@ class CaptureSession:
         from engine.capture import capture
         from engine.inputs import load_input, model_input_shape
 
-        batch = load_input(spec, input_shape=model_input_shape(model), seed=seed, data_dir=data_dir)
+        batch = load_input(  # model: its input names and recorded normalisation
+            spec, input_shape=model_input_shape(model), seed=seed, data_dir=data_dir, model=model
+        )
         result = capture(
             model, batch, bins=bins, device=device, progress=progress, cancel=cancel,
             gradients=gradients, target=target if gradients else None,

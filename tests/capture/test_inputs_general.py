@@ -246,3 +246,25 @@ def test_capture_help_lists_every_input_form(capsys: pytest.CaptureFixture[str])
     for form in (".npz", "[0:8]", "name=SPEC", "ids:", "random", "digits:", "cifar10:",
                  "imagenet", "MEAN"):  # fmt: skip
         assert form in out, form
+
+
+def test_the_apps_capture_session_applies_recorded_normalisation(tmp_path: Path) -> None:
+    """The app hands its text field to CaptureSession.run: the engine parses it with the model."""
+    import threading
+
+    import onnx
+
+    from engine.usecases.activations import CaptureSession
+
+    path = tmp_path / "model.onnx"
+    torch.onnx.export(ConvNet().eval(), torch.randn(1, 3, 8, 8), str(path), dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "n"}})  # fmt: skip
+    proto = onnx.load(str(path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "layerscope.preprocessing", json.dumps({"mean": [0.3], "std": [0.7]})
+    onnx.save(proto, str(path))
+    session = CaptureSession.run(
+        load_model(path), "digits:0", seed=0, bins=20, device="cpu", progress=None,
+        cancel=threading.Event(),
+    )  # fmt: skip
+    assert session.result.input["normalization"]["std"] == pytest.approx([0.7, 0.7, 0.7])
