@@ -35,9 +35,9 @@ INSPECTOR_COMMANDS: list[tuple[str, str, str]] = [
         "Capture every layer's activation for the chosen input",
     ),
     (
-        "activations: show weights/activations",
+        "activations: show weights/activations/gradients",
         "toggle_activations",
-        "Flip the selected layer's view (a)",
+        "Next side of the selected layer's view; gradients after a capture with a target (a)",
     ),
     (
         "activations: next output of the layer",

@@ -34,7 +34,7 @@ INSPECTOR_KEYS = [
     Binding("i", "toggle_view", "Int/Float", tooltip="Integer or dequantized values", id="view.toggle"),
     Binding("e", "export", "Export", tooltip="Save the tensor's statistics as JSON", id="stats.export"),
     Binding("c", "capture", "Capture", tooltip="Choose an input and capture activations", id="activations.capture"),
-    Binding("a", "toggle_activations", "Weights/Acts", tooltip="The layer's weights or its captured activation", id="activations.toggle"),
+    Binding("a", "toggle_activations", "Weights/Acts", tooltip="The layer's weights, its captured activation or its gradients", id="activations.toggle"),
     Binding("n", "next_output", "Next output", tooltip="The layer's next output tensor (tuple outputs, repeated calls)", id="activations.next"),
     Binding("d", "compare_reports", "Compare", tooltip="Diff two activation reports", id="compare.open"),
     Binding("Q", "quant_compare", "Quant", tooltip="Float vs quantized twin, layer by layer", id="quant.open"),

@@ -126,7 +126,12 @@ async def test_bins_and_range_apply_to_gradients(model_dir: Path, make_app) -> N
     async with app.run_test(size=SIZE) as pilot:
         await wait_idle(pilot)
         screen: InspectorScreen = app.screen  # type: ignore[assignment]
-        await capture_with_target(pilot, "2")  # class 2
+        # Typed into the target field, Enter there captures (the index field keeps digits[3]).
+        await pilot.press("c", "3")
+        screen.query_one(GradientTarget).field.focus()
+        await pilot.press("2", "enter")  # class 2
+        await wait_idle(pilot)
+        assert screen.query_one(ActivationToggle).offers_gradients
         await pilot.press("a")
         await wait_idle(pilot)
         await pilot.press("b", *"12", "enter")

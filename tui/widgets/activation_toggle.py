@@ -77,12 +77,14 @@ class ActivationToggle(Widget):
     def render(self) -> RenderResult:
         on, off = "bold reverse", "dim"
         acts = self.activations and not self.gradients
+        # Three sides in full do not fit beside the input controls below 110 columns.
+        short = self.offers_gradients and self.app.size.width < 110
         text = Text.assemble(
-            (" Weights ", off if self.activations else on),
+            (" Wts " if short else " Weights ", off if self.activations else on),
             "│",
-            (" Activations ", on if acts else off),
+            (" Acts " if short else " Activations ", on if acts else off),
         )
         if self.offers_gradients:
             text.append("│")
-            text.append(" Gradients ", on if self.gradients else off)
+            text.append(" Grads " if short else " Gradients ", on if self.gradients else off)
         return text

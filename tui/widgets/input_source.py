@@ -257,7 +257,7 @@ class InputSource(Vertical):
         event.stop()
         self.fields[self.kind] = event.value
 
-    @on(Input.Submitted, "#source-field")
+    @on(Input.Submitted, "#source-field, #grad-target")
     def field_submitted(self) -> None:
         self.run()  # the event bubbles on: the screen hands the keyboard back to the layers
 
