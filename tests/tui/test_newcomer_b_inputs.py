@@ -166,3 +166,29 @@ def test_snapshot_bins_focused_80x24_log_on(
         await settle(pilot)
 
     assert snap_compare(make_app("models/smallcnn.pt"), terminal_size=SMALL, run_before=run_before)
+
+
+async def test_burst_with_backspace_keeps_every_key(model_dir: Path, make_app) -> None:
+    """Item 9: keys arriving in one read (SSH) - b, BSpace, BSpace, 1, 0 - give bins 10.
+
+    Textual's Input handles printable keys at once but Backspace through the app's bindings
+    after the key has bubbled up, so later printable keys of the same burst overtake it.
+    """
+    from textual import events
+
+    app = make_app(model_dir / "smallcnn.pt")
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_idle(pilot)
+        await pilot.press("b")
+        await pilot.pause()
+        bins = app.screen.query_one(BinsInput)
+        assert bins.has_focus
+        await pilot.press("end")
+        for key, char in [("backspace", "\x7f"), ("backspace", "\x7f"), ("1", "1"), ("0", "0")]:
+            app.post_message(events.Key(key, char))  # no pause between them: one burst
+        await pilot.pause()
+        await pilot.pause()
+        assert bins.value == "10"
+        await pilot.press("enter")
+        await wait_idle(pilot)
+        assert inspector(app).bins == 10

@@ -8,12 +8,13 @@ from textual.validation import Integer
 from textual.widgets import Input
 
 from tui.messages import BinsChanged
+from tui.widgets.ordered_input import OrderedInput
 
 MIN_BINS, MAX_BINS = 1, 1000
 STEPS = (5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000)
 
 
-class BinsInput(Input):
+class BinsInput(OrderedInput):
     """An integer input; ``step(+1/-1)`` walks a ladder of common bin counts.
 
     Escape drops the edit and hands the keyboard back, as Enter does (else the next keys the

@@ -6,9 +6,10 @@ from textual.binding import Binding
 from textual.widgets import Input
 
 from tui.messages import FilterChanged
+from tui.widgets.ordered_input import OrderedInput
 
 
-class LayerFilter(Input):
+class LayerFilter(OrderedInput):
     """A one-line filter; Escape clears and hides it, Enter returns to the tree.
 
     Leaving it (either key) posts ``FilterChanged(done=True)``: only then does the screen show

@@ -8,6 +8,7 @@ from textual.containers import Horizontal
 from textual.widgets import Input
 
 from tui.messages import RangeChanged
+from tui.widgets.ordered_input import OrderedInput
 
 
 class RangeInputs(Horizontal):
@@ -33,9 +34,9 @@ class RangeInputs(Horizontal):
 
     def compose(self) -> ComposeResult:
         # valid_empty: an empty bound means "no range", not an error (no red border after clear)
-        low = Input(placeholder="low", type="number", valid_empty=True, id="range-low")
+        low = OrderedInput(placeholder="low", type="number", valid_empty=True, id="range-low")
         low.border_title = "low"
-        high = Input(placeholder="high", type="number", valid_empty=True, id="range-high")
+        high = OrderedInput(placeholder="high", type="number", valid_empty=True, id="range-high")
         high.border_title = "high"
         yield low
         yield high

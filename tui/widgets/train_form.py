@@ -18,6 +18,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
+from tui.widgets.ordered_input import OrderedInput
+
 OPTIMIZERS = ("adam", "adamw", "sgd")  # as engine.training.config.OPTIMIZERS (not imported: cheap)
 
 # field id → (label, config key for --set)
@@ -168,11 +170,11 @@ class TrainForm(VerticalScroll):
         for field, (label, _) in FIELDS.items():
             with Horizontal(classes="row"):
                 yield Label(label)
-                yield Input(compact=True, id=field)
+                yield OrderedInput(compact=True, id=field)
             yield Static(classes="field-error", id=f"{field}-error")
         with Horizontal(classes="row"):
             yield Label("Run name")
-            yield Input(placeholder="the config's name", compact=True, id="name")
+            yield OrderedInput(placeholder="the config's name", compact=True, id="name")
         yield Static(classes="field-error", id="name-error")
         yield Static(id="summary")
         yield Button("Launch  ctrl+l", variant="primary", compact=True, id="launch")
