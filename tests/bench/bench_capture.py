@@ -2,11 +2,15 @@
 
 Run:  .venv/bin/python tests/bench/bench_capture.py [--repeat 15]
 
-A ResNet-style CNN (33 leaf modules), batch 8 × 3×64×64, CPU, 2 threads. Reported as ratios to a
-bare forward pass measured in the same run (median and best of interleaved repeats):
+A ResNet-style CNN (33 leaf modules), batch 8 × 3×64×64, CPU, 1 thread (issue 14's setting;
+``--threads``). Reported as ratios to a bare forward pass measured in the same run (median and best
+of interleaved repeats):
 
+* the one-read floor: a hook on every module that reads its output once (``o.sum()``), the memory
+  cost of looking at every activation at all;
 * layerscope ``capture`` in stats mode: every module (leaves and containers) hooked, exact
-  statistics and a 50-bin histogram per tensor;
+  statistics and a 50-bin histogram per tensor (goal: ≤ 1.3×, ``[summary] capture``);
+* naive torch statistics per hook: aminmax, std_mean, zeros, isfinite and histc, one pass each;
 * the naive method: one forward pass per module, hooking only that module (same statistics code,
   so the difference is the re-running);
 * TorchLens ``trace`` (all layers saved) when ``torchlens`` is installed: measured in a child process
@@ -32,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-THREADS = 2  # the issue's setting; --threads overrides (1 is steadier on a busy machine)
+THREADS = 1  # issue 14's setting; --threads overrides
 BATCH = (8, 3, 64, 64)
 
 
@@ -93,6 +97,40 @@ def layerscope_capture(model: Any, x: Any) -> int:
     return len(capture(model, x).activations)
 
 
+def _hooked(model: Any, x: Any, fn: Any) -> None:
+    import torch
+
+    def hook(_m: Any, _a: Any, o: Any) -> None:  # returns None: the output stays as it was
+        fn(o)
+
+    hs = [m.register_forward_hook(hook) for _, m in model.named_modules()]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hs:
+            h.remove()
+
+
+def one_read(model: Any, x: Any) -> None:
+    """The floor: every module's output read once."""
+    _hooked(model, x, lambda o: o.sum())
+
+
+def torch_stats(model: Any, x: Any) -> None:
+    """Statistics the obvious way: one torch kernel (one read) per statistic."""
+    import torch
+
+    def each(o: Any) -> None:
+        torch.aminmax(o)
+        torch.std_mean(o)
+        (o == 0).sum()
+        torch.isfinite(o).all()
+        torch.histc(o, 50)
+
+    _hooked(model, x, each)
+
+
 def naive(model: Any, x: Any) -> int:
     """One forward pass per module, hooking that module alone."""
     import torch
@@ -147,6 +185,10 @@ def child(method: str, what: str, repeat: int) -> None:
             import torchlens  # noqa: F401 - import cost is not the measured run's
 
             fn = torchlens_trace
+        if method == "capture":  # numba's runtime and the cached kernels: once per process
+            rss0 = _status("VmRSS:")
+            fn(model, x[:1])
+            print(f"kernels loaded: +{(_status('VmRSS:') - rss0) / 2**20:.0f} MiB", file=sys.stderr)
         Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
         rss = _status("VmRSS:")
         fn(model, x)
@@ -196,14 +238,19 @@ def main() -> None:
     )
     print(f"model: {leaves} leaf modules, {sum(1 for _ in model.modules())} modules; input {BATCH}; "
           f"CPU, {THREADS} threads; torch {torch.__version__}")  # fmt: skip
-    n_tensors = layerscope_capture(model, x)
+    n_tensors = layerscope_capture(model, x)  # first call: loads the compiled kernels
     n_naive = naive(model, x)
     bare(model, x)
-    times: dict[str, list[float]] = {"bare": [], "capture": [], "naive": []}
-    cpu: dict[str, list[float]] = {"bare": [], "capture": [], "naive": []}
+    one_read(model, x)
+    torch_stats(model, x)
+    keys = ("bare", "one_read", "capture", "torch_stats", "naive")
+    times: dict[str, list[float]] = {k: [] for k in keys}
+    cpu: dict[str, list[float]] = {k: [] for k in keys}
     for i in range(args.repeat):  # interleaved, so load from other processes hits all alike
         times["bare"] += _times(bare, model, x, 1, cpu["bare"])
+        times["one_read"] += _times(one_read, model, x, 1, cpu["one_read"])
         times["capture"] += _times(layerscope_capture, model, x, 1, cpu["capture"])
+        times["torch_stats"] += _times(torch_stats, model, x, 1, cpu["torch_stats"])
         if i % 5 == 0:
             times["naive"] += _times(naive, model, x, 1, cpu["naive"])
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -212,11 +259,14 @@ def main() -> None:
     print(
         f"\n{'method':34s} {'median ms':>10s} {'ratio':>7s} {'best ms':>9s} {'ratio':>7s} {'CPU ms':>8s} {'ratio':>7s}"
     )
-    rows = [("bare", "bare forward"), ("capture", f"layerscope capture ({n_tensors} tensors)"),
+    rows = [("bare", "bare forward"), ("one_read", "floor: hooks read each output once"),
+            ("capture", f"layerscope capture ({n_tensors} tensors)"),
+            ("torch_stats", "torch statistics, 1 pass each"),
             ("naive", f"naive, 1 forward per module ({n_naive})")]  # fmt: skip
     for k, label in rows:
         print(f"{label:34s} {med[k] * 1e3:10.1f} {med[k] / med['bare']:6.2f}× {best[k] * 1e3:9.1f} "
               f"{best[k] / best['bare']:6.2f}× {cmed[k] * 1e3:8.1f} {cmed[k] / cmed['bare']:6.2f}×")  # fmt: skip
+    _summary_rows(med, cmed, args.repeat)
     try:
         import torchlens  # noqa: F401
 
@@ -246,6 +296,46 @@ def main() -> None:
             continue
         base = base or r["peak_rise"]
         print(f"  {m:10s} {r['peak_rise'] / 2**20:8.1f} MiB   {r['peak_rise'] / base:5.2f}× bare")
+
+
+def _summary_rows(med: dict[str, float], cmed: dict[str, float], repeat: int) -> None:
+    from benchrows import row
+
+    ratio, floor = med["capture"] / med["bare"], med["one_read"] / med["bare"]
+    cpu = cmed["capture"] / cmed["bare"]
+    row("capture", f"{ratio:.2f}x bare (median of {repeat}; CPU {cpu:.2f}x)",
+        f"one read {floor:.2f}x; torch stats {med['torch_stats'] / med['bare']:.2f}x",
+        ratio <= 1.3)  # fmt: skip
+    _gpu_row(repeat)
+
+
+def _gpu_row(repeat: int) -> None:
+    """Section 5: the same comparison on CUDA when there is a GPU; says so when there is none."""
+    import torch
+    from benchrows import row
+
+    if not torch.cuda.is_available():
+        row("gpu", "not run: torch sees no CUDA device here", "-", None)
+        return
+    model, x = build_model().cuda(), torch.randn(*BATCH, device="cuda")
+    sync = torch.cuda.synchronize
+    t: dict[str, list[float]] = {"bare": [], "capture": [], "one_read": []}
+    fns = {"bare": bare, "capture": layerscope_capture, "one_read": one_read}
+    for fn in fns.values():
+        fn(model, x)
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            sync()
+            start = time.perf_counter()
+            fn(model, x)
+            sync()
+            t[k].append(time.perf_counter() - start)
+    b = statistics.median(t["bare"])
+    print(f"CUDA ({torch.cuda.get_device_name()}): bare {b * 1e3:.1f} ms, capture "
+          f"{statistics.median(t['capture']) / b:.2f}x, one read {statistics.median(t['one_read']) / b:.2f}x")  # fmt: skip
+    row("gpu", f"capture {statistics.median(t['capture']) / b:.2f}x bare on "
+        f"{torch.cuda.get_device_name()}", f"one read {statistics.median(t['one_read']) / b:.2f}x",
+        None)  # fmt: skip
 
 
 if __name__ == "__main__":
