@@ -225,6 +225,7 @@ class ActivationReady(Message):
     qdtype: str = ""
     has_int: bool = False
     has_grad: bool = False  # engine.usecases.activations.ActivationAnswer's fields, one for one
+    note: str = ""
 
 
 @dataclass

@@ -16,6 +16,7 @@ exact value-range counts (re-runs include the backward pass).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,22 @@ class ActivationAnswer:
     qdtype: str = ""
     has_int: bool = False
     has_grad: bool = False
+    note: str = ""  # what the name does not say (fused_name_note)
+
+
+# ONNX exporters name an output after its node: /relu/Relu_output_0 is the Relu's.
+_ONNX_OUTPUT = re.compile(r"/([A-Za-z][A-Za-z0-9]*)_output_\d+$")
+
+
+def fused_name_note(name: str, kind: str) -> str:
+    """Say so when an ONNX tensor's name is another op's than the node that now computes it:
+    ONNX Runtime's quantizer fuses Conv+Relu and the Conv output keeps the Relu's name, so
+    ``/relu/Relu_output_0`` holds the Conv's output (before the ReLU). ``""`` otherwise."""
+    m = _ONNX_OUTPUT.search(name)
+    if m is None or not kind or m.group(1).lower() == kind.lower():
+        return ""
+    op = m.group(1)
+    return f"named after a {op} fused away: this is the {kind} output (before the {op})"
 
 
 class CaptureSession:
@@ -167,8 +184,9 @@ class CaptureSession:
         stats = act.int_stats if view == "int" and act.int_stats is not None else act.stats
         qdtype = act.quant.qdtype if act.quant is not None else ""
         return ActivationAnswer(
-            layer, name, act.kind, bins, stats, in_range, view, qdtype, has_int, grad is not None
-        )
+            layer, name, act.kind, bins, stats, in_range, view, qdtype, has_int, grad is not None,
+            fused_name_note(name, act.kind),
+        )  # fmt: skip
 
     def fetch(
         self,

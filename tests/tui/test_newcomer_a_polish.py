@@ -89,3 +89,30 @@ def test_safetensors_layers_keep_the_files_order(tmp_path: Path) -> None:
     save_file(tensors, str(tmp_path / "plain.safetensors"))  # no order kept: natural sort
     plain = load_model(tmp_path / "plain.safetensors")
     assert [n for n in plain.layers if n in ("stem", "body", "head")] == ["body", "head", "stem"]
+
+
+def test_fused_onnx_names_are_said() -> None:
+    from engine.usecases.activations import fused_name_note
+
+    note = fused_name_note("/relu/Relu_output_0", "Conv")
+    assert "Conv output" in note and "Relu" in note
+    assert fused_name_note("/conv1/Conv_output_0", "Conv") == ""
+    assert fused_name_note("/relu/Relu_output_0_QuantizeLinear_Output", "QuantizeLinear") == ""
+
+
+async def test_an_int8_onnx_activation_named_after_a_fused_relu_says_so(
+    model_dir: Path, make_app
+) -> None:
+    app = make_app(model_dir / "smallcnn_int8.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        await pilot.press("c", "3", "enter")
+        await wait_idle(pilot)
+        screen = app.screen
+        session = screen.capture_bar.session
+        fused = [(n, a) for n, a in session.result.activations.items() if "Relu_output" in n]
+        assert fused and fused[0][1].kind == "Conv"  # what ONNX Runtime's quantizer does
+        screen.tree.reveal(fused[0][1].layer)
+        await wait_idle(pilot)
+        await pilot.pause()
+        assert "this is the Conv output (before the Relu)" in screen.capture_bar.status.note
