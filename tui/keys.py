@@ -70,7 +70,7 @@ TRAIN_KEYS = [  # F1 shown: ? goes into the form's fields
     Binding("ctrl+l", "launch", "Launch", tooltip="Start a run with the form's values", id="train.launch"),
     Binding("ctrl+t", "stop", "Stop run", tooltip="Stop the followed run gracefully", id="train.stop"),
     Binding("ctrl+r", "runs", "Runs", tooltip="All runs, running and finished", id="train.runs"),
-    Binding("ctrl+g", "health", "Health", tooltip="The followed run's layer health", id="train.health"),
+    Binding("ctrl+g", "health", "Health", show=False, tooltip="The followed run's layer health", id="train.health"),
     Binding("escape", "back", "Back", tooltip="Back to the inspector (runs keep going)", id="train.back"),
 ]
 RUNS_KEYS = [
@@ -82,7 +82,7 @@ RUNS_KEYS = [
     Binding("v", "view_confusion", "Confusion", show=False, tooltip="Latest confusion matrix: the system viewer, or drawn here without one (SSH)", id="runs.confusion"),
     Binding("p", "view_curves", "Curves", show=False, tooltip="Loss and accuracy: the system viewer, or drawn here without one (SSH)", id="runs.curves"),
     Binding("d", "compare_runs", "Compare", tooltip="Curves and hyperparameters of the marked runs (space marks)", id="runs.compare"),
-    Binding("h", "health", "Health", tooltip="The run's layer health: layers x steps, alerts", id="runs.health"),
+    Binding("h", "health", "Health", show=False, tooltip="The run's layer health: layers x steps, alerts", id="runs.health"),
     Binding("n", "new_run", "New run", tooltip="The Train screen", id="runs.new"),
     Binding("r", "refresh", "Refresh", show=False, tooltip="Read the runs folder again", id="runs.refresh"),
     Binding("escape", "back", "Back", tooltip="Back to the inspector", id="runs.back"),
