@@ -122,6 +122,20 @@ def int_bins(q: QuantInfo, bins: int) -> tuple[int, tuple[float, float]]:
     return (width if width <= 256 else bins), (lo - 0.5, hi + 0.5)
 
 
+def channel_summary(rows: list[dict[str, float]]) -> dict[str, float]:
+    """What a per-channel table says in one glance: the spread of scales and zero points, and
+    the channel with the most values at the integer range's ends (the one to look at first)."""
+    scales = [r["scale"] for r in rows]
+    zps = [r["zero_point"] for r in rows]
+    worst = max(rows, key=lambda r: r["saturated"])
+    return {
+        "channels": len(rows),
+        "scale_min": min(scales), "scale_max": max(scales),
+        "zp_min": min(zps), "zp_max": max(zps),
+        "worst_channel": worst["channel"], "worst_saturated": worst["saturated"],
+    }  # fmt: skip
+
+
 def int_view_range(q: QuantInfo, bins: int) -> tuple[float, float] | None:
     """The histogram range of one whole tensor's stored integers: the representable range up to
     8 bits (the plot shows how much of it the values use); ``None`` (their own range) for wider

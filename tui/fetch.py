@@ -71,13 +71,15 @@ class StatsFetcher:
         if ref in self._quant:
             return self._quant[ref]
         from engine.inspect import tensor_values
-        from engine.quant import channel_table, health
+        from engine.quant import channel_summary, channel_table, health
 
         assert ref.quant is not None
         values = tensor_values(ref, "int", self.device)
+        rows = channel_table(values, ref.quant) if ref.quant.per_channel else None
         details = {
             "health": health(values, ref.quant),
-            "channels": channel_table(values, ref.quant) if ref.quant.per_channel else None,
+            "channels": rows,
+            "channel_summary": channel_summary(rows) if rows else None,
         }
         self._quant[ref] = details
         return details

@@ -116,3 +116,26 @@ async def test_an_int8_onnx_activation_named_after_a_fused_relu_says_so(
         await wait_idle(pilot)
         await pilot.pause()
         assert "this is the Conv output (before the Relu)" in screen.capture_bar.status.note
+
+
+async def test_per_channel_facts_summarise_every_channel(model_dir: Path, make_app) -> None:
+    from tui.widgets.quant_panel import QuantPanel
+
+    app = make_app(model_dir / "smallcnn_int8.onnx")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        screen = app.screen
+        layer = next(
+            n
+            for n, layer in screen.model.layers.items()
+            if any(t.quant is not None and t.quant.per_channel for t in layer.tensors.values())
+        )
+        screen.tree.reveal(layer)
+        await wait_idle(pilot)
+        await pilot.pause()
+        static = screen.query_one(QuantPanel).query_one("#quant-facts")
+        facts = "\n".join(
+            "".join(seg.text for seg in line)
+            for line in static.render_lines(static.region.reset_offset)
+        )
+        assert "scales" in facts and "zero points" in facts and "most at ends" in facts

@@ -65,5 +65,17 @@ class QuantPanel(Vertical):
         if health is not None:
             grid.add_row("range used", f"{health.range_used:.1%} of {lo}…{hi}")
             grid.add_row("at lo / hi", f"{health.saturated_low:.2%} / {health.saturated_high:.2%}")
+        summary = details.get("channel_summary")
+        if summary is not None:  # the table below may not fit (7 rows at 40, none at 24): this does
+            zp_lo, zp_hi = summary["zp_min"], summary["zp_max"]
+            grid.add_row(
+                "scales", f"{num(summary['scale_min'], 4)} … {num(summary['scale_max'], 4)}"
+            )
+            grid.add_row("zero points", str(zp_lo) if zp_lo == zp_hi else f"{zp_lo} … {zp_hi}")
+            worst = summary["worst_saturated"]
+            grid.add_row(
+                "most at ends",
+                f"ch {summary['worst_channel']}: {worst:.2%}" if worst else "none at the ends",
+            )
         self.query_one("#quant-facts", Static).update(grid)
         self.query_one(ChannelTable).show_rows(details.get("channels"))
