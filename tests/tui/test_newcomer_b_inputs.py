@@ -133,8 +133,14 @@ async def test_filter_typo_suggests_close_names(model_dir: Path, make_app) -> No
         await wait_idle(pilot)
         await pilot.press("slash", *"clasifer")
         await wait_idle(pilot)
-        label = str(app.screen.query_one(LayerTree).root.label)
-        assert "0 match" in label and "classifier" in label, label
+        tree = app.screen.query_one(LayerTree)
+        assert "0 match" in str(tree.root.label)
+        # Each suggestion on its own line (a long name is not cut off at the tree's edge), and
+        # Enter there shows that layer.
+        assert [str(c.label) for c in tree.root.children] == ["did you mean classifier?"]
+        await pilot.press("enter", "down", "enter")
+        await wait_idle(pilot)
+        assert tree.current_layer == "classifier"
 
 
 async def test_filter_escape_keeps_the_users_place(model_dir: Path, make_app) -> None:

@@ -119,9 +119,8 @@ class LayerTree(Tree[str]):
             self.label_for(self.model.root), (f"  {len(matches):,} match", "yellow")
         )
         if not matches:  # a typo: offer the names it was probably meant to be, as the CLI does
-            close = close_names(self.filter_text, self.model.layers)
-            if close:
-                label.append(f" · did you mean {', '.join(close)}?", "yellow")
+            for name in close_names(self.filter_text, self.model.layers):
+                self.root.add_leaf(Text(f"did you mean {name}?", "yellow"), data=name)
         self.root.set_label(label)
 
     def set_filter(self, text: str) -> None:
