@@ -15,7 +15,9 @@ from engine.training.health import HealthLog
 from tui.messages import ShowHealth
 from tui.screens.health import HealthScreen
 from tui.screens.inspector import InspectorScreen
+from tui.screens.train import TrainScreen
 from tui.widgets.health_heatmap import CURSOR, MARK, NAN, ZERO, colour_grid
+from tui.widgets.run_log import EVENT_STYLES
 
 SIZE = (120, 40)
 
@@ -151,6 +153,11 @@ async def test_reached_from_the_runs_screen_and_the_train_view(
         assert isinstance(app.screen, HealthScreen) and app.screen.run_dir == collapsed_run
         await pilot.press("escape", "enter")  # back to Runs, Enter follows the run in Train
         await wait_idle(pilot)
+        train = app.screen
+        assert isinstance(train, TrainScreen)
+        # The Train view's log pane prints the run's alerts too, in red.
+        alert = next(e for e in train.log_pane.entries if "alert collapse" in e[2])
+        assert f"layer {COLLAPSED} collapsed" in alert[2] and alert[3] == EVENT_STYLES["alert"]
         await pilot.press("ctrl+g")
         await wait_idle(pilot)
         assert isinstance(app.screen, HealthScreen) and app.screen.run_dir == collapsed_run

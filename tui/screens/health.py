@@ -124,7 +124,9 @@ class HealthScreen(Screen):
         self.kinds: list[str] = []
         self.alerts: list[dict[str, Any]] = []
         self._log: Any = None  # engine.training.health.HealthLog, made in the first worker
-        self._lock = threading.Lock()  # the worker refreshes the log while the UI reads cells
+        # One refresh at a time. Readers take no lock: records are only appended (a resumed
+        # run's cut shows as an IndexError, and the next reading redraws).
+        self._lock = threading.Lock()
         self._events_size = -1
         self._shown_alerts = 0
         self._stale = True  # the quantity or width changed: redraw even without new records
@@ -205,14 +207,14 @@ class HealthScreen(Screen):
             )
             self.post_message(HealthLoaded(self.run_dir, quantity, None, np.zeros(0), 0, hint=hint))
             return
-        with self._lock:
+        with self._lock:  # a superseded worker may still be refreshing
             n = len(log)
             steps, matrix = log.matrix(quantity, max_columns=columns)
             marks: dict[tuple[int, int], list[dict[str, Any]]] = {}
             for row, col, alert in log.alert_marks(max_columns=columns):
                 marks.setdefault((row, col), []).append(alert)
             alerts = log.alerts()
-            layers, kinds, header = log.layers, log.kinds, dict(log.header or {})
+        layers, kinds, header = log.layers, log.kinds, dict(log.header or {})
         starts = (np.arange(columns) * n) // columns if n > columns else np.arange(n)
         colours, lo, hi = colour_grid(matrix)
         data = HeatmapData(layers, steps, colours, lo, hi, marks)
@@ -299,21 +301,20 @@ class HealthScreen(Screen):
         row, column = hm.row, min(hm.column, data.columns - 1)
         first, end = self._cell_records(column)
         how = REDUCE.get(self.quantity, "mean")
-        with self._lock:
-            steps = log.steps
-            pick, shown = first, ""
-            if end - first > 1:
-                part = log.values(self.quantity)[row, first:end]
-                if how in ("min", "max") and not np.all(np.isnan(part)):
-                    pick = first + int(np.nanargmin(part) if how == "min" else np.nanargmax(part))
-                    shown = f"showing its {how} ({self.quantity_label})"
-            try:
-                step = int(steps[pick])
-                values = log.cell(row, step)
-                counts, edges, _ = log.histogram(row, step)
-            except (LayerscopeError, IndexError):
-                return  # a resumed run cut the file: the next reading redraws
-            last = int(steps[min(end, len(steps)) - 1])
+        steps = log.steps
+        pick, shown = first, ""
+        if end - first > 1:
+            part = log.values(self.quantity)[row, first:end]
+            if how in ("min", "max") and not np.all(np.isnan(part)):
+                pick = first + int(np.nanargmin(part) if how == "min" else np.nanargmax(part))
+                shown = f"showing its {how} ({self.quantity_label})"
+        try:
+            step = int(steps[pick])
+            values = log.cell(row, step)
+            counts, edges, _ = log.histogram(row, step)
+        except (LayerscopeError, IndexError):
+            return  # a resumed run cut the file: the next reading redraws
+        last = int(steps[min(end, len(steps)) - 1])
         alerts = data.marks.get((row, column), [])
         kind = self.kinds[row] if row < len(self.kinds) else ""
         self.detail.show(
@@ -369,8 +370,7 @@ class HealthScreen(Screen):
         if data is None or not data.columns or self._log is None:
             return
         first, _ = self._cell_records(hm.column)
-        with self._lock:
-            step = int(self._log.steps[first]) if len(self._log) else 0
+        step = int(self._log.steps[first]) if len(self._log) else 0
         detail = self.detail.detail
         if detail is not None and detail.layer == data.layers[hm.row]:
             step = int(detail.values.get("step", step))
