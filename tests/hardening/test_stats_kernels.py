@@ -86,3 +86,15 @@ def test_histogram_kernel_clamps_values_outside_the_range() -> None:
     a = np.array([-5.0, 0.0, 0.5, 1.0, 9.0, np.nan], np.float32)
     counts = kernels.hist_f32(a, np.float32(0.0), np.float32(1.99), 2)
     assert counts.sum() == a.size and counts.tolist()[1] >= 2
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "int16", "uint16"])
+def test_sixteen_bit_tables_counted_by_the_kernel_equal_bincount(dtype: str, monkeypatch) -> None:
+    g = torch.Generator().manual_seed(5)
+    x = (torch.randn(70_001, generator=g) * 300).to(getattr(torch, dtype))
+    x[::997] = 0
+    if dtype in ("bfloat16", "float16"):
+        x[5], x[6], x[7] = float("nan"), float("inf"), -float("inf")
+    got = stats.compute(x, 50).to_dict()
+    monkeypatch.setattr(kernels, "available", lambda: False)
+    assert got == stats.compute(x, 50).to_dict()
