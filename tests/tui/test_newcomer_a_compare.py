@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from fake_runs import wait_for
 from pilot_helpers import wait_idle
 
 from engine import load_model
@@ -65,7 +66,7 @@ async def test_enter_or_g_shows_the_flagged_layers_histogram(
         await wait_idle(pilot)
         inspector = app.screen
         assert isinstance(inspector, InspectorScreen)
-        assert inspector.tree.current_layer == layer
+        await wait_for(pilot, lambda: inspector.tree.current_layer == layer)
         assert inspector.capture_bar.showing_activations
 
 

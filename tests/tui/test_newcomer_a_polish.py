@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from fake_runs import wait_for
 from pilot_helpers import wait_idle
 
 from engine.formatting import count_ticks
@@ -112,9 +113,9 @@ async def test_an_int8_onnx_activation_named_after_a_fused_relu_says_so(
         session = screen.capture_bar.session
         fused = [(n, a) for n, a in session.result.activations.items() if "Relu_output" in n]
         assert fused and fused[0][1].kind == "Conv"  # what ONNX Runtime's quantizer does
-        screen.tree.reveal(fused[0][1].layer)
+        screen.tree.reveal(fused[0][1].layer)  # the cursor moves on the next refresh
+        await wait_for(pilot, lambda: screen.tree.current_layer == fused[0][1].layer)
         await wait_idle(pilot)
-        await pilot.pause()
         assert "this is the Conv output (before the Relu)" in screen.capture_bar.status.note
 
 
@@ -131,8 +132,8 @@ async def test_per_channel_facts_summarise_every_channel(model_dir: Path, make_a
             if any(t.quant is not None and t.quant.per_channel for t in layer.tensors.values())
         )
         screen.tree.reveal(layer)
+        await wait_for(pilot, lambda: screen.tree.current_layer == layer)
         await wait_idle(pilot)
-        await pilot.pause()
         static = screen.query_one(QuantPanel).query_one("#quant-facts")
         facts = "\n".join(
             "".join(seg.text for seg in line)

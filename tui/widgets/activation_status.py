@@ -26,7 +26,7 @@ class ActivationStatus(Widget):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.text = "Pick an input and press Enter (or Run) to capture every layer's activation."
+        self.text = "Enter (or Run) captures every layer's output."  # fits 80 columns
         self.note = ""
         self.wrap = False  # a failure wraps onto a few lines: its reason must be read whole
         self._spinner: Spinner | None = None

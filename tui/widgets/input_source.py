@@ -223,9 +223,7 @@ class InputSource(Vertical):
         self.toggle.offer_gradients(False)
         self.query_one(GradientTarget).offer(model.format != "onnx")  # backward needs torch
         self.status.set_note("")
-        self.status.stop(
-            "Pick an input and press Enter (or Run) to capture every layer's activation."
-        )
+        self.status.stop("Enter (or Run) captures every layer's output.")  # fits 80 columns
         self.set_class(_can_run(model), "-shown")
         return shown
 

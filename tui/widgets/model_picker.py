@@ -45,7 +45,9 @@ class ModelPicker(OptionList):
         self.folder: Path | None = None
         self.groups: list[ModelGroup] = []
         self._skipped: list[tuple[Path, str]] = []
-        self._room = 1 << 30  # columns for a name; longer ones in a group lose the group's name
+        self._width = (
+            0  # of the rows (0 before layout): a name that would be cut loses its group's name
+        )
         self.border_title = "Models"
 
     def show_groups(
@@ -55,12 +57,11 @@ class ModelPicker(OptionList):
         it ``skipped`` and why (an unreadable checkpoint must not just vanish)."""
         self.folder, self.groups, self._skipped = folder, groups, list(skipped)
         self.border_subtitle = folder.name or str(folder)
-        self._room = self._name_room()
+        self._width = self.scrollable_content_region.width
         self.clear_options()
         if not groups:
-            self.add_option(
-                Option(Text("no models here — ctrl+p › model: open", "dim"), disabled=True)
-            )
+            for line in ("no models here", "ctrl+p › model: open path"):  # fits 80 columns
+                self.add_option(Option(Text(line, "dim"), disabled=True))
             for path, reason in skipped:
                 line = Text.assemble(("skipped ", "yellow"), (path.name, "bold"), f": {reason}")
                 self.add_option(Option(line, disabled=True))
@@ -78,26 +79,23 @@ class ModelPicker(OptionList):
                 row.add_column(style="cyan", no_wrap=True)
                 row.add_column(style="dim", no_wrap=True, justify="right")
                 shown = entry.name
-                if grouped and len(shown) > self._room and shown.startswith(group.name):
+                fmt = SHORT_FORMATS.get(entry.format, entry.format)
+                room = self._width - 2 - len(fmt) - len(human_size(entry.size)) - 3  # gaps, margin
+                if grouped and 0 < room < len(shown) and shown.startswith(group.name):
                     # Too narrow for whole names: the header names the model, the row its
                     # variant, so resnet8_int8.onnx and resnet8_uint8.onnx stay apart.
                     shown = "…" + shown[len(group.name) :]
                 name = Text(f"  {shown}" if grouped else shown)
                 if entry.path in paired:
                     name = Text.assemble(("⇄ ", "magenta"), shown)
-                row.add_row(
-                    name, SHORT_FORMATS.get(entry.format, entry.format), human_size(entry.size)
-                )
+                row.add_row(name, fmt, human_size(entry.size))
                 options.append(Option(row, id=str(entry.path)))
         self.add_options(options)
         self.highlighted = next(i for i, o in enumerate(options) if not o.disabled)
 
-    def _name_room(self) -> int:
-        """Columns a name gets beside its format and size (about 16); unbounded before layout."""
-        return self.size.width - 16 if self.size.width else 1 << 30
-
     def on_resize(self) -> None:
-        if self.folder is not None and self.groups and self._name_room() != self._room:
+        width = self.scrollable_content_region.width
+        if self.folder is not None and self.groups and width != self._width:
             keep = self.highlighted
             self.show_groups(self.folder, self.groups, self._skipped)
             if keep is not None and keep < self.option_count:
