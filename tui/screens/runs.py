@@ -24,7 +24,7 @@ from textual.worker import Worker, get_current_worker
 
 from tui.keys import RUNS_KEYS
 from tui.messages import OpenInInspector, RunsListed, ShowHealth, ShowRunCompare, ShowTrain
-from tui.run_actions import ask_run_to_stop
+from tui.run_actions import ask_run_to_stop, confirm_stop
 from tui.widgets.run_table import RunTable
 from tui.workers import report_failure
 
