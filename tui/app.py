@@ -116,25 +116,6 @@ class LayerscopeApp(App[int]):
         if yes:
             self.exit()
 
-    async def action_quit(self) -> None:
-        """Quit; with a run going, ask once first (q again, or y, quits)."""
-        going = navigation.runs_going(self)
-        if not going:
-            self.exit()
-            return
-        from tui.screens.confirm import Confirm
-
-        question = (
-            f"{', '.join(going)} is still training. It keeps running after you quit "
-            "(R lists it next time). Quit layerscope?"
-        )
-        if not isinstance(self.screen, Confirm):
-            self.push_screen(Confirm(question, "Quit", again="q"), self._quit_answered)
-
-    def _quit_answered(self, yes: bool | None) -> None:
-        if yes:
-            self.exit()
-
     def action_help(self) -> None:
         navigation.show_help(self)
 
