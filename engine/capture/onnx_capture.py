@@ -326,7 +326,8 @@ def capture_onnx(
                 try:
                     qdtype = str(arr.dtype)
                     q = quant_info(g, name, values, qdtype) if qdtype in _INT_DTYPES else None
-                    sink.add(name, layer, op, torch.from_numpy(np.ascontiguousarray(arr)), q)
+                    t = torch.from_numpy(np.ascontiguousarray(arr))
+                    sink.add(name, layer, op, t, q, owned=True)  # ORT's array: no copy needed
                 except Exception as exc:  # one value's failure must not stop the others
                     errors[name] = f"{type(exc).__name__}: {first_line(exc)}"
             del values, results

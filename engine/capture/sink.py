@@ -91,17 +91,27 @@ class Sink:
         return self.keep_values and (self.keep is None or name in self.keep or layer in self.keep)
 
     def add(
-        self, name: str, layer: str, kind: str, x: torch.Tensor, quant: QuantInfo | None = None
+        self,
+        name: str,
+        layer: str,
+        kind: str,
+        x: torch.Tensor,
+        quant: QuantInfo | None = None,
+        owned: bool = False,
     ) -> None:
-        """Record tensor ``x`` under ``name`` (statistics computed here, on ``x``'s device)."""
+        """Record tensor ``x`` under ``name`` (statistics computed here, on ``x``'s device).
+
+        ``owned``: ``x`` is a fresh CPU tensor nothing else will write to (an ONNX Runtime
+        output), so kept values share its memory instead of copying it.
+        """
         if self.values_only:
-            self._add_values(name, layer, kind, x, quant)
+            self._add_values(name, layer, kind, x, quant, owned)
             return
         entry = self.entries.get(name)
         if entry is None:
             entry = self.entries[name] = _Entry(layer, kind, quant)
         if self.phase != PASS_HIST and self._wanted(name, layer):
-            entry.values = (entry.values or []) + [x.detach().to("cpu", copy=True)]
+            entry.values = (entry.values or []) + [_kept(x, owned)]
         with fs.one_thread():
             self._add(entry, name, x, quant)
         self._done += 1
@@ -109,7 +119,13 @@ class Sink:
             self.progress(self._done, self.total, name)
 
     def _add_values(
-        self, name: str, layer: str, kind: str, x: torch.Tensor, quant: QuantInfo | None
+        self,
+        name: str,
+        layer: str,
+        kind: str,
+        x: torch.Tensor,
+        quant: QuantInfo | None,
+        owned: bool,
     ) -> None:
         if self.phase != PASS_HIST and self._wanted(name, layer):
             entry = self.entries.get(name)
@@ -122,7 +138,7 @@ class Sink:
                 max=None, mean=None, std=None, zeros=0, nan=0, posinf=0, neginf=0, counts=[],
                 edges=[], note="values only: no statistics were computed",
             )  # fmt: skip
-            entry.values = (entry.values or []) + [x.detach().to("cpu", copy=True)]
+            entry.values = (entry.values or []) + [_kept(x, owned)]
         self._done += 1
         if self.progress is not None:
             self.progress(self._done, self.total, name)
@@ -213,6 +229,14 @@ class Sink:
                 values = e.values[0] if len(e.values) == 1 else _cat(torch, e.values)
             out[name] = Activation(name, e.layer, e.kind, st, ist, e.quant, values)
         return out
+
+
+def _kept(x: torch.Tensor, owned: bool) -> torch.Tensor:
+    """The values to keep: ``x`` itself when owned (on CPU), else a CPU copy (a module's output
+    can be changed in place after its hook has run)."""
+    if owned and x.device.type == "cpu":
+        return x.detach()
+    return x.detach().to("cpu", copy=True)
 
 
 def _cat(torch: Any, parts: list[Any]) -> Any:
