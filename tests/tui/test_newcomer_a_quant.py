@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pilot_helpers import wait_idle
+from pilot_helpers import settle, wait_idle
 
 from engine.discover import ModelEntry, ModelGroup
 from tui.screens.quantization import QuantizationScreen
@@ -96,3 +96,19 @@ def test_the_float_twin_is_one_that_runs() -> None:
     )
     pairs = {q.name: f.name for f, q in group.pairs()}
     assert pairs == {"resnet8_int8.onnx": "resnet8.onnx", "resnet8_int8.pt": "resnet8.pt"}
+
+
+def test_snapshot_quantization_view_80x24(
+    snap_compare, make_app, pair_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 80×24 on the model's own data: the verdict names its input, rows and plots fit."""
+    (pair_dir / "demo_manifest.json").write_text(json.dumps({"dataset": "digits"}))
+    monkeypatch.chdir(pair_dir.parent)  # relative paths: no temp folder names on screen
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("Q")
+        await settle(pilot)
+
+    app = make_app("models/smallcnn_int8.onnx")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
