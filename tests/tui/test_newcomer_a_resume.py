@@ -107,3 +107,24 @@ def test_running_run_shows_its_current_epoch(tmp_path: Path) -> None:
         assert (info.status, info.epoch, info.max_epochs) == ("running", 0, 3)
     finally:
         proc.end()
+
+
+def test_snapshot_runs_list_with_a_running_run_80x24(
+    snap_compare, stopped_run: Path, model_dir: Path, make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Epoch column of a running run in its first epoch says 1/3, not an em dash."""
+    from fake_runs import FakeProcess
+
+    monkeypatch.setenv("TZ", "UTC")
+    live = make_run(Path("runs"), "live", [started(max_epochs=3), progress(0, 2, 2.1, 1)], second=5)
+    proc = FakeProcess(live)
+    try:
+
+        async def run_before(pilot: Pilot) -> None:
+            await pilot.press("R")
+            await wait_for(pilot, lambda: pilot.app.screen.query_one(RunTable).row_count == 2)
+            await pilot.pause()
+
+        assert snap_compare(make_app(model_dir), terminal_size=(80, 24), run_before=run_before)
+    finally:
+        proc.end()
