@@ -198,3 +198,22 @@ async def test_burst_with_backspace_keeps_every_key(model_dir: Path, make_app) -
         await pilot.press("enter")
         await wait_idle(pilot)
         assert inspector(app).bins == 10
+
+
+async def test_model_load_does_not_take_the_keyboard_from_a_field(
+    model_dir: Path, make_app
+) -> None:
+    """Keys typed into bins while the model loads (found walking it at 80x24: the load moved the
+    keyboard to the tree, and the rest of the typed number went there)."""
+    app = make_app(model_dir / "smallcnn.pt")
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_idle(pilot)
+        screen = inspector(app)
+        bins = screen.query_one(BinsInput)
+        await pilot.press("b")
+        assert bins.has_focus
+        screen.action_reload()  # a load finishing while the user types
+        await wait_idle(pilot)
+        assert bins.has_focus
+        await pilot.press("escape")
+        assert screen.query_one(LayerTree).has_focus

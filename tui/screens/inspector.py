@@ -240,7 +240,7 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
         # A new model whose target sits on the old cursor line posts no NodeHighlighted: show
         # its tensor anyway, once the cursor has moved (reveal moves it after the refresh).
         self.call_after_refresh(self._show_revealed)
-        self.tree.focus()
+        self.focus_tree_unless_typing()
         self.sync_keys()
         if self._capture_when_trusted and model.runnable:
             self._capture_when_trusted = False

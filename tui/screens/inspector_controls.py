@@ -153,6 +153,11 @@ class InspectorControls(PredictionWork, _Host):
         if here:
             self.layer_highlighted()
 
+    def focus_tree_unless_typing(self) -> None:
+        """A model opened: the tree takes the keyboard, unless the user is typing in a field."""
+        if not isinstance(self.focused, Input):
+            self.tree.focus()
+
     def action_focus_models(self) -> None:
         self.picker.focus()
 
