@@ -5,8 +5,8 @@ with an index and a config.json, and the same weights as one ``.pt`` state dict.
 fresh interpreter so that the resident set size is clean:
 
 1. **open to layer tree**, for the shards and for the ``.pt``, against the floor: ``safe_open`` on
-   every shard and list every tensor's shape. Goals: ≤ 1.3× (shards) and ≤ 1.5× (.pt) the floor's time, peak RSS growth
-   ≤ 150 MB above the interpreter with torch imported.
+   every shard and list every tensor's shape. Goals: ≤ 1.3× (shards) and ≤ 1.5× (.pt) the
+   floor's time, peak RSS growth ≤ 150 MB above the interpreter with torch imported.
 2. **statistics of the largest tensor** (≥ 200 M elements, bf16) against one bare ``torch.aminmax``
    over the same values in float32. Goals: ≤ 3×, extra peak memory ≤ 300 MB.
 3. **app**: Enter on the sharded model in the picker → layer tree shown, and the ``/`` filter's
@@ -279,7 +279,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dir", type=Path, default=Path("/tmp/layerscope-bench-big"))
     ap.add_argument("--small", action="store_true", help="a ~100 MB model, to test the script")
-    ap.add_argument("--keep", action="store_true", help="keep the written files for another run")
+    ap.add_argument("--keep", action="store_true", default=bool(os.environ.get("LAYERSCOPE_BENCH_KEEP")),
+                    help="keep the written files for another run (or LAYERSCOPE_BENCH_KEEP=1)")  # fmt: skip
     ap.add_argument("--skip-app", action="store_true")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
