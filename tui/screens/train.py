@@ -38,6 +38,7 @@ from tui.workers import describe, report_failure
 
 DEFAULT_CONFIG = "resnet8_digits"  # configs/README.md: about a minute on a laptop CPU
 BATCH = 500  # lines per message while replaying what a run already wrote
+LOG_GRACE_S = 1.0  # after a run's final event, its log is read this long more (5 polls)
 
 
 def configs_dir() -> Path:
@@ -316,6 +317,9 @@ class TrainScreen(Screen):
         if self.run is None or message.run_dir != self.run.run_dir:
             return
         info = message.info
+        # The log tail follows while the run's process lives: a script's process (a notebook)
+        # may outlive its run by hours. Once the last lines are read, it can stop.
+        self.set_timer(LOG_GRACE_S, self._tail_stop.set)
         if self._process is not None:
             self._process.poll()  # reap the child if it was ours
         if info.status != self.run.status:  # e.g. killed before it could write a final event
@@ -325,7 +329,11 @@ class TrainScreen(Screen):
         self.refresh_bindings()
         if self.run.ended is not None and self.run.ended < self._followed_at:
             return  # it had ended before we looked: the status box says so, no need to shout
-        best = f" · best val_acc {info.best_value:.4f}" if info.best_value is not None else ""
+        best = (
+            f" · best {info.best_metric} {info.best_value:.4f}"
+            if info.best_value is not None
+            else ""
+        )
         severity = "error" if info.status == "failed" else "information"
         self.notify(f"{info.name} {info.status}{best}", title="Run ended", severity=severity)
 

@@ -53,6 +53,11 @@ class RunState:
     ended: float | None = None
     error: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per finished epoch
+    # From the started event: what the run learns and the metric that ranks its epochs
+    # (a script's own val_loss, lowest, as much as a recipe's val_acc, highest).
+    task: str | None = None
+    monitor: str | None = None
+    mode: str | None = None
 
     def apply(self, e: dict[str, Any]) -> None:
         """Fold one event in (see ``engine.training.events`` for the kinds)."""
@@ -63,6 +68,8 @@ class RunState:
             self.total_steps = e.get("total_steps", self.total_steps)
             self.epoch, self.step = e.get("epoch", self.epoch), e.get("step", self.step)
             self.started = e.get("time", self.started)  # this session's: "took" excludes pauses
+            self.task = e.get("task", self.task)
+            self.monitor, self.mode = e.get("monitor", self.monitor), e.get("mode", self.mode)
             if kind == "resumed":  # history is kept: the curves go on where they left off
                 self.history = [h for h in self.history if h["epoch"] < (self.epoch or 0)]
         elif kind == "progress":
@@ -83,6 +90,20 @@ class RunState:
     def best_acc(self) -> float | None:
         values = [h["val_acc"] for h in self.history if h.get("val_acc") is not None]
         return max(values) if values else None
+
+    @property
+    def best(self) -> tuple[str, float | None]:
+        """(metric, best value so far): the run's monitored metric in its mode (as the engine's
+        ``best_of`` ranks it), ``val_acc`` highest when the run names none."""
+        metric = self.monitor or "val_acc"
+        values = [v for h in self.history if isinstance(v := h.get(metric), int | float) and v == v]
+        if not values:
+            return metric, None
+        if self.mode is None:  # the engine's rule: a loss lower, an accuracy higher
+            from engine.training.config import metric_mode
+
+            self.mode = metric_mode(metric)
+        return metric, (min(values) if self.mode == "min" else max(values))
 
 
 class RunStatus(Widget):
@@ -137,9 +158,9 @@ class RunStatus(Widget):
             ("epoch", epoch),
             ("step", step),
             ("loss", _num(s.loss)),
-            ("best val_acc", _num(s.best_acc)),
+            (f"best {s.best[0]}", _num(s.best[1])),
             ("lr", _num(s.lr, ".3g")),
-            ("speed", "—" if s.speed is None else f"{s.speed:.0f} img/s"),
+            ("speed", "—" if s.speed is None else f"{s.speed:.0f} {_unit(s.task)}/s"),
         ]
         per_row = 2 if self.size.width >= 56 else 1  # one pair a row when the box is narrow
         table = Table.grid(padding=(0, 1), expand=True)
@@ -154,6 +175,10 @@ class RunStatus(Widget):
             out.add_row(Text(s.error, "red"))
             return out
         return table
+
+
+def _unit(task: str | None) -> str:
+    return "img" if task in (None, "classification") else "samples"
 
 
 def _num(value: float | None, fmt: str = ".4f") -> str:
