@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.errors import ModelFileError
+
 
 class GraphIndex:
     """Name lookups over one ``onnx.ModelProto``'s graph.
@@ -48,3 +50,18 @@ class GraphIndex:
         self.weights: dict[str, Any] = {**self.initializers, **self.constants}
         self.outputs: set[str] = {o.name for o in graph.output}
         self.data_inputs: list[Any] = [i for i in graph.input if i.name not in self.initializers]
+
+
+def require_text_names(proto: Any, source: object) -> None:
+    """Refuse a graph whose names are not UTF-8 text: protobuf hands such a (damaged) name over as
+    ``bytes``, which every name lookup downstream would trip on."""
+    graph = proto.graph
+    names: list[Any] = [v.name for v in (*graph.input, *graph.output, *graph.initializer)]
+    names += [v.name for v in graph.value_info]
+    for node in graph.node:
+        names += [node.name, node.op_type, node.domain, *node.input, *node.output]
+        names += [a.name for a in node.attribute]
+    if any(not isinstance(n, str) for n in names):
+        raise ModelFileError(
+            f"{source}: the ONNX graph has names that are not UTF-8 text (a damaged file?)"
+        )

@@ -22,7 +22,7 @@ from engine.capture.result import CaptureCancelled
 from engine.capture.sink import PASS_FULL, PASS_HIST, PASS_MOMENTS, Sink
 from engine.errors import InputError, ModelFileError, first_line
 from engine.model import QuantInfo
-from engine.onnx_graph import GraphIndex
+from engine.onnx_graph import GraphIndex, require_text_names
 
 # op type → (index of scale input, index of zero-point input) describing the node's output.
 _OUT_QPARAMS = {
@@ -99,7 +99,8 @@ def _build(path: Path, device: str) -> OnnxGraph:
     try:
         proto = onnx.load(str(path))  # with external data: it lives beside the file
     except Exception as exc:
-        raise ModelFileError(f"cannot read ONNX model {path}: {exc}") from None
+        raise ModelFileError(f"cannot read ONNX model {path}: {first_line(exc)[:120]}") from None
+    require_text_names(proto, path)
     graph = proto.graph
     index = GraphIndex(proto)
     inputs = index.data_inputs

@@ -17,7 +17,7 @@ from engine.errors import ModelFileError
 from engine.loaders import onnx_quant as oq
 from engine.loaders.common import for_stats
 from engine.model import Model, QuantInfo, TensorRef, TreeBuilder
-from engine.onnx_graph import GraphIndex
+from engine.onnx_graph import GraphIndex, require_text_names
 from engine.paths import quote, require_regular_file, resolve_inside
 
 # ONNX TensorProto element type → torch dtype name.
@@ -173,6 +173,7 @@ def load_onnx(path: Path, **_: Any) -> Model:
         ) from None
     if not proto.graph.node and not proto.graph.initializer:
         raise ModelFileError(f"{path}: an ONNX file with an empty graph")
+    require_text_names(proto, path)
     return _build(path, proto)
 
 

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -131,6 +132,8 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=1, help="workers at once (default 1)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    # Progress lines are not errors: keep stderr to the one line a refusal prints (workers inherit).
+    os.environ["LAYERSCOPE_PROGRESS_EVERY"] = "1e9"
     if args.worker:
         return worker(args.worker)
 
