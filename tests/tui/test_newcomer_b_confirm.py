@@ -58,6 +58,9 @@ async def test_stop_asks_first(live: Path, model_dir: Path, make_app) -> None:
         await pilot.press("ctrl+t")
         await pilot.pause()
         assert isinstance(app.screen, Confirm)
+        question = app.screen.query_one("#question")
+        assert question.size.height >= 2  # wrapped at 80 columns, not cut off
+        assert question.region.right <= 80
         await pilot.press("escape")  # no: nothing happens to the run
         await pilot.pause()
         assert isinstance(app.screen, TrainScreen)

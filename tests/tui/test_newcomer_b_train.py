@@ -101,3 +101,19 @@ def test_snapshot_form_focus_120x40(here: Path, model_dir, make_app, snap_compar
         await settle(pilot)
 
     assert snap_compare(make_app(model_dir), terminal_size=(120, 40), run_before=run_before)
+
+
+async def test_tab_burst_lands_in_the_field_counted(here: Path, model_dir, make_app) -> None:
+    """Item 9 in the form: Tab x3 then 2 in one read reaches Devices, not the first field."""
+    from textual import events
+
+    app = make_app(model_dir)
+    async with app.run_test(size=SMALL) as pilot:
+        screen = await open_form(pilot)
+        lr = screen.query_one("#lr", Input).value
+        for key, char in [("tab", "\t"), ("tab", "\t"), ("tab", "\t"), ("2", "2")]:
+            app.post_message(events.Key(key, char))  # one burst, no pause
+        await pilot.pause()
+        await pilot.pause()
+        assert screen.query_one("#devices", Input).value == "2"
+        assert screen.query_one("#lr", Input).value == lr
