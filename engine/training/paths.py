@@ -16,3 +16,5 @@ BEST_CKPT_GLOB = "best-*.ckpt"  # ModelCheckpoint's best-epochNNN.ckpt
 MODEL_ONNX = "model.onnx"  # the ONNX export at the end of fit
 CURVES = ("loss.png", "accuracy.png")  # redrawn after each epoch
 CONFUSION_GLOB = "epoch_*/confusion_matrix.png"  # one per validation epoch
+METRICS_PNG = "metrics.png"  # instead of accuracy.png for a task other than classification
+SAMPLES_GLOB = "epoch_*/samples.png"  # one per validation epoch (class grid or regression panels)

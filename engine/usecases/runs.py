@@ -18,8 +18,10 @@ from engine.training.paths import (
     CURVES,
     EVENTS_FILE,
     LAST_CKPT,
+    METRICS_PNG,
     MODEL_ONNX,
     PID_FILE,
+    SAMPLES_GLOB,
 )
 from engine.training.runs import RunInfo, default_runs_dir, is_run_dir, run_info
 
@@ -32,11 +34,17 @@ class RunFiles:
     checkpoint: Path | None  # last.ckpt, else the newest best-*.ckpt
     model_onnx: Path | None
     confusion_matrix: Path | None  # the last epoch's
-    curves: list[Path] = field(default_factory=list)  # loss.png, accuracy.png (those present)
+    curves: list[Path] = field(default_factory=list)  # loss.png, accuracy.png or metrics.png
+    samples: Path | None = None  # the last epoch's samples.png (any task)
 
     @property
     def all_curves(self) -> bool:
-        return len(self.curves) == len(CURVES)
+        return len(self.curves) >= len(CURVES)  # loss.png and accuracy.png (or metrics.png)
+
+    @property
+    def task_metrics(self) -> bool:
+        """The run plots a regression's (or a script's) metrics, not accuracy."""
+        return any(p.name == METRICS_PNG for p in self.curves)
 
     def to_dict(self) -> dict[str, Any]:
         def s(p: Path | None) -> str | None:
@@ -47,6 +55,7 @@ class RunFiles:
             "model_onnx": s(self.model_onnx),
             "confusion_matrix": s(self.confusion_matrix),
             "curves": [str(p) for p in self.curves],
+            "samples": s(self.samples),
         }
 
 
@@ -74,8 +83,14 @@ def run_files(run_dir: str | Path) -> RunFiles:
         checkpoint=checkpoint_of(run_dir),
         model_onnx=onnx if onnx.is_file() else None,
         confusion_matrix=latest_confusion_matrix(run_dir),
-        curves=[run_dir / n for n in CURVES if (run_dir / n).is_file()],
+        curves=[run_dir / n for n in (*CURVES, METRICS_PNG) if (run_dir / n).is_file()],
+        samples=_latest(run_dir, SAMPLES_GLOB),
     )
+
+
+def _latest(run_dir: Path, pattern: str) -> Path | None:
+    found = sorted(run_dir.glob(pattern))  # epoch folders sort by number
+    return found[-1] if found else None
 
 
 @dataclass(frozen=True)

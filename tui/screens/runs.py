@@ -60,7 +60,7 @@ class RunsScreen(Screen):
         ("runs: view confusion matrix", "view_confusion", "Latest confusion matrix PNG (v)"),
         ("runs: view curves", "view_curves", "Loss and accuracy PNGs (p)"),
         ("runs: mark for compare", "mark", "Mark or unmark the run (space)"),
-        ("runs: compare marked", "compare_runs", "Curves overlaid, hyperparameters side by side (d)"),
+        ("runs: compare marked", "compare_runs", "Overlaid curves and hyperparameters (d)"),
         ("runs: layer health", "health", "Layers x steps heatmap and alerts of the run (h)"),
         ("runs: refresh", "refresh", "Read the runs folder again (r)"),
         ("train: new run", "new_run", "The Train screen (n)"),
@@ -203,10 +203,15 @@ class RunsScreen(Screen):
         have = {
             "m model.onnx": files.model_onnx is not None,
             f"c {ckpt.name if ckpt else LAST_CKPT}": ckpt is not None,
-            f"v {cm.parent.name if cm else ''}/confusion_matrix.png".replace(" /", " "): cm
-            is not None,
-            "p loss/accuracy.png": files.all_curves,
         }
+        if files.task_metrics:  # a regression or a script's run: its metrics, no classes
+            have["p loss/metrics.png"] = files.all_curves
+        else:
+            cm_label = f"v {cm.parent.name if cm else ''}/confusion_matrix.png"
+            have[cm_label.replace(" /", " ")] = cm is not None
+            have["p loss/accuracy.png"] = files.all_curves
+        if files.samples is not None:  # the sample view: class grid or input/target/prediction
+            have[f"{files.samples.parent.name}/samples.png"] = True
         # Each file comes with its key: the footer leaves v and p out, for room at 80 columns.
         text = Text(f"{run_dir}\n", "bold")
         for label, ok in have.items():

@@ -58,6 +58,7 @@ class RunState:
     task: str | None = None
     monitor: str | None = None
     mode: str | None = None
+    warnings: list[str] = field(default_factory=list)  # a finished run's (a failed ONNX export)
 
     def apply(self, e: dict[str, Any]) -> None:
         """Fold one event in (see ``engine.training.events`` for the kinds)."""
@@ -85,6 +86,7 @@ class RunState:
         elif kind in ("finished", "stopped", "failed"):
             self.status, self.error = kind, e.get("error")
             self.ended, self.eta = e.get("time"), None
+            self.warnings = [str(w) for w in e.get("warnings") or []]
 
     @property
     def best_acc(self) -> float | None:
@@ -169,10 +171,13 @@ class RunStatus(Widget):
             table.add_column(ratio=1, no_wrap=True)
         for i in range(0, len(pairs), per_row):
             table.add_row(*(cell for pair in pairs[i : i + per_row] for cell in pair))
-        if s.error:
+        if s.error or s.warnings:
             out = Table.grid(expand=True)
             out.add_row(table)
-            out.add_row(Text(s.error, "red"))
+            if s.error:
+                out.add_row(Text(s.error, "red"))
+            for warning in s.warnings:  # the log has it once already; here it stays in view
+                out.add_row(Text(f"⚠ {warning}", "yellow"))
             return out
         return table
 

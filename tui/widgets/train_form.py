@@ -73,6 +73,18 @@ def check_field(field: str, text: str, accelerator: str = "auto") -> str | None:
     return None
 
 
+def task_summary(task: Any) -> str:
+    """What a run other than classification learns (a ``TaskConfig``), as a line for the form;
+    empty for classification, whose loss and metric go without saying."""
+    if task is None or task.kind == "classification":
+        return ""
+    metrics = ", ".join(task.resolved_metrics()) or "none"
+    return (
+        f"\n{task.kind} · loss {task.resolved_loss()} · metrics {metrics}"
+        f" · best {task.resolved_monitor()} ({task.resolved_mode()})"
+    )
+
+
 class TrainForm(VerticalScroll):
     """Config picker, optimizer, learning rate, epochs, batch size, devices, run name, Launch."""
 
@@ -215,6 +227,7 @@ class TrainForm(VerticalScroll):
         self.query_one("#summary", Static).update(
             f"{cfg.model.arch} on {cfg.data.kind} · {t.accelerator} · strategy {t.strategy}"
             + (f" · {t.num_nodes} nodes" if t.num_nodes > 1 else "")
+            + task_summary(cfg.task)
         )
 
     def select_config(self, path: Path) -> None:
