@@ -11,6 +11,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 
@@ -28,6 +29,7 @@ from tui.messages import (
 )
 from tui.screens.inspector import InspectorScreen
 from tui.widgets.log_pane import LogPane
+from tui.widgets.ordered_input import retarget
 
 _PROCESS_START = time.perf_counter()  # close enough to process start: this is imported first
 
@@ -115,6 +117,13 @@ class LayerscopeApp(App[int]):
     def _quit_answered(self, yes: bool | None) -> None:
         if yes:
             self.exit()
+
+    async def on_event(self, event: events.Event) -> None:
+        # Keys of one burst that reached the tree before a key moved the focus into a field
+        # belong to that field (issue 17 item 9): tui.widgets.ordered_input.retarget.
+        if isinstance(event, events.Key) and event.is_forwarded and retarget(self, event):
+            return
+        await super().on_event(event)
 
     def action_help(self) -> None:
         navigation.show_help(self)

@@ -217,3 +217,36 @@ async def test_model_load_does_not_take_the_keyboard_from_a_field(
         assert bins.has_focus
         await pilot.press("escape")
         assert screen.query_one(LayerTree).has_focus
+
+
+async def burst(pilot, keys: list[tuple[str, str | None]]) -> None:
+    """Keys as one read from the terminal delivers them: posted to the app without a pause."""
+    from textual import events
+
+    for key, char in keys:
+        pilot.app.post_message(events.Key(key, char))
+    for _ in range(4):
+        await pilot.pause()
+
+
+async def test_burst_from_the_tree_into_bins(model_dir: Path, make_app) -> None:
+    """The issue's burst as typed in the tree: b, BSpace, BSpace, 1, 0 (it gave 'bins: 1')."""
+    app = make_app(model_dir / "smallcnn.pt")
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_idle(pilot)
+        assert app.screen.query_one(LayerTree).has_focus
+        await burst(pilot, [("b", "b"), ("end", None), ("backspace", "\x7f"),
+                            ("backspace", "\x7f"), ("1", "1"), ("0", "0"), ("enter", "\r")])  # fmt: skip
+        await wait_idle(pilot)
+        assert inspector(app).bins == 10
+
+
+async def test_burst_from_the_tree_into_the_filter(model_dir: Path, make_app) -> None:
+    """'/class' in one read: the letters are the filter's, not the inspector's c (capture)."""
+    app = make_app(model_dir / "smallcnn.pt")
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_idle(pilot)
+        await burst(pilot, [("slash", "/"), *[(c, c) for c in "class"]])
+        await wait_idle(pilot)
+        assert app.screen.query_one(LayerFilter).value == "class"
+        assert app.screen.query_one(LayerTree).filter_text == "class"

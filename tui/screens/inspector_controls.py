@@ -168,7 +168,8 @@ class InspectorControls(PredictionWork, _Host):
         """Focus a control, remembering where to return when the user presses Enter there."""
         if self.focused is not None and not isinstance(self.focused, Input):
             self._return_focus = self.focused
-        widget.focus()
+        # Now, not after a refresh (widget.focus()): the rest of a key burst is the field's.
+        self.set_focus(widget)
 
     def on_input_submitted(self) -> None:
         """Enter in a control: back where the user came from."""

@@ -36,7 +36,7 @@ class LayerFilter(OrderedInput):
 
     def open(self) -> None:
         self.add_class("-active")
-        self.focus()
+        self.screen.set_focus(self)  # now: the rest of a key burst is the filter's
 
     def action_close(self) -> None:
         """Clear the filter and give the keyboard back to the tree."""

@@ -11,8 +11,30 @@ happens in a bare Textual ``Input`` app, reported upstream with that reproductio
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import events
 from textual.widgets import Input
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+
+_SEEN = "_layerscope_seen_by_field"
+
+
+def retarget(app: App[object], event: events.Key) -> bool:
+    """A key that bubbled up to the app unseen by the field that has the focus now: the app gave
+    it to another widget (the tree) before an earlier key of the burst (``b``, ``/``) moved the
+    focus into the field. It is the field's, after that key: post it there (in order with the
+    rest of the burst) instead of running the app's binding for it (``c``, ``s``, ``q``...).
+    For ``App.on_event``; ``True`` when the key was passed on."""
+    focused = app.focused
+    if not isinstance(focused, OrderedInput) or getattr(event, _SEEN, False):
+        return False
+    event.stop()
+    focused.post_message(events.Key(event.key, event.character))
+    return True
 
 
 class OrderedInput(Input):
@@ -20,6 +42,7 @@ class OrderedInput(Input):
     typed characters."""
 
     async def _on_key(self, event: events.Key) -> None:
+        setattr(event, _SEEN, True)  # if it bubbles to the app, the app knows a field saw it
         focused = self.screen.focused
         if focused is not None and focused is not self:
             # The app handed this key over before an earlier key of the burst (a Tab) moved the
