@@ -140,6 +140,11 @@ async def test_own_script_run_is_listed_live_and_followed_to_the_end(
             assert "best val_loss" in shown and f"{best:.4f}" in shown
             assert "best val_acc" not in shown
             assert len(curves.history) == 3 and "val mae (right)" in str(curves.border_title)
+
+            await pilot.press("ctrl+r")  # back to the list: the best is named, val_loss not val_acc
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+            await wait_for(pilot, lambda: str(table.get_row_at(0)[1]) == "finished")
+            assert str(table.get_row_at(0)[3]) == f"{best:.4g} val_loss"
     finally:
         hold.go_on.set()
         script.join(timeout=120)

@@ -17,7 +17,8 @@ from textual.widgets import DataTable
 from tui.widgets.run_status import STATUS_STYLES
 
 # No "started" column: a run's folder name starts with its start time (YYYYmmdd-HHMMSS).
-COLUMNS = ("Run", "Status", "Epoch", "val_acc")  # val_acc: the best epoch's
+# val_acc: the best epoch's; a run ranked by another metric (a regression's val_loss) names it.
+COLUMNS = ("Run", "Status", "Epoch", "val_acc")
 
 
 class RunTable(DataTable):
@@ -108,6 +109,8 @@ class RunTable(DataTable):
         for r in reversed(runs):
             epoch = "—" if r.epoch is None else f"{r.epoch + 1}/{r.max_epochs or '?'}"
             best = "—" if r.best_value is None else f"{r.best_value:.4f}"
+            if r.best_value is not None and r.best_metric not in (None, COLUMNS[3]):
+                best = f"{r.best_value:.4g} {r.best_metric}"  # a run ranked by its own metric
             status = Text(r.status, STATUS_STYLES.get(r.status, ""))
             self.add_row(self._name_cell(r), status, epoch, best, key=r.path)
         if keep is not None and str(keep) in self.runs:
