@@ -158,6 +158,7 @@ async def test_a_run_with_a_broken_config_is_a_notification(sweep, model_dir, ma
         messages = [n.message for n in app._notifications]
         assert any("cannot read" in m and "config.yaml" in m for m in messages), messages
         assert "\n" not in messages[-1]
+        assert compare_screen(app).following is False  # said once, not every few seconds
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
@@ -170,3 +171,22 @@ def test_snapshot_compare_view(snap_compare, sweep, model_dir, make_app, size) -
         await settle(pilot)
 
     assert snap_compare(make_app(model_dir), terminal_size=size, run_before=run_before)
+
+
+async def test_the_view_follows_a_run_that_is_still_training(sweep, model_dir, make_app) -> None:
+    app = make_app(model_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_runs(pilot)
+        await mark_all(pilot)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: getattr(app.screen, "comparison", None) is not None)
+        screen = compare_screen(app)
+        params = screen.params
+        params.move_cursor(row=2)
+        history_file = next(sweep.glob("*-sgd")) / "history.json"
+        history = json.loads(history_file.read_text())
+        history.append({**history[-1], "epoch": 3, "val_loss": 0.9, "val_acc": 0.7})
+        history_file.write_text(json.dumps(history))  # a fourth epoch, as a live run writes it
+        await wait_for(pilot, lambda: len(dict(screen.metric_plot.series)["sgd"]) == 4)
+        assert dict(screen.metric_plot.series)["sgd"][-1] == (4, 0.7)
+        assert params.cursor_row == 2  # the table was not rebuilt under the user's cursor

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from engine.usecases.run_compare import RunComparison
 
 STAMP = re.compile(r"^\d{8}-\d{6}-")  # a run folder's start time: YYYYmmdd-HHMMSS-
+REFRESH_S = 5.0  # a run still training adds epochs: read again while the view shows
 
 
 class RunsCompared(Message):
@@ -106,6 +107,8 @@ class RunCompareScreen(Screen):
         super().__init__()
         self.run_dirs = [Path(d) for d in run_dirs]
         self.comparison: RunComparison | None = None
+        self._shown: dict[str, Any] | None = None  # what is drawn, to skip unchanged re-reads
+        self.following = True  # off after a failed read, until r
         self.labels = run_labels([d.name for d in self.run_dirs])
 
     def compose(self) -> ComposeResult:
@@ -133,6 +136,17 @@ class RunCompareScreen(Screen):
         self.sub_title = f"Compare {len(self.run_dirs)} runs"
         self.params.focus()
         self.read_runs()
+        self._timer = self.set_interval(REFRESH_S, self._tick)
+
+    def _tick(self) -> None:
+        if self.following:
+            self.read_runs()
+
+    def on_screen_suspend(self) -> None:
+        self._timer.pause()
+
+    def on_screen_resume(self) -> None:
+        self._timer.resume()
 
     def on_resize(self) -> None:
         self.query_one(Footer).compact = self.size.width < 100
@@ -149,6 +163,10 @@ class RunCompareScreen(Screen):
     @on(RunsCompared)
     def runs_compared(self, message: RunsCompared) -> None:
         comparison = self.comparison = message.comparison
+        shown = comparison.to_dict()
+        if shown == self._shown:
+            return  # nothing new: keep the table's cursor and the drawings as they are
+        self._shown = shown
         loss, metric = plotted_metrics(comparison)
         for plot, name in ((self.loss_plot, loss), (self.metric_plot, metric)):
             series = [
@@ -156,12 +174,15 @@ class RunCompareScreen(Screen):
                 for label, run in zip(self.labels, comparison.runs, strict=True)
             ]  # epochs from 1, as people count them
             plot.show(name, series, "" if name else "No run has finished an epoch yet.")
-        self.params.show(self.labels, param_rows(comparison))
+        rows = param_rows(comparison)
+        if rows != self.params.rows_given:
+            self.params.show(self.labels, rows)  # rebuilt only when a value changed
 
     @on(Worker.StateChanged)
     def worker_state_changed(self, event: Worker.StateChanged) -> None:
         failure = report_failure(self, event)
         if failure is not None:
+            self.following = False  # one notification, not one every few seconds; r tries again
             for plot in (self.loss_plot, self.metric_plot):
                 plot.show(None, [], f"Could not compare: {failure.text}")
 
@@ -170,6 +191,7 @@ class RunCompareScreen(Screen):
         self.params.toggle_differing()
 
     def action_refresh(self) -> None:
+        self.following = True
         self.read_runs()
 
     def action_back(self) -> None:

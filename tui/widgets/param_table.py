@@ -44,11 +44,13 @@ class ParamTable(DataTable):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.border_title = "Hyperparameters"
         self.rows_all: list[tuple[str, list[Any], bool]] = []
+        self.rows_given: list[tuple[str, list[Any], bool]] = []  # as show() got them
         self.differing_only = False
         self._shown: list[tuple[str, list[Any], bool]] = []
 
     def show(self, labels: list[str], rows: list[tuple[str, list[Any], bool]]) -> None:
         """One column per run (``labels``, in the runs' colours) and a row per key."""
+        self.rows_given = list(rows)
         self.rows_all = [r for r in rows if r[2]] + [r for r in rows if not r[2]]
         self.clear(columns=True)
         self.add_column("", key="flag")
