@@ -24,7 +24,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytorch_lightning as pl
 from loguru import logger
+from pytorch_lightning.callbacks import Callback
+from typing_extensions import override
 
 from engine.training.io import save_figure
 
@@ -131,3 +134,18 @@ def _start_worker() -> subprocess.Popen:
 
 
 renderer = Renderer()
+
+
+class FigureCallback(Callback):
+    """Base of the callbacks that submit figures: waits for every submitted PNG at the end of
+    fit (and when fit fails), so the run folder is complete before the run reports its end."""
+
+    @override
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        renderer.flush()
+
+    @override
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        renderer.flush()

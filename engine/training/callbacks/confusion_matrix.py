@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
-from engine.training.callbacks._render import renderer
+from engine.training.callbacks._render import FigureCallback, renderer
 from engine.training.callbacks._util import (
     class_names_of,
     classification_only,
@@ -21,7 +20,7 @@ from engine.training.figures import _heatmap
 from engine.training.io import atomic_write_json
 
 
-class ConfusionMatrixCallback(Callback):
+class ConfusionMatrixCallback(FigureCallback):
     """Saves ``epoch_NNN/confusion_matrix.png`` (and ``.json`` with the counts) after each validation.
 
     Args:
@@ -96,13 +95,3 @@ class ConfusionMatrixCallback(Callback):
             functools.partial(_heatmap, counts, names, epoch),
             self.background,
         )
-
-    @override
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        renderer.flush()
-
-    @override
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
-    ) -> None:
-        renderer.flush()

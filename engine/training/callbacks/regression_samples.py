@@ -8,10 +8,9 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
-from engine.training.callbacks._render import renderer
+from engine.training.callbacks._render import FigureCallback, renderer
 from engine.training.callbacks._util import epoch_dir, task_of
 from engine.training.figures import _panels, _scatter
 
@@ -23,7 +22,7 @@ def image_like(t: torch.Tensor) -> bool:
     return t.ndim == 4 and 1 <= t.shape[1] <= 4 and min(t.shape[2:]) >= 4
 
 
-class RegressionSamplesCallback(Callback):
+class RegressionSamplesCallback(FigureCallback):
     """Saves ``epoch_NNN/samples.png`` for tasks other than classification: input, target and
     prediction side by side (one row per sample) when targets are image-shaped, else a
     prediction-versus-target scatter of the first validation batch.
@@ -83,13 +82,3 @@ class RegressionSamplesCallback(Callback):
             n = min(len(ys), len(ps))
             build = functools.partial(_scatter, ys[:n], ps[:n], epoch)
         renderer.submit(path / "samples.png", build, self.background)
-
-    @override
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        renderer.flush()
-
-    @override
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
-    ) -> None:
-        renderer.flush()

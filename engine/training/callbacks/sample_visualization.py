@@ -9,10 +9,9 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
-from engine.training.callbacks._render import renderer
+from engine.training.callbacks._render import FigureCallback, renderer
 from engine.training.callbacks._util import (
     class_names_of,
     classification_only,
@@ -22,7 +21,7 @@ from engine.training.callbacks._util import (
 from engine.training.figures import _grid
 
 
-class SampleVisualizationCallback(Callback):
+class SampleVisualizationCallback(FigureCallback):
     """Saves ``epoch_NNN/samples.png``: the first ``num_samples`` validation images, titled
     "true / predicted", green when right and red when wrong.
 
@@ -93,13 +92,3 @@ class SampleVisualizationCallback(Callback):
             functools.partial(_grid, images, labels, preds, names, epoch),
             self.background,
         )
-
-    @override
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        renderer.flush()
-
-    @override
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
-    ) -> None:
-        renderer.flush()

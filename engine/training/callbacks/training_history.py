@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
-from engine.training.callbacks._render import renderer
+from engine.training.callbacks._render import FigureCallback, renderer
 from engine.training.callbacks._util import epoch_metrics, scalar_metrics, task_of
 from engine.training.callbacks.graceful_stop import stopped_mid_epoch
 from engine.training.figures import _curves
@@ -38,7 +37,7 @@ def curve_series(
     return [("loss", losses), ("metrics", others)]
 
 
-class TrainingHistoryCallback(Callback):
+class TrainingHistoryCallback(FigureCallback):
     """After each epoch: appends the metrics to ``history.json`` and redraws ``loss.png`` and
     ``accuracy.png`` (``metrics.png`` for tasks other than classification); at the end of fit
     writes ``metrics.json`` (final metrics, and the best epoch by ``monitor`` in the direction
@@ -119,14 +118,8 @@ class TrainingHistoryCallback(Callback):
                 )
 
     @override
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
-    ) -> None:
-        renderer.flush()
-
-    @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        renderer.flush()
+        super().on_fit_end(trainer, pl_module)  # every figure on disk first
         if not trainer.is_global_zero:
             return
         final = scalar_metrics(trainer)
