@@ -161,25 +161,20 @@ class CaptureSession:
         result = self.result if view == "int" else self._by_bins.get(bins)
         if result is None:
             return None
+        in_range = None
+        if low is not None and high is not None:
+            in_range = self._in_range.get((name, view, low, high))
+            if in_range is None:  # the exact count needs a re-run
+                return None
         if view == "grad":
             got = self._grad_of(result, name)
             if got is None:
                 return None
-            in_range = None
-            if low is not None and high is not None:
-                in_range = self._in_range.get((name, view, low, high))
-                if in_range is None:
-                    return None
             return ActivationAnswer(
                 layer, name, got.kind, bins, got.stats, in_range, "grad", "", has_int, True
             )
         if name not in result.activations:
             return None
-        in_range = None
-        if low is not None and high is not None:
-            in_range = self._in_range.get((name, view, low, high))
-            if in_range is None:
-                return None
         act = result.activations[name]
         stats = act.int_stats if view == "int" and act.int_stats is not None else act.stats
         qdtype = act.quant.qdtype if act.quant is not None else ""
