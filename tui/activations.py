@@ -8,7 +8,6 @@ this only wraps its answers for Textual.
 from __future__ import annotations
 
 import threading
-from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from engine.usecases.activations import CaptureSession
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 def _message(answer: ActivationAnswer | None) -> ActivationReady | None:
     if answer is None:
         return None
-    return ActivationReady(**{f.name: getattr(answer, f.name) for f in fields(answer)})
+    return ActivationReady(answer)
 
 
 class ActivationSession(CaptureSession):

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from engine.model import Model, TensorRef
     from engine.quant_compare import Comparison
     from engine.stats import TensorStats
+    from engine.usecases.activations import ActivationAnswer
 
 
 @dataclass
@@ -210,22 +211,10 @@ class ActivationViewChanged(Message):
 
 @dataclass
 class ActivationReady(Message):
-    """Statistics of one captured activation at ``bins`` bins (and its count in a value range).
+    """The engine's answer for one captured activation (statistics at ``bins`` bins, its count
+    in a value range, which view), posted to the screen as it is."""
 
-    ``view`` is ``"int"`` for the stored integers of a quantized activation (``qdtype``).
-    """
-
-    layer: str
-    name: str
-    kind: str
-    bins: int
-    stats: TensorStats
-    in_range: int | None = None
-    view: str = "float"
-    qdtype: str = ""
-    has_int: bool = False
-    has_grad: bool = False  # engine.usecases.activations.ActivationAnswer's fields, one for one
-    note: str = ""
+    answer: ActivationAnswer
 
 
 @dataclass

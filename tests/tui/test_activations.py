@@ -381,6 +381,6 @@ def test_session_reruns_once_per_bin_count_and_skips_superseded(model_dir: Path)
     stale.set()
     assert session.fetch(layer, name, 20, None, None, stale) is None  # superseded: no work
     ready = session.fetch(layer, name, 20, None, None, threading.Event())
-    assert ready is not None and len(ready.stats.counts) == 20
+    assert ready is not None and len(ready.answer.stats.counts) == 20
     other = session.for_layer("/classifier/Gemm")[0].name
     assert session.cached("/classifier/Gemm", other, 20, None, None) is not None  # same pass

@@ -197,10 +197,11 @@ class CaptureWork(_Host):
         return shown
 
     def on_activation_ready(self, message: ActivationReady) -> None:
-        if message.layer == self.tree.current_layer and self.capture_bar.showing_activations:
+        answer = message.answer
+        if answer.layer == self.tree.current_layer and self.capture_bar.showing_activations:
             self.stats, self.in_range = None, None  # export and the weights' figures do not apply
-            self.capture_bar.status.set_note(message.note)  # e.g. a fused ReLU's name
-            self.tensor_view.show_activation(message, self.low, self.high)
+            self.capture_bar.status.set_note(answer.note)  # e.g. a fused ReLU's name
+            self.tensor_view.show_activation(answer, self.low, self.high)
             self.sync_keys()
 
     def on_activation_view_changed(self, message: ActivationViewChanged) -> None:

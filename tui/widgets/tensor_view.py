@@ -21,7 +21,8 @@ from tui.widgets.view_toggle import ViewToggle
 
 if TYPE_CHECKING:
     from engine.model import TensorRef
-    from tui.messages import ActivationReady, StatsReady
+    from engine.usecases.activations import ActivationAnswer
+    from tui.messages import StatsReady
 
 SPINNER_DELAY = 0.15  # s; cached statistics come back sooner and should not flash a spinner
 
@@ -104,7 +105,7 @@ class TensorView(Vertical):
         self.query_one(QuantPanel).show(ref if stats is not None else None, quant)
 
     def show_activation(
-        self, ready: ActivationReady, low: float | None, high: float | None
+        self, ready: ActivationAnswer, low: float | None, high: float | None
     ) -> None:
         """Draw a captured activation (dark orange, "Activation Statistics") or gradient
         (orchid, "Gradient Statistics": same bins, range and figures)."""
