@@ -49,6 +49,7 @@ _FAST_DTYPES = ("float32", "float16", "bfloat16")
 # Row norms square values in float32: 1,024 squares of 2**56 stay below float32's max (2**128),
 # squares of 2**-40 stay normal. Tensors outside take the reference path (float64, scaled).
 _FAST_MAGNITUDE = (2.0**-40, 2.0**56)
+_SQUARE_SAFE = 2.0**480  # below this, a square times any count (< 2**60) stays finite
 
 
 @dataclass
@@ -67,27 +68,36 @@ class Moments:
     nan: int = 0
     posinf: int = 0
     neginf: int = 0
+    # M2 is ``m2 * 4**m2_exp``: values above ~1e154 have squares beyond float64, so their M2 is
+    # kept in units of a power of two (0 for every tensor of ordinary magnitude).
+    m2_exp: int = 0
 
     @classmethod
     def from_stats(cls, s: TensorStats) -> Moments:
         count = s.finite
         std = s.std or 0.0
-        return cls(s.shape, s.dtype, s.numel, count, s.mean or 0.0, std * std * count,
-                   s.min, s.max, s.zeros, s.nan, s.posinf, s.neginf)  # fmt: skip
+        exp = math.frexp(std)[1] if std > _SQUARE_SAFE else 0
+        scaled = math.ldexp(std, -exp)
+        return cls(s.shape, s.dtype, s.numel, count, s.mean or 0.0, scaled * scaled * count,
+                   s.min, s.max, s.zeros, s.nan, s.posinf, s.neginf, exp)  # fmt: skip
 
     def merge(self, o: Moments) -> Moments:
         """Both partitions together; the shape grows along the batch axis."""
         tot = self.count + o.count
         delta = o.mean - self.mean
         mean = self.mean + delta * o.count / tot if tot else 0.0
-        m2 = self.m2 + o.m2 + (delta * delta * self.count * o.count / tot if tot else 0.0)
+        # One unit for both M2s and the spread of the means (a power of two: exact rescaling).
+        exp = max(self.m2_exp, o.m2_exp, math.frexp(delta)[1] if abs(delta) > _SQUARE_SAFE else 0)
+        d = math.ldexp(delta, -exp)
+        m2 = (math.ldexp(self.m2, 2 * (self.m2_exp - exp)) + math.ldexp(o.m2, 2 * (o.m2_exp - exp))
+              + (d * d * self.count * o.count / tot if tot else 0.0))  # fmt: skip
         shape = self.shape
         if self.shape[1:] == o.shape[1:] and self.shape:
             shape = (self.shape[0] + o.shape[0], *self.shape[1:])
         return Moments(shape, self.dtype, self.numel + o.numel, tot, mean, m2,
                        _pick(min, self.min, o.min), _pick(max, self.max, o.max),
                        self.zeros + o.zeros, self.nan + o.nan, self.posinf + o.posinf,
-                       self.neginf + o.neginf)  # fmt: skip
+                       self.neginf + o.neginf, exp)  # fmt: skip
 
     def to_stats(self, counts: list[int], edges: list[float]) -> TensorStats:
         has = self.count > 0
@@ -95,7 +105,7 @@ class Moments:
             shape=self.shape, dtype=self.dtype, numel=self.numel,
             min=self.min, max=self.max,
             mean=self.mean if has else None,
-            std=math.sqrt(max(self.m2, 0.0) / self.count) if has else None,
+            std=math.ldexp(math.sqrt(max(self.m2, 0.0) / self.count), self.m2_exp) if has else None,
             zeros=self.zeros, nan=self.nan, posinf=self.posinf, neginf=self.neginf,
             counts=counts, edges=edges,
         )  # fmt: skip

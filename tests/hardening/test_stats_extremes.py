@@ -114,6 +114,25 @@ def test_fast_capture_statistics_near_1e30_stay_finite() -> None:
     assert math.isfinite(m.m2)
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e200, 1e300])
+def test_moments_merged_over_batches_stay_exact_for_huge_values(scale: float) -> None:
+    """Capture merges per-batch statistics (Chan et al.): values near 1e300 have squares beyond
+    float64, so the merge works in units of a power of two; the std is NumPy's, not inf."""
+    from engine.capture import fast_stats
+
+    g = torch.Generator().manual_seed(5)
+    a = torch.randn(4, 256, generator=g, dtype=torch.float64) * scale
+    b = (torch.randn(4, 256, generator=g, dtype=torch.float64) + 3.0) * scale
+    parts = [fast_stats.Moments.from_stats(stats.compute(x, 8)) for x in (a, b)]
+    merged = parts[0].merge(parts[1]).to_stats([], [])
+    # NumPy's std of the values in units of `scale` (exact rescaling would differ by rounding).
+    ref = torch.cat([a, b]).numpy() / scale
+    assert merged.std is not None and math.isfinite(merged.std)
+    assert merged.std / scale == pytest.approx(float(ref.std()), rel=1e-12)
+    assert merged.mean / scale == pytest.approx(float(ref.mean()), rel=1e-12)
+    assert merged.shape == (8, 256)
+
+
 @pytest.mark.parametrize(
     ("dtype", "fill"),
     [("uint16", 7), ("uint32", 7), ("float8_e8m0fnu", 2.0), ("uint64", 7)],
