@@ -131,6 +131,8 @@ def build_callbacks(
     """Observability callbacks, checkpoints, graceful stop and the events stream, in hook order."""
     from pytorch_lightning.callbacks import ModelCheckpoint
 
+    from engine.training.hook import checkpoint_options
+
     stopper = stopper or GracefulStopCallback(run_dir / STOP_FILE, run_dir / LAST_CKPT)
     monitor, mode = cfg.task.resolved_monitor(), cfg.task.resolved_mode()
     classification = cfg.task.kind == "classification"
@@ -164,19 +166,10 @@ def build_callbacks(
     if cfg.export.onnx:
         callbacks.append(OnnxExportCallback(run_dir))
     callbacks += [
+        # A plain ModelCheckpoint (its class names its state in checkpoints), saving at
+        # validation end so the events callback reports it in the same epoch.
         ModelCheckpoint(
-            dirpath=run_dir,
-            filename="best-epoch{epoch:03d}",
-            auto_insert_metric_name=False,
-            monitor=monitor,
-            mode=mode,
-            save_top_k=1,
-            save_last=True,
-            # at validation end, so the events callback reports it in the same epoch
-            save_on_train_epoch_end=False,
-            # The run folder is the run's own: a resumed run writes last.ckpt again, never a
-            # last-v1.ckpt beside it (a stop in the first epoch leaves last.ckpt unknown to it).
-            enable_version_counter=False,
+            **checkpoint_options(run_dir, monitor, mode), save_on_train_epoch_end=False
         ),
         stopper,
         # Last, so that metrics.json, model.onnx and the stop checkpoint exist before `finished`.

@@ -193,20 +193,28 @@ def callbacks(
     return out
 
 
+def checkpoint_options(folder: Path, monitor: str | None, mode: str) -> dict[str, Any]:
+    """``ModelCheckpoint`` arguments every run folder shares (recipe and script runs): ``last.ckpt``
+    always and one ``best-epochNNN.ckpt`` by ``monitor``. The run folder is the run's own: a
+    resumed run writes ``last.ckpt`` again, never a ``last-v1.ckpt`` beside it (a stop in the first
+    epoch leaves ``last.ckpt`` unknown to the resumed run's checkpoint callback)."""
+    return {
+        "dirpath": folder,
+        "filename": "best-epoch{epoch:03d}",
+        "auto_insert_metric_name": False,
+        "monitor": monitor,
+        "mode": mode,
+        "save_top_k": 1,
+        "save_last": True,
+        "enable_version_counter": False,
+    }
+
+
 class _Checkpoint(ModelCheckpoint):
     """``last.ckpt`` always; ``best-epochNNN.ckpt`` by ``monitor`` once the module logs it."""
 
     def __init__(self, folder: Path, monitor: str | None, mode: str) -> None:
-        super().__init__(
-            dirpath=folder,
-            filename="best-epoch{epoch:03d}",
-            auto_insert_metric_name=False,
-            monitor=monitor,
-            mode=mode,
-            save_top_k=1,
-            save_last=True,
-            enable_version_counter=False,
-        )
+        super().__init__(**checkpoint_options(folder, monitor, mode))
 
     @override
     def _save_topk_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
