@@ -7,15 +7,9 @@ run) is the screen's, shared by both plots; each plot's border names its metric.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from rich.align import Align
 from rich.text import Text
-from textual.app import RenderResult
-from textual.widget import Widget
 
-if TYPE_CHECKING:
-    from tui.widgets.plot_view import PlotView
+from tui.widgets.lazy_plot import LazyPlotBox
 
 # One colour per run, in the order the runs are compared (then again from the first).
 RUN_COLOURS = (
@@ -47,7 +41,7 @@ def legend(labels: list[str]) -> Text:
 Series = list[tuple[int, float]]  # (epoch from 1, value)
 
 
-class CompareCurves(Widget):
+class CompareCurves(LazyPlotBox):
     """``metric`` of each run, overlaid; a hint when no run has it."""
 
     DEFAULT_CSS = """
@@ -72,18 +66,6 @@ class CompareCurves(Widget):
         self.series: list[tuple[str, Series]] = []  # (run label, points), the runs' order
         self.colours: list[tuple[int, int, int]] = []
         self.hint = "Reading the runs…"
-        self._plot: PlotView | None = None
-
-    def on_mount(self) -> None:
-        self.call_after_refresh(self._ensure_plot)
-
-    def _ensure_plot(self) -> PlotView:
-        if self._plot is None:
-            from tui.widgets.plot_view import PlotView  # plotext loads here, after the first frame
-
-            self._plot = PlotView()
-            self.mount(self._plot)
-        return self._plot
 
     def show(self, metric: str | None, series: list[tuple[str, Series]], hint: str = "") -> None:
         """Plot ``series`` (one per run, colours by position; a run without points keeps its
@@ -94,16 +76,10 @@ class CompareCurves(Widget):
         self.border_title = metric or ""
         plotted = metric is not None and any(points for _, points in series)
         self.hint = hint or f"No epoch has {metric or 'a metric'} yet."
-        self.set_class(plotted, "-plotted")
-        plot = self._ensure_plot()
-        plot.drawing_key = (metric, tuple((n, tuple(p)) for n, p in series))
-        plot.drawing_of = None
-        plt = plot.plt
-        plt.clear_data()
-        plt.clear_figure()
-        if not plotted:
-            self.refresh()
+        plot = self.start_drawing(plotted, (metric, tuple((n, tuple(p)) for n, p in series)))
+        if plot is None:
             return
+        plt = plot.plt
         epochs = sorted({x for _, points in series for x, _ in points})
         values = [y for _, points in series for _, y in points]
         for (_, points), colour in zip(series, self.colours, strict=True):
@@ -120,6 +96,3 @@ class CompareCurves(Widget):
         plt.ylim(low if low == 0 else low - pad, high + pad)
         plt.xlabel("epoch")
         plot.refresh()
-
-    def render(self) -> RenderResult:
-        return Align.center(Text(self.hint, "dim italic"), vertical="middle")

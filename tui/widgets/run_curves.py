@@ -10,15 +10,9 @@ to import); until a run has finished an epoch the box says what will appear.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rich.align import Align
-from rich.text import Text
-from textual.app import RenderResult
-from textual.widget import Widget
-
-if TYPE_CHECKING:
-    from tui.widgets.plot_view import PlotView
+from tui.widgets.lazy_plot import LazyPlotBox
 
 # (metric, label, colour, y side): loss on the left axis, accuracy (0..1) on the right.
 SERIES = (
@@ -56,7 +50,7 @@ def _legend(series: tuple[tuple[str, str, Any, str], ...]) -> str:
     return " ".join(f"[rgb({r},{g},{b})]━[/] {label}" for _, label, (r, g, b), _ in series)
 
 
-class RunCurves(Widget):
+class RunCurves(LazyPlotBox):
     """Train/val loss and validation accuracy against the epoch."""
 
     DEFAULT_CSS = """
@@ -80,34 +74,16 @@ class RunCurves(Widget):
         self.plotted: tuple[tuple[str, str, Any, str], ...] = SERIES
         self.history: list[dict[str, Any]] = []
         self.hint = "Curves appear here as epochs finish."
-        self._plot: PlotView | None = None
-
-    def on_mount(self) -> None:
-        self.call_after_refresh(self._ensure_plot)
-
-    def _ensure_plot(self) -> PlotView:
-        if self._plot is None:
-            from tui.widgets.plot_view import PlotView  # plotext loads here, after the first frame
-
-            self._plot = PlotView()
-            self.mount(self._plot)
-        return self._plot
 
     def show(self, history: list[dict[str, Any]], *, key: object = None) -> None:
         """Plot one point per entry of ``history`` (``{"epoch": n, metric: value, ...}``)."""
         self.history = list(history)
         self.plotted = series_for(self.history)
         self.border_title = _legend(self.plotted)
-        self.set_class(bool(history), "-plotted")
-        plot = self._ensure_plot()
-        plot.drawing_key = (key, len(history))
-        plot.drawing_of = None
-        plt = plot.plt
-        plt.clear_data()
-        plt.clear_figure()
-        if not history:
-            self.refresh()
+        plot = self.start_drawing(bool(history), (key, len(history)))
+        if plot is None:
             return
+        plt = plot.plt
         epochs = [h["epoch"] + 1 for h in history]  # people count epochs from 1
         for metric, _, color, side in self.plotted:
             points = [(x, h[metric]) for x, h in zip(epochs, history, strict=True) if metric in h]
@@ -133,6 +109,3 @@ class RunCurves(Widget):
             plt.ylabel(right, yside="right")
         plt.xlabel("epoch")
         plot.refresh()
-
-    def render(self) -> RenderResult:
-        return Align.center(Text(self.hint, "dim italic"), vertical="middle")
