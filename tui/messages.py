@@ -198,6 +198,7 @@ class ActivationsCaptured(Message):
 
     session: Any
     seconds: float
+    prediction: list[str] = field(default_factory=list)  # top classes per sample, if any
 
 
 @dataclass

@@ -25,6 +25,7 @@ from tui.messages import (
     CaptureProgress,
     CompareReports,
 )
+from tui.screens.inspector_predict import predict_lines
 from tui.widgets.bins_input import BinsInput
 from tui.widgets.input_source import InputSource
 from tui.workers import report_failure, was_cancelled
@@ -128,8 +129,14 @@ class CaptureWork(_Host):
             model, spec, seed=seed, bins=bins, device=device, progress=progress, cancel=cancel,
             **folder, **_gradients(target),
         )  # fmt: skip
+        seconds = time.perf_counter() - start  # the capture's own time, without the prediction
+        if get_current_worker().is_cancelled:
+            return
+        # Predicted in this worker, after the capture: its lines then always follow the
+        # capture's in the log (a second worker raced it; snapshots saw either order).
+        prediction = predict_lines(session)
         if not get_current_worker().is_cancelled:
-            self.post_message(ActivationsCaptured(session, time.perf_counter() - start))
+            self.post_message(ActivationsCaptured(session, seconds, prediction))
 
     def on_capture_progress(self, message: CaptureProgress) -> None:
         message.stop()
