@@ -10,6 +10,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from tui.widgets.ordered_input import OrderedInput
+
 
 class OpenPath(ModalScreen[Path | None]):
     """An input prefilled with the current folder; Enter opens, Escape cancels."""
@@ -39,7 +41,7 @@ class OpenPath(ModalScreen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Open a model file, a folder of models, or a folder of safetensors shards:")
-            yield Input(self.start, placeholder="path", id="path")
+            yield OrderedInput(self.start, placeholder="path", id="path")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()

@@ -11,6 +11,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from tui.widgets.ordered_input import OrderedInput
+
 
 class ReportPrompt(ModalScreen[list[Path] | None]):
     """One labelled path input per field, prefilled; Escape cancels."""
@@ -58,7 +60,7 @@ class ReportPrompt(ModalScreen[list[Path] | None]):
             yield Label(self.title_text)
             for i, (label, default) in enumerate(self.fields):
                 start = str(default) + ("/" if default.is_dir() else "")
-                field = Input(start, placeholder="path of a .json report", id=f"path-{i}")
+                field = OrderedInput(start, placeholder="path of a .json report", id=f"path-{i}")
                 field.border_title = label
                 yield field
             yield Label("Enter: next / accept · Escape: cancel", id="prompt-hint")

@@ -7,6 +7,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label
 
+from tui.widgets.ordered_input import OrderedInput
+
 TIP = (
     "Also capture every output's and parameter's gradient of the loss for this target: "
     "predicted (the model's own class), label (the dataset's), a class index, or a .npy of "
@@ -37,7 +39,7 @@ class GradientTarget(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label("Gradients of", id="grad-label")
-        yield Input(
+        yield OrderedInput(
             "", placeholder="off · predicted · label · class · t.npy", compact=True,
             id="grad-target", tooltip=TIP,
         )  # fmt: skip

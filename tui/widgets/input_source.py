@@ -28,6 +28,7 @@ from tui.messages import ActivationViewChanged
 from tui.widgets.activation_status import ActivationStatus
 from tui.widgets.activation_toggle import ActivationToggle
 from tui.widgets.gradient_target import GradientTarget
+from tui.widgets.ordered_input import OrderedInput
 
 if TYPE_CHECKING:
     from engine.model import Layer, Model
@@ -139,12 +140,12 @@ class InputSource(Vertical):
                 SOURCES, value="digits", allow_blank=False, compact=True, id="source-kind",
                 tooltip="Where the input comes from",
             )  # fmt: skip
-            yield Input("0", placeholder="index", compact=True, id="source-field")
+            yield OrderedInput("0", placeholder="index", compact=True, id="source-field")
             yield Button("Run", compact=True, id="source-run", tooltip="Capture (Enter)")
             yield ActivationToggle(id="activation-toggle")
         with Horizontal(id="cifar-row"):  # shown while the source is CIFAR-10
             yield Label("CIFAR-10 folder", id="cifar-label")
-            yield Input(
+            yield OrderedInput(
                 os.environ.get("LAYERSCOPE_CIFAR10", "data"), compact=True, id="cifar-folder",
                 tooltip="The cifar-10-batches-py folder (or the folder that holds it)",
             )  # fmt: skip

@@ -6,6 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label
 
+from tui.widgets.ordered_input import OrderedInput
+
 
 class QuantInputs(Horizontal):
     """``inputs [spec]  threshold [20] dB  description``; Enter in either field compares again
@@ -51,14 +53,14 @@ class QuantInputs(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label("inputs")
-        yield Input(
+        yield OrderedInput(
             self.spec,
             placeholder="random | digits:0-31 | cifar10:0-63 | image.png | array.npy",
             tooltip="Enter compares again on these inputs",
             id="quant-spec",
         )
         yield Label("threshold")
-        yield Input(
+        yield OrderedInput(
             f"{self.threshold_db:g}",
             type="number",
             tooltip="Flag layers below this SQNR (dB); Enter compares again",
