@@ -194,6 +194,7 @@ class InspectorControls(PredictionWork, _Host):
     def action_toggle_log(self) -> None:
         log = self.query_one(LogPane)
         log.display = not log.display
+        self.set_class(log.display, "-log-on")  # at 24 rows the tensor view then shares its rows
 
     def action_reload(self) -> None:
         if self.model is not None:

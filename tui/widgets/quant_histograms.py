@@ -44,7 +44,8 @@ class QuantHistograms(Widget):
         display: block;
     }
     QuantHistograms #quant-hist-caption {
-        height: 1;
+        height: auto;  /* wraps at 80 columns rather than cutting the ranges off */
+        max-height: 3;
         display: none;
         color: $text-muted;
     }
@@ -107,7 +108,7 @@ class QuantHistograms(Widget):
         else:
             self._plot(plot_f, [(f, self.labels[0], FLOAT_COLOR)], self.labels[0], top)
             self._plot(plot_q, [(q, self.labels[1], QUANT_COLOR)], self.labels[1], top)
-        self.query_one("#quant-hist-caption", Static).update(Text(self.caption, no_wrap=True, overflow="ellipsis"))  # fmt: skip
+        self.query_one("#quant-hist-caption", Static).update(Text(self.caption))
 
     def _plot(
         self,

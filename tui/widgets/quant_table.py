@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -16,6 +17,19 @@ if TYPE_CHECKING:
 
 FLAGGED = "bold red"
 FLAG = "⚑"  # a flagged row; "◀" marks where the drop starts (its inputs were still fine)
+TITLE = "Layers · worst SQNR first"
+# (key, header, short header). Narrow terminals first shorten the headers, then drop columns
+# least important first; the verdict columns (flag, layer, weight dB, act dB) always stay.
+COLUMNS = [
+    ("flag", " ", " "),
+    ("layer", "layer", "layer"),
+    ("op", "op", "op"),
+    ("w", "weight dB", "weight dB"),  # the verdict reads in full
+    ("a", "act dB", "act dB"),
+    ("cos", "act cos", "cos"),
+    ("dw", "max |Δw|", "|Δw|"),
+]
+DROP_ORDER = ("dw", "cos", "op")
 
 
 def db(value: float | None) -> str:
@@ -82,27 +96,71 @@ class QuantTable(DataTable):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.rows_shown: list[QuantRow] = []
-        self.border_title = "Layers · worst SQNR first"
+        self.border_title = TITLE
+        self._layout: tuple[tuple[str, ...], bool, int | None] | None = None  # columns drawn
 
     def on_mount(self) -> None:
-        self.add_column(" ", key="flag")
-        self.add_column("layer", key="layer")
-        self.add_column("op", key="op")
-        self.add_column("weight dB", key="w")
-        self.add_column("act dB", key="a")
-        self.add_column("act cos", key="cos")
-        self.add_column("max |Δw|", key="dw")
+        self._fill()
+
+    def on_resize(self) -> None:
+        if self._fit() != self._layout:  # the columns that fit changed: draw them again
+            self._fill(self.current.key if self.current is not None else None)
 
     def show_rows(self, rows: list[QuantRow], *, flagged_only: bool = False) -> None:
         """Fill the table, keeping the cursor on the same row when it is still shown."""
         current = self.current.key if self.current is not None else None
-        self.clear()
         self.rows_shown = [r for r in rows if r.flagged] if flagged_only else list(rows)
+        self._fill(current)
+
+    def _fit(self) -> tuple[tuple[str, ...], bool, int | None]:
+        """The columns that fit the width without scrolling sideways: their keys, whether the
+        headers are the short ones, and the layer column's width when names must be cut."""
+        cells = {key: [cell_len(c) for c in cs] for key, cs in self._texts().items()}
+        pad = 2 * self.cell_padding
+
+        def width(key: str, short: bool) -> int:
+            header = next(h[2 if short else 1] for h in COLUMNS if h[0] == key)
+            return max([cell_len(header), *cells.get(key, [])]) + pad
+
+        keys = [k for k, _, _ in COLUMNS]
+        # Room for a vertical scrollbar is kept: rows may outgrow the table's height.
+        room = self.size.width - self.styles.scrollbar_size_vertical
+        if room <= 0 or sum(width(k, False) for k in keys) <= room:
+            return tuple(keys), False, None
+        for drop in (None, *DROP_ORDER):
+            if drop is not None:
+                keys.remove(drop)
+            if sum(width(k, True) for k in keys) <= room:
+                return tuple(keys), True, None
+        rest = room - sum(width(k, True) for k in keys if k != "layer")
+        return tuple(keys), True, max(8, rest - pad)
+
+    def _texts(self) -> dict[str, list[str]]:
+        """Every row's cells as plain text, by column key."""
+        texts: dict[str, list[str]] = {k: [] for k, _, _ in COLUMNS}
         for row in self.rows_shown:
-            self.add_row(*self._cells(row), key=row.key)
-        keys = [r.key for r in self.rows_shown]
-        if current in keys:
-            self.move_cursor(row=keys.index(current))
+            for (key, _, _), cell in zip(COLUMNS, self._cells(row), strict=True):
+                texts[key].append(cell.plain)
+        return texts
+
+    def _fill(self, current: str | None = None) -> None:
+        """Columns that fit the width, then the rows; the cursor stays on ``current``'s row."""
+        self._layout = keys, short, name_width = self._fit()
+        self.clear(columns=True)
+        for key, header, abbreviated in COLUMNS:
+            if key in keys:
+                self.add_column(abbreviated if short else header, key=key)
+        for row in self.rows_shown:
+            cells = dict(zip([k for k, _, _ in COLUMNS], self._cells(row), strict=True))
+            if name_width is not None and cell_len(row.name) > name_width:
+                # The tail tells layers apart (…/layer3/conv2/Conv): cut from the left.
+                cells["layer"] = Text("…" + row.name[-(name_width - 1) :], cells["layer"].style)
+            self.add_row(*(cells[k] for k in keys), key=row.key)
+        hidden = [h for k, h, _ in COLUMNS if k not in keys]
+        self.border_title = TITLE + (f" · {', '.join(hidden)} shown when wider" if hidden else "")
+        keys_shown = [r.key for r in self.rows_shown]
+        if current in keys_shown:
+            self.move_cursor(row=keys_shown.index(current))
 
     @property
     def current(self) -> QuantRow | None:
