@@ -147,9 +147,15 @@ class QuantTable(DataTable):
         """Columns that fit the width, then the rows; the cursor stays on ``current``'s row."""
         self._layout = keys, short, name_width = self._fit()
         self.clear(columns=True)
+        texts = self._texts()
         for key, header, abbreviated in COLUMNS:
             if key in keys:
-                self.add_column(abbreviated if short else header, key=key)
+                label = abbreviated if short else header
+                width = max([cell_len(label), *(cell_len(t) for t in texts[key])])
+                if key == "layer" and name_width is not None:
+                    width = name_width
+                # Set, not measured when idle: a refit on resize must not draw header widths.
+                self.add_column(label, width=width, key=key)
         for row in self.rows_shown:
             cells = dict(zip([k for k, _, _ in COLUMNS], self._cells(row), strict=True))
             if name_width is not None and cell_len(row.name) > name_width:
