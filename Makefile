@@ -28,8 +28,8 @@ test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check engine tui tests
-	$(BIN)/ruff format --check engine tui tests
+	$(BIN)/ruff check layerscope engine tui tests
+	$(BIN)/ruff format --check layerscope engine tui tests
 	$(BIN)/lint-imports
 
 # Benchmarks print ratios against baselines measured in the same run; they are not tests. Each

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from engine.training.fno import FNO2d, smoothing_pairs
-from engine.training.hook import callbacks
+from layerscope.engine.training.fno import FNO2d, smoothing_pairs
+from layerscope.engine.training.hook import callbacks
 
 
 class Smoother(pl.LightningModule):

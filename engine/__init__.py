@@ -9,17 +9,17 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from engine.errors import LayerscopeError
-from engine.model import Layer, Model, QuantInfo, TensorRef
+from layerscope.engine.errors import LayerscopeError
+from layerscope.engine.model import Layer, Model, QuantInfo, TensorRef
 
 # Public name → module that defines it; resolved on first use (PEP 562).
 _LAZY = {
-    "load_model": "engine.loaders",
-    "sniff": "engine.loaders",
-    "discover": "engine.discover",
-    "TensorStats": "engine.stats",
-    "compute_stats": "engine.inspect",
-    "tensor_stats": "engine.inspect",
+    "load_model": "layerscope.engine.loaders",
+    "sniff": "layerscope.engine.loaders",
+    "discover": "layerscope.engine.discover",
+    "TensorStats": "layerscope.engine.stats",
+    "compute_stats": "layerscope.engine.inspect",
+    "tensor_stats": "layerscope.engine.inspect",
 }
 
 __all__ = ["LayerscopeError", "Layer", "Model", "QuantInfo", "TensorRef", *_LAZY]
@@ -28,4 +28,4 @@ __all__ = ["LayerscopeError", "Layer", "Model", "QuantInfo", "TensorRef", *_LAZY
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    raise AttributeError(f"module 'layerscope.engine' has no attribute {name!r}")

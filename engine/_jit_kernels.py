@@ -1,4 +1,4 @@
-"""The numba kernels behind ``engine.kernels`` (imported only through it: numba is loaded lazily)."""
+"""The numba kernels behind ``layerscope.engine.kernels`` (imported only through it: numba is loaded lazily)."""
 
 from __future__ import annotations
 

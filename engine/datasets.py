@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.paths import quote, require_regular_file
+from layerscope.engine.errors import InputError
+from layerscope.engine.paths import quote, require_regular_file
 
 DIGITS_CLASSES = [str(i) for i in range(10)]
 CIFAR10_CLASSES = [

@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.report import Report, ReportTensor
-from engine.stats import TensorStats
+from layerscope.engine.report import Report, ReportTensor
+from layerscope.engine.stats import TensorStats
 
 RELU_LIKE = {"ReLU", "ReLU6", "Relu", "Threshold", "Clip", "QLinearRelu"}
 BOUNDED_BOTH = {"Sigmoid", "Tanh", "Hardtanh", "Hardsigmoid", "HardSigmoid", "Softsign", "Clip",
@@ -153,7 +153,7 @@ def diff(
     mean_shift: float = 1.0,
 ) -> ReportDiff:
     """Compare ``a`` (reference) with ``b`` tensor by tensor; either is a report or its path."""
-    from engine import report as report_io
+    from layerscope.engine import report as report_io
 
     a = a if isinstance(a, Report) else report_io.load(a)
     b = b if isinstance(b, Report) else report_io.load(b)

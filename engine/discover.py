@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.errors import LayerscopeError, ModelFileError, UnknownFormatError
-from engine.loaders.sniff import is_sharded_folder, sniff
+from layerscope.engine.errors import LayerscopeError, ModelFileError, UnknownFormatError
+from layerscope.engine.loaders.sniff import is_sharded_folder, sniff
 
 # Name suffixes that mark a variant of the same model, longest first so `_uint8` wins over `_int8`.
 _VARIANT_RE = re.compile(

@@ -10,7 +10,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from engine.stats import TensorStats
+    from layerscope.engine.stats import TensorStats
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 
@@ -114,7 +114,7 @@ def count_ticks(top: float, most: int) -> tuple[list[float], list[str]]:
     ``top``: a count of values is never 16.8."""
     top, most = max(float(top), 1.0), max(1, most)
     step, k = 1, 0
-    while top / step > most:
+    while top // step > most:  # ticks above 0 at most `most`, but always one (a short plot too)
         k += 1
         step = (1, 2, 5)[k % 3] * 10 ** (k // 3)
     ticks = [float(i * step) for i in range(int(top // step) + 1)]

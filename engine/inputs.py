@@ -37,15 +37,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine import datasets
-from engine.errors import InputError
-from engine.onnx_graph import GraphIndex
-from engine.paths import require_regular_file
+from layerscope.engine import datasets
+from layerscope.engine.errors import InputError
+from layerscope.engine.onnx_graph import GraphIndex
+from layerscope.engine.paths import require_regular_file
 
 if TYPE_CHECKING:
     import torch
 
-    from engine.model import Model
+    from layerscope.engine.model import Model
 
 NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]] | None] = {
     "cifar10": (datasets.CIFAR10_MEAN, datasets.CIFAR10_STD),

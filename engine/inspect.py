@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine import stats as _stats
-from engine.model import TensorRef
+from layerscope.engine import stats as _stats
+from layerscope.engine.model import TensorRef
 
 if TYPE_CHECKING:
     import torch
@@ -27,7 +27,7 @@ def tensor_values(ref: TensorRef, view: str = "float", device: str = "cpu") -> t
     if device != "cpu":
         values = values.to(device)
     if ref.quant is not None and view == "float":
-        from engine.quant import dequantize
+        from layerscope.engine.quant import dequantize
 
         return dequantize(values, ref.quant)
     return values
@@ -51,7 +51,7 @@ def tensor_stats(
     values = tensor_values(ref, view, device)
     hist_range = None
     if view == "int" and ref.quant is not None:
-        from engine.quant import int_view_range
+        from layerscope.engine.quant import int_view_range
 
         # The integer range up to 8 bits, with the caller's bin count (one integer per bin when
         # they match); an int32 bias's own range.

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.errors import LayerscopeError, ModelFileError, OverwriteRefusedError
+from layerscope.engine.errors import LayerscopeError, ModelFileError, OverwriteRefusedError
 
 SCHEMA_PREFIX = "layerscope."  # every JSON file layerscope writes for people says what it is
 # temp_path_for's names: ".<stem>.<pid>-<8 hex>.tmp<suffix>"

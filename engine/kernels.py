@@ -7,7 +7,7 @@ release the GIL while they run. Compiled code is cached on disk (``cache=True``)
 (a few seconds) happens once per machine, not per run.
 
 Only CPU float32 (and 16-bit patterns) go through here; ``available()`` is False when numba is
-missing or fails to load, and callers then use their torch path. ``engine.stats`` stays the
+missing or fails to load, and callers then use their torch path. ``layerscope.engine.stats`` stays the
 NumPy-identical reference.
 """
 
@@ -29,7 +29,7 @@ _EXP = 0x7F800000
 def _compiled() -> Any:
     """The kernels, compiled (or loaded from the on-disk cache) on first use; None without numba."""
     try:
-        from engine import _jit_kernels as k
+        from layerscope.engine import _jit_kernels as k
     except Exception:  # noqa: BLE001 - any import failure means: use torch instead
         return None
     return k.moments_f32, k.centered_f32, k.hist_f32, k.table_u16, k.thresholds

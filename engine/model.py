@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import NotFoundError
+from layerscope.engine.errors import NotFoundError
 
 if TYPE_CHECKING:  # torch is imported lazily so that `import engine` stays cheap
     import numpy as np

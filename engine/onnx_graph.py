@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.errors import ModelFileError
+from layerscope.engine.errors import ModelFileError
 
 
 class GraphIndex:

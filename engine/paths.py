@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from engine.errors import LayerscopeError, ModelFileError, UnsafePathError
+from layerscope.engine.errors import LayerscopeError, ModelFileError, UnsafePathError
 
 MAX_NAME_CHARS = 80  # names read from a file are quoted and cut to this in messages
 

@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import LayerscopeError
-from engine.model import QuantInfo
+from layerscope.engine.errors import LayerscopeError
+from layerscope.engine.model import QuantInfo
 
 if TYPE_CHECKING:
     import torch

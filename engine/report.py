@@ -15,11 +15,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from engine.capture.result import CaptureResult
-from engine.errors import InputError
-from engine.io import atomic_write_text, dumps, finite_or_str, load_json, write_user_text
-from engine.model import QuantInfo
-from engine.stats import TensorStats
+from layerscope.engine.capture.result import CaptureResult
+from layerscope.engine.errors import InputError
+from layerscope.engine.io import atomic_write_text, dumps, finite_or_str, load_json, write_user_text
+from layerscope.engine.model import QuantInfo
+from layerscope.engine.stats import TensorStats
 
 SCHEMA = "layerscope.activation-report"
 # v2: reports may carry gradients (tensor `grad_stats`, top-level `parameters`,
@@ -212,7 +212,7 @@ def save(
     """Write ``report`` as JSON (atomically); returns the path written.
 
     Never over the report's own model; over an existing file that is not a layerscope file only
-    with ``force`` (:func:`engine.io.check_user_target`).
+    with ``force`` (:func:`layerscope.engine.io.check_user_target`).
     """
     p = Path(path)
     text = dumps(report.to_dict(), indent=1) + "\n"  # no Inf/NaN literals

@@ -75,7 +75,7 @@ class TensorStats:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TensorStats:
-        """From :meth:`to_dict`'s fields (JSON readers restore "inf"/"nan" first: engine.io)."""
+        """From :meth:`to_dict`'s fields (JSON readers restore "inf"/"nan" first: layerscope.engine.io)."""
         names = {f for f in cls.__dataclass_fields__}
         kw = {k: v for k, v in d.items() if k in names}
         kw["shape"] = tuple(kw["shape"])
@@ -498,9 +498,9 @@ def _pattern_counts(flat: torch.Tensor, chunk_elems: int) -> np.ndarray:
         return acc.cpu().numpy()
     # CPU, 16-bit: NumPy's bincount beats torch's, and releases the GIL while it counts, so
     # big tensors are split across as many threads as torch itself would use. The compiled
-    # kernel (engine.kernels, when numba is there) counts in place: no int64 copy of each chunk,
+    # kernel (layerscope.engine.kernels, when numba is there) counts in place: no int64 copy of each chunk,
     # ~3x faster.
-    from engine import kernels
+    from layerscope.engine import kernels
 
     arr = view.numpy().view(np.uint16)
     compiled = kernels.available()

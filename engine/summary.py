@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import stats as _stats
-from engine.model import Model, TensorRef
+from layerscope.engine import stats as _stats
+from layerscope.engine.model import Model, TensorRef
 
 _FLOAT_PREFIXES = ("float", "bfloat", "complex")
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.errors import ArchitectureError, first_line
+from layerscope.engine.errors import ArchitectureError, first_line
 
 
 class BasicBlock(nn.Module):

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]  # run in this checkout, whatever the venv points at
 
 HEAVY = ("torch", "onnx", "onnxruntime", "pytorch_lightning", "lightning")
-UI = ("textual", "textual_plotext", "tui")
+UI = ("textual", "textual_plotext", "layerscope.tui")
 
 
 def loaded_after(statement: str) -> set[str]:
@@ -28,9 +28,9 @@ def loaded_after(statement: str) -> set[str]:
 @pytest.mark.parametrize(
     "statement",
     [
-        "import tui.app",
-        "from tui.app import LayerscopeApp; LayerscopeApp('models')",
-        "import engine.cli",  # `layerscope` with no verb goes through here to the app
+        "import layerscope.tui.app",
+        "from layerscope.tui.app import LayerscopeApp; LayerscopeApp('models')",
+        "import layerscope.engine.cli",  # `layerscope` with no verb goes through here to the app
     ],
 )
 def test_ui_start_loads_no_heavy_library(statement: str) -> None:
@@ -39,7 +39,11 @@ def test_ui_start_loads_no_heavy_library(statement: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "statement", ["import engine", "import engine.discover, engine.model, engine.errors"]
+    "statement",
+    [
+        "import engine",
+        "import layerscope.engine.discover, layerscope.engine.model, layerscope.engine.errors",
+    ],
 )
 def test_engine_loads_no_ui_library(statement: str) -> None:
     loaded = loaded_after(statement)

@@ -1,4 +1,4 @@
-"""The app's capture session: ``engine.usecases.activations.CaptureSession``, answering in
+"""The app's capture session: ``layerscope.engine.usecases.activations.CaptureSession``, answering in
 ``ActivationReady`` messages the inspector can post as they are.
 
 The pipeline (capture, re-run at another bin count, exact range counts) lives in the engine;
@@ -10,12 +10,12 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from engine.usecases.activations import CaptureSession
-from tui.messages import ActivationReady
+from layerscope.engine.usecases.activations import CaptureSession
+from layerscope.tui.messages import ActivationReady
 
 if TYPE_CHECKING:
-    from engine.capture import Activation
-    from engine.usecases.activations import ActivationAnswer
+    from layerscope.engine.capture import Activation
+    from layerscope.engine.usecases.activations import ActivationAnswer
 
 
 def _message(answer: ActivationAnswer | None) -> ActivationReady | None:

@@ -15,9 +15,9 @@ from textual import events
 from textual.app import App
 from textual.binding import Binding
 
-from tui import navigation  # imports the other screens on first use
-from tui.commands import LayerscopeCommands
-from tui.messages import (
+from layerscope.tui import navigation  # imports the other screens on first use
+from layerscope.tui.commands import LayerscopeCommands
+from layerscope.tui.messages import (
     CompareReports,
     LogLine,
     OpenInInspector,
@@ -27,9 +27,9 @@ from tui.messages import (
     ShowRuns,
     ShowTrain,
 )
-from tui.screens.inspector import InspectorScreen
-from tui.widgets.log_pane import LogPane
-from tui.widgets.ordered_input import retarget
+from layerscope.tui.screens.inspector import InspectorScreen
+from layerscope.tui.widgets.log_pane import LogPane
+from layerscope.tui.widgets.ordered_input import retarget
 
 _PROCESS_START = time.perf_counter()  # close enough to process start: this is imported first
 
@@ -76,7 +76,7 @@ class LayerscopeApp(App[int]):
         )  # fmt: skip
 
     def on_load(self) -> None:
-        from tui.logsink import add_sink
+        from layerscope.tui.logsink import add_sink
 
         self._sink_id = add_sink(self, timestamps=self.show_timings)
 
@@ -88,11 +88,11 @@ class LayerscopeApp(App[int]):
 
     def on_unmount(self) -> None:
         if self._sink_id is not None:
-            from tui.logsink import remove_sink
+            from layerscope.tui.logsink import remove_sink
 
             remove_sink(self._sink_id)
 
-    # -- navigation: screens post these messages; tui.navigation knows where each leads ---------
+    # -- navigation: screens post these messages; layerscope.tui.navigation knows where each leads ---------
     def action_train(self) -> None:
         navigation.show_train(self)
 
@@ -105,7 +105,7 @@ class LayerscopeApp(App[int]):
         if not going:
             self.exit()
             return
-        from tui.screens.confirm import Confirm
+        from layerscope.tui.screens.confirm import Confirm
 
         question = (
             f"{', '.join(going)} is still training. It keeps running after you quit "
@@ -120,7 +120,7 @@ class LayerscopeApp(App[int]):
 
     async def on_event(self, event: events.Event) -> None:
         # Keys of one burst that reached the tree before a key moved the focus into a field
-        # belong to that field (issue 17 item 9): tui.widgets.ordered_input.retarget.
+        # belong to that field (issue 17 item 9): layerscope.tui.widgets.ordered_input.retarget.
         if isinstance(event, events.Key) and event.is_forwarded and retarget(self, event):
             return
         await super().on_event(event)

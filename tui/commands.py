@@ -17,7 +17,11 @@ INSPECTOR_COMMANDS: list[tuple[str, str, str]] = [
     ("model: pick from list", "focus_models", "Move to the model picker"),
     ("model: reload", "reload", "Read the open model from disk again"),
     ("layers: filter", "filter", "Narrow the layer tree by name (/)"),
-    ("layers: sort by a statistic", "rank", "Tensors by std, zeros, NaN/Inf or |max|, worst first (s)"),
+    (
+        "layers: sort by a statistic",
+        "rank",
+        "Tensors by std, zeros, NaN/Inf or |max|, worst first (s)",
+    ),
     ("histogram: change bins", "focus_bins", "Type a bin count (b)"),
     ("histogram: more bins", "step_bins(1)", "Next larger bin count (])"),
     ("histogram: fewer bins", "step_bins(-1)", "Next smaller bin count ([)"),
@@ -94,7 +98,11 @@ class LayerscopeCommands(Provider):
 COMPARE_COMMANDS: list[tuple[str, str, str]] = [
     ("compare: swap A and B", "swap", "Make B the reference (s)"),
     ("compare: flagged only", "flagged_only", "Show only flagged tensors, or all (f)"),
-    ("compare: inspect this layer", "inspect_row", "The row's layer and histogram, in the inspector (g)"),
+    (
+        "compare: inspect this layer",
+        "inspect_row",
+        "The row's layer and histogram, in the inspector (g)",
+    ),
     ("compare: back", "back", "Back to the inspector (Escape)"),
 ]
 

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from tui.messages import StatsReady
+from layerscope.tui.messages import StatsReady
 
 if TYPE_CHECKING:
-    from engine.model import TensorRef
+    from layerscope.engine.model import TensorRef
 
 
 class StatsFetcher:
@@ -48,7 +48,7 @@ class StatsFetcher:
         cancelled: Callable[[], bool],
     ) -> StatsReady | None:
         """Everything the view needs for ``ref``; ``None`` if ``cancelled()`` while waiting."""
-        from engine.inspect import count_in_range, tensor_stats
+        from layerscope.engine.inspect import count_in_range, tensor_stats
 
         with self._lock:
             if cancelled():  # the user moved on while another tensor was being computed
@@ -70,8 +70,8 @@ class StatsFetcher:
     def _quant_details(self, ref: TensorRef) -> dict[str, Any]:
         if ref in self._quant:
             return self._quant[ref]
-        from engine.inspect import tensor_values
-        from engine.quant import channel_summary, channel_table, health
+        from layerscope.engine.inspect import tensor_values
+        from layerscope.engine.quant import channel_summary, channel_table, health
 
         assert ref.quant is not None
         values = tensor_values(ref, "int", self.device)

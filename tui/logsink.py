@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tui.messages import LogLine
+from layerscope.tui.messages import LogLine
 
 if TYPE_CHECKING:
     from loguru import Message

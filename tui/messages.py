@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from engine.discover import ModelGroup
-    from engine.model import Model, TensorRef
-    from engine.quant_compare import Comparison
-    from engine.stats import TensorStats
-    from engine.usecases.activations import ActivationAnswer
+    from layerscope.engine.discover import ModelGroup
+    from layerscope.engine.model import Model, TensorRef
+    from layerscope.engine.quant_compare import Comparison
+    from layerscope.engine.stats import TensorStats
+    from layerscope.engine.usecases.activations import ActivationAnswer
 
 
 @dataclass
@@ -135,7 +135,7 @@ class ConfigLoaded(Message):
     """A run config was read and validated: the form fills from it."""
 
     path: Path
-    config: Any  # engine.training.config.RunConfig
+    config: Any  # layerscope.engine.training.config.RunConfig
 
 
 @dataclass
@@ -166,7 +166,7 @@ class RunTailEnded(Message):
     """Following a run ended (its process is gone): its final status from the engine."""
 
     run_dir: Path
-    info: Any  # engine.training.runs.RunInfo
+    info: Any  # layerscope.engine.training.runs.RunInfo
 
 
 @dataclass
@@ -174,7 +174,7 @@ class RunsListed(Message):
     """The runs folder was scanned: every run with its status, oldest first."""
 
     runs_dir: Path
-    runs: list[Any]  # engine.training.runs.RunInfo
+    runs: list[Any]  # layerscope.engine.training.runs.RunInfo
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RunsListed)  # the list refreshes on a timer: newest wins
@@ -194,7 +194,7 @@ class CaptureProgress(Message):
 
 @dataclass
 class ActivationsCaptured(Message):
-    """A capture finished: ``session`` (a ``tui.activations.ActivationSession``) holds it."""
+    """A capture finished: ``session`` (a ``layerscope.tui.activations.ActivationSession``) holds it."""
 
     session: Any
     seconds: float
@@ -220,7 +220,7 @@ class ActivationReady(Message):
 
 @dataclass
 class DiffReady(Message):
-    """Two activation reports were loaded and compared (an ``engine.diff.ReportDiff``).
+    """Two activation reports were loaded and compared (an ``layerscope.engine.diff.ReportDiff``).
 
     ``about`` says what each side is: its model and input, one line each.
     """
@@ -229,7 +229,7 @@ class DiffReady(Message):
     about: tuple[str, str] = ("", "")
 
 
-# -- navigation (screens post these; the app hands them to tui.navigation) -----------------------
+# -- navigation (screens post these; the app hands them to layerscope.tui.navigation) -----------------------
 @dataclass
 class ShowTrain(Message):
     """Bring up the Train screen, following ``follow`` when given."""

@@ -1,7 +1,7 @@
 """Where each screen leads, in one place: Train <-> Runs, and from the inspector to the
 Quantization view, the compare view, Runs and Train (and back to the inspector from a run).
 
-Screens never import each other: they post a navigation message (``tui.messages``) that bubbles
+Screens never import each other: they post a navigation message (``layerscope.tui.messages``) that bubbles
 to the app, which calls these functions. The screens are imported on first use, so the app's
 first frame does not wait for them.
 """
@@ -15,10 +15,10 @@ from loguru import logger
 from textual.app import App
 
 if TYPE_CHECKING:
-    from tui.activations import ActivationSession
-    from tui.screens.inspector import InspectorScreen
-    from tui.screens.runs import RunsScreen
-    from tui.screens.train import TrainScreen
+    from layerscope.tui.activations import ActivationSession
+    from layerscope.tui.screens.inspector import InspectorScreen
+    from layerscope.tui.screens.runs import RunsScreen
+    from layerscope.tui.screens.train import TrainScreen
 
 RUN_SCREENS = ("train", "runs")  # replace each other on top of the inspector
 
@@ -44,7 +44,7 @@ def bring_up(app: App[Any], name: str) -> None:
 
 def show_train(app: App[Any], follow: Path | None = None) -> TrainScreen:
     """Bring up the one Train screen (created on first use), following ``follow`` if given."""
-    from tui.screens.train import TrainScreen  # the training screens load on first use
+    from layerscope.tui.screens.train import TrainScreen  # the training screens load on first use
 
     if not app.is_screen_installed("train"):
         app.install_screen(TrainScreen(getattr(app, "runs_dir", None), follow=follow), "train")
@@ -70,7 +70,7 @@ def runs_going(app: App[Any]) -> list[str]:
 
 def show_help(app: App[Any]) -> None:
     """The keys of the screen the user is on (not over another help screen)."""
-    from tui.screens.help import HelpScreen
+    from layerscope.tui.screens.help import HelpScreen
 
     if not isinstance(app.screen, HelpScreen):
         keys = [b for bs in app._bindings.key_to_bindings.values() for b in bs]
@@ -79,7 +79,7 @@ def show_help(app: App[Any]) -> None:
 
 def show_runs(app: App[Any]) -> RunsScreen:
     """Bring up the one Runs screen (created on first use)."""
-    from tui.screens.runs import RunsScreen
+    from layerscope.tui.screens.runs import RunsScreen
 
     if not app.is_screen_installed("runs"):
         app.install_screen(RunsScreen(getattr(app, "runs_dir", None)), "runs")
@@ -90,14 +90,14 @@ def show_runs(app: App[Any]) -> RunsScreen:
 def show_run_compare(app: App[Any], run_dirs: list[Path]) -> None:
     """The marked runs' curves overlaid and hyperparameters side by side, over the Runs screen
     (Escape comes back to it)."""
-    from tui.screens.run_compare import RunCompareScreen
+    from layerscope.tui.screens.run_compare import RunCompareScreen
 
     app.push_screen(RunCompareScreen(run_dirs))
 
 
 def inspector_of(app: App[Any]) -> InspectorScreen | None:
     """The inspector: the screen at the bottom of the stack."""
-    from tui.screens.inspector import InspectorScreen
+    from layerscope.tui.screens.inspector import InspectorScreen
 
     return next((s for s in app.screen_stack if isinstance(s, InspectorScreen)), None)
 
@@ -117,7 +117,7 @@ def open_in_inspector(app: App[Any], path: Path, layer: str | None = None) -> No
 
 def show_health(app: App[Any], run_dir: Path) -> None:
     """The Layer health view of ``run_dir`` on top of the screen that asked (Runs or Train)."""
-    from tui.screens.health import HealthScreen
+    from layerscope.tui.screens.health import HealthScreen
 
     app.push_screen(HealthScreen(run_dir))
 
@@ -125,7 +125,7 @@ def show_health(app: App[Any], run_dir: Path) -> None:
 def show_quantization(app: App[Any], path: Path, groups: list[Any] | None) -> None:
     """The Quantization view of ``path`` against its twin; ``g`` there comes back to the
     inspector on that layer. ``groups``: the inspector's listing of ``path``'s folder, if any."""
-    from tui.screens.quantization import QuantizationScreen
+    from layerscope.tui.screens.quantization import QuantizationScreen
 
     inspector = inspector_of(app)
     if inspector is None:
@@ -149,9 +149,9 @@ def show_quantization(app: App[Any], path: Path, groups: list[Any] | None) -> No
 def compare_reports(app: App[Any], session: ActivationSession | None) -> None:
     """Ask for report paths, then open the compare view: two reports, or one (A) against
     ``session``, the current capture (B)."""
-    from engine.io import output_folder
-    from tui.screens.compare import CompareScreen
-    from tui.screens.report_prompt import ReportPrompt
+    from layerscope.engine.io import output_folder
+    from layerscope.tui.screens.compare import CompareScreen
+    from layerscope.tui.screens.report_prompt import ReportPrompt
 
     folder = Path.cwd()
     inspector = inspector_of(app)

@@ -12,7 +12,7 @@ from textual.screen import Screen
 
 def ask_run_to_stop(app: App, run_dir: Path) -> bool:
     """Ask the engine to stop ``run_dir`` gracefully and tell the user; False if it was not running."""
-    from engine.training.runs import stop_run
+    from layerscope.engine.training.runs import stop_run
 
     if stop_run(run_dir):
         logger.info("Asked run {} to stop (it saves last.ckpt first)", run_dir.name)
@@ -27,7 +27,7 @@ def ask_run_to_stop(app: App, run_dir: Path) -> bool:
 def confirm_stop(screen: Screen, run_dir: Path, stop: Callable[[Path], object]) -> None:
     """Ask once, then ``stop(run_dir)``: a stop cannot be taken back (resume starts again from
     last.ckpt)."""
-    from tui.screens.confirm import Confirm
+    from layerscope.tui.screens.confirm import Confirm
 
     def answered(yes: bool | None) -> None:
         if yes:

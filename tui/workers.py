@@ -1,7 +1,7 @@
 """One worker error/cancel handler for every screen.
 
 Screens own their workers (``exit_on_error=False``) and call :func:`report_failure` from their
-``Worker.StateChanged`` handler. A cancellation (the engine's ``engine.errors.Cancelled``, which
+``Worker.StateChanged`` handler. A cancellation (the engine's ``layerscope.engine.errors.Cancelled``, which
 capture and comparison cancellations subclass) is logged quietly; a ``LayerscopeError`` becomes an
 error notification with its own title; anything else an "Unexpected error" notification. Both
 failures also go to the log. The screen gets the failure back to show it in place as well.
@@ -15,7 +15,7 @@ from loguru import logger
 from textual.dom import DOMNode
 from textual.worker import Worker, WorkerState
 
-from engine.errors import Cancelled, LayerscopeError  # torch-free
+from layerscope.engine.errors import Cancelled, LayerscopeError  # torch-free
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 ``capture(model, inputs)`` is the one entry point. It is synchronous; a TUI worker passes
 ``progress`` (called once per captured tensor) and a ``threading.Event`` as ``cancel``.
 
-Statistics are exact (see ``engine.capture.fast_stats`` for what that means for the fast path).
+Statistics are exact (see ``layerscope.engine.capture.fast_stats`` for what that means for the fast path).
 Batches: up to ``batch_size`` samples (default 256) run as one batch in one pass; more run as
-several batches in two passes (see ``engine.capture.sink``), so statistics still cover every sample.
+several batches in two passes (see ``layerscope.engine.capture.sink``), so statistics still cover every sample.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.capture.result import Activation, CaptureCancelled, CaptureResult
-from engine.capture.sink import Progress, Sink
-from engine.errors import ArchitectureError, InputError
-from engine.loaders.torchscript_meta import require_trust
-from engine.model import Model
+from layerscope.engine.capture.result import Activation, CaptureCancelled, CaptureResult
+from layerscope.engine.capture.sink import Progress, Sink
+from layerscope.engine.errors import ArchitectureError, InputError
+from layerscope.engine.loaders.torchscript_meta import require_trust
+from layerscope.engine.model import Model
 
 if TYPE_CHECKING:
     import torch
 
-    from engine.inputs import InputBatch
+    from layerscope.engine.inputs import InputBatch
 
 __all__ = ["Activation", "CaptureCancelled", "CaptureResult", "capture", "MODES"]
 
@@ -56,7 +56,7 @@ def capture(
 
     Args:
         model: a loaded ``Model``, a ``torch.nn.Module`` or a path to an ``.onnx`` file.
-        inputs: an ``InputBatch`` (from ``engine.inputs.load_input``), a batch tensor, or for a
+        inputs: an ``InputBatch`` (from ``layerscope.engine.inputs.load_input``), a batch tensor, or for a
             model of several inputs a dict of named batches (keywords of the forward, or the ONNX
             graph's input names) or a tuple (positional arguments).
         mode: ``"stats"`` keeps statistics only (memory flat in the number of layers);
@@ -73,7 +73,7 @@ def capture(
             (``result.gradients``, same names as the activations) and every parameter's
             (``result.parameter_gradients``); torch modules only. In ``"tensors"`` mode the
             gradients of the ``keep`` names (tensor, layer or parameter names) keep their values.
-        target: what the gradients are of (``engine.capture.gradients``): a class index,
+        target: what the gradients are of (``layerscope.engine.capture.gradients``): a class index,
             ``"predicted"``, ``"label"`` (the input's dataset labels), an integer array of one
             class per sample, or a float array of the output's shape (MSE).
     """
@@ -93,7 +93,7 @@ def capture(
     samples = int(tensor.shape[0]) if tensor.dim() else 1
     grad_target = None
     if gradients:
-        from engine.capture.gradients import resolve_target
+        from layerscope.engine.capture.gradients import resolve_target
 
         grad_target = resolve_target(target, samples, getattr(inputs, "labels", None))
     elif target is not None:
@@ -108,7 +108,7 @@ def capture(
     grad_sink: Sink | None = None
     param_grads: dict[str, Activation] = {}
     if module is not None:
-        from engine.capture import torch_capture as tc
+        from layerscope.engine.capture import torch_capture as tc
 
         if device is not None:
             module = module.to(device)
@@ -136,7 +136,7 @@ def capture(
                 "gradients need a torch model (autograd); ONNX Runtime runs forward only: load "
                 "the torch weights with --arch instead"
             )
-        from engine.capture import onnx_capture as oc
+        from layerscope.engine.capture import onnx_capture as oc
 
         g = oc.graph_for(onnx_key, path, device or "cpu")
         batches = oc.split_for(g, batches)

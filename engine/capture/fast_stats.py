@@ -1,13 +1,13 @@
 """Exact statistics of one activation in a handful of vectorised passes, on the tensor's device.
 
-``engine.stats.compute`` is the reference: float64 chunks, NumPy-identical binning. It is exact but
+``layerscope.engine.stats.compute`` is the reference: float64 chunks, NumPy-identical binning. It is exact but
 makes ~15 float64 passes over a tensor, several times the cost of the layer that produced it. Here a
 finite float32/float16/bfloat16 activation takes one ``aminmax`` pass, then one sweep in chunks of
 31K values that stay in the CPU cache while seven small kernels run over them (row sums, row
 norms, non-zero counts, bin numbers), then one ``bincount`` of the bin numbers:
 
 * ``min``, ``max``, ``numel``, ``zeros`` and the NaN/±Inf counts are exact (a tensor with NaN or
-  Inf, or with ``min == max``, goes through ``engine.stats.compute`` instead).
+  Inf, or with ``min == max``, goes through ``layerscope.engine.stats.compute`` instead).
 * ``mean`` and ``std`` come from sums and sums of squares, float32 within rows of 1,024 values and
   float64 across rows; where the mean dominates the spread (mean² > 16 var) the variance is taken
   about the mean instead, so cancellation never costs more than ~1e-5 relative. They are not
@@ -20,7 +20,7 @@ norms, non-zero counts, bin numbers), then one ``bincount`` of the bin numbers:
   of ``numpy.linspace(min, max, bins + 1)``.
 
 On the CPU, when numba is installed, the same results come from two compiled kernels
-(``engine.kernels``): one read of the values for count/min/max/zeros/NaN-Inf and float64 sums,
+(``layerscope.engine.kernels``): one read of the values for count/min/max/zeros/NaN-Inf and float64 sums,
 one read to bin them (same bin map, same edges); the sweep above remains for CUDA tensors.
 """
 
@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine import kernels
-from engine import stats as _stats
-from engine.stats import TensorStats
+from layerscope.engine import kernels
+from layerscope.engine import stats as _stats
+from layerscope.engine.stats import TensorStats
 
 if TYPE_CHECKING:
     import torch

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import InputError
+from layerscope.engine.errors import InputError
 
 if TYPE_CHECKING:
     import torch

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.capture.result import CaptureCancelled
-from engine.capture.sink import PASS_FULL, PASS_HIST, PASS_MOMENTS, Sink
-from engine.errors import InputError, ModelFileError, first_line
-from engine.model import QuantInfo
-from engine.onnx_graph import GraphIndex, require_text_names
+from layerscope.engine.capture.result import CaptureCancelled
+from layerscope.engine.capture.sink import PASS_FULL, PASS_HIST, PASS_MOMENTS, Sink
+from layerscope.engine.errors import InputError, ModelFileError, first_line
+from layerscope.engine.model import QuantInfo
+from layerscope.engine.onnx_graph import GraphIndex, require_text_names
 
 # op type → (index of scale input, index of zero-point input) describing the node's output.
 _OUT_QPARAMS = {

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import Cancelled
-from engine.model import QuantInfo
-from engine.stats import TensorStats
+from layerscope.engine.errors import Cancelled
+from layerscope.engine.model import QuantInfo
+from layerscope.engine.stats import TensorStats
 
 if TYPE_CHECKING:
     import torch

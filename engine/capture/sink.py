@@ -17,11 +17,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine import stats as _stats
-from engine.capture import fast_stats as fs
-from engine.capture.result import Activation
-from engine.model import QuantInfo
-from engine.quant import dequantize, int_bins, torch_quant_info
+from layerscope.engine import stats as _stats
+from layerscope.engine.capture import fast_stats as fs
+from layerscope.engine.capture.result import Activation
+from layerscope.engine.model import QuantInfo
+from layerscope.engine.quant import dequantize, int_bins, torch_quant_info
 
 if TYPE_CHECKING:
     import torch

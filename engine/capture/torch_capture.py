@@ -2,7 +2,7 @@
 
 With a gradient target the same pass runs with autograd on and ends in a backward pass: a tensor
 hook on every module output feeds a second sink, and each parameter's ``.grad`` is read after the
-first pass over all batches (see ``engine.capture.gradients``).
+first pass over all batches (see ``layerscope.engine.capture.gradients``).
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from engine.capture import fast_stats as fs
-from engine.capture.result import Activation, CaptureCancelled
-from engine.capture.sink import PASS_FULL, PASS_HIST, PASS_MOMENTS, Sink
-from engine.errors import InputError, first_line
+from layerscope.engine.capture import fast_stats as fs
+from layerscope.engine.capture.result import Activation, CaptureCancelled
+from layerscope.engine.capture.sink import PASS_FULL, PASS_HIST, PASS_MOMENTS, Sink
+from layerscope.engine.errors import InputError, first_line
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from engine.capture.gradients import GradientTarget
+    from layerscope.engine.capture.gradients import GradientTarget
 
 
 # The model's own output: parentheses never occur in module paths, so no layer can clash with it.

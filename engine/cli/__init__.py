@@ -12,8 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from engine.cli.arch_args import add_arch_arguments, arch_options
-from engine.errors import LayerscopeError
+from layerscope.engine.cli.arch_args import add_arch_arguments, arch_options
+from layerscope.engine.errors import LayerscopeError
 
 # Verb modules, in the order `layerscope --help` lists them.
 VERB_MODULES = [
@@ -36,9 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for name in VERB_MODULES:
         try:
-            module = importlib.import_module(f"engine.cli.{name}")
+            module = importlib.import_module(f"layerscope.engine.cli.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"engine.cli.{name}":
+            if exc.name != f"layerscope.engine.cli.{name}":
                 raise
             continue  # a verb whose module is not installed in this build
         module.register(sub)
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except LayerscopeError as exc:  # before the screen takes over: one line, exit 2
             print(f"layerscope: {exc}", file=sys.stderr)
             return 2
-        from tui.app import run_app
+        from layerscope.tui.app import run_app
 
         return run_app(
             args.path, trust=args.trust, device=args.device, arch=arch, arch_kwargs=arch_kwargs

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.errors import InputError
+from layerscope.engine.errors import InputError
 
 MAX_KWARGS_BYTES = 1 << 20  # constructor arguments, not a data set
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli.arch_args import add_arch_arguments, arch_options  # light: no torch
+from layerscope.engine.cli.arch_args import add_arch_arguments, arch_options  # light: no torch
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -116,8 +116,8 @@ def capture_progress(samples: int, batch_size: int | None) -> tuple[Any, Any]:
     """(reporter, capture's progress callback): batches, samples, layer and ETA on stderr."""
     import math
 
-    from engine.capture import DEFAULT_BATCH
-    from engine.cli.progress import ProgressReporter
+    from layerscope.engine.capture import DEFAULT_BATCH
+    from layerscope.engine.cli.progress import ProgressReporter
 
     reporter = ProgressReporter("capture")
     bs = batch_size or DEFAULT_BATCH
@@ -141,13 +141,13 @@ def capture_progress(samples: int, batch_size: int | None) -> tuple[Any, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.capture import capture
-    from engine.errors import InputError
-    from engine.inputs import load_input, model_input_shape
-    from engine.io import check_user_target
-    from engine.loaders import load_model
-    from engine.loaders.torchscript_meta import require_trust
-    from engine.report import from_capture, save
+    from layerscope.engine.capture import capture
+    from layerscope.engine.errors import InputError
+    from layerscope.engine.inputs import load_input, model_input_shape
+    from layerscope.engine.io import check_user_target
+    from layerscope.engine.loaders import load_model
+    from layerscope.engine.loaders.torchscript_meta import require_trust
+    from layerscope.engine.report import from_capture, save
 
     if args.bins < 1:
         raise InputError(f"--bins must be at least 1, got {args.bins}")
@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     report = from_capture(result)
     path = save(report, out_dir / name, force=args.force, force_hint="pass --force to overwrite it")
     if args.json:
-        from engine.io import dumps
+        from layerscope.engine.io import dumps
 
         sys.stdout.write(dumps({"report_path": str(path), **report.to_dict()}, indent=1))
         sys.stdout.write("\n")
@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _target(spec: str | None) -> Any:
     """``--target``: a keyword, a class index, or a .npy file (read without pickles)."""
-    from engine.capture.gradients import parse_target
+    from layerscope.engine.capture.gradients import parse_target
 
     return parse_target(spec, "--target")
 
@@ -230,7 +230,7 @@ def _print(result: Any, path: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from engine.cli.progress import table_width
+    from layerscope.engine.cli.progress import table_width
 
     grads = result.gradients
     cols = ["shape", "mean", "std", "min", "max", "zeros", "NaN/Inf"]

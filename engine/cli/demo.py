@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.demo import build_demo_models, read_manifest
+    from layerscope.engine.demo import build_demo_models, read_manifest
 
     # Progress goes to stderr so that --json output on stdout stays parseable.
     def progress(msg: str) -> None:

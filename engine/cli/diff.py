@@ -44,8 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.diff import diff
-    from engine.errors import InputError
+    from layerscope.engine.diff import diff
+    from layerscope.engine.errors import InputError
 
     if args.std_factor <= 1:
         raise InputError(f"--std-factor must be above 1, got {args.std_factor}")
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         dead_rise=args.dead_rise,
     )
     if args.json:
-        from engine.io import dumps
+        from layerscope.engine.io import dumps
 
         sys.stdout.write(dumps(d.to_dict(), indent=1))  # no Inf/NaN literals
         sys.stdout.write("\n")

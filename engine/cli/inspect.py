@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from engine.cli.arch_args import add_arch_arguments, arch_options  # light: no torch
+from layerscope.engine.cli.arch_args import add_arch_arguments, arch_options  # light: no torch
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,10 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine import inspect as ins
-    from engine.errors import LayerscopeError
-    from engine.loaders import load_model
-    from engine.usecases.tensor_json import model_record, tensor_document, tensor_record
+    from layerscope.engine import inspect as ins
+    from layerscope.engine.errors import LayerscopeError
+    from layerscope.engine.loaders import load_model
+    from layerscope.engine.usecases.tensor_json import model_record, tensor_document, tensor_record
 
     if args.bins < 1:
         raise LayerscopeError(f"--bins must be at least 1, got {args.bins}")
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         args.model, arch=arch, arch_kwargs=arch_kwargs, trust=args.trust, device=args.device
     )
     if args.summary:
-        from engine.cli.summary import run_summary
+        from layerscope.engine.cli.summary import run_summary
 
         return run_summary(model, args)
     if args.layer is not None:
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         while not layer.tensors and len(layer.children) == 1:  # ONNX: /conv1 → /conv1/Conv
             layer = model.layer(layer.children[0])
         if not layer.tensors:
-            from engine.errors import NotFoundError
+            from layerscope.engine.errors import NotFoundError
 
             raise NotFoundError(
                 f"layer {args.layer!r} of {model.path.name} has no tensors of its own"
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _dump(obj: Any) -> None:
-    from engine.io import dumps
+    from layerscope.engine.io import dumps
 
     sys.stdout.write(dumps(obj, indent=2, default=str) + "\n")  # no Inf/NaN literals
 
@@ -111,7 +111,7 @@ def _print_tree(model: Any, layers: list[tuple[Any, list[tuple[Any, Any]]]]) -> 
     from rich.console import Console
     from rich.table import Table
 
-    from engine.formatting import fmt_bytes, fmt_num
+    from layerscope.engine.formatting import fmt_bytes, fmt_num
 
     table = Table(title=f"{model.path.name} · {model.format}", header_style="bold", expand=False)
     for col, just in (("layer", "left"), ("kind", "left"), ("params", "right"), ("tensor", "left"),
@@ -150,7 +150,7 @@ def _print_tree(model: Any, layers: list[tuple[Any, list[tuple[Any, Any]]]]) -> 
 def _print_tensor(model: Any, ref: Any, st: Any, view: str) -> None:
     from rich.console import Console
 
-    from engine.formatting import ascii_histogram, fmt_num
+    from layerscope.engine.formatting import ascii_histogram, fmt_num
 
     console = Console()
     console.print(f"[bold]{ref.name}[/] · layer {ref.layer or '(model)'} · {model.path.name}")

@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli.arch_args import add_arch_arguments, arch_options  # light: no torch
-from engine.quant_compare.result import DEFAULT_THRESHOLD_DB, RANDOM_SAMPLES  # numpy only
+from layerscope.engine.cli.arch_args import add_arch_arguments, arch_options  # light: no torch
+from layerscope.engine.quant_compare.result import (  # numpy only
+    DEFAULT_THRESHOLD_DB,
+    RANDOM_SAMPLES,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.usecases.quant import ComparisonSpec, run_comparison
+    from layerscope.engine.usecases.quant import ComparisonSpec, run_comparison
 
     arch, arch_kwargs = arch_options(args)
     spec = ComparisonSpec(
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         normalize=args.normalize, threshold_db=args.threshold, weights_only=args.weights_only,
         arch=arch, arch_kwargs=arch_kwargs, trust=args.trust, suggest_exclude=args.suggest_exclude,
     )  # fmt: skip
-    from engine.cli.progress import ProgressReporter
+    from layerscope.engine.cli.progress import ProgressReporter
 
     reporter = ProgressReporter("quant-compare")
 
@@ -120,7 +123,7 @@ def _print(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from engine.formatting import fmt_num
+    from layerscope.engine.formatting import fmt_num
 
     console = Console() if sys.stdout.isatty() else Console(width=200)
     table = Table(

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.training.paths import LAST_CKPT  # file names only: no heavy imports
+from layerscope.engine.training.paths import LAST_CKPT  # file names only: no heavy imports
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,13 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _runs_dir(args: argparse.Namespace) -> Path:
-    from engine.training.runs import default_runs_dir
+    from layerscope.engine.training.runs import default_runs_dir
 
     return args.runs_dir or default_runs_dir()
 
 
 def list_cmd(args: argparse.Namespace) -> int:
-    from engine.usecases.runs import list_runs, run_files
+    from layerscope.engine.usecases.runs import list_runs, run_files
 
     runs = list_runs(_runs_dir(args))
     if args.json:  # each row with the files it has to open: checkpoint, model.onnx, PNGs
@@ -87,7 +87,7 @@ def list_cmd(args: argparse.Namespace) -> int:
 
 
 def tail_cmd(args: argparse.Namespace) -> int:
-    from engine.training.events import format_event, tail_events
+    from layerscope.engine.training.events import format_event, tail_events
 
     run_dir = _resolve(args.run, _runs_dir(args))
     try:
@@ -99,8 +99,8 @@ def tail_cmd(args: argparse.Namespace) -> int:
 
 
 def stop_cmd(args: argparse.Namespace) -> int:
-    from engine.errors import InputError
-    from engine.training.runs import stop_run
+    from layerscope.engine.errors import InputError
+    from layerscope.engine.training.runs import stop_run
 
     run_dir = _resolve(args.run, _runs_dir(args))
     if not stop_run(run_dir):
@@ -112,7 +112,7 @@ def stop_cmd(args: argparse.Namespace) -> int:
 
 def _resolve(spec: str, runs_dir: Path) -> Path:
     """The run folder for RUN; a name several runs share means the newest (a note on stderr)."""
-    from engine.training.runs import resolve_run
+    from layerscope.engine.training.runs import resolve_run
 
     notes: list[str] = []
     run_dir = resolve_run(spec, runs_dir, notes)
@@ -130,7 +130,7 @@ def _cell(value: Any) -> str:
 
 
 def compare_cmd(args: argparse.Namespace) -> int:
-    from engine.training.runs import compare_runs
+    from layerscope.engine.training.runs import compare_runs
 
     runs_dir = _runs_dir(args)
     table_data = compare_runs([_resolve(r, runs_dir) for r in args.runs])

@@ -15,7 +15,7 @@ TOP = 10
 
 def run_summary(model: Any, args: argparse.Namespace) -> int:
     """Print the summary of ``model``; scan for NaN/Inf unless ``--no-stats`` was given."""
-    from engine.summary import scan, summarize
+    from layerscope.engine.summary import scan, summarize
 
     summary = summarize(model, top=getattr(args, "top", None) or TOP)
     if not getattr(args, "no_stats", False):
@@ -23,7 +23,7 @@ def run_summary(model: Any, args: argparse.Namespace) -> int:
         steps = scan(model, summary, device=device)
         _drive_with_progress(steps, f"scanning {model.path.name} for NaN/Inf")
     if getattr(args, "json", False):
-        from engine.io import dumps
+        from layerscope.engine.io import dumps
 
         sys.stdout.write(dumps(summary.to_dict(), indent=2, default=str))
         sys.stdout.write("\n")
@@ -57,7 +57,7 @@ def _print(summary: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from engine.formatting import fmt_bytes, fmt_count
+    from layerscope.engine.formatting import fmt_bytes, fmt_count
 
     console = Console() if sys.stdout.isatty() else Console(width=160)
     shards = summary.metadata.get("shards")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.errors import ConfigError
+from layerscope.engine.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def follow(run_dir: Path) -> int:
     """Print the run's events until it ends; Ctrl-C detaches. Exit 1 if the run failed."""
-    from engine.training.events import format_event, tail_events
-    from engine.training.runs import run_status
+    from layerscope.engine.training.events import format_event, tail_events
+    from layerscope.engine.training.runs import run_status
 
     try:
         for event in tail_events(run_dir):
@@ -57,7 +57,12 @@ def follow(run_dir: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.training.runs import default_runs_dir, launch_run, resolve_run, resume_run
+    from layerscope.engine.training.runs import (
+        default_runs_dir,
+        launch_run,
+        resolve_run,
+        resume_run,
+    )
 
     runs_dir = args.runs_dir or default_runs_dir()
     if args.resume:
@@ -72,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "layerscope train needs a CONFIG file (e.g. configs/resnet8_digits.yaml) or --resume RUN"
             )
-        from engine.training.config import load_config
+        from layerscope.engine.training.config import load_config
 
         cfg = load_config(args.config, args.overrides)
         handle = launch_run(cfg, runs_dir, name=args.name)

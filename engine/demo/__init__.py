@@ -1,6 +1,6 @@
 """Demo models: train ResNet-8 on the embedded digits data and write it in every format we read.
 
-``build_demo_models(out_dir)`` trains the MLPerf Tiny ResNet-8 (``engine.zoo``) with Lightning on
+``build_demo_models(out_dir)`` trains the MLPerf Tiny ResNet-8 (``layerscope.engine.zoo``) with Lightning on
 scikit-learn's digits (upscaled to 32×32×3, so it works offline), then writes the float model as a
 whole-module pickle, a state dict, a Lightning checkpoint, safetensors and ONNX, plus three int8
 variants (ONNX Runtime QDQ int8, ONNX Runtime QOperator uint8, torch.ao FX int8 as TorchScript).
@@ -25,7 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from engine.demo.common import (
+from layerscope.engine.demo.common import (
     CALIBRATION_IMAGES,
     FILES,
     INPUT_NAME,
@@ -40,10 +40,15 @@ from engine.demo.common import (
     load_digits,
     write_text_atomic,
 )
-from engine.demo.evaluate import evaluate_file
-from engine.demo.export import save_onnx, save_onnx_quantized, save_torch, save_torch_int8
-from engine.demo.train import train_resnet8
-from engine.errors import ConfigError
+from layerscope.engine.demo.evaluate import evaluate_file
+from layerscope.engine.demo.export import (
+    save_onnx,
+    save_onnx_quantized,
+    save_torch,
+    save_torch_int8,
+)
+from layerscope.engine.demo.train import train_resnet8
+from layerscope.engine.errors import ConfigError
 
 __all__ = [
     "FILES",
@@ -138,7 +143,7 @@ def build_demo_models(
 def _build(out: Path, epochs: int, seed: int, say: Progress) -> list[DemoResult]:
     import torch
 
-    from engine.datasets import DIGITS_MEAN, DIGITS_STD
+    from layerscope.engine.datasets import DIGITS_MEAN, DIGITS_STD
 
     data = load_digits()
     with (

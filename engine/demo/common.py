@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.errors import LayerscopeError
-from engine.io import atomic_path
+from layerscope.engine.errors import LayerscopeError
+from layerscope.engine.io import atomic_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -117,7 +117,7 @@ def load_digits() -> DemoData:
     """Digits as normalised NCHW float32 (the layout and scaling every demo model expects)."""
     import numpy as np
 
-    from engine.datasets import DIGITS_MEAN, DIGITS_STD, digits_images, digits_split
+    from layerscope.engine.datasets import DIGITS_MEAN, DIGITS_STD, digits_images, digits_split
 
     images, labels = digits_images()
     x = images.astype(np.float32).transpose(0, 3, 1, 2) / 255.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from engine.demo.common import INPUT_NAME, quantized_engine
+from layerscope.engine.demo.common import INPUT_NAME, quantized_engine
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,7 +24,7 @@ def _torch_logits(model: Any, x: np.ndarray) -> np.ndarray:
 
 
 def _fresh_resnet8(state: dict[str, torch.Tensor]) -> nn.Module:
-    from engine.zoo import ResNet8
+    from layerscope.engine.zoo import ResNet8
 
     model = ResNet8(num_classes=10)
     model.load_state_dict(state)

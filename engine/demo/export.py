@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.demo.common import (
+from layerscope.engine.demo.common import (
     INPUT_NAME,
     ONNX_OPSET,
     OUTPUT_NAME,
@@ -57,7 +57,7 @@ def save_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
     import onnx
     import torch
 
-    from engine.datasets import DIGITS_MEAN, DIGITS_STD
+    from layerscope.engine.datasets import DIGITS_MEAN, DIGITS_STD
 
     with atomic(path) as tmp:
         torch.onnx.export(

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.demo.common import DemoData, Progress
+from layerscope.engine.demo.common import DemoData, Progress
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,8 +27,8 @@ def train_resnet8(
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    from engine.training.module import ClassifierModule
-    from engine.zoo import ResNet8
+    from layerscope.engine.training.module import ClassifierModule
+    from layerscope.engine.zoo import ResNet8
 
     pl.seed_everything(seed, workers=True, verbose=False)
     model = ResNet8(num_classes=10)

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ModelFileError
-from engine.loaders.sniff import sniff
-from engine.model import Model
+from layerscope.engine.errors import ModelFileError
+from layerscope.engine.loaders.sniff import sniff
+from layerscope.engine.model import Model
 
 CACHE_SIZE = 4
 _cache: OrderedDict[tuple[Any, ...], Model] = OrderedDict()
@@ -36,7 +36,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
 
 def _loader_for(fmt: str) -> Callable[..., Model]:
     module, func = _REGISTRY[fmt]
-    return getattr(importlib.import_module(f"engine.loaders.{module}"), func)
+    return getattr(importlib.import_module(f"layerscope.engine.loaders.{module}"), func)
 
 
 def _fingerprint(path: Path) -> tuple[int, int]:
@@ -57,7 +57,7 @@ def load_model(
     trust: bool = False,
     device: str = "cpu",
 ) -> Model:
-    """Open any supported model file or sharded folder as a :class:`~engine.model.Model`.
+    """Open any supported model file or sharded folder as a :class:`~layerscope.engine.model.Model`.
 
     Args:
         path: a model file (PyTorch, Lightning, TorchScript, ONNX, safetensors) or a shard folder.

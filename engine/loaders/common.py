@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from engine.model import TensorRef, TreeBuilder
-from engine.quant import torch_dtype_name, torch_quant_info  # their one owner
+from layerscope.engine.model import TensorRef, TreeBuilder
+from layerscope.engine.quant import torch_dtype_name, torch_quant_info  # their one owner
 
 if TYPE_CHECKING:
     import torch
@@ -91,7 +91,7 @@ def for_stats(t: torch.Tensor, what: str) -> torch.Tensor:
     if t.dtype == getattr(torch, "float8_e8m0fnu", None):
         return t.to(torch.float32)
     if "float4" in str(t.dtype):
-        from engine.errors import ModelFileError
+        from layerscope.engine.errors import ModelFileError
 
         name = str(t.dtype).removeprefix("torch.")
         raise ModelFileError(f"{what}: {name} statistics not supported")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ArchitectureError, first_line
+from layerscope.engine.errors import ArchitectureError, first_line
 
 
 def module_factory(

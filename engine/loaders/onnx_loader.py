@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import ModelFileError
-from engine.loaders import onnx_quant as oq
-from engine.loaders.common import for_stats
-from engine.model import Model, QuantInfo, TensorRef, TreeBuilder
-from engine.onnx_graph import GraphIndex, require_text_names
-from engine.paths import quote, require_regular_file, resolve_inside
+from layerscope.engine.errors import ModelFileError
+from layerscope.engine.loaders import onnx_quant as oq
+from layerscope.engine.loaders.common import for_stats
+from layerscope.engine.model import Model, QuantInfo, TensorRef, TreeBuilder
+from layerscope.engine.onnx_graph import GraphIndex, require_text_names
+from layerscope.engine.paths import quote, require_regular_file, resolve_inside
 
 # ONNX TensorProto element type → torch dtype name.
 TORCH_DTYPES = {
@@ -178,7 +178,7 @@ def load_onnx(path: Path, **_: Any) -> Model:
 
 
 class _Graph:
-    """The graph's index (engine.onnx_graph), plus what loading adds: weight aliases, safe paths
+    """The graph's index (layerscope.engine.onnx_graph), plus what loading adds: weight aliases, safe paths
     and numeric arrays of small tensors."""
 
     def __init__(self, proto: Any, base: Path, source: str = "") -> None:

@@ -13,12 +13,12 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ModelFileError
-from engine.io import load_json
-from engine.loaders.common import for_stats, guess_kinds
-from engine.loaders.sniff import read_index
-from engine.model import Model, TensorRef, TreeBuilder
-from engine.paths import quote, require_regular_file, resolve_inside
+from layerscope.engine.errors import ModelFileError
+from layerscope.engine.io import load_json
+from layerscope.engine.loaders.common import for_stats, guess_kinds
+from layerscope.engine.loaders.sniff import read_index
+from layerscope.engine.model import Model, TensorRef, TreeBuilder
+from layerscope.engine.paths import quote, require_regular_file, resolve_inside
 
 # safetensors dtype codes → torch dtype names, with bytes per element.
 DTYPES: dict[str, tuple[str, float]] = {
@@ -249,7 +249,7 @@ def load_sharded(path: Path, *, device: str = "cpu", **_: Any) -> Model:
     if config:
         meta["config"] = config
     model = builder.build(path, "safetensors-sharded", metadata=meta)
-    from engine.loaders.hf_module import module_factory
+    from layerscope.engine.loaders.hf_module import module_factory
 
     model.module_factory = module_factory(path, config, device)
     return model

@@ -6,9 +6,9 @@ import struct
 import zipfile
 from pathlib import Path
 
-from engine.errors import ModelFileError, UnknownFormatError
-from engine.io import load_json
-from engine.paths import require_regular_file, resolve_inside
+from layerscope.engine.errors import ModelFileError, UnknownFormatError
+from layerscope.engine.io import load_json
+from layerscope.engine.paths import require_regular_file, resolve_inside
 
 FORMATS = ("torchscript", "torch-zip", "torch-pickle", "safetensors", "safetensors-sharded", "onnx")
 # Field tags that may follow ir_version (field 1) at the start of an ONNX ModelProto.

@@ -15,15 +15,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from engine.errors import (
+from layerscope.engine.errors import (
     ArchitectureError,
     ModelFileError,
     UnknownFormatError,
     UntrustedPickleError,
     first_line,
 )
-from engine.loaders.common import add_flat_tensors, guess_kinds, ref_from_tensor
-from engine.model import Model, TensorRef, TreeBuilder
+from layerscope.engine.loaders.common import add_flat_tensors, guess_kinds, ref_from_tensor
+from layerscope.engine.model import Model, TensorRef, TreeBuilder
 
 # Keys under which training scripts commonly nest the weights of a checkpoint.
 _NESTED_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "weights")
@@ -67,7 +67,7 @@ def load_torch(
 
     mmap = fmt == "torch-zip"  # legacy pickles cannot be memory-mapped
     if fmt == "torch-zip":
-        from engine.loaders.zip_check import check_archive
+        from layerscope.engine.loaders.zip_check import check_archive
 
         check = check_archive(path)  # compressed/short members, corrupt zip, oversized pickle
         mmap = check.mmap_ok
@@ -97,7 +97,7 @@ def load_torch(
     if kind == "lightning-ckpt":
         tensors = _strip_common_prefix(tensors, meta)
     if arch is not None:
-        from engine import zoo
+        from layerscope.engine import zoo
 
         hparams = obj.get("hyper_parameters") if kind == "lightning-ckpt" else None
         kwargs, sources = zoo.arch_kwargs_for(
@@ -121,7 +121,7 @@ def _load_metadata_only(path: Path, data: bytes | None = None, mmap: bool = True
     Tensor bytes are read on first ``load()``: the archive is then ``torch.load``-ed once,
     memory-mapped, and shared by every tensor of the model.
     """
-    from engine.loaders.torch_meta import Unsupported, read_metadata
+    from layerscope.engine.loaders.torch_meta import Unsupported, read_metadata
 
     try:
         obj = read_metadata(path, data)
@@ -179,7 +179,7 @@ def load_torchscript(path: Path, *, device: str = "cpu", trust: bool = False, **
     import torch
 
     if not trust:
-        from engine.loaders.torchscript_meta import load_torchscript_listing
+        from layerscope.engine.loaders.torchscript_meta import load_torchscript_listing
 
         return load_torchscript_listing(path)
     try:
@@ -227,7 +227,7 @@ def _find_state_dict(obj: Any, path: Path) -> tuple[str, dict[str, Any], dict[st
 
 
 def _is_tensor(value: Any) -> bool:
-    from engine.loaders.torch_meta import TensorMeta
+    from layerscope.engine.loaders.torch_meta import TensorMeta
 
     if isinstance(value, TensorMeta):
         return True
@@ -291,7 +291,7 @@ def bind_architecture(
     ``sources`` (argument → ``arch_kwargs`` / ``hyper_parameters``) lets a mismatch say which
     arguments a checkpoint supplied: the likely culprits.
     """
-    from engine import zoo
+    from layerscope.engine import zoo
 
     module = zoo.build(arch, **dict(arch_kwargs))
     from_ckpt = [

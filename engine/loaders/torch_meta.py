@@ -93,7 +93,7 @@ def read_metadata(path: Path, data: bytes | None = None) -> Any:
     """The unpickled object of a torch zip archive, tensors replaced by ``TensorMeta``.
 
     ``data`` is the archive's ``data.pkl`` when the caller has read it already (bounded, checked:
-    ``engine.loaders.zip_check``).
+    ``layerscope.engine.loaders.zip_check``).
 
     Raises:
         Unsupported: anything else is in the pickle (modules, quantized tensors, custom classes).

@@ -26,16 +26,20 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import ModelFileError, UntrustedCodeError
-from engine.loaders.torch_meta import _STORAGE_DTYPES, Unsupported, _MetaUnpickler
-from engine.model import Model, QuantInfo, TensorRef, TreeBuilder
+from layerscope.engine.errors import ModelFileError, UntrustedCodeError
+from layerscope.engine.loaders.torch_meta import _STORAGE_DTYPES, Unsupported, _MetaUnpickler
+from layerscope.engine.model import Model, QuantInfo, TensorRef, TreeBuilder
 
 if TYPE_CHECKING:
     import torch
 
 _MAX_PICKLE = 256 << 20  # a data.pkl larger than this is not a model's: refuse, do not read it
 _QSTORAGES = {"QInt8Storage": "qint8", "QUInt8Storage": "quint8", "QInt32Storage": "qint32"}
-_QDTYPES = {"qint8": "int8", "quint8": "uint8", "qint32": "int32"}  # as engine.loaders.common
+_QDTYPES = {
+    "qint8": "int8",
+    "quint8": "uint8",
+    "qint32": "int32",
+}  # as layerscope.engine.loaders.common
 _DTYPES = {*_STORAGE_DTYPES.values(), *_QSTORAGES.values()}
 _SCHEMES = ("per_tensor_affine", "per_channel_affine", "per_channel_affine_float_qparams")
 # torch.jit._pickle helpers that only wrap plain values (type tags of lists and dicts).
@@ -331,7 +335,7 @@ def _ref(name: str, role: str, t: ScriptTensor, archive: _Archive, source: str) 
 
 
 def _quant_info(t: ScriptTensor, archive: _Archive) -> QuantInfo:
-    """Scale/zero point/axis, as ``engine.loaders.common.torch_quant_info`` gives them."""
+    """Scale/zero point/axis, as ``layerscope.engine.loaders.common.torch_quant_info`` gives them."""
     import numpy as np
 
     assert t.quant is not None

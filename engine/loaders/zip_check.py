@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ModelFileError
+from layerscope.engine.errors import ModelFileError
 
 # A state dict's pickle is ~100 bytes per tensor: 64 MiB covers ~600k tensors. A bigger data.pkl
 # would be inflated into memory whole, so it is refused rather than read.

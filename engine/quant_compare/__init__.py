@@ -20,16 +20,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.errors import LayerscopeError
-from engine.loaders.torchscript_meta import require_trust
-from engine.model import Model
-from engine.onnx_graph import GraphIndex
-from engine.quant import error_figures
-from engine.quant_compare import activations as _acts
-from engine.quant_compare.blame import mark_origins
-from engine.quant_compare.match import Pair, match
-from engine.quant_compare.ops import BatchNorm, Op, exclude_name, model_ops
-from engine.quant_compare.result import (
+from layerscope.engine.errors import LayerscopeError
+from layerscope.engine.loaders.torchscript_meta import require_trust
+from layerscope.engine.model import Model
+from layerscope.engine.onnx_graph import GraphIndex
+from layerscope.engine.quant import error_figures
+from layerscope.engine.quant_compare import activations as _acts
+from layerscope.engine.quant_compare.blame import mark_origins
+from layerscope.engine.quant_compare.match import Pair, match
+from layerscope.engine.quant_compare.ops import BatchNorm, Op, exclude_name, model_ops
+from layerscope.engine.quant_compare.result import (
     DEFAULT_THRESHOLD_DB,
     RANDOM_SAMPLES,
     Comparison,
@@ -72,7 +72,7 @@ def compare(
 
     Args:
         float_model / quant_model: loaded models or paths (loaded with ``arch``/``trust``).
-        inputs: a batch (array, tensor or ``engine.inputs.InputBatch``) or a sequence of
+        inputs: a batch (array, tensor or ``layerscope.engine.inputs.InputBatch``) or a sequence of
             them; ``None`` for ``num_inputs`` seeded random samples of the declared input shape.
         threshold_db: layers whose weight or activation SQNR is below this are flagged.
         activations: also run both models (activations and output); weights only if False.
@@ -84,7 +84,7 @@ def compare(
         NothingToCompareError: no conv/linear layer of one model matches one of the other.
         LayerscopeError: a model cannot be loaded or refuses the inputs.
     """
-    from engine.loaders import load_model
+    from layerscope.engine.loaders import load_model
 
     if not math.isfinite(threshold_db):
         raise LayerscopeError(
@@ -186,7 +186,7 @@ def compared_weights(layer: LayerComparison) -> tuple[Any, Any]:
 
 def _weight_bias(op: Op) -> tuple[Any, Any]:
     """Real-valued weight in ``[out, in, ...]`` order, and bias (``None`` if absent)."""
-    from engine.inspect import tensor_values
+    from layerscope.engine.inspect import tensor_values
 
     w = tensor_values(op.weight, "float").float()
     if op.transposed and w.dim() == 2:
@@ -199,7 +199,7 @@ def _fold(w: Any, b: Any, bn: BatchNorm) -> tuple[Any, Any]:
     """Conv/linear followed by BN → one conv/linear, as ONNX Runtime's Conv+BN fusion computes it."""
     import torch
 
-    from engine.inspect import tensor_values
+    from layerscope.engine.inspect import tensor_values
 
     gamma, beta, mean, var = (tensor_values(r).double().reshape(-1) for r in (bn.gamma, bn.beta, bn.mean, bn.var))  # fmt: skip
     factor = gamma / torch.sqrt(var + bn.eps)

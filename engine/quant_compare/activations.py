@@ -16,17 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.model import Model
-from engine.onnx_graph import GraphIndex
-from engine.quant import ErrorFigures, sqnr_db
-from engine.quant_compare import run as _run
-from engine.quant_compare.ops import ACTIVATIONS as _ACTIVATIONS
-from engine.quant_compare.result import ComparisonCancelled, OutputComparison, TensorComparison
+from layerscope.engine.errors import InputError
+from layerscope.engine.model import Model
+from layerscope.engine.onnx_graph import GraphIndex
+from layerscope.engine.quant import ErrorFigures, sqnr_db
+from layerscope.engine.quant_compare import run as _run
+from layerscope.engine.quant_compare.ops import ACTIVATIONS as _ACTIVATIONS
+from layerscope.engine.quant_compare.result import (
+    ComparisonCancelled,
+    OutputComparison,
+    TensorComparison,
+)
 
 if TYPE_CHECKING:
-    from engine.quant_compare.match import Pair
-    from engine.quant_compare.result import Comparison
+    from layerscope.engine.quant_compare.match import Pair
+    from layerscope.engine.quant_compare.result import Comparison
 
 # Suffixes quantizers append to an activation's name, best first: the dequantized value is what
 # the next layer of the quantized model really sees.
@@ -199,7 +203,7 @@ def compare_activations(
 def _quant_producers(qm: Model) -> dict[str, str]:
     """Value name → the float node name (``_quant`` suffix off) of the op computing it in the
     quantized graph; Q/DQ nodes are skipped, as excluding them is not what keeps a value float."""
-    from engine.quant_compare.ops import exclude_name
+    from layerscope.engine.quant_compare.ops import exclude_name
 
     skip = _SKIP_PRODUCERS | {"DequantizeLinear"}
     return {

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.model import Model
-from engine.onnx_graph import GraphIndex
-from engine.quant_compare.result import Comparison
+from layerscope.engine.model import Model
+from layerscope.engine.onnx_graph import GraphIndex
+from layerscope.engine.quant_compare.result import Comparison
 
 
 def mark_origins(result: Comparison, fm: Model) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from engine.quant_compare.ops import Op
+from layerscope.engine.quant_compare.ops import Op
 
 
 @dataclass

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.model import Model, TensorRef
-from engine.onnx_graph import GraphIndex
+from layerscope.engine.model import Model, TensorRef
+from layerscope.engine.onnx_graph import GraphIndex
 
 CONV_OPS = {"Conv", "QLinearConv", "ConvInteger", "ConvTranspose"}
 LINEAR_OPS = {"Gemm", "QGemm", "MatMul", "QLinearMatMul", "MatMulInteger"}

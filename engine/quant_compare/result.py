@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import Cancelled, LayerscopeError
-from engine.quant import ErrorFigures, _json_float
+from layerscope.engine.errors import Cancelled, LayerscopeError
+from layerscope.engine.quant import ErrorFigures, _json_float
 
 DEFAULT_THRESHOLD_DB = 20.0  # flag layers below this SQNR: the CLI's, the app's and compare()'s
 RANDOM_SAMPLES = 8  # seeded random samples drawn when the inputs are plain "random"

@@ -1,6 +1,6 @@
 """Running both models on the same inputs and reading the activations a comparison needs.
 
-The activations come from ``engine.capture`` in ``"tensors"`` mode (ONNX Runtime with every
+The activations come from ``layerscope.engine.capture`` in ``"tensors"`` mode (ONNX Runtime with every
 intermediate value as an output; forward hooks for PyTorch), keeping only the values compared.
 Integer activations (QOperator graphs, torch quantized tensors) are dequantized here. TorchScript
 modules cannot be hooked, so for them only the model's output is read.
@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import InputError, LayerscopeError
-from engine.model import Model
-from engine.quant_compare.result import ComparisonCancelled
+from layerscope.engine.errors import InputError, LayerscopeError
+from layerscope.engine.model import Model
+from layerscope.engine.quant_compare.result import ComparisonCancelled
 
 
 class Runner:
-    """Runs one model on a batch through ``engine.capture`` and returns its real-valued
+    """Runs one model on a batch through ``layerscope.engine.capture`` and returns its real-valued
     ``(output, {activation name: array})`` for the ``wanted`` activations."""
 
     def __init__(self, model: Model, wanted: Sequence[str]) -> None:
@@ -32,7 +32,7 @@ class Runner:
         if model.onnx is not None:
             self.outputs = [model.onnx.graph.output[0].name]
         else:
-            from engine.capture import torch_capture
+            from layerscope.engine.capture import torch_capture
 
             # capture's name for a module's own output (its first part, for tuple outputs)
             base = getattr(torch_capture, "OUTPUT", "")
@@ -45,8 +45,8 @@ class Runner:
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         import torch
 
-        from engine.capture import CaptureCancelled, capture
-        from engine.capture.sink import values_only
+        from layerscope.engine.capture import CaptureCancelled, capture
+        from layerscope.engine.capture.sink import values_only
 
         if self.model.onnx is not None:
             _check_shape(self.model, batch)
@@ -94,7 +94,7 @@ def _real(act: Any) -> np.ndarray:
     if v.is_quantized:
         v = v.dequantize()
     elif act.quant is not None and not v.is_floating_point():
-        from engine.quant import dequantize
+        from layerscope.engine.quant import dequantize
 
         v = dequantize(v, act.quant)
     return v.detach().float().cpu().numpy()
@@ -107,7 +107,7 @@ def runner(model: Model, wanted: Sequence[str]) -> Runner | None:
 
 def input_shape(*models: Model) -> tuple[int, ...] | None:
     """A one-sample input shape (``(1, 3, 32, 32)``) from the first model that declares one."""
-    from engine.inputs import model_input_shape
+    from layerscope.engine.inputs import model_input_shape
 
     for m in models:
         shape = model_input_shape(m)
@@ -130,7 +130,7 @@ def as_batches(inputs: Any) -> list[np.ndarray]:
     items = [inputs] if hasattr(inputs, "shape") or hasattr(inputs, "tensor") else list(inputs)
     out = []
     for x in items:
-        if hasattr(x, "tensor"):  # an engine.inputs.InputBatch
+        if hasattr(x, "tensor"):  # an layerscope.engine.inputs.InputBatch
             x = x.tensor
         if hasattr(x, "detach"):
             x = x.detach().cpu().numpy()

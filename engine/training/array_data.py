@@ -15,8 +15,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from engine.errors import InputError
-from engine.training.config import DataConfig
+from layerscope.engine.errors import InputError
+from layerscope.engine.training.config import DataConfig
 
 
 class TensorPairDataset(Dataset):
@@ -175,8 +175,8 @@ class DatasetsDataModule(ArrayDataModule):
 
 def load_module_data(cfg: DataConfig, task: str) -> pl.LightningDataModule:
     """Call ``data.source`` with ``data.kwargs``; a datamodule is used as is, datasets are batched."""
-    from engine import zoo
-    from engine.errors import first_line
+    from layerscope.engine import zoo
+    from layerscope.engine.errors import first_line
 
     fn = zoo.resolve_arch(cfg.source or "")
     try:

@@ -14,8 +14,8 @@ from typing import Any
 import pytorch_lightning as pl
 from loguru import logger
 
-from engine.errors import ConfigError
-from engine.training.callbacks import (
+from layerscope.engine.errors import ConfigError
+from layerscope.engine.training.callbacks import (
     ConfusionMatrixCallback,
     DatasetStatisticsCallback,
     EventsCallback,
@@ -28,11 +28,11 @@ from engine.training.callbacks import (
     SampleVisualizationCallback,
     TrainingHistoryCallback,
 )
-from engine.training.config import RunConfig
-from engine.training.data import ImageDataModule
-from engine.training.events import EventWriter
-from engine.training.module import ClassifierModule, RegressionModule
-from engine.training.paths import LAST_CKPT, STOP_FILE
+from layerscope.engine.training.config import RunConfig
+from layerscope.engine.training.data import ImageDataModule
+from layerscope.engine.training.events import EventWriter
+from layerscope.engine.training.module import ClassifierModule, RegressionModule
+from layerscope.engine.training.paths import LAST_CKPT, STOP_FILE
 
 
 @dataclass
@@ -47,7 +47,7 @@ class RunParts:
 
 def build_data(cfg: RunConfig) -> pl.LightningDataModule:
     """The datamodule, already set up (class names are needed to size the model)."""
-    from engine.training.array_data import ArrayDataModule, load_module_data
+    from layerscope.engine.training.array_data import ArrayDataModule, load_module_data
 
     kind, task = cfg.data.kind, cfg.task.kind
     dm: pl.LightningDataModule
@@ -74,7 +74,7 @@ def _takes(arch: str, name: str) -> bool:
     """Whether the architecture's constructor accepts ``name`` (or any keyword)."""
     import inspect
 
-    from engine import zoo
+    from layerscope.engine import zoo
 
     try:
         sig = inspect.signature(zoo.resolve_arch(arch))
@@ -86,7 +86,7 @@ def _takes(arch: str, name: str) -> bool:
 def build_module(cfg: RunConfig, num_classes: int | None = None) -> pl.LightningModule:
     """The task's module around the architecture, built with ``model.kwargs`` (a classifier's
     ``num_classes`` is added from the data when the constructor takes it and it is not given)."""
-    from engine import zoo
+    from layerscope.engine import zoo
 
     task = cfg.task
     kwargs = dict(cfg.model.kwargs)
@@ -131,7 +131,7 @@ def build_callbacks(
     """Observability callbacks, checkpoints, graceful stop and the events stream, in hook order."""
     from pytorch_lightning.callbacks import ModelCheckpoint
 
-    from engine.training.hook import checkpoint_options
+    from layerscope.engine.training.hook import checkpoint_options
 
     stopper = stopper or GracefulStopCallback(run_dir / STOP_FILE, run_dir / LAST_CKPT)
     monitor, mode = cfg.task.resolved_monitor(), cfg.task.resolved_mode()
@@ -160,7 +160,7 @@ def build_callbacks(
         TrainingHistoryCallback(run_dir, monitor=monitor, mode=mode, plots=cfg.logging.artifacts)
     )
     if cfg.health.enabled:
-        from engine.training.callbacks.layer_health import LayerHealthCallback
+        from layerscope.engine.training.callbacks.layer_health import LayerHealthCallback
 
         callbacks.append(LayerHealthCallback(run_dir, cfg.health, writer=writer))
     if cfg.export.onnx:

@@ -1,7 +1,7 @@
 """Run configs: typed dataclasses loaded from YAML, validated on load, overridable with ``--set``.
 
 Every error names the offending key (``optimizer.name``) and what is allowed, so a typo in a
-recipe is a one-line :class:`~engine.errors.ConfigError`, never a traceback from deep inside
+recipe is a one-line :class:`~layerscope.engine.errors.ConfigError`, never a traceback from deep inside
 Lightning.
 """
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ConfigError
-from engine.training.health import HealthConfig
+from layerscope.engine.errors import ConfigError
+from layerscope.engine.training.health import HealthConfig
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "warmup_cosine")
@@ -416,14 +416,14 @@ def check_launch(cfg: RunConfig) -> None:
     """What a run needs from this machine, checked before a run folder or process exists: the
     data is there and the architecture imports. (Not on load: a recipe may name data that will
     only exist on the machine that trains.)"""
-    from engine.errors import LayerscopeError
+    from layerscope.engine.errors import LayerscopeError
 
     if cfg.data.kind == "folder" and not Path(cfg.data.path or "").expanduser().is_dir():
         raise ConfigError(f"data.path {cfg.data.path} is not a folder (one sub-folder per class)")
     if cfg.data.kind == "arrays" and not Path(cfg.data.path or "").expanduser().exists():
         raise ConfigError(f"data.path {cfg.data.path} does not exist (an .npz or a .npy folder)")
     if cfg.data.kind == "module":
-        from engine import zoo
+        from layerscope.engine import zoo
 
         try:  # the same import rules as model.arch: the working folder is importable
             zoo.resolve_arch(cfg.data.source or "")
@@ -432,13 +432,13 @@ def check_launch(cfg: RunConfig) -> None:
                 f"data.source {cfg.data.source!r} cannot be used: {exc.message}"
             ) from None
     if cfg.data.kind == "cifar10":
-        from engine import datasets
+        from layerscope.engine import datasets
 
         try:
             datasets.cifar10_folder(cfg.data.path)
         except LayerscopeError as exc:
             raise ConfigError(f"data.path {cfg.data.path or '(default)'}: {exc.message}") from None
-    from engine import zoo  # imports torch: only at launch
+    from layerscope.engine import zoo  # imports torch: only at launch
 
     try:
         zoo.resolve_arch(cfg.model.arch)
@@ -511,6 +511,6 @@ def save_config(cfg: RunConfig, path: str | Path) -> None:
     """Write the effective config as YAML, atomically."""
     import yaml
 
-    from engine.training.io import atomic_write_text
+    from layerscope.engine.training.io import atomic_write_text
 
     atomic_write_text(Path(path), yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -15,8 +15,8 @@ import torch
 from loguru import logger
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from engine.errors import InputError
-from engine.training.config import DataConfig
+from layerscope.engine.errors import InputError
+from layerscope.engine.training.config import DataConfig
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -126,7 +126,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.skipped_images: list[Path] = []  # folder images that could not be decoded
 
     def _load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        from engine import datasets
+        from layerscope.engine import datasets
 
         cfg = self.cfg
         if cfg.kind == "digits":

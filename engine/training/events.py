@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.training.liveness import run_process_alive
-from engine.training.paths import EVENTS_FILE, LOG_FILE
+from layerscope.engine.training.liveness import run_process_alive
+from layerscope.engine.training.paths import EVENTS_FILE, LOG_FILE
 
 TERMINAL = ("finished", "stopped", "failed")
 

@@ -1,6 +1,6 @@
 """The run's figures as Matplotlib ``Figure`` objects, from plain data (private to training).
 
-Kept free of torch and Lightning: the render worker (``engine.training.render_worker``) imports
+Kept free of torch and Lightning: the render worker (``layerscope.engine.training.render_worker``) imports
 this module, not the callbacks, to draw what they submit.
 """
 

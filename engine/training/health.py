@@ -1,7 +1,7 @@
 """Layer health over training: the recipe section, the file format, the alert rules and the reader.
 
 Nothing here imports torch or Lightning (the app and the CLI read health files with NumPy only);
-the callback that samples a run is ``engine.training.callbacks.layer_health``.
+the callback that samples a run is ``layerscope.engine.training.callbacks.layer_health``.
 
 Storage (documented in docs/run-format.md): ``layer_health.json`` (the header: layers in forward
 order, parameters, field names, histogram bins, record layout) and ``layer_health.bin``, an
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import ConfigError, InputError
+from layerscope.engine.errors import ConfigError, InputError
 
 HEADER_FILE = "layer_health.json"
 DATA_FILE = "layer_health.bin"
@@ -223,7 +223,7 @@ class HealthWriter:
         else:
             if self.path.exists():  # another layout (another model): start over
                 self.path.unlink()
-            from engine.io import atomic_write_text
+            from layerscope.engine.io import atomic_write_text
 
             atomic_write_text(self.dir / HEADER_FILE, json.dumps(header, indent=1) + "\n")
             self.path.touch()
@@ -471,7 +471,7 @@ class HealthLog:
 
     def alerts(self) -> list[dict[str, Any]]:
         """The run's ``alert`` events, in the order written (``step``, ``layer``, ``rule``...)."""
-        from engine.training.events import read_events
+        from layerscope.engine.training.events import read_events
 
         return [e for e in read_events(self.dir) if e.get("event") == "alert"]
 
@@ -511,7 +511,7 @@ def nearest_checkpoint(run_dir: str | Path, step: int) -> tuple[Path, int] | Non
     Steps come from the run's ``checkpoint`` events; a file written several times (``last.ckpt``)
     holds the state of its latest event.
     """
-    from engine.training.events import read_events
+    from layerscope.engine.training.events import read_events
 
     latest: dict[str, int] = {}
     for e in read_events(run_dir):

@@ -1,7 +1,7 @@
 """layerscope in a user's own Lightning script: one line, and the run is listed like any other.
 
     import pytorch_lightning as pl
-    from engine.training.hook import callbacks
+    from layerscope.engine.training.hook import callbacks
 
     trainer = pl.Trainer(max_epochs=5, callbacks=[*callbacks(run_dir="runs/my-fno")])
 
@@ -25,8 +25,8 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from typing_extensions import override
 
-from engine.training.io import atomic_write_json, atomic_write_text
-from engine.training.paths import HPARAMS_FILE, LAST_CKPT, PID_FILE, RUN_FILE, STOP_FILE
+from layerscope.engine.training.io import atomic_write_json, atomic_write_text
+from layerscope.engine.training.paths import HPARAMS_FILE, LAST_CKPT, PID_FILE, RUN_FILE, STOP_FILE
 
 RUN_FORMAT = "layerscope.run"
 RUN_FORMAT_VERSION = 1
@@ -37,7 +37,7 @@ TASKS = ("classification", "regression", "auto")
 def make_run_dir(run_dir: str | Path | None, runs_dir: str | Path | None, name: str | None) -> Path:
     """``run_dir`` as given, or a fresh ``<time>-<name>`` folder under ``runs_dir``
     (default ``$LAYERSCOPE_RUNS`` or ``./runs``), named after the script by default."""
-    from engine.training.runs import default_runs_dir, new_run_dir
+    from layerscope.engine.training.runs import default_runs_dir, new_run_dir
 
     if run_dir is not None:
         path = Path(run_dir).expanduser()
@@ -50,7 +50,7 @@ def make_run_dir(run_dir: str | Path | None, runs_dir: str | Path | None, name: 
 
 def write_run_marker(run_dir: Path, name: str | None, extra: dict[str, Any] | None = None) -> None:
     """``run.json``: what wrote the folder (the format and its version) and the pid file."""
-    from engine.training.liveness import process_start_time
+    from layerscope.engine.training.liveness import process_start_time
 
     record = {
         "format": RUN_FORMAT,
@@ -139,7 +139,7 @@ def callbacks(
             ``True`` for the defaults, ``False`` for none, or a ``HealthConfig`` or a mapping
             of its fields (``{"every": 50, "alerts": {"stop_on": "none"}}``).
     """
-    from engine.training.callbacks import (
+    from layerscope.engine.training.callbacks import (
         ConfusionMatrixCallback,
         EventsCallback,
         GracefulStopCallback,
@@ -150,7 +150,7 @@ def callbacks(
         SampleVisualizationCallback,
         TrainingHistoryCallback,
     )
-    from engine.training.config import metric_mode
+    from layerscope.engine.training.config import metric_mode
 
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -173,8 +173,8 @@ def callbacks(
         TrainingHistoryCallback(folder, monitor=monitor or "val_loss", mode=mode, plots=artifacts)
     )
     if health is not False:
-        from engine.training.callbacks.layer_health import LayerHealthCallback
-        from engine.training.health import HealthConfig
+        from layerscope.engine.training.callbacks.layer_health import LayerHealthCallback
+        from layerscope.engine.training.health import HealthConfig
 
         cfg = health if isinstance(health, HealthConfig) else None
         extra = health if isinstance(health, dict) else {}

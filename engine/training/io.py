@@ -1,11 +1,11 @@
-"""Run artifacts: atomic writes (from ``engine.io``) and PNG figures."""
+"""Run artifacts: atomic writes (from ``layerscope.engine.io``) and PNG figures."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from engine.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from layerscope.engine.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text", "save_figure"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from engine.training.paths import PID_FILE
+from layerscope.engine.training.paths import PID_FILE
 
 
 def _pid_record(run_dir: Path) -> tuple[int, int | None] | None:
@@ -51,7 +51,7 @@ def _pid_alive(pid: int, start: int | None = None) -> bool:
             # The cmdline check guards against a recycled pid (it is briefly empty while the
             # child execs, so only a non-empty foreign one counts); a zombie has exited.
             cmdline = (proc / "cmdline").read_bytes()
-            if cmdline and b"engine.training.process" not in cmdline:
+            if cmdline and b"layerscope.engine.training.process" not in cmdline:
                 return False
             stat = (proc / "stat").read_text()
             return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")

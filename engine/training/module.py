@@ -10,9 +10,9 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from engine.errors import ConfigError
-from engine.training.config import OptimizerConfig, SchedulerConfig
-from engine.training.optim import build_optimizer, build_scheduler
+from layerscope.engine.errors import ConfigError
+from layerscope.engine.training.config import OptimizerConfig, SchedulerConfig
+from layerscope.engine.training.optim import build_optimizer, build_scheduler
 
 
 def resolve_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -26,8 +26,8 @@ def resolve_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tens
     }
     if name in builtin:
         return builtin[name]()
-    from engine import zoo
-    from engine.errors import LayerscopeError
+    from layerscope.engine import zoo
+    from layerscope.engine.errors import LayerscopeError
 
     try:
         fn = zoo.resolve_arch(name)  # the same import rules as model.arch

@@ -1,6 +1,6 @@
 """Optimizer and learning-rate scheduler factory.
 
-An unknown name raises :class:`~engine.training.config.ConfigValueError`, which is both a
+An unknown name raises :class:`~layerscope.engine.training.config.ConfigValueError`, which is both a
 ``ValueError`` (for Python callers) and a ``ConfigError`` (one line in the CLI), listing the valid names.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import torch
 
-from engine.training.config import (
+from layerscope.engine.training.config import (
     OPTIMIZERS,
     SCHEDULERS,
     ConfigValueError,

@@ -1,6 +1,6 @@
-"""The run process: ``python -m engine.training.process RUN_DIR [--resume]``.
+"""The run process: ``python -m layerscope.engine.training.process RUN_DIR [--resume]``.
 
-Started detached (its own session) by :func:`engine.training.runs.launch_run`, so it outlives the
+Started detached (its own session) by :func:`layerscope.engine.training.runs.launch_run`, so it outlives the
 terminal, the TUI and the SSH session. Under DDP, Lightning re-runs this same command for the
 other ranks; only global rank zero writes events, logs and artifacts.
 """
@@ -16,8 +16,14 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.errors import ConfigError
-from engine.training.paths import CONFIG_FILE, LAST_CKPT, LAUNCH_FILE, LOG_FILE, STOP_FILE
+from layerscope.engine.errors import ConfigError
+from layerscope.engine.training.paths import (
+    CONFIG_FILE,
+    LAST_CKPT,
+    LAUNCH_FILE,
+    LOG_FILE,
+    STOP_FILE,
+)
 
 
 def is_global_zero_env() -> bool:
@@ -69,8 +75,8 @@ def run(run_dir: Path, resume: bool = False) -> int:
 
     from loguru import logger
 
-    from engine.training.callbacks import GracefulStopCallback
-    from engine.training.events import EventWriter
+    from layerscope.engine.training.callbacks import GracefulStopCallback
+    from layerscope.engine.training.events import EventWriter
 
     zero = is_global_zero_env()
     writer = EventWriter(run_dir)
@@ -87,8 +93,8 @@ def run(run_dir: Path, resume: bool = False) -> int:
     try:
         import pytorch_lightning as pl
 
-        from engine.training.build import build_run
-        from engine.training.config import load_config
+        from layerscope.engine.training.build import build_run
+        from layerscope.engine.training.config import load_config
 
         cfg = load_config(run_dir / CONFIG_FILE)
         ckpt = run_dir / LAST_CKPT if resume else None
@@ -126,7 +132,7 @@ def run(run_dir: Path, resume: bool = False) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.training.process")
+    parser = argparse.ArgumentParser(prog="python -m layerscope.engine.training.process")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
     args = parser.parse_args(argv)

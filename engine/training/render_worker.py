@@ -1,7 +1,7 @@
-"""The figure worker process: ``python -m engine.training.render_worker`` (private).
+"""The figure worker process: ``python -m layerscope.engine.training.render_worker`` (private).
 
 Reads jobs from stdin, each an 8-byte big-endian length and a pickle of ``(path, build)`` where
-``build`` is a ``functools.partial`` of a module-level function (``engine.training.figures``);
+``build`` is a ``functools.partial`` of a module-level function (``layerscope.engine.training.figures``);
 renders ``build()`` to ``path`` (atomically) and answers one line per job on the original stdout:
 ``ok`` or ``err <one line>``. Anything the libraries print goes to stderr, never into the
 answers. Ends when stdin closes (its parent exited). The pipe comes from the training process
@@ -20,7 +20,7 @@ def main() -> int:
     answers = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # stray prints go to stderr
     jobs = sys.stdin.buffer
-    from engine.training.io import save_figure
+    from layerscope.engine.training.io import save_figure
 
     while True:
         header = jobs.read(8)

@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import InputError
-from engine.training.config import RunConfig, check_launch, load_config, save_config
-from engine.training.events import TERMINAL, read_events
-from engine.training.liveness import run_pid, run_process_alive
-from engine.training.paths import (
+from layerscope.engine.errors import InputError
+from layerscope.engine.training.config import RunConfig, check_launch, load_config, save_config
+from layerscope.engine.training.events import TERMINAL, read_events
+from layerscope.engine.training.liveness import run_pid, run_process_alive
+from layerscope.engine.training.paths import (
     CONFIG_FILE,
     HPARAMS_FILE,
     LAST_CKPT,
@@ -156,7 +156,7 @@ def run_info(run_dir: Path) -> RunInfo:
 def best_of(events: list[dict[str, Any]]) -> tuple[str | None, float | None]:
     """(metric, best value) over the epoch events, in the metric's direction: the run's
     ``started`` event names ``monitor`` and ``mode``; older runs ranked by ``val_acc``, highest."""
-    from engine.training.config import metric_mode
+    from layerscope.engine.training.config import metric_mode
 
     monitor, mode = "val_acc", "max"
     for e in events:
@@ -177,7 +177,7 @@ def best_of(events: list[dict[str, Any]]) -> tuple[str | None, float | None]:
 
 def is_run_dir(path: Path) -> bool:
     """A run folder holds its effective config, or ``run.json`` when a user's own Lightning
-    script wrote it (``engine.training.hook``; listing: ``engine.usecases.runs``)."""
+    script wrote it (``layerscope.engine.training.hook``; listing: ``layerscope.engine.usecases.runs``)."""
     return (path / CONFIG_FILE).is_file() or (path / RUN_FILE).is_file()
 
 
@@ -232,7 +232,7 @@ def new_run_dir(runs_dir: Path, name: str) -> Path:
 
 def process_command(run_dir: Path, resume: bool) -> list[str]:
     """The command line of a run's process (its working folder is ``run_dir``)."""
-    cmd = [sys.executable, "-m", "engine.training.process", str(run_dir)]
+    cmd = [sys.executable, "-m", "layerscope.engine.training.process", str(run_dir)]
     return [*cmd, "--resume"] if resume else cmd
 
 

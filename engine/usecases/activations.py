@@ -9,7 +9,7 @@ engine count its values. Answers are cached, so going back to a layer is instant
 The app's activation bar keeps one session per capture and asks it from worker threads; a script
 can do the same: ``CaptureSession.run(model, "digits:3", ...).fetch(layer, name, 20, ...)``.
 
-A session run with ``gradients=True`` and a ``target`` (``engine.capture.gradients``) also holds
+A session run with ``gradients=True`` and a ``target`` (``layerscope.engine.capture.gradients``) also holds
 every output's and parameter's gradient: ``view="grad"`` answers for them, with the same bins and
 exact value-range counts (re-runs include the backward pass).
 """
@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from engine.capture import Activation, CaptureResult
-    from engine.inputs import InputBatch
-    from engine.model import Model
-    from engine.report import Report
-    from engine.stats import TensorStats
+    from layerscope.engine.capture import Activation, CaptureResult
+    from layerscope.engine.inputs import InputBatch
+    from layerscope.engine.model import Model
+    from layerscope.engine.report import Report
+    from layerscope.engine.stats import TensorStats
 
 Progress = Callable[[int, int | None, str], None]
 
@@ -109,8 +109,8 @@ class CaptureSession:
         """Load the input ``spec`` and capture every layer's activations (call from a worker);
         with ``gradients`` every output's and parameter's gradient for ``target`` too.
         ``data_dir``: the CIFAR-10 python folder (or its parent) for ``cifar10:`` specs."""
-        from engine.capture import capture
-        from engine.inputs import load_input, model_input_shape
+        from layerscope.engine.capture import capture
+        from layerscope.engine.inputs import load_input, model_input_shape
 
         batch = load_input(  # model: its input names and recorded normalisation
             spec, input_shape=model_input_shape(model), seed=seed, data_dir=data_dir, model=model
@@ -195,7 +195,7 @@ class CaptureSession:
     ) -> ActivationAnswer | None:
         """Compute what ``cached`` lacked (call from a worker); ``None`` if the tensor vanished
         or ``cancel`` was set while waiting for an earlier re-run."""
-        from engine.capture import capture
+        from layerscope.engine.capture import capture
 
         first = self.result.activations.get(name)
         if view == "grad" and self._grad_of(self.result, name) is None:
@@ -218,10 +218,10 @@ class CaptureSession:
 
     def _count(self, name: str, low: float, high: float, view: str, cancel: threading.Event) -> int:
         """Exact count of ``name``'s values in [low, high], from a re-run that keeps that tensor."""
-        from engine.capture import capture
-        from engine.errors import InputError
-        from engine.quant import dequantize
-        from engine.stats import count_in_range
+        from layerscope.engine.capture import capture
+        from layerscope.engine.errors import InputError
+        from layerscope.engine.quant import dequantize
+        from layerscope.engine.stats import count_in_range
 
         kept = capture(
             self.model, self.batch, mode="tensors", keep=[name], bins=1,
@@ -237,7 +237,7 @@ class CaptureSession:
         return count_in_range(values, low, high)
 
     def report(self) -> Report:
-        """The capture as an ``engine.report.Report`` (hashes the model file: call from a worker)."""
-        from engine.report import from_capture
+        """The capture as an ``layerscope.engine.report.Report`` (hashes the model file: call from a worker)."""
+        from layerscope.engine.report import from_capture
 
         return from_capture(self.result)

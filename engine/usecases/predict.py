@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.inputs import InputBatch
-    from engine.model import Model
+    from layerscope.engine.inputs import InputBatch
+    from layerscope.engine.model import Model
 
 MAX_SAMPLES = 8  # predictions listed for the first samples of a batch
 
@@ -51,7 +51,7 @@ class SamplePrediction:
 
 
 def _class_names(batch: InputBatch, classes: int) -> list[str] | None:
-    from engine.datasets import CIFAR10_CLASSES, DIGITS_CLASSES
+    from layerscope.engine.datasets import CIFAR10_CLASSES, DIGITS_CLASSES
 
     source = (batch.source or "").lower()
     for name, names in (("cifar", CIFAR10_CLASSES), ("digits", DIGITS_CLASSES)):
@@ -65,8 +65,8 @@ def _forward(model: Model, batch: InputBatch, device: str) -> Any:
     import numpy as np
     import torch
 
-    from engine.capture import _resolve
-    from engine.capture import onnx_capture as oc
+    from layerscope.engine.capture import _resolve
+    from layerscope.engine.capture import onnx_capture as oc
 
     x = batch.tensor[:MAX_SAMPLES]
     path, _, module, onnx_key = _resolve(model)

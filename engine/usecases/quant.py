@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import LayerscopeError
-from engine.quant_compare.result import DEFAULT_THRESHOLD_DB, RANDOM_SAMPLES
+from layerscope.engine.errors import LayerscopeError
+from layerscope.engine.quant_compare.result import DEFAULT_THRESHOLD_DB, RANDOM_SAMPLES
 
 if TYPE_CHECKING:
-    from engine.discover import ModelGroup
-    from engine.inputs import InputBatch
-    from engine.model import Model
-    from engine.quant_compare import Comparison, LayerComparison
-    from engine.stats import TensorStats
+    from layerscope.engine.discover import ModelGroup
+    from layerscope.engine.inputs import InputBatch
+    from layerscope.engine.model import Model
+    from layerscope.engine.quant_compare import Comparison, LayerComparison
+    from layerscope.engine.stats import TensorStats
 
 __all__ = [
     "DEFAULT_THRESHOLD_DB",
@@ -98,7 +98,7 @@ def comparison_inputs(
     ``None`` when ``spec.weights_only``, or for plain ``random`` without a known input shape
     when ``spec.shapeless_random == "weights"``.
     """
-    from engine.inputs import load_input, model_input_shape
+    from layerscope.engine.inputs import load_input, model_input_shape
 
     if spec.weights_only:
         return None
@@ -135,8 +135,8 @@ def run_comparison(
     Raises:
         LayerscopeError: a bad threshold, a model that cannot be loaded, inputs that do not fit.
     """
-    import engine.quant_compare as qc  # compare looked up at call time: tests replace it
-    from engine.loaders import load_model
+    import layerscope.engine.quant_compare as qc  # compare looked up at call time: tests replace it
+    from layerscope.engine.loaders import load_model
 
     if not math.isfinite(spec.threshold_db):
         raise LayerscopeError(f"--threshold must be a finite number of dB, got {spec.threshold_db}")
@@ -158,7 +158,7 @@ def run_comparison(
             f"{qm.path.name} is {qm.format}, not ONNX"
         )
     if not spec.weights_only:  # untrusted TorchScript: its weights only, or trust to run it
-        from engine.loaders.torchscript_meta import require_trust
+        from layerscope.engine.loaders.torchscript_meta import require_trust
 
         require_trust(fm)
         require_trust(qm)
@@ -181,7 +181,7 @@ def model_data_spec(path: Path) -> str | None:
     folder). ``None`` when unknown: the caller falls back to random inputs."""
     import yaml
 
-    from engine.io import load_json
+    from layerscope.engine.io import load_json
 
     folder = Path(path).parent
     dataset = None
@@ -205,7 +205,7 @@ DIGITS_SAMPLE = "digits:0-31"  # enough samples for a verdict, quick on a CPU
 
 
 def find_twins(path: Path, groups: list[ModelGroup]) -> list[tuple[Path, Path]]:
-    """The (float, quantized) pairs of ``engine.discover`` that ``path`` belongs to."""
+    """The (float, quantized) pairs of ``layerscope.engine.discover`` that ``path`` belongs to."""
     target = path.resolve()
     out: list[tuple[Path, Path]] = []
     for group in groups:
@@ -217,7 +217,7 @@ def find_twins(path: Path, groups: list[ModelGroup]) -> list[tuple[Path, Path]]:
 
 def no_twin_message(path: Path, groups: list[ModelGroup] | None = None) -> str:
     """Why there is nothing to compare ``path`` with, and how to give it something."""
-    from engine.discover import split_variant
+    from layerscope.engine.discover import split_variant
 
     target = path.resolve()
     for group in groups or []:
@@ -237,8 +237,8 @@ def no_twin_message(path: Path, groups: list[ModelGroup] | None = None) -> str:
 
 def quant_variant(path: Path) -> str:
     """The variant tag of a quantized file's name (``int8`` for ``resnet8_int8.onnx``), as
-    ``engine.discover`` reads it; ``""`` for a name without one."""
-    from engine.discover import split_variant
+    ``layerscope.engine.discover`` reads it; ``""`` for a name without one."""
+    from layerscope.engine.discover import split_variant
 
     variant = split_variant(path.stem)[1]
     return "" if variant == "float" else variant
@@ -250,8 +250,8 @@ def quant_variant(path: Path) -> str:
 def weight_histograms(layer: LayerComparison, bins: int = 50) -> tuple[TensorStats, TensorStats]:
     """``TensorStats`` of the float and the dequantized weight exactly as compared (BN folded),
     over one shared range, so the two can be drawn side by side or overlaid bin for bin."""
-    from engine.quant_compare import compared_weights
-    from engine.stats import compute
+    from layerscope.engine.quant_compare import compared_weights
+    from layerscope.engine.stats import compute
 
     fw, qw = compared_weights(layer)
     lo = min(float(fw.min()), float(qw.min())) if fw.numel() else 0.0
@@ -267,9 +267,9 @@ def activation_histograms(
     Both models run again on the comparison's inputs, keeping just this tensor's values (the
     comparison keeps none). The weight's counterpart is :func:`weight_histograms`.
     """
-    from engine.capture import capture
-    from engine.quant import dequantize
-    from engine.stats import compute
+    from layerscope.engine.capture import capture
+    from layerscope.engine.quant import dequantize
+    from layerscope.engine.stats import compute
 
     if run.batch is None:
         raise LayerscopeError("no inputs ran: activations were not compared", "No activations")

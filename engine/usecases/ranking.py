@@ -1,6 +1,6 @@
 """The model's tensors ranked by one statistic, worst first: "show me the worst layers first".
 
-Each tensor's statistics come from :func:`engine.inspect.tensor_stats` (cached on the tensor, so
+Each tensor's statistics come from :func:`layerscope.engine.inspect.tensor_stats` (cached on the tensor, so
 the inspector shows them at once afterwards). Quantized tensors are ranked by their dequantized
 values. Cancellable between tensors.
 """
@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.errors import Cancelled, InputError
+from layerscope.engine.errors import Cancelled, InputError
 
 if TYPE_CHECKING:
-    from engine.model import Model
-    from engine.stats import TensorStats
+    from layerscope.engine.model import Model
+    from layerscope.engine.stats import TensorStats
 
 
 def _std(s: TensorStats) -> float | None:
@@ -70,7 +70,7 @@ def rank_tensors(
 ) -> list[Ranked]:
     """Every tensor of ``model`` with a value for statistic ``key`` (:data:`RANKINGS`), worst
     first; ties keep the model's order. Tensors without a value (empty ones) are left out."""
-    from engine.inspect import tensor_stats
+    from layerscope.engine.inspect import tensor_stats
 
     if key not in RANKINGS:
         raise InputError(f"rank by one of {', '.join(RANKINGS)}, not {key!r}")

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.training.events import read_events
-from engine.training.runs import best_of, compare_runs
+from layerscope.engine.training.events import read_events
+from layerscope.engine.training.runs import best_of, compare_runs
 
 NOT_CURVES = ("epoch", "step", "lr")
 

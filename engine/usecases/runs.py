@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.training.paths import (
+from layerscope.engine.training.paths import (
     BEST_CKPT_GLOB,
     CONFUSION_GLOB,
     CURVES,
@@ -23,7 +23,7 @@ from engine.training.paths import (
     PID_FILE,
     SAMPLES_GLOB,
 )
-from engine.training.runs import RunInfo, default_runs_dir, is_run_dir, run_info
+from layerscope.engine.training.runs import RunInfo, default_runs_dir, is_run_dir, run_info
 
 
 @dataclass
@@ -123,7 +123,7 @@ def read_confusion(run_dir: str | Path) -> ConfusionCounts | None:
 def epoch_history(run_dir: str | Path) -> list[dict[str, Any]]:
     """One entry per finished epoch, ``{"epoch": n, metric: value, ...}`` (what the curves plot);
     an epoch repeated after a resume keeps its latest values."""
-    from engine.training.events import read_events
+    from layerscope.engine.training.events import read_events
 
     by_epoch: dict[int, dict[str, Any]] = {}
     for event in read_events(run_dir):

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.model import Model, TensorRef
-    from engine.stats import TensorStats
+    from layerscope.engine.model import Model, TensorRef
+    from layerscope.engine.stats import TensorStats
 
-SCHEMA = "layerscope.tensor-stats"  # the stamp of an exported file (engine.io.write_user_json)
+SCHEMA = "layerscope.tensor-stats"  # the stamp of an exported file (layerscope.engine.io.write_user_json)
 
 
 def model_record(model: Model) -> dict[str, Any]:

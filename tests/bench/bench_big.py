@@ -155,7 +155,7 @@ def child_open(path: str, how: str) -> dict[str, Any]:
     from safetensors import safe_open
 
     # Module imports are a once-per-process cost, not part of opening a model.
-    from engine.loaders import load_model, onnx_loader, safetensors_loader, torch_loader  # noqa: F401
+    from layerscope.engine.loaders import load_model, onnx_loader, safetensors_loader, torch_loader  # noqa: F401
 
     base = _mem()
     reset = _reset_peak()
@@ -180,9 +180,9 @@ def child_open(path: str, how: str) -> dict[str, Any]:
 def child_stats(path: str) -> dict[str, Any]:
     import torch
 
-    from engine import stats
-    from engine.inspect import tensor_stats
-    from engine.loaders import load_model
+    from layerscope.engine import stats
+    from layerscope.engine.inspect import tensor_stats
+    from layerscope.engine.loaders import load_model
 
     model = load_model(path)
     ref = max(model.tensors(), key=lambda r: r.numel)
@@ -226,9 +226,9 @@ def child_app(folder: str, target: str, needle: str, preimport: bool) -> dict[st
         import torch  # noqa: F401 - measures the tree, not torch's first import
         from safetensors import safe_open  # noqa: F401
 
-    from tui.app import LayerscopeApp
-    from tui.widgets.layer_tree import LayerTree
-    from tui.widgets.model_picker import ModelPicker
+    from layerscope.tui.app import LayerscopeApp
+    from layerscope.tui.widgets.layer_tree import LayerTree
+    from layerscope.tui.widgets.model_picker import ModelPicker
 
     async def run() -> dict[str, Any]:
         app = LayerscopeApp(Path(folder), show_timings=False)
@@ -325,7 +325,7 @@ def main() -> int:
     ratio = s["stats"] / s["aminmax_f32"]
     print(f"   {s['tensor']} ({s['numel'] / 1e6:.1f} M {s['dtype']}), torch threads {s['threads']}")
     print(f"   bare torch.aminmax, float32: {s['aminmax_f32'] * 1e3:8.1f} ms")
-    print(f"   engine.stats.compute:        {s['stats'] * 1e3:8.1f} ms = {ratio:.2f}× (goal ≤ 3), "
+    print(f"   layerscope.engine.stats.compute:        {s['stats'] * 1e3:8.1f} ms = {ratio:.2f}× (goal ≤ 3), "
           f"extra peak {s['extra_peak'] / MB:.0f} MB (goal ≤ 300)")  # fmt: skip
     print(f"   CPU time (all threads): aminmax {s['aminmax_cpu'] * 1e3:.0f} ms, stats "
           f"{s['stats_cpu'] * 1e3:.0f} ms = {s['stats_cpu'] / s['aminmax_cpu']:.2f}×")  # fmt: skip

@@ -49,7 +49,7 @@ def build_model() -> Any:
     import torch
     from torch import nn
 
-    from engine.zoo import BasicBlock
+    from layerscope.engine.zoo import BasicBlock
 
     class BenchNet(nn.Module):
         """Stem + four stages of one residual block each (32→256 channels) + head: 33 leaves."""
@@ -92,7 +92,7 @@ def bare(model: Any, x: Any) -> None:
 
 
 def layerscope_capture(model: Any, x: Any) -> int:
-    from engine.capture import capture
+    from layerscope.engine.capture import capture
 
     return len(capture(model, x).activations)
 
@@ -135,7 +135,7 @@ def naive(model: Any, x: Any) -> int:
     """One forward pass per module, hooking that module alone."""
     import torch
 
-    from engine.capture import fast_stats as fs
+    from layerscope.engine.capture import fast_stats as fs
 
     done = 0
     for _, mod in model.named_modules():

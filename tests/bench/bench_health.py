@@ -68,8 +68,8 @@ def deep_cnn(depth: int = 40, width: int = 16, num_classes: int = 10):  # noqa: 
 def fit(model: str, health: bool, epochs: int, out: Path, quick: bool) -> list[float]:
     import pytorch_lightning as pl
 
-    from engine.training.build import build_run
-    from engine.training.config import load_config
+    from layerscope.engine.training.build import build_run
+    from layerscope.engine.training.config import load_config
 
     sets = [
         f"trainer.max_epochs={epochs}",
@@ -109,7 +109,7 @@ def bench_callback(args: argparse.Namespace) -> None:
 
 
 def _records(run_dir: Path) -> int:
-    from engine.training.health import HealthLog
+    from layerscope.engine.training.health import HealthLog
 
     log = HealthLog(run_dir)
     log.refresh()
@@ -120,9 +120,9 @@ def bench_gradients(args: argparse.Namespace) -> None:
     import torch
     import torch.nn.functional as F
 
-    from engine.capture import capture
-    from engine.inputs import load_input
-    from engine.zoo import ResNet8
+    from layerscope.engine.capture import capture
+    from layerscope.engine.inputs import load_input
+    from layerscope.engine.zoo import ResNet8
 
     torch.manual_seed(0)
     model = ResNet8().eval()
@@ -162,7 +162,7 @@ def bench_gradients(args: argparse.Namespace) -> None:
 def bench_heatmap(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from engine.training.health import FIELDS, HealthLog, HealthWriter, record_dtype
+    from layerscope.engine.training.health import FIELDS, HealthLog, HealthWriter, record_dtype
 
     layers, records = (100, 500) if args.quick else (100, 10_000)
     with tempfile.TemporaryDirectory() as tmp:

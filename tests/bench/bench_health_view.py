@@ -35,7 +35,7 @@ def make_run(folder: Path, layers: int, records: int) -> Path:
     """A run folder with ``layers`` × ``records`` samples (seeded) and 50 alerts."""
     import numpy as np
 
-    from engine.training.health import DATA_FILE, FIELDS, HealthWriter, record_dtype
+    from layerscope.engine.training.health import DATA_FILE, FIELDS, HealthWriter, record_dtype
 
     rng = np.random.default_rng(0)
     names = [{"name": f"blocks.{i}.conv", "kind": "Conv2d", "params": []} for i in range(layers)]
@@ -64,9 +64,9 @@ async def bench(run: Path, repeats: int) -> dict[str, float]:
     from textual.geometry import Region
     from textual.widgets import Static
 
-    from engine.training.health import HealthLog
-    from tui.screens.health import HealthScreen
-    from tui.widgets.health_heatmap import HeatmapData, colour_grid
+    from layerscope.engine.training.health import HealthLog
+    from layerscope.tui.screens.health import HealthScreen
+    from layerscope.tui.widgets.health_heatmap import HeatmapData, colour_grid
 
     class Bench(App[None]):
         def compose(self) -> ComposeResult:

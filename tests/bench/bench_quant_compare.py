@@ -44,7 +44,7 @@ def main() -> int:
         row("quant_compare", "not measured: no demo models (make models)", "-", None)
         return 0
     floor_cmd = [sys.executable, "-c", "import torch, onnxruntime"]
-    cmd = [sys.executable, "-m", "engine", "quant-compare", str(f32), str(int8),
+    cmd = [sys.executable, "-m", "layerscope", "quant-compare", str(f32), str(int8),
            "--input", "digits:0-99"]  # fmt: skip
     _wall(cmd)  # warm the page cache and the compiled kernels' disk cache
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

@@ -3,7 +3,7 @@
 Same module, same data (the digits recipe, ``configs/resnet8_digits.yaml``), same process; the two
 variants alternate so that load on a shared machine hits both alike. Goal: ratio <= 1.05. The
 PNGs (curves, confusion matrix, sample grid) are drawn by a worker process
-(``engine.training.render_worker``), so the training loop neither draws nor waits on the GIL
+(``layerscope.engine.training.render_worker``), so the training loop neither draws nor waits on the GIL
 for them; the CPU-time ratio counts this process only, the worker's time is printed apart.
 
     .venv/bin/python tests/bench/bench_training.py [--epochs 4] [--repeats 2] [--threads 1]
@@ -42,7 +42,7 @@ def _timer():  # noqa: ANN202 - a Callback class made after the lazy import
             self.starts.append(self.now())
 
         def on_train_end(self, trainer, pl_module) -> None:  # noqa: ANN001
-            from engine.training.callbacks._render import renderer
+            from layerscope.engine.training.callbacks._render import renderer
 
             renderer.flush()  # the last epoch's figures belong to the last epoch
             self.end = self.now()
@@ -58,8 +58,8 @@ def fit(variant: str, epochs: int, out: Path) -> tuple[list[tuple[float, float]]
     """One fit; returns ([(wall, cpu) seconds per epoch], whole-fit wall seconds)."""
     import pytorch_lightning as pl
 
-    from engine.training.build import build_run
-    from engine.training.config import load_config
+    from layerscope.engine.training.build import build_run
+    from layerscope.engine.training.config import load_config
 
     cfg = load_config(ROOT / "configs" / "resnet8_digits.yaml", [f"trainer.max_epochs={epochs}"])
     pl.seed_everything(0, verbose=False)
@@ -121,7 +121,7 @@ def main() -> int:
     print(f"epoch wall-time ratio, full / bare Trainer.fit (goal <= 1.05): {ratio(walls):.3f}")
     print(f"epoch CPU-time ratio (all threads): {ratio(cpus):.3f}")
     print(f"whole fit ratio (start-up, checkpoints and ONNX export included): {ratio(fits):.3f}")
-    from engine.training.callbacks._render import renderer
+    from layerscope.engine.training.callbacks._render import renderer
 
     print(f"figures drawn by the render worker process: {renderer.offloaded}")
     print(f"torch threads: {torch.get_num_threads()}, cores: {os.cpu_count()}")

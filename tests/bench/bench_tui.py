@@ -66,7 +66,7 @@ def time_first_frame(
     env = dict(os.environ, COLUMNS="120", LINES="40", TERM="xterm-256color")
     start = time.perf_counter()
     proc = subprocess.Popen(
-        args or [sys.executable, "-m", "engine", str(folder)],
+        args or [sys.executable, "-m", "layerscope", str(folder)],
         stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, close_fds=True,
     )  # fmt: skip
     seen = b""
@@ -130,8 +130,8 @@ async def bench_reselect(folder: Path) -> None:
     sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "tui")]  # this checkout's tui, not another
     from tui_models import make_big_safetensors
 
-    from tui.app import LayerscopeApp
-    from tui.widgets.layer_tree import LayerTree
+    from layerscope.tui.app import LayerscopeApp
+    from layerscope.tui.widgets.layer_tree import LayerTree
 
     path = make_big_safetensors(folder)
     app = LayerscopeApp(path, show_timings=False)

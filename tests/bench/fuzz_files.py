@@ -4,7 +4,7 @@
 
 The same seeded generator as ``tests/hardening/test_fuzz_files.py`` (``hostile_fuzz``), over more
 cases. Each damaged file gets one fresh interpreter that runs ``inspect``, ``inspect --summary``,
-``inspect --layer`` and (runnable formats) ``capture`` through ``engine.cli.main`` in turn, so a
+``inspect --layer`` and (runnable formats) ``capture`` through ``layerscope.engine.cli.main`` in turn, so a
 crash or a hang is caught and pinned on the verb that was running, and one torch import serves
 several runs. Prints files, runs, tracebacks, hangs, crashes, peak RSS of the workers and each
 distinct failure. Not a test (pytest ignores tests/bench); exits 1 if anything failed.
@@ -43,8 +43,8 @@ from hostile_fuzz import (  # noqa: E402
 
 def worker(spec: str) -> int:
     """Run every verb on one damaged file; one JSON line per event on stdout."""
-    from engine.cli import main
-    from engine.loaders import clear_cache
+    from layerscope.engine.cli import main
+    from layerscope.engine.loaders import clear_cache
 
     job = json.loads(spec)
     seed = Seed(job["fmt"], Path(job["seed_path"]), job["layer"])

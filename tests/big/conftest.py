@@ -8,7 +8,7 @@ import pytest
 import torch
 from big_models import make_weights, write_sharded
 
-from engine.loaders import clear_cache
+from layerscope.engine.loaders import clear_cache
 
 
 @pytest.fixture(autouse=True)

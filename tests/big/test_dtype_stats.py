@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import stats
+from layerscope.engine import stats
 
 
 def _reference(flat: np.ndarray, bins: int, hist_range: tuple[float, float] | None = None) -> dict:

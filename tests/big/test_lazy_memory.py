@@ -30,9 +30,9 @@ HALF_TENSOR = N * 4 // 2  # every bound; see the module docstring for the margin
 PROBE = r"""
 import ctypes, json, sys
 import torch
-from engine import inspect as ins
-from engine import stats as _stats
-from engine.loaders import load_model
+from layerscope.engine import inspect as ins
+from layerscope.engine import stats as _stats
+from layerscope.engine.loaders import load_model
 
 def mem():
     d = {}

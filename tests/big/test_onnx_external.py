@@ -11,9 +11,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from engine.cli import main
-from engine.errors import ModelFileError, UnsafePathError
-from engine.loaders import load_model
+from layerscope.engine.cli import main
+from layerscope.engine.errors import ModelFileError, UnsafePathError
+from layerscope.engine.loaders import load_model
 
 W = np.arange(12, dtype=np.float32).reshape(4, 3) / 4 - 1
 

@@ -11,10 +11,10 @@ import safetensors
 import torch
 from big_models import write_sharded
 
-from engine.cli import main
-from engine.discover import discover
-from engine.errors import ModelFileError
-from engine.loaders import load_model
+from layerscope.engine.cli import main
+from layerscope.engine.discover import discover
+from layerscope.engine.errors import ModelFileError
+from layerscope.engine.loaders import load_model
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:

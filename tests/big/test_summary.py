@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from engine.cli import main
-from engine.loaders import load_model
-from engine.summary import scan, summarize
+from layerscope.engine.cli import main
+from layerscope.engine.loaders import load_model
+from layerscope.engine.summary import scan, summarize
 
 
 def test_summary_json_has_totals_largest_config_and_nonfinite(

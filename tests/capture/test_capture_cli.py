@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.cli import main
-from engine.zoo import SmallCNN
+from layerscope.engine.cli import main
+from layerscope.engine.zoo import SmallCNN
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.diff import diff
-from engine.report import Report, ReportTensor
-from engine.stats import TensorStats
+from layerscope.engine.diff import diff
+from layerscope.engine.report import Report, ReportTensor
+from layerscope.engine.stats import TensorStats
 
 
 def _stats(values: np.ndarray, bins: int = 10) -> TensorStats:
-    from engine.stats import compute
+    from layerscope.engine.stats import compute
 
     return compute(values.astype(np.float32), bins)
 
@@ -93,7 +93,7 @@ def test_unmatched_names_are_listed_and_json_is_serialisable() -> None:
 
 
 def test_int_saturation_uses_the_integer_view() -> None:
-    from engine.stats import compute
+    from layerscope.engine.stats import compute
 
     def tensor(ints: np.ndarray) -> ReportTensor:
         int_stats = compute(ints.astype(np.uint8), 256, hist_range=(-0.5, 255.5))

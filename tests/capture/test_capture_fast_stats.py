@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.capture import fast_stats as fs
-from engine.stats import compute
+from layerscope.engine.capture import fast_stats as fs
+from layerscope.engine.stats import compute
 
 
 def _check(x: torch.Tensor, bins: int = 50) -> None:

@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 from capture_models import ConvNet
 
-from engine import report
-from engine.capture import capture
-from engine.cli import main
-from engine.errors import InputError
-from engine.zoo import SmallCNN
+from layerscope.engine import report
+from layerscope.engine.capture import capture
+from layerscope.engine.cli import main
+from layerscope.engine.errors import InputError
+from layerscope.engine.zoo import SmallCNN
 
 
 def _reference(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, loss: str):
@@ -180,8 +180,8 @@ def test_capture_session_answers_gradients_with_bins_and_exact_ranges(tmp_path: 
     and the exact count of its values in a range, for outputs and parameters alike."""
     import threading
 
-    from engine.loaders.torch_loader import model_from_module
-    from engine.usecases.activations import CaptureSession
+    from layerscope.engine.loaders.torch_loader import model_from_module
+    from layerscope.engine.usecases.activations import CaptureSession
 
     torch.manual_seed(0)
     net = ConvNet()

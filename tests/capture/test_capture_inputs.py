@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from engine import datasets
-from engine.errors import InputError
-from engine.inputs import load_input, model_input_shape, parse_indices
+from layerscope.engine import datasets
+from layerscope.engine.errors import InputError
+from layerscope.engine.inputs import load_input, model_input_shape, parse_indices
 
 
 def test_cifar10_sample_read_from_the_real_pickle_format(cifar_folder) -> None:
@@ -99,6 +99,6 @@ def test_unreadable_image_and_npy_shape_errors(tmp_path: Path) -> None:
 
 
 def test_model_input_shape_from_module_attribute() -> None:
-    from engine.zoo import ResNet8
+    from layerscope.engine.zoo import ResNet8
 
     assert model_input_shape(ResNet8()) == (3, 32, 32)

@@ -10,8 +10,8 @@ import pytest
 import torch
 from capture_models import ConvNet
 
-from engine.capture import capture
-from engine.capture import onnx_capture as oc
+from layerscope.engine.capture import capture
+from layerscope.engine.capture import onnx_capture as oc
 
 
 def test_float_onnx_matches_torch_capture(convnet: ConvNet, convnet_onnx: Path) -> None:

@@ -10,10 +10,10 @@ import pytest
 import torch
 from capture_models import ConvNet
 
-from engine import report
-from engine.capture import capture
-from engine.errors import InputError
-from engine.inputs import load_input
+from layerscope.engine import report
+from layerscope.engine.capture import capture
+from layerscope.engine.errors import InputError
+from layerscope.engine.inputs import load_input
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import pytest
 import torch
 from capture_models import ConvNet, SharedNet, TupleDictNet
 
-from engine.capture import CaptureCancelled, capture
-from engine.capture import sink as sink_mod
-from engine.errors import InputError
-from engine.stats import compute
+from layerscope.engine.capture import CaptureCancelled, capture
+from layerscope.engine.capture import sink as sink_mod
+from layerscope.engine.errors import InputError
+from layerscope.engine.stats import compute
 
 
 def _no_hooks(model: torch.nn.Module) -> bool:

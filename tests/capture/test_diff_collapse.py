@@ -16,11 +16,11 @@ import pytest
 import torch
 from torch import nn
 
-from engine.capture import capture
-from engine.cli import main
-from engine.diff import diff
-from engine.inputs import load_input
-from engine.report import Report, from_capture, save
+from layerscope.engine.capture import capture
+from layerscope.engine.cli import main
+from layerscope.engine.diff import diff
+from layerscope.engine.inputs import load_input
+from layerscope.engine.report import Report, from_capture, save
 
 
 class CollapseNet(nn.Module):
@@ -150,8 +150,8 @@ def test_torch_and_onnx_names_are_matched(
 
 
 def _hand(tensors: dict[str, tuple[str, np.ndarray]]) -> Report:
-    from engine.report import ReportTensor
-    from engine.stats import compute
+    from layerscope.engine.report import ReportTensor
+    from layerscope.engine.stats import compute
 
     return Report(
         model={"name": "m"}, input={}, capture={}, versions={}, created="now",

@@ -12,11 +12,11 @@ import torch
 from capture_models import ConvNet
 from torch import nn
 
-from engine.capture import capture
-from engine.cli import main
-from engine.errors import InputError
-from engine.inputs import load_input
-from engine.loaders import load_model
+from layerscope.engine.capture import capture
+from layerscope.engine.cli import main
+from layerscope.engine.errors import InputError
+from layerscope.engine.inputs import load_input
+from layerscope.engine.loaders import load_model
 
 
 class TwoInputs(nn.Module):
@@ -254,7 +254,7 @@ def test_the_apps_capture_session_applies_recorded_normalisation(tmp_path: Path)
 
     import onnx
 
-    from engine.usecases.activations import CaptureSession
+    from layerscope.engine.usecases.activations import CaptureSession
 
     path = tmp_path / "model.onnx"
     torch.onnx.export(ConvNet().eval(), torch.randn(1, 3, 8, 8), str(path), dynamo=False,

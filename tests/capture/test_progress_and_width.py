@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine.cli import main
+from layerscope.engine.cli import main
 
 
 class LongNames(nn.Module):
@@ -74,7 +74,7 @@ def test_capture_progress_lines_on_a_non_terminal_stderr(
 def test_ctrl_c_during_capture_exits_130_and_writes_nothing(
     tmp_path: Path, model_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
-    from engine.capture import sink
+    from layerscope.engine.capture import sink
 
     calls = {"n": 0}
     real_add = sink.Sink.add

@@ -11,10 +11,10 @@ import pytest
 transformers = pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
 
-from engine.capture import capture  # noqa: E402
-from engine.cli import main  # noqa: E402
-from engine.inputs import load_input  # noqa: E402
-from engine.loaders import load_model  # noqa: E402
+from layerscope.engine.capture import capture  # noqa: E402
+from layerscope.engine.cli import main  # noqa: E402
+from layerscope.engine.inputs import load_input  # noqa: E402
+from layerscope.engine.loaders import load_model  # noqa: E402
 
 
 def _tiny_bert(folder: Path, shard: str | None) -> None:

@@ -18,10 +18,10 @@ import pytest
 import torch
 from onnx import TensorProto, numpy_helper
 
-from engine.cli import main
-from engine.datasets import DIGITS_MEAN, DIGITS_STD, digits_images, digits_split
-from engine.demo import FILES, MANIFEST_NAME, DemoError, build_demo_models
-from engine.zoo import ResNet8
+from layerscope.engine.cli import main
+from layerscope.engine.datasets import DIGITS_MEAN, DIGITS_STD, digits_images, digits_split
+from layerscope.engine.demo import FILES, MANIFEST_NAME, DemoError, build_demo_models
+from layerscope.engine.zoo import ResNet8
 
 FLOOR = 0.5  # 1 epoch reaches ~0.95; this only catches a model that stopped working
 MAX_QUANT_DROP = 0.05  # int8 variants may lose a little accuracy, not collapse
@@ -45,7 +45,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def test_split() -> tuple[np.ndarray, np.ndarray]:
-    """The digits test split, normalised NCHW float32, prepared independently of engine.demo."""
+    """The digits test split, normalised NCHW float32, prepared independently of layerscope.engine.demo."""
     images, labels = digits_images()
     _, test_idx = digits_split(0.2, 0)
     x = images[test_idx].astype(np.float32).transpose(0, 3, 1, 2) / 255.0
@@ -230,7 +230,7 @@ def test_failed_build_leaves_no_manifest(tmp_path: Path, monkeypatch: pytest.Mon
     def broken_training(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("training blew up")
 
-    monkeypatch.setattr("engine.demo.train_resnet8", broken_training)
+    monkeypatch.setattr("layerscope.engine.demo.train_resnet8", broken_training)
     with pytest.raises(RuntimeError, match="blew up"):
         build_demo_models(tmp_path, epochs=1)
     assert list(tmp_path.iterdir()) == []

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine.loaders import clear_cache
+from layerscope.engine.loaders import clear_cache
 from tests.engine.engine_models import Tiny
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.cli import _tui_parser, build_parser, main
-from engine.errors import ArchitectureError
-from engine.loaders import load_model
+from layerscope.engine.cli import _tui_parser, build_parser, main
+from layerscope.engine.errors import ArchitectureError
+from layerscope.engine.loaders import load_model
 
 _ids = itertools.count()
 
@@ -196,7 +196,7 @@ def test_every_arch_option_has_arch_kwargs() -> None:
 
 
 def test_json_kwargs_must_be_an_object_of_names() -> None:
-    from engine.cli.arch_args import parse_arch_kwargs
+    from layerscope.engine.cli.arch_args import parse_arch_kwargs
 
     assert parse_arch_kwargs('{"width": 12}') == {"width": 12}
     assert parse_arch_kwargs(None) == {}

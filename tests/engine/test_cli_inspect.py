@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.cli import main
+from layerscope.engine.cli import main
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_errors_are_one_line_and_exit_2(
 
 def test_console_script_runs_in_a_subprocess(sd_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "engine", "inspect", str(sd_path), "--no-stats"],
+        [sys.executable, "-m", "layerscope", "inspect", str(sd_path), "--no-stats"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from engine.discover import discover, split_variant
+from layerscope.engine.discover import discover, split_variant
 
 
 def test_variants_are_grouped_and_paired(tiny, tiny_onnx: Path, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def graph() -> grimp.ImportGraph:
     # grimp reads every import statement, including those inside functions and under
     # TYPE_CHECKING: a cycle hidden in a function body is still a cycle of the design.
-    return grimp.build_graph("engine", include_external_packages=False, cache_dir=None)
+    return grimp.build_graph("layerscope", include_external_packages=False, cache_dir=None)
 
 
 def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
@@ -38,12 +38,16 @@ def test_engine_has_no_import_cycle(graph: grimp.ImportGraph) -> None:
 def test_engine_follows_its_layers(graph: grimp.ImportGraph) -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     contracts = config["tool"]["importlinter"]["contracts"]
-    (contract,) = [c for c in contracts if c["type"] == "layers" and c["containers"] == ["engine"]]
+    (contract,) = [
+        c for c in contracts if c["type"] == "layers" and c["containers"] == ["layerscope.engine"]
+    ]
     layers = [
         grimp.Layer(*(m.strip() for m in layer.split("|")), independent=True)
         for layer in contract["layers"]
     ]
-    illegal = graph.find_illegal_dependencies_for_layers(layers=layers, containers={"engine"})
+    illegal = graph.find_illegal_dependencies_for_layers(
+        layers=layers, containers={"layerscope.engine"}
+    )
     lines = [f"{d.importer} -> {d.imported}" for d in sorted(illegal, key=str)]
     assert not illegal, "imports against the engine's layers:\n" + "\n".join(lines)
 
@@ -51,6 +55,6 @@ def test_engine_follows_its_layers(graph: grimp.ImportGraph) -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     """The check above can fail: a two-module cycle is reported."""
     g = grimp.ImportGraph()
-    g.add_import(importer="engine.a", imported="engine.b")
-    g.add_import(importer="engine.b", imported="engine.a")
+    g.add_import(importer="layerscope.engine.a", imported="layerscope.engine.b")
+    g.add_import(importer="layerscope.engine.b", imported="layerscope.engine.a")
     assert _cycles(g)

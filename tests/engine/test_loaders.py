@@ -15,8 +15,8 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from safetensors.torch import save_file
 
-from engine import load_model
-from engine.errors import (
+from layerscope.engine import load_model
+from layerscope.engine.errors import (
     ArchitectureError,
     ModelFileError,
     NotFoundError,
@@ -24,8 +24,8 @@ from engine.errors import (
     UnsafePathError,
     UntrustedPickleError,
 )
-from engine.loaders import sniff
-from engine.zoo import ResNet8
+from layerscope.engine.loaders import sniff
+from layerscope.engine.zoo import ResNet8
 
 
 def _values(model, name: str) -> torch.Tensor:
@@ -359,7 +359,7 @@ def test_cache_returns_same_model_until_file_changes(tiny, tmp_path: Path) -> No
 
 
 def test_cache_is_bounded(tiny, tmp_path: Path) -> None:
-    from engine import loaders
+    from layerscope.engine import loaders
 
     paths = []
     for i in range(loaders.CACHE_SIZE + 2):
@@ -377,7 +377,7 @@ def test_cache_is_bounded(tiny, tmp_path: Path) -> None:
 
 
 def test_zip_state_dict_opens_from_its_pickle_alone(tiny, tmp_path: Path, monkeypatch) -> None:
-    from engine.loaders import torch_loader
+    from layerscope.engine.loaders import torch_loader
 
     path = tmp_path / "sd.pt"
     sd = tiny.state_dict()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import stats
+from layerscope.engine import stats
 
 
 def _check_against_numpy(arr: np.ndarray, s: stats.TensorStats, bins: int) -> None:

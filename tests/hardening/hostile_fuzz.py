@@ -68,7 +68,7 @@ class Seed:
 def _state_dict() -> dict[str, Any]:
     import torch
 
-    from engine.zoo import build
+    from layerscope.engine.zoo import build
 
     torch.manual_seed(0)
     return {k: v.detach().clone() for k, v in build(ARCH).eval().state_dict().items()}
@@ -77,7 +77,7 @@ def _state_dict() -> dict[str, Any]:
 def _export_onnx(path: Path) -> Path:
     import torch
 
-    from engine.zoo import build
+    from layerscope.engine.zoo import build
 
     torch.manual_seed(0)
     with warnings.catch_warnings():
@@ -114,7 +114,7 @@ def build_seeds(folder: Path) -> dict[str, Seed]:
     import torch
     from safetensors.torch import save_file
 
-    from engine.zoo import build
+    from layerscope.engine.zoo import build
 
     folder.mkdir(parents=True, exist_ok=True)
     sd = _state_dict()
@@ -159,7 +159,7 @@ def build_seeds(folder: Path) -> dict[str, Seed]:
     for fmt, path in paths.items():
         layer = first
         if fmt.startswith("onnx"):
-            from engine.loaders import load_model
+            from layerscope.engine.loaders import load_model
 
             layer = next(load_model(path).tensors()).layer
         seeds[fmt] = Seed(fmt, path, layer)

@@ -12,13 +12,13 @@ import pytest
 import torch
 from torch import nn
 
-from engine.cli import build_parser, main
+from layerscope.engine.cli import build_parser, main
 
 
 def test_one_default_for_samples_and_threshold() -> None:
-    from engine.quant_compare import compare
-    from engine.quant_compare.result import DEFAULT_THRESHOLD_DB, RANDOM_SAMPLES
-    from engine.usecases.quant import ComparisonSpec
+    from layerscope.engine.quant_compare import compare
+    from layerscope.engine.quant_compare.result import DEFAULT_THRESHOLD_DB, RANDOM_SAMPLES
+    from layerscope.engine.usecases.quant import ComparisonSpec
 
     args = build_parser().parse_args(["quant-compare", "a.onnx", "b.onnx"])
     assert args.threshold == DEFAULT_THRESHOLD_DB == ComparisonSpec(Path(), Path()).threshold_db
@@ -27,7 +27,7 @@ def test_one_default_for_samples_and_threshold() -> None:
 
 
 def _tiny_model(tmp_path: Path):  # noqa: ANN202
-    from engine.loaders.torch_loader import model_from_module
+    from layerscope.engine.loaders.torch_loader import model_from_module
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5))
@@ -35,9 +35,9 @@ def _tiny_model(tmp_path: Path):  # noqa: ANN202
 
 
 def test_capture_session_answers_exactly_without_the_app(tmp_path: Path) -> None:
-    from engine.capture import capture
-    from engine.stats import count_in_range
-    from engine.usecases.activations import ActivationAnswer, CaptureSession
+    from layerscope.engine.capture import capture
+    from layerscope.engine.stats import count_in_range
+    from layerscope.engine.usecases.activations import ActivationAnswer, CaptureSession
 
     model = _tiny_model(tmp_path)
     session = CaptureSession.run(
@@ -64,7 +64,7 @@ def _run_dir(root: Path, name: str, status: str = "finished") -> Path:
 
 
 def test_run_files_and_incremental_listing(tmp_path: Path) -> None:
-    from engine.usecases.runs import RunLister, run_files
+    from layerscope.engine.usecases.runs import RunLister, run_files
 
     done = _run_dir(tmp_path, "20260101-000000-a")
     (done / "best-epoch001.ckpt").write_bytes(b"")
@@ -96,9 +96,9 @@ def test_runs_json_rows_carry_their_files(tmp_path: Path, capsys: pytest.Capture
 def test_inspect_json_is_the_export_document(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     from safetensors.torch import save_file
 
-    from engine.inspect import tensor_stats
-    from engine.loaders import load_model
-    from engine.usecases.tensor_json import tensor_document
+    from layerscope.engine.inspect import tensor_stats
+    from layerscope.engine.loaders import load_model
+    from layerscope.engine.usecases.tensor_json import tensor_document
 
     path = tmp_path / "tiny.safetensors"
     save_file({"fc.weight": torch.arange(12, dtype=torch.float32).reshape(4, 3)}, str(path))

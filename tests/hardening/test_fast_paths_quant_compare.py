@@ -8,13 +8,13 @@ import sys
 import numpy as np
 import torch
 
-from engine.datasets import digits_images
+from layerscope.engine.datasets import digits_images
 
 
 def test_digits_are_read_without_importing_scikit_learn() -> None:
     # Importing sklearn (and scipy with it) took seconds of quant-compare's wall time.
     code = (
-        "import sys\nfrom engine.datasets import digits_images\nimg, y = digits_images()\n"
+        "import sys\nfrom layerscope.engine.datasets import digits_images\nimg, y = digits_images()\n"
         "print(img.shape, int(y.sum()), 'sklearn.base' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -35,9 +35,9 @@ def test_digits_images_are_scikit_learns() -> None:
 def test_a_values_only_capture_keeps_the_kept_values_and_computes_no_statistics(
     monkeypatch,
 ) -> None:
-    from engine.capture import capture
-    from engine.capture import fast_stats as fs
-    from engine.capture.sink import values_only
+    from layerscope.engine.capture import capture
+    from layerscope.engine.capture import fast_stats as fs
+    from layerscope.engine.capture.sink import values_only
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))

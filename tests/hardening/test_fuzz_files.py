@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from hostile_fuzz import Mutation, Seed, argv_for, build_seeds, materialize, plan, verbs_for
 
-from engine.cli import main
-from engine.loaders import clear_cache
+from layerscope.engine.cli import main
+from layerscope.engine.loaders import clear_cache
 
 CASES = [pytest.param(m, verb, id=f"{m.id}-{verb}") for m in plan() for verb in verbs_for(m.fmt)]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
-from engine.loaders import clear_cache
+from layerscope.engine.cli import main
+from layerscope.engine.loaders import clear_cache
 
 
 def _onnx_with_damaged_name(path: Path) -> Path:

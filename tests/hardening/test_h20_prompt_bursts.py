@@ -14,9 +14,9 @@ from textual import events
 from textual.app import App
 from textual.widgets import Input
 
-from tui.screens.open_path import OpenPath
-from tui.screens.report_prompt import ReportPrompt
-from tui.widgets.quant_inputs import QuantInputs
+from layerscope.tui.screens.open_path import OpenPath
+from layerscope.tui.screens.report_prompt import ReportPrompt
+from layerscope.tui.widgets.quant_inputs import QuantInputs
 
 
 async def send_burst(pilot, keys: list[tuple[str, str | None]]) -> None:
@@ -82,7 +82,7 @@ async def test_quant_inputs_keep_a_burst_in_order() -> None:
 
 
 async def test_capture_bar_field_keeps_a_burst_in_order() -> None:
-    from tui.widgets.input_source import InputSource
+    from layerscope.tui.widgets.input_source import InputSource
 
     class Host(App[None]):
         def compose(self):

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from numpy.lib import format as npy_format
 
-from engine import datasets, inputs
-from engine.cli import main
-from engine.errors import InputError
-from engine.inputs import load_input
+from layerscope.engine import datasets, inputs
+from layerscope.engine.cli import main
+from layerscope.engine.errors import InputError
+from layerscope.engine.inputs import load_input
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

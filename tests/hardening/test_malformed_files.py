@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.cli import main
-from engine.loaders import clear_cache
+from layerscope.engine.cli import main
+from layerscope.engine.loaders import clear_cache
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -202,17 +202,17 @@ def test_deep_json_report_given_to_diff(tmp_path: Path, capsys: pytest.CaptureFi
 def test_oversized_report_given_to_diff(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.report
+    import layerscope.engine.report
 
-    monkeypatch.setattr(engine.report, "MAX_REPORT_BYTES", 1000)
+    monkeypatch.setattr(layerscope.engine.report, "MAX_REPORT_BYTES", 1000)
     rep = tmp_path / "big_report.json"
     rep.write_text(json.dumps({"schema": "x" * 2000}))
     assert_refused(capsys, ["diff", str(rep), str(rep)], str(rep), "1000")
 
 
 def test_load_json_helper(tmp_path: Path) -> None:
-    from engine.errors import InputError, ModelFileError
-    from engine.io import load_json
+    from layerscope.engine.errors import InputError, ModelFileError
+    from layerscope.engine.io import load_json
 
     assert load_json(b'{"a": [1, 2]}', "test data", max_bytes=100) == {"a": [1, 2]}
     f = tmp_path / "x.json"
@@ -522,7 +522,7 @@ def _chain(d: Path, n: int) -> Path:
 def test_onnx_capture_refuses_above_the_value_limit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.capture.onnx_capture as oc
+    import layerscope.engine.capture.onnx_capture as oc
 
     f = _chain(tmp_path, 3000)
     monkeypatch.setattr(oc, "MAX_CAPTURE_VALUES", 1000)
@@ -537,7 +537,7 @@ def test_onnx_capture_refuses_above_the_value_limit(
 def test_onnx_capture_below_the_value_limit_captures_every_value(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.capture.onnx_capture as oc
+    import layerscope.engine.capture.onnx_capture as oc
 
     f = _chain(tmp_path, 300)
     monkeypatch.setattr(oc, "MAX_CAPTURE_VALUES", 300)

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.cli import main
-from engine.errors import LayerscopeError
-from engine.zoo import SmallCNN
+from layerscope.engine.cli import main
+from layerscope.engine.errors import LayerscopeError
+from layerscope.engine.zoo import SmallCNN
 
 FOREIGN = b'{"my": "notes", "keep": true}\n'
 
@@ -104,10 +104,10 @@ def test_a_report_reordered_by_a_tool_is_still_recognised(model: Path, tmp_path:
 
 def test_report_save_refuses_the_reports_own_model(model: Path, tmp_path: Path) -> None:
     """The engine writer holds the rule, so every caller (the app's save prompt too) gets it."""
-    from engine.capture import capture
-    from engine.inputs import load_input, model_input_shape
-    from engine.loaders import load_model
-    from engine.report import from_capture, save
+    from layerscope.engine.capture import capture
+    from layerscope.engine.inputs import load_input, model_input_shape
+    from layerscope.engine.loaders import load_model
+    from layerscope.engine.report import from_capture, save
 
     m = load_model(model, arch="smallcnn")
     batch = load_input("random", input_shape=model_input_shape(m))
@@ -124,7 +124,7 @@ def test_report_save_refuses_the_reports_own_model(model: Path, tmp_path: Path) 
 
 
 def test_app_exports_refuse_a_foreign_file_and_replace_their_own(tmp_path: Path) -> None:
-    from engine.io import check_user_target, write_user_json
+    from layerscope.engine.io import check_user_target, write_user_json
 
     target = tmp_path / "smallcnn.features.0.weight.float.stats.json"
     target.write_bytes(FOREIGN)
@@ -176,7 +176,7 @@ async def test_the_save_prompt_shows_the_refusal_in_place(tmp_path: Path) -> Non
     from textual.app import App
     from textual.widgets import Input
 
-    from tui.screens.report_prompt import ReportPrompt
+    from layerscope.tui.screens.report_prompt import ReportPrompt
 
     model = tmp_path / "m.onnx"
     model.write_bytes(b"onnx bytes")

@@ -16,7 +16,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from engine.model import QuantInfo, TensorRef
+from layerscope.engine.model import QuantInfo, TensorRef
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
 
@@ -54,7 +54,7 @@ def test_no_inline_integer_range_outside_quant() -> None:
 
 
 def test_int_bins_one_bin_per_integer_up_to_8_bits() -> None:
-    from engine.quant import int_bins
+    from layerscope.engine.quant import int_bins
 
     assert int_bins(_q("int8"), 64) == (256, (-128.5, 127.5))
     assert int_bins(_q("uint8"), 64) == (256, (-0.5, 255.5))
@@ -64,14 +64,14 @@ def test_int_bins_one_bin_per_integer_up_to_8_bits() -> None:
 
 
 def test_sink_uses_the_one_int_bins() -> None:
-    from engine import quant
-    from engine.capture import sink
+    from layerscope.engine import quant
+    from layerscope.engine.capture import sink
 
     assert sink.int_bins is quant.int_bins
 
 
 def test_inspect_int_view_bins_keep_the_callers_count() -> None:
-    from engine.inspect import tensor_stats
+    from layerscope.engine.inspect import tensor_stats
 
     values = torch.tensor([-128, -1, 0, 5, 127], dtype=torch.int8)
     ref = TensorRef("w", (5,), "int8", lambda: values, quant=_q("int8"))
@@ -107,7 +107,7 @@ def test_the_four_former_indexers_use_the_graph_index() -> None:
         "quant_compare/ops.py",
         "quant_compare/activations.py",
     ):
-        assert "from engine.onnx_graph import GraphIndex" in src[rel], rel
+        assert "from layerscope.engine.onnx_graph import GraphIndex" in src[rel], rel
 
 
 def _graph() -> onnx.ModelProto:
@@ -136,7 +136,7 @@ def _graph() -> onnx.ModelProto:
 
 
 def test_graph_index_facts() -> None:
-    from engine.onnx_graph import GraphIndex
+    from layerscope.engine.onnx_graph import GraphIndex
 
     proto = _graph()
     g = GraphIndex(proto)

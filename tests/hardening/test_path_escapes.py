@@ -1,5 +1,5 @@
 """A model's references stay inside its folder: sharded-safetensors index entries and shards, and
-ONNX external data, through one rule (``engine.paths``). Nothing outside is read, and no
+ONNX external data, through one rule (``layerscope.engine.paths``). Nothing outside is read, and no
 byte of a foreign file reaches an error message."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from hostile_fs import make_safetensors, write_index
 
-from engine.cli import main
-from engine.errors import ModelFileError, UnsafePathError
-from engine.loaders import clear_cache, load_model
-from engine.paths import require_regular_file, resolve_inside
+from layerscope.engine.cli import main
+from layerscope.engine.errors import ModelFileError, UnsafePathError
+from layerscope.engine.loaders import clear_cache, load_model
+from layerscope.engine.paths import require_regular_file, resolve_inside
 
 SECRET = b"SECRETXY" * 4  # a foreign file's first bytes; must never show up in a message
 

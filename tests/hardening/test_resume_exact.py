@@ -16,12 +16,12 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from engine.errors import ConfigError
-from engine.training.build import build_run
-from engine.training.callbacks import GracefulStopCallback
-from engine.training.config import RunConfig, from_dict
-from engine.training.events import EventWriter, format_event, read_events
-from engine.training.paths import LAST_CKPT, STOP_FILE
+from layerscope.engine.errors import ConfigError
+from layerscope.engine.training.build import build_run
+from layerscope.engine.training.callbacks import GracefulStopCallback
+from layerscope.engine.training.config import RunConfig, from_dict
+from layerscope.engine.training.events import EventWriter, format_event, read_events
+from layerscope.engine.training.paths import LAST_CKPT, STOP_FILE
 
 STEPS_PER_EPOCH = 6
 
@@ -67,7 +67,7 @@ class _Killed(Exception):
 
 def _fit(run_dir: Path, cfg: RunConfig, *, resume: bool = False, at: int | None = None,
          kill: bool = False) -> pl.Trainer:  # fmt: skip
-    """One session of the run, as engine.training.process runs it (same callbacks, same order)."""
+    """One session of the run, as layerscope.engine.training.process runs it (same callbacks, same order)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     stopper = GracefulStopCallback(
         run_dir / STOP_FILE, run_dir / LAST_CKPT, check_every=1, handle_sigterm=False
@@ -206,7 +206,7 @@ def test_values_that_cannot_train_are_refused(
 def test_a_run_that_cannot_start_is_refused_at_launch(
     tmp_path: Path, section: str, values: dict[str, Any], key: str
 ) -> None:
-    from engine.training.runs import launch_run
+    from layerscope.engine.training.runs import launch_run
 
     values = {k: v.replace("{tmp}", str(tmp_path)) for k, v in values.items()}
     cfg = _config(**{section: values})  # loads: the data or code may appear before launch

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from hostile_fs import Fifos, make_safetensors, write_index
 
-from engine import datasets
-from engine.cli import main
-from engine.discover import discover, list_folder
-from engine.errors import InputError, ModelFileError
-from engine.inputs import load_input
-from engine.loaders import clear_cache, load_model
+from layerscope.engine import datasets
+from layerscope.engine.cli import main
+from layerscope.engine.discover import discover, list_folder
+from layerscope.engine.errors import InputError, ModelFileError
+from layerscope.engine.inputs import load_input
+from layerscope.engine.loaders import clear_cache, load_model
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -140,8 +140,8 @@ def test_discover_skips_special_files_and_says_which(tmp_path: Path, fifos: Fifo
 
 
 async def test_app_on_a_folder_with_a_fifo_lists_and_quits(tmp_path: Path, fifos: Fifos) -> None:
-    from tui.app import LayerscopeApp
-    from tui.widgets.model_picker import ModelPicker
+    from layerscope.tui.app import LayerscopeApp
+    from layerscope.tui.widgets.model_picker import ModelPicker
 
     make_safetensors(tmp_path / "good.safetensors")
     fifos.make(tmp_path / "stuck.onnx")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine import stats
-from engine.cli import main
+from layerscope.engine import stats
+from layerscope.engine.cli import main
 
 
 def _exact(values: list) -> tuple[float, float]:
@@ -101,7 +101,7 @@ def test_uint64_beyond_int64() -> None:
 
 
 def test_fast_capture_statistics_near_1e30_stay_finite() -> None:
-    from engine.capture import fast_stats
+    from layerscope.engine.capture import fast_stats
 
     g = torch.Generator().manual_seed(3)
     x = (torch.randn(8, 1024, generator=g) * 1e30).float()
@@ -118,7 +118,7 @@ def test_fast_capture_statistics_near_1e30_stay_finite() -> None:
 def test_moments_merged_over_batches_stay_exact_for_huge_values(scale: float) -> None:
     """Capture merges per-batch statistics (Chan et al.): values near 1e300 have squares beyond
     float64, so the merge works in units of a power of two; the std is NumPy's, not inf."""
-    from engine.capture import fast_stats
+    from layerscope.engine.capture import fast_stats
 
     g = torch.Generator().manual_seed(5)
     a = torch.randn(4, 256, generator=g, dtype=torch.float64) * scale
@@ -191,8 +191,8 @@ def test_inspect_json_has_no_inf_or_nan_literals(
 
 
 def test_json_writer_turns_non_finite_numbers_into_strings_and_back(tmp_path: Path) -> None:
-    from engine import io as eio
-    from engine import report
+    from layerscope.engine import io as eio
+    from layerscope.engine import report
 
     text = eio.dumps({"a": [math.inf, -math.inf, math.nan, 1.5], "b": {"c": math.nan}})
     assert _no_constant(text) == {"a": ["inf", "-inf", "nan", 1.5], "b": {"c": "nan"}}

@@ -1,4 +1,4 @@
-"""The compiled statistics kernels (engine.kernels) give the capture fast path's exact results."""
+"""The compiled statistics kernels (layerscope.engine.kernels) give the capture fast path's exact results."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine import kernels, stats
-from engine.capture import fast_stats
+from layerscope.engine import kernels, stats
+from layerscope.engine.capture import fast_stats
 
 pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba not installed")
 

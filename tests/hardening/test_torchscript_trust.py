@@ -13,9 +13,9 @@ import pytest
 import torch
 from hostile_torchscript import write_hostile
 
-from engine.cli import main
-from engine.errors import UntrustedPickleError
-from engine.loaders import clear_cache, load_model
+from layerscope.engine.cli import main
+from layerscope.engine.errors import UntrustedPickleError
+from layerscope.engine.loaders import clear_cache, load_model
 
 KINDS = ("setstate", "forward")
 
@@ -123,7 +123,7 @@ def test_quant_compare_without_trust_is_one_line(
 
 
 def test_engine_capture_raises_untrusted_error(hostile: tuple[Path, Path]) -> None:
-    from engine.capture import capture
+    from layerscope.engine.capture import capture
 
     path, marker = hostile
     with pytest.raises(UntrustedPickleError, match="TorchScript is code"):
@@ -201,7 +201,7 @@ async def _idle(pilot) -> None:  # noqa: ANN001 - textual's Pilot
 async def _ask_random_capture(pilot) -> None:  # noqa: ANN001
     from textual.widgets import Select
 
-    from tui.widgets.input_source import InputSource
+    from layerscope.tui.widgets.input_source import InputSource
 
     pilot.app.screen.query_one("#source-kind", Select).value = "random"
     await pilot.pause()
@@ -213,9 +213,9 @@ async def _ask_random_capture(pilot) -> None:  # noqa: ANN001
 async def test_app_opens_lists_and_asks_before_capture(hostile: tuple[Path, Path]) -> None:
     from textual.widgets import Label
 
-    from tui.app import LayerscopeApp
-    from tui.screens.inspector import InspectorScreen
-    from tui.widgets.input_source import InputSource
+    from layerscope.tui.app import LayerscopeApp
+    from layerscope.tui.screens.inspector import InspectorScreen
+    from layerscope.tui.widgets.input_source import InputSource
 
     path, marker = hostile
     app = LayerscopeApp(path, show_timings=False)
@@ -249,9 +249,9 @@ async def test_app_opens_lists_and_asks_before_capture(hostile: tuple[Path, Path
 
 @pytest.fixture(scope="module")
 def demo_int8(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from engine import zoo
-    from engine.demo.common import load_digits
-    from engine.demo.export import save_torch_int8
+    from layerscope.engine import zoo
+    from layerscope.engine.demo.common import load_digits
+    from layerscope.engine.demo.export import save_torch_int8
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("demo_ts") / "resnet8_int8.pt"
@@ -283,8 +283,8 @@ def test_demo_torchscript_lists_what_trust_loads(demo_int8: Path) -> None:
 @pytest.mark.slow  # a calibrated FX int8 ResNet8, as `layerscope demo` writes it
 @pytest.mark.filterwarnings("ignore")
 async def test_app_captures_the_demo_torchscript_after_confirmation(demo_int8: Path) -> None:
-    from tui.app import LayerscopeApp
-    from tui.widgets.input_source import InputSource
+    from layerscope.tui.app import LayerscopeApp
+    from layerscope.tui.widgets.input_source import InputSource
 
     app = LayerscopeApp(demo_int8, show_timings=False)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -334,7 +334,7 @@ class _Runs:
 def test_crafted_storage_dtype_and_deep_nesting_are_one_line_errors(tmp_path: Path) -> None:
     from hostile_torchscript import scripted, write_crafted
 
-    from engine.errors import LayerscopeError
+    from layerscope.engine.errors import LayerscopeError
 
     m = scripted("M")
     root = m()

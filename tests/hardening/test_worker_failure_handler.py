@@ -11,7 +11,7 @@ import pytest
 from loguru import logger
 from textual.worker import WorkerState
 
-from engine.errors import Cancelled, InputError, LayerscopeError
+from layerscope.engine.errors import Cancelled, InputError, LayerscopeError
 
 TUI = Path(__file__).resolve().parents[2] / "tui"
 
@@ -39,8 +39,8 @@ def log() -> Iterator[list[tuple[str, str]]]:
 
 
 def test_engine_cancellations_share_one_torch_free_class() -> None:
-    from engine.capture.result import CaptureCancelled
-    from engine.quant_compare import ComparisonCancelled
+    from layerscope.engine.capture.result import CaptureCancelled
+    from layerscope.engine.quant_compare import ComparisonCancelled
 
     assert issubclass(Cancelled, LayerscopeError)
     assert issubclass(CaptureCancelled, Cancelled)
@@ -49,8 +49,8 @@ def test_engine_cancellations_share_one_torch_free_class() -> None:
 
 
 def test_cancellation_is_logged_quietly(log: list[tuple[str, str]]) -> None:
-    from engine.capture.result import CaptureCancelled
-    from tui.workers import report_failure, was_cancelled
+    from layerscope.engine.capture.result import CaptureCancelled
+    from layerscope.tui.workers import report_failure, was_cancelled
 
     node = FakeNode()
     ev = event(CaptureCancelled("capture cancelled"))
@@ -61,7 +61,7 @@ def test_cancellation_is_logged_quietly(log: list[tuple[str, str]]) -> None:
 
 
 def test_engine_error_is_a_notification_with_its_title(log: list[tuple[str, str]]) -> None:
-    from tui.workers import report_failure
+    from layerscope.tui.workers import report_failure
 
     node = FakeNode()
     failure = report_failure(node, event(InputError("nowhere.png: no such file")))  # type: ignore[arg-type]
@@ -76,7 +76,7 @@ def test_engine_error_is_a_notification_with_its_title(log: list[tuple[str, str]
 def test_unexpected_error_is_an_error_notification_and_a_log_line(
     log: list[tuple[str, str]],
 ) -> None:
-    from tui.workers import report_failure
+    from layerscope.tui.workers import report_failure
 
     node = FakeNode()
     failure = report_failure(node, event(ZeroDivisionError("division by zero")))  # type: ignore[arg-type]
@@ -86,7 +86,7 @@ def test_unexpected_error_is_an_error_notification_and_a_log_line(
 
 
 def test_success_and_textual_cancel_say_nothing(log: list[tuple[str, str]]) -> None:
-    from tui.workers import report_failure
+    from layerscope.tui.workers import report_failure
 
     node = FakeNode()
     for state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
@@ -95,7 +95,7 @@ def test_success_and_textual_cancel_say_nothing(log: list[tuple[str, str]]) -> N
 
 
 def test_no_screen_or_widget_keeps_its_own_copy_of_the_handler() -> None:
-    """Cancellation is recognised one way (``tui.workers``), not by title or engine class."""
+    """Cancellation is recognised one way (``layerscope.tui.workers``), not by title or engine class."""
     copies = []
     for path in sorted(TUI.rglob("*.py")):
         if path.name == "workers.py":

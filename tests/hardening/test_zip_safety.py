@@ -23,7 +23,7 @@ from hostile_torchzip import (
     with_pickle,
 )
 
-from engine.cli import main
+from layerscope.engine.cli import main
 
 
 def _inspect_json(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> dict:
@@ -153,7 +153,7 @@ def test_truncated_central_directory_is_one_line(
 def test_pickle_bigger_than_the_cap_is_refused_naming_the_limit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.loaders import zip_check
+    from layerscope.engine.loaders import zip_check
 
     monkeypatch.setattr(zip_check, "MAX_PICKLE_BYTES", 1 << 20)
     bomb = with_pickle(tmp_path / "bomb.pt", bomb_pickle(4 << 20))

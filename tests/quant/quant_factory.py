@@ -180,7 +180,7 @@ def build_all(d: Path) -> Models:
 
 def resnet8(seed: int = 0) -> nn.Module:
     """The zoo's ResNet-8 with non-trivial BatchNorm statistics (untrained: only shapes matter)."""
-    from engine.zoo import ResNet8
+    from layerscope.engine.zoo import ResNet8
 
     torch.manual_seed(seed)
     model = ResNet8(num_classes=10)

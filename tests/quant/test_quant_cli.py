@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 
-from engine.cli import main
+from layerscope.engine.cli import main
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

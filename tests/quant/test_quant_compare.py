@@ -13,11 +13,11 @@ import pytest
 from onnx import helper, numpy_helper
 from quant_factory import calibration, quantize_onnx, tiny
 
-from engine.errors import InputError, LayerscopeError
-from engine.loaders import load_model
-from engine.loaders.torch_loader import model_from_module
-from engine.quant_compare import ComparisonCancelled, NothingToCompareError, compare
-from engine.quant_compare.result import RANDOM_SAMPLES
+from layerscope.engine.errors import InputError, LayerscopeError
+from layerscope.engine.loaders import load_model
+from layerscope.engine.loaders.torch_loader import model_from_module
+from layerscope.engine.quant_compare import ComparisonCancelled, NothingToCompareError, compare
+from layerscope.engine.quant_compare.result import RANDOM_SAMPLES
 
 RESNET8_WEIGHTED = [
     "conv1", "layer1.conv1", "layer1.conv2", "layer2.conv1", "layer2.conv2", "layer2.shortcut",
@@ -265,8 +265,8 @@ def test_qoperator_fused_activations_compare_after_the_activation(resnet8_files)
 
 
 def test_weight_histograms_share_their_bins(models) -> None:
-    from engine.quant_compare import compared_weights
-    from engine.usecases.quant import weight_histograms
+    from layerscope.engine.quant_compare import compared_weights
+    from layerscope.engine.usecases.quant import weight_histograms
 
     layer = compare(models.float_onnx, models.qdq_channel, activations=False).layers[0]
     fw, qw = compared_weights(layer)

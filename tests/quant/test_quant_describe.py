@@ -1,5 +1,5 @@
 """Quantized tensors as the app shows them: integer and dequantized histograms
-(``engine.inspect.tensor_stats``), range use and saturation (``quant.health``), the per-channel
+(``layerscope.engine.inspect.tensor_stats``), range use and saturation (``quant.health``), the per-channel
 table (``quant.channel_table``), and the error figures of an approximation."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.inspect import tensor_stats, tensor_values
-from engine.loaders import load_model
-from engine.quant import ShapeMismatchError, channel_table, error_figures, health
+from layerscope.engine.inspect import tensor_stats, tensor_values
+from layerscope.engine.loaders import load_model
+from layerscope.engine.quant import ShapeMismatchError, channel_table, error_figures, health
 
 
 def test_per_channel_int8_weight(models) -> None:

@@ -8,8 +8,8 @@ import pytest
 import torch
 from onnx import helper, numpy_helper
 
-from engine.inspect import tensor_values
-from engine.loaders import load_model
+from layerscope.engine.inspect import tensor_values
+from layerscope.engine.loaders import load_model
 
 
 def _inits(path) -> dict[str, np.ndarray]:

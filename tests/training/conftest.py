@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from training_helpers import tiny_config
 
-from engine.training.config import RunConfig
+from layerscope.engine.training.config import RunConfig
 
 
 @pytest.fixture(autouse=True)

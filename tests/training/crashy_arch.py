@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.zoo import SmallCNN
+from layerscope.engine.zoo import SmallCNN
 
 
 class CrashAfter(SmallCNN):

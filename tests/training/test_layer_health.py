@@ -13,11 +13,11 @@ import torch
 from torch import nn
 from training_helpers import tiny_config
 
-from engine.errors import ConfigError, InputError
-from engine.training.callbacks.layer_health import LayerHealthCallback
-from engine.training.config import from_dict
-from engine.training.events import format_event, read_events
-from engine.training.health import (
+from layerscope.engine.errors import ConfigError, InputError
+from layerscope.engine.training.callbacks.layer_health import LayerHealthCallback
+from layerscope.engine.training.config import from_dict
+from layerscope.engine.training.events import format_event, read_events
+from layerscope.engine.training.health import (
     DATA_FILE,
     FIELDS,
     HEADER_FILE,
@@ -107,7 +107,7 @@ def test_hand_written_lightning_script_collapse_is_named_within_one_interval(
 def test_recipe_run_has_health_on_by_default_and_names_the_collapsed_layer(
     tmp_path: Path,
 ) -> None:
-    from engine.training.build import build_run
+    from layerscope.engine.training.build import build_run
 
     cfg = tiny_config(
         data={"batch_size": 16, "max_samples": 256},
@@ -295,7 +295,7 @@ def test_nearest_checkpoint_and_bad_headers(tmp_path: Path) -> None:
 def test_auto_interval_is_the_default_and_keeps_sampling_sparse(tmp_path: Path) -> None:
     """At the default ``every: auto`` the interval grows from its start to what the measured cost
     allows (never below AUTO_MIN), so a long run is not sampled every few steps."""
-    from engine.training.health import AUTO, AUTO_MIN, AUTO_START
+    from layerscope.engine.training.health import AUTO, AUTO_MIN, AUTO_START
 
     assert HealthConfig().every == AUTO
     with pytest.raises(ConfigError, match="health.every"):
@@ -326,7 +326,7 @@ def test_interval_doubles_past_max_records_so_long_runs_stay_bounded(tmp_path: P
 def test_a_failing_statistic_or_a_full_disk_never_breaks_training(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.training.callbacks.layer_health as lh
+    import layerscope.engine.training.callbacks.layer_health as lh
 
     real = lh.fs.stats
 
@@ -356,8 +356,8 @@ def test_a_failing_statistic_or_a_full_disk_never_breaks_training(
 
 
 def test_own_script_hook_includes_layer_health(tmp_path: Path) -> None:
-    """``engine.training.hook.callbacks`` (the one line for a user's own Trainer) samples health."""
-    from engine.training.hook import callbacks
+    """``layerscope.engine.training.hook.callbacks`` (the one line for a user's own Trainer) samples health."""
+    from layerscope.engine.training.hook import callbacks
 
     torch.manual_seed(0)
     model = HandWritten()
@@ -375,7 +375,7 @@ def test_own_script_hook_includes_layer_health(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_ddp_recipe_rank_zero_writes_one_record_per_sample(tmp_path: Path) -> None:
     """Two CPU processes (gloo): one header, one record per sampled step, on one schedule."""
-    from engine.cli import main
+    from layerscope.engine.cli import main
 
     configs = Path(__file__).resolve().parents[2] / "configs"
     rc = main(

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from training_helpers import assert_png, read_json
 
-from engine.cli import main
+from layerscope.engine.cli import main
 
 
 class Denoiser(pl.LightningModule):
@@ -61,7 +61,7 @@ class SeeWhileRunning(pl.Callback):
         self.seen: list[dict[str, Any]] = []
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        from engine.usecases.runs import list_runs
+        from layerscope.engine.usecases.runs import list_runs
 
         self.seen += [r.to_dict() for r in list_runs(self.runs_dir)]
 
@@ -71,7 +71,7 @@ def test_own_script_run_is_listed_live_tailed_and_keeps_its_own_logger(
 ) -> None:
     from pytorch_lightning.loggers import CSVLogger
 
-    from engine.training.hook import callbacks
+    from layerscope.engine.training.hook import callbacks
 
     runs = tmp_path / "runs"
     watch = SeeWhileRunning(runs)
@@ -118,8 +118,8 @@ def test_own_script_run_is_listed_live_tailed_and_keeps_its_own_logger(
 def test_own_script_runs_compare_with_hparams(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine.training.hook import callbacks
-    from engine.usecases.run_compare import compare_run_dirs
+    from layerscope.engine.training.hook import callbacks
+    from layerscope.engine.usecases.run_compare import compare_run_dirs
 
     runs = tmp_path / "runs"
     for lr in (0.05, 0.01):
@@ -142,9 +142,9 @@ def test_own_script_runs_compare_with_hparams(
 
 
 def test_resuming_a_script_run_says_to_resume_from_the_script(tmp_path: Path) -> None:
-    from engine.errors import InputError
-    from engine.training.hook import write_run_marker
-    from engine.training.runs import resume_run
+    from layerscope.engine.errors import InputError
+    from layerscope.engine.training.hook import write_run_marker
+    from layerscope.engine.training.runs import resume_run
 
     run = tmp_path / "runs" / "20260101-000000-mine"
     run.mkdir(parents=True)

@@ -15,10 +15,10 @@ import pytorch_lightning as pl
 import torch
 from training_helpers import read_json, tiny_config
 
-from engine.cli import main
-from engine.errors import InputError
-from engine.training.build import build_run
-from engine.training.config import RunConfig, save_config
+from layerscope.engine.cli import main
+from layerscope.engine.errors import InputError
+from layerscope.engine.training.build import build_run
+from layerscope.engine.training.config import RunConfig, save_config
 
 
 def fit(cfg: RunConfig, run_dir: Path) -> None:
@@ -35,7 +35,7 @@ def fit(cfg: RunConfig, run_dir: Path) -> None:
 def test_failed_onnx_export_leaves_a_finished_run_with_one_plain_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine.training.callbacks import onnx_export
+    from layerscope.engine.training.callbacks import onnx_export
 
     def exporter_fails(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError(
@@ -71,7 +71,7 @@ def test_failed_onnx_export_leaves_a_finished_run_with_one_plain_warning(
 
 
 def test_best_val_loss_is_the_minimum_in_metrics_json() -> None:
-    from engine.training.callbacks import TrainingHistoryCallback
+    from layerscope.engine.training.callbacks import TrainingHistoryCallback
 
     cb = TrainingHistoryCallback("/nonexistent", monitor="val_loss", plots=False)
     assert cb.mode == "min"
@@ -81,7 +81,7 @@ def test_best_val_loss_is_the_minimum_in_metrics_json() -> None:
         {"epoch": 2, "val_loss": 0.5},
     ]
     written: dict[str, Any] = {}
-    import engine.training.callbacks.training_history as th
+    import layerscope.engine.training.callbacks.training_history as th
 
     trainer = SimpleNamespace(is_global_zero=True, global_step=9, callback_metrics={})
     orig = th.atomic_write_json
@@ -94,7 +94,7 @@ def test_best_val_loss_is_the_minimum_in_metrics_json() -> None:
 
 
 def test_runs_listing_ranks_by_the_runs_monitor_and_mode(tmp_path: Path) -> None:
-    from engine.training.runs import run_info
+    from layerscope.engine.training.runs import run_info
 
     run = tmp_path / "20260101-000000-fno"
     run.mkdir()
@@ -149,8 +149,8 @@ def test_grad_norms_per_layer_before_and_after_clipping_and_never_stale(tmp_path
 def test_warmup_cosine_is_pytorchs_sequential_lr_with_the_same_values() -> None:
     from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
 
-    from engine.training.config import SchedulerConfig
-    from engine.training.optim import build_scheduler, warmup_cosine
+    from layerscope.engine.training.config import SchedulerConfig
+    from layerscope.engine.training.optim import build_scheduler, warmup_cosine
 
     param = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([param], lr=0.5)
@@ -186,7 +186,7 @@ def _image_folder(root: Path) -> Path:
 def test_a_corrupt_image_is_skipped_counted_and_recorded(tmp_path: Path) -> None:
     from loguru import logger
 
-    from engine.training.data import ImageDataModule
+    from layerscope.engine.training.data import ImageDataModule
 
     root = _image_folder(tmp_path / "imgs")
     lines: list[str] = []
@@ -214,7 +214,7 @@ def test_a_corrupt_image_is_skipped_counted_and_recorded(tmp_path: Path) -> None
 def test_preprocessing_goes_to_model_info_and_onnx_metadata(tmp_path: Path) -> None:
     import onnx
 
-    from engine import datasets
+    from layerscope.engine import datasets
 
     run = tmp_path / "run"
     fit(tiny_config(), run)
@@ -275,14 +275,14 @@ def test_a_repeated_run_name_is_the_newest_with_a_note(
         "(others: 20260101-000000-sweep)" in captured.err
     )
     # a part of different names still lists the candidates
-    from engine.training.runs import resolve_run
+    from layerscope.engine.training.runs import resolve_run
 
     with pytest.raises(InputError, match="ambiguous .*20260101-000000-sweep, .*sweeper"):
         resolve_run("swe", runs)
 
 
 def test_compare_api_for_the_app_overlays_curves_and_flags_differences(tmp_path: Path) -> None:
-    from engine.usecases.run_compare import compare_run_dirs
+    from layerscope.engine.usecases.run_compare import compare_run_dirs
 
     runs = tmp_path / "runs"
     dirs = []
@@ -317,8 +317,8 @@ def test_compare_api_for_the_app_overlays_curves_and_flags_differences(tmp_path:
 def test_figures_are_drawn_by_a_worker_process_off_the_training_loop(tmp_path: Path) -> None:
     import functools
 
-    from engine.training.callbacks._render import Renderer
-    from engine.training.figures import _curves
+    from layerscope.engine.training.callbacks._render import Renderer
+    from layerscope.engine.training.figures import _curves
 
     history = [{"epoch": 0, "val_loss": 0.5}, {"epoch": 1, "val_loss": 0.25}]
     r = Renderer()

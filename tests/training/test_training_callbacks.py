@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 from training_helpers import assert_png, read_json
 
-from engine.training.callbacks import (
+from layerscope.engine.training.callbacks import (
     ConfusionMatrixCallback,
     DatasetStatisticsCallback,
     EventsCallback,
@@ -20,10 +20,10 @@ from engine.training.callbacks import (
     SampleVisualizationCallback,
     TrainingHistoryCallback,
 )
-from engine.training.config import DataConfig
-from engine.training.data import ImageDataModule
-from engine.training.module import ClassifierModule
-from engine.zoo import SmallCNN
+from layerscope.engine.training.config import DataConfig
+from layerscope.engine.training.data import ImageDataModule
+from layerscope.engine.training.module import ClassifierModule
+from layerscope.engine.zoo import SmallCNN
 
 
 def _fit(out: Path, callbacks: list[pl.Callback], data: DataConfig, epochs: int = 2, **kw) -> tuple:
@@ -164,7 +164,7 @@ def test_sampler_distribution_skipped_without_weighted_sampler(tmp_path: Path) -
 
 
 def test_events_stream_order_and_content(tmp_path: Path) -> None:
-    from engine.training.events import read_events
+    from layerscope.engine.training.events import read_events
 
     events_cb = EventsCallback(tmp_path, every_n_steps=2)
     ckpt = pl.callbacks.ModelCheckpoint(
@@ -209,7 +209,7 @@ class _Boom(ClassifierModule):
 
 
 def test_events_failed_with_error(tmp_path: Path) -> None:
-    from engine.training.events import read_events
+    from layerscope.engine.training.events import read_events
 
     dm = ImageDataModule(DataConfig(batch_size=16, max_samples=128))
     trainer = pl.Trainer(

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from training_helpers import read_json
 
-from engine.cli import main
-from engine.training.events import EventWriter, read_events
+from layerscope.engine.cli import main
+from layerscope.engine.training.events import EventWriter, read_events
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -151,8 +151,8 @@ def test_runs_tail_and_stop(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
 def test_ctrl_c_while_following_detaches(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:  # noqa: ANN001
-    from engine.cli import train as train_cli
-    from engine.training import events
+    from layerscope.engine.cli import train as train_cli
+    from layerscope.engine.training import events
 
     run_dir = _finished_run(tmp_path, "20260101-000000-adam", "adam", 0.9)
 
@@ -169,7 +169,7 @@ def test_ctrl_c_while_following_detaches(
 
 
 def test_follow_of_failed_run_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from engine.cli.train import follow
+    from layerscope.engine.cli.train import follow
 
     d = tmp_path / "20260101-000000-x"
     d.mkdir()

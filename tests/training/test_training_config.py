@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import ConfigError
-from engine.training.config import (
+from layerscope.engine.errors import ConfigError
+from layerscope.engine.training.config import (
     ConfigValueError,
     apply_overrides,
     from_dict,
@@ -148,8 +148,8 @@ def test_cpu_devices_beyond_the_cores_are_refused(tmp_path) -> None:
     """A typo like devices: 301 on CPU would fork hundreds of trainer processes."""
     import pytest
 
-    from engine.errors import ConfigError
-    from engine.training.config import load_config
+    from layerscope.engine.errors import ConfigError
+    from layerscope.engine.training.config import load_config
 
     p = tmp_path / "c.yaml"
     p.write_text("name: x\ntrainer:\n  accelerator: cpu\n  devices: 301\n")

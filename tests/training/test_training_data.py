@@ -9,10 +9,10 @@ import pytest
 import torch
 from training_helpers import tiny_config
 
-from engine.errors import ConfigError, InputError
-from engine.training.build import build_module
-from engine.training.config import DataConfig
-from engine.training.data import ImageDataModule, TrackingWeightedRandomSampler
+from layerscope.engine.errors import ConfigError, InputError
+from layerscope.engine.training.build import build_module
+from layerscope.engine.training.config import DataConfig
+from layerscope.engine.training.data import ImageDataModule, TrackingWeightedRandomSampler
 
 
 def test_digits_split_and_normalisation() -> None:

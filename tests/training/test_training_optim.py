@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.training.config import OptimizerConfig, SchedulerConfig
-from engine.training.module import ClassifierModule
-from engine.training.optim import build_optimizer, build_scheduler, warmup_cosine
-from engine.zoo import SmallCNN
+from layerscope.engine.training.config import OptimizerConfig, SchedulerConfig
+from layerscope.engine.training.module import ClassifierModule
+from layerscope.engine.training.optim import build_optimizer, build_scheduler, warmup_cosine
+from layerscope.engine.zoo import SmallCNN
 
 
 def _params() -> list[torch.nn.Parameter]:

@@ -17,22 +17,22 @@ import torch
 from loguru import logger
 from training_helpers import read_json
 
-from engine.errors import InputError
-from engine.training.callbacks import (
+from layerscope.engine.errors import InputError
+from layerscope.engine.training.callbacks import (
     DatasetStatisticsCallback,
     EventsCallback,
     GracefulStopCallback,
     OnnxExportCallback,
     SampleVisualizationCallback,
 )
-from engine.training.callbacks import onnx_export as onnx_module
-from engine.training.callbacks._render import Renderer
-from engine.training.config import DataConfig
-from engine.training.data import ImageDataModule
-from engine.training.events import EventWriter, follow_lines, read_events
-from engine.training.module import ClassifierModule
-from engine.training.runs import resume_run, run_process_alive, stop_run
-from engine.zoo import SmallCNN
+from layerscope.engine.training.callbacks import onnx_export as onnx_module
+from layerscope.engine.training.callbacks._render import Renderer
+from layerscope.engine.training.config import DataConfig
+from layerscope.engine.training.data import ImageDataModule
+from layerscope.engine.training.events import EventWriter, follow_lines, read_events
+from layerscope.engine.training.module import ClassifierModule
+from layerscope.engine.training.runs import resume_run, run_process_alive, stop_run
+from layerscope.engine.zoo import SmallCNN
 
 
 def _logs() -> tuple[list[str], int]:
@@ -209,7 +209,7 @@ def test_resume_refuses_a_running_run(tmp_path: Path) -> None:
     (run_dir / "config.yaml").write_text("name: x\n")
     # A stand-in process whose command line names the run module, as a real run's does.
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", "engine.training.process"]
+        [sys.executable, "-c", "import time; time.sleep(60)", "layerscope.engine.training.process"]
     )
     try:
         (run_dir / "run.pid").write_text(str(proc.pid))
@@ -225,7 +225,7 @@ def test_resume_refuses_a_running_run(tmp_path: Path) -> None:
 
 
 def test_tail_log_and_format_event(tmp_path: Path) -> None:
-    from engine.training.events import format_event, tail_log
+    from layerscope.engine.training.events import format_event, tail_log
 
     (tmp_path / "train.log").write_text("line one\nline two\n")
     assert list(tail_log(tmp_path)) == ["line one", "line two"]  # no live process: ends at EOF

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from training_helpers import read_json, tiny_config
 
-from engine.errors import InputError
-from engine.training.events import EventWriter, read_events, tail_events
-from engine.training.runs import (
+from layerscope.engine.errors import InputError
+from layerscope.engine.training.events import EventWriter, read_events, tail_events
+from layerscope.engine.training.runs import (
     compare_runs,
     launch_run,
     resolve_run,
@@ -20,7 +20,7 @@ from engine.training.runs import (
     run_status,
     stop_run,
 )
-from engine.usecases.runs import list_runs
+from layerscope.engine.usecases.runs import list_runs
 
 
 def _quiet(**sections):  # noqa: ANN003, ANN202
@@ -78,8 +78,8 @@ def test_run_is_tailed_stopped_and_resumed(tmp_path: Path) -> None:
 def test_crash_mid_training_leaves_failed_event_and_earlier_work(tmp_path: Path) -> None:
     # In-process through the run process's entry point (the child only adds the spawn, which
     # the stop/resume test covers) to spare a torch import; crashy_arch is on sys.path here.
-    from engine.training.config import save_config
-    from engine.training.process import run
+    from layerscope.engine.training.config import save_config
+    from layerscope.engine.training.process import run
 
     # 128 samples / 32 = 4 steps per epoch; the 9th training forward (epoch 2) raises.
     cfg = _quiet(
@@ -103,8 +103,8 @@ def test_crash_mid_training_leaves_failed_event_and_earlier_work(tmp_path: Path)
 
 def test_bad_data_fails_before_training_with_one_line_error(tmp_path: Path) -> None:
     # In-process (the same entry point the child runs) to spare a second torch import.
-    from engine.training.config import save_config
-    from engine.training.process import run
+    from layerscope.engine.training.config import save_config
+    from layerscope.engine.training.process import run
 
     cfg = _quiet(data={"kind": "folder", "path": str(tmp_path / "missing")})
     run_dir = tmp_path / "run"

@@ -11,9 +11,9 @@ import pytorch_lightning as pl
 import torch
 from training_helpers import assert_png, read_json, tiny_config
 
-from engine.errors import ConfigError, InputError
-from engine.training.build import build_data, build_module, build_run
-from engine.training.config import from_dict
+from layerscope.engine.errors import ConfigError, InputError
+from layerscope.engine.training.build import build_data, build_module, build_run
+from layerscope.engine.training.config import from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def regression_config(npz: Path, **sections: dict[str, Any]) -> Any:
         "name": "fno",
         "task": {"kind": "regression"},
         "model": {
-            "arch": "engine.training.fno:FNO2d",
+            "arch": "layerscope.engine.training.fno:FNO2d",
             "kwargs": {"width": 4, "modes": 4, "layers": 1},
         },
         "data": {
@@ -238,7 +238,7 @@ def test_regression_scatter_for_vector_targets(tmp_path: Path) -> None:
 def test_layerscope_train_runs_the_regression_recipe(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine.cli import main
+    from layerscope.engine.cli import main
 
     npz = fno_npz(tmp_path / "d.npz")
     code = main(
@@ -276,7 +276,7 @@ def test_layerscope_train_runs_the_regression_recipe(
 
 
 def test_shipped_fno_recipe_loads_and_passes_launch_checks(tmp_path: Path) -> None:
-    from engine.training.config import check_launch, load_config
+    from layerscope.engine.training.config import check_launch, load_config
 
     cfg = load_config(ROOT / "configs" / "fno_regression.yaml")
     assert (cfg.task.kind, cfg.task.resolved_monitor(), cfg.task.resolved_mode()) == (
@@ -284,7 +284,10 @@ def test_shipped_fno_recipe_loads_and_passes_launch_checks(tmp_path: Path) -> No
         "val_loss",
         "min",
     )
-    assert cfg.model.arch == "engine.training.fno:FNO2d" and cfg.model.kwargs["in_channels"] == 1
+    assert (
+        cfg.model.arch == "layerscope.engine.training.fno:FNO2d"
+        and cfg.model.kwargs["in_channels"] == 1
+    )
     check_launch(cfg)
     with pytest.raises(ConfigError, match="data.path .*missing.npz does not exist"):
         check_launch(regression_config(tmp_path / "missing.npz"))

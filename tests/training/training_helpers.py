@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.training.config import RunConfig, from_dict
+from layerscope.engine.training.config import RunConfig, from_dict
 
 HERE = Path(__file__).parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

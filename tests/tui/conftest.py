@@ -15,7 +15,7 @@ from tui_models import (
     make_state_dict,
 )
 
-from tui.app import LayerscopeApp
+from layerscope.tui.app import LayerscopeApp
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Fake run folders for the Train/Runs screen tests: fixed events and times, no training.
 
 A "running" fake run has a real process behind its ``run.pid``: a sleeper whose command line
-names ``engine.training.process`` (that is how the engine tells a run's process from a recycled
+names ``layerscope.engine.training.process`` (that is how the engine tells a run's process from a recycled
 pid) and which, like a real run, writes a ``stopped`` event when it gets SIGTERM.
 """
 
@@ -94,14 +94,17 @@ class FakeProcess:
                 "-c",
                 SLEEPER,
                 str(run_dir / "events.jsonl"),
-                "engine.training.process",
+                "layerscope.engine.training.process",
             ]
         )
         (run_dir / "run.pid").write_text(f"{self.proc.pid}\n")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # the engine checks /proc/PID/cmdline
             cmdline = Path(f"/proc/{self.proc.pid}/cmdline")
-            if not cmdline.exists() or b"engine.training.process" in cmdline.read_bytes():
+            if (
+                not cmdline.exists()
+                or b"layerscope.engine.training.process" in cmdline.read_bytes()
+            ):
                 break
             time.sleep(0.02)
         time.sleep(0.3)  # until the SIGTERM handler is installed

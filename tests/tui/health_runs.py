@@ -22,8 +22,8 @@ def collapsed_recipe_run(run_dir: Path) -> Path:
     import pytorch_lightning as pl
     import torch
 
-    from engine.training.build import build_run
-    from engine.training.config import from_dict
+    from layerscope.engine.training.build import build_run
+    from layerscope.engine.training.config import from_dict
 
     cfg = from_dict(
         {
@@ -60,7 +60,7 @@ def written_run(
     """A run folder with ``records`` samples of ``layers`` layers (seeded values), layer
     ``alert_at[0]`` collapsed from step ``alert_at[1]`` on with its alert (``None``: neither);
     no checkpoint."""
-    from engine.training.health import FIELDS, HealthWriter, record_dtype
+    from layerscope.engine.training.health import FIELDS, HealthWriter, record_dtype
 
     rng = np.random.default_rng(0)
     names = [{"name": f"block{i}.conv", "kind": "Conv2d", "params": []} for i in range(layers)]

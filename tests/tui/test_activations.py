@@ -8,16 +8,16 @@ import pytest
 from pilot_helpers import settle, wait_idle
 from textual.widgets import Select
 
-from engine import load_model
-from engine.capture import capture
-from engine.inputs import load_input, model_input_shape
-from engine.stats import count_in_range
-from tui.screens.inspector import InspectorScreen
-from tui.widgets.activation_toggle import ActivationToggle
-from tui.widgets.histogram import DARK_ORANGE, Histogram
-from tui.widgets.input_source import InputSource
-from tui.widgets.log_pane import LogPane
-from tui.widgets.stats_panel import StatsPanel
+from layerscope.engine import load_model
+from layerscope.engine.capture import capture
+from layerscope.engine.inputs import load_input, model_input_shape
+from layerscope.engine.stats import count_in_range
+from layerscope.tui.screens.inspector import InspectorScreen
+from layerscope.tui.widgets.activation_toggle import ActivationToggle
+from layerscope.tui.widgets.histogram import DARK_ORANGE, Histogram
+from layerscope.tui.widgets.input_source import InputSource
+from layerscope.tui.widgets.log_pane import LogPane
+from layerscope.tui.widgets.stats_panel import StatsPanel
 
 SIZE = (120, 40)
 
@@ -51,7 +51,7 @@ def script_model(tmp_path: Path) -> Path:
     """``smallcnn_script.pt``: TorchScript, where hooks cannot fire (only the output is captured)."""
     import torch
 
-    from engine.zoo import SmallCNN
+    from layerscope.engine.zoo import SmallCNN
 
     torch.manual_seed(0)
     path = tmp_path / "smallcnn_script.pt"
@@ -265,8 +265,8 @@ class TestActivationSnapshots:
 async def test_escape_cancels_a_running_capture(
     model_dir: Path, make_app, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.capture import CaptureCancelled
-    from tui.activations import ActivationSession
+    from layerscope.engine.capture import CaptureCancelled
+    from layerscope.tui.activations import ActivationSession
 
     started = []
 
@@ -368,7 +368,7 @@ async def test_random_seed_and_npy_file_inputs(model_dir: Path, make_app, tmp_pa
 def test_session_reruns_once_per_bin_count_and_skips_superseded(model_dir: Path) -> None:
     import threading
 
-    from tui.activations import ActivationSession
+    from layerscope.tui.activations import ActivationSession
 
     model = load_model(model_dir / "smallcnn.onnx")
     session = ActivationSession.run(

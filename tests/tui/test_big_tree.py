@@ -8,8 +8,8 @@ from pathlib import Path
 from pilot_helpers import wait_idle
 from tui_models import make_wide_safetensors
 
-from tui.widgets.layer_tree import MAX_MATCHES, PAGE, LayerTree
-from tui.widgets.stats_panel import StatsPanel
+from layerscope.tui.widgets.layer_tree import MAX_MATCHES, PAGE, LayerTree
+from layerscope.tui.widgets.stats_panel import StatsPanel
 
 
 def node_count(tree: LayerTree) -> int:

@@ -10,13 +10,13 @@ import pytest
 from pilot_helpers import settle, wait_idle
 from rich.text import Text
 
-from engine import load_model
-from engine.capture import capture
-from engine.inputs import load_input, model_input_shape
-from engine.report import from_capture, load, save
-from tui.screens.compare import FLAGGED, CompareScreen
-from tui.screens.inspector import InspectorScreen
-from tui.screens.report_prompt import ReportPrompt
+from layerscope.engine import load_model
+from layerscope.engine.capture import capture
+from layerscope.engine.inputs import load_input, model_input_shape
+from layerscope.engine.report import from_capture, load, save
+from layerscope.tui.screens.compare import FLAGGED, CompareScreen
+from layerscope.tui.screens.inspector import InspectorScreen
+from layerscope.tui.screens.report_prompt import ReportPrompt
 
 SIZE = (120, 40)
 SHRUNK = "/features/features.3/Conv_output_0"  # the tensor the suspect report breaks

@@ -12,8 +12,8 @@ from fake_runs import T0, make_run, started, wait_for
 from pilot_helpers import settle, wait_idle
 from textual.pilot import Pilot
 
-from tui.screens.runs import RunsScreen
-from tui.widgets.run_table import RunTable
+from layerscope.tui.screens.runs import RunsScreen
+from layerscope.tui.widgets.run_table import RunTable
 
 # An optimizer sweep on one recipe: (name, optimizer, lr, val_loss per epoch, val_acc per epoch).
 SWEEP = (
@@ -74,7 +74,7 @@ async def mark_all(pilot: Pilot) -> None:
 
 
 def compare_screen(app):
-    from tui.screens.run_compare import RunCompareScreen
+    from layerscope.tui.screens.run_compare import RunCompareScreen
 
     assert isinstance(app.screen, RunCompareScreen), type(app.screen)
     return app.screen
@@ -132,7 +132,7 @@ async def test_d_compares_marked_runs_curves_and_differing_params(
 
 
 async def test_compare_needs_two_marks_and_is_in_the_palette(sweep, model_dir, make_app) -> None:
-    from tui.commands import LayerscopeCommands
+    from layerscope.tui.commands import LayerscopeCommands
 
     app = make_app(model_dir)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 from pilot_helpers import wait_idle
 
-from engine import load_model
-from engine.capture import capture
-from engine.inputs import load_input, model_input_shape
-from tui.screens.inspector import InspectorScreen
-from tui.widgets.activation_toggle import ActivationToggle
-from tui.widgets.gradient_target import GradientTarget
-from tui.widgets.histogram import ORCHID, Histogram
-from tui.widgets.input_source import InputSource
-from tui.widgets.stats_panel import StatsPanel
+from layerscope.engine import load_model
+from layerscope.engine.capture import capture
+from layerscope.engine.inputs import load_input, model_input_shape
+from layerscope.tui.screens.inspector import InspectorScreen
+from layerscope.tui.widgets.activation_toggle import ActivationToggle
+from layerscope.tui.widgets.gradient_target import GradientTarget
+from layerscope.tui.widgets.histogram import ORCHID, Histogram
+from layerscope.tui.widgets.input_source import InputSource
+from layerscope.tui.widgets.stats_panel import StatsPanel
 
 SIZE = (120, 40)
 

@@ -14,10 +14,10 @@ import pytest
 from fake_runs import wait_for
 from pilot_helpers import wait_idle
 
-from tui.screens.quantization import QuantizationScreen
-from tui.widgets.channel_table import ChannelTable
-from tui.widgets.quant_histograms import QuantHistograms
-from tui.widgets.quant_table import QuantTable
+from layerscope.tui.screens.quantization import QuantizationScreen
+from layerscope.tui.widgets.channel_table import ChannelTable
+from layerscope.tui.widgets.quant_histograms import QuantHistograms
+from layerscope.tui.widgets.quant_table import QuantTable
 
 VERDICT = ["weight dB", "act dB"]
 

@@ -11,13 +11,13 @@ import pytest
 from health_runs import COLLAPSED, EVERY, K, collapsed_recipe_run, written_run
 from pilot_helpers import settle, wait_idle
 
-from engine.training.health import HealthLog
-from tui.messages import ShowHealth
-from tui.screens.health import HealthScreen
-from tui.screens.inspector import InspectorScreen
-from tui.screens.train import TrainScreen
-from tui.widgets.health_heatmap import CURSOR, MARK, NAN, ZERO, colour_grid
-from tui.widgets.run_log import EVENT_STYLES
+from layerscope.engine.training.health import HealthLog
+from layerscope.tui.messages import ShowHealth
+from layerscope.tui.screens.health import HealthScreen
+from layerscope.tui.screens.inspector import InspectorScreen
+from layerscope.tui.screens.train import TrainScreen
+from layerscope.tui.widgets.health_heatmap import CURSOR, MARK, NAN, ZERO, colour_grid
+from layerscope.tui.widgets.run_log import EVENT_STYLES
 
 SIZE = (120, 40)
 
@@ -166,12 +166,12 @@ async def test_reached_from_the_runs_screen_and_the_train_view(
 async def test_own_lightning_script_run_shows_its_collapse(
     tmp_path: Path, model_dir: Path, make_app
 ) -> None:
-    """A hand-written LightningModule with ``engine.training.hook.callbacks`` in its Trainer."""
+    """A hand-written LightningModule with ``layerscope.engine.training.hook.callbacks`` in its Trainer."""
     import pytorch_lightning as pl
     import torch
     from torch import nn
 
-    from engine.training.hook import callbacks
+    from layerscope.engine.training.hook import callbacks
 
     class Net(pl.LightningModule):
         def __init__(self) -> None:
@@ -235,7 +235,7 @@ async def test_live_run_picks_up_new_records_and_alerts(
 async def test_downsampled_for_display_never_in_the_store(
     tmp_path: Path, model_dir: Path, make_app
 ) -> None:
-    from engine.training.health import DATA_FILE, FIELDS, HealthWriter, record_dtype
+    from layerscope.engine.training.health import DATA_FILE, FIELDS, HealthWriter, record_dtype
 
     layers = [{"name": f"l{i}", "kind": "Conv2d", "params": []} for i in range(100)]
     HealthWriter(tmp_path).open(layers, [], bins=8, every=1)

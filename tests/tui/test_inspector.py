@@ -9,14 +9,14 @@ import pytest
 from pilot_helpers import wait_idle
 from textual.widgets import Input
 
-from engine.inspect import count_in_range, tensor_stats
-from tui.screens.inspector import InspectorScreen
-from tui.widgets.histogram import Histogram
-from tui.widgets.layer_tree import LayerTree
-from tui.widgets.model_picker import ModelPicker
-from tui.widgets.quant_panel import QuantPanel
-from tui.widgets.stats_panel import StatsPanel
-from tui.widgets.view_toggle import ViewToggle
+from layerscope.engine.inspect import count_in_range, tensor_stats
+from layerscope.tui.screens.inspector import InspectorScreen
+from layerscope.tui.widgets.histogram import Histogram
+from layerscope.tui.widgets.layer_tree import LayerTree
+from layerscope.tui.widgets.model_picker import ModelPicker
+from layerscope.tui.widgets.quant_panel import QuantPanel
+from layerscope.tui.widgets.stats_panel import StatsPanel
+from layerscope.tui.widgets.view_toggle import ViewToggle
 
 SIZE = (120, 40)
 
@@ -251,16 +251,16 @@ async def test_reload_reports_a_layer_that_went_missing(tmp_path: Path, make_app
 async def test_escape_cancels_a_slow_load(model_dir: Path, make_app, monkeypatch) -> None:
     import threading
 
-    import engine.loaders
+    import layerscope.engine.loaders
 
     release = threading.Event()
-    real = engine.loaders.load_model
+    real = layerscope.engine.loaders.load_model
 
     def slow(*args, **kwargs):
         release.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(engine.loaders, "load_model", slow)
+    monkeypatch.setattr(layerscope.engine.loaders, "load_model", slow)
     app = make_app(model_dir / "smallcnn.pt")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.2)
@@ -301,7 +301,7 @@ async def test_missing_path_is_a_warning_not_a_crash(tmp_path: Path, make_app) -
 
 
 async def test_palette_offers_only_commands_that_apply(model_dir: Path, make_app) -> None:
-    from tui.commands import LayerscopeCommands
+    from layerscope.tui.commands import LayerscopeCommands
 
     app = make_app(model_dir / "smallcnn.onnx")
     async with app.run_test(size=SIZE) as pilot:

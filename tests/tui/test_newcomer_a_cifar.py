@@ -11,8 +11,8 @@ import pytest
 from pilot_helpers import wait_idle
 from textual.widgets import Input, Select
 
-from tui.widgets.activation_status import ActivationStatus
-from tui.widgets.input_source import InputSource
+from layerscope.tui.widgets.activation_status import ActivationStatus
+from layerscope.tui.widgets.input_source import InputSource
 
 
 @pytest.fixture

@@ -10,14 +10,14 @@ import pytest
 from fake_runs import wait_for
 from pilot_helpers import wait_idle
 
-from engine import load_model
-from engine.capture import capture
-from engine.diff import Flag
-from engine.inputs import load_input, model_input_shape
-from engine.report import from_capture, save
-from tui.screens.compare import CompareScreen
-from tui.screens.inspector import InspectorScreen
-from tui.screens.report_prompt import ReportPrompt
+from layerscope.engine import load_model
+from layerscope.engine.capture import capture
+from layerscope.engine.diff import Flag
+from layerscope.engine.inputs import load_input, model_input_shape
+from layerscope.engine.report import from_capture, save
+from layerscope.tui.screens.compare import CompareScreen
+from layerscope.tui.screens.inspector import InspectorScreen
+from layerscope.tui.screens.report_prompt import ReportPrompt
 
 SIZE = (120, 40)
 SHRUNK = "/features/features.3/Conv_output_0"

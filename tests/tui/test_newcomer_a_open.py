@@ -10,8 +10,8 @@ import numpy as np
 from pilot_helpers import wait_idle
 from textual.widgets import Input
 
-from engine.discover import list_folder
-from tui.screens.open_path import OpenPath
+from layerscope.engine.discover import list_folder
+from layerscope.tui.screens.open_path import OpenPath
 
 SIZE = (120, 40)
 

@@ -11,11 +11,11 @@ import numpy as np
 from fake_runs import wait_for
 from pilot_helpers import wait_idle
 
-from engine.formatting import count_ticks
-from engine.inspect import tensor_stats
-from engine.model import QuantInfo, TensorRef
-from engine.stats import compute
-from tui.widgets.histogram import Histogram
+from layerscope.engine.formatting import count_ticks
+from layerscope.engine.inspect import tensor_stats
+from layerscope.engine.model import QuantInfo, TensorRef
+from layerscope.engine.stats import compute
+from layerscope.tui.widgets.histogram import Histogram
 
 SIZE = (120, 40)
 
@@ -40,6 +40,8 @@ async def test_count_axis_labels_are_whole_numbers(model_dir: Path, make_app) ->
 def test_count_ticks_are_one_two_five_steps() -> None:
     assert count_ticks(16.8, 4) == ([0.0, 5.0, 10.0, 15.0], ["0", "5", "10", "15"])
     assert count_ticks(0, 3) == ([0.0, 1.0], ["0", "1"])
+    # A plot with room for one label above 0 still gets it (not 0 alone).
+    assert count_ticks(12.6, 1) == ([0.0, 10.0], ["0", "10"])
 
 
 def test_int32_bias_is_binned_over_its_own_values() -> None:
@@ -80,7 +82,7 @@ def test_safetensors_layers_keep_the_files_order(tmp_path: Path) -> None:
 
     from safetensors.numpy import save_file
 
-    from engine.loaders import load_model
+    from layerscope.engine.loaders import load_model
 
     order = ["stem.weight", "body.weight", "head.weight"]  # model order, not alphabetical
     tensors = {n: np.ones((2, 2), np.float32) for n in order}
@@ -93,7 +95,7 @@ def test_safetensors_layers_keep_the_files_order(tmp_path: Path) -> None:
 
 
 def test_fused_onnx_names_are_said() -> None:
-    from engine.usecases.activations import fused_name_note
+    from layerscope.engine.usecases.activations import fused_name_note
 
     note = fused_name_note("/relu/Relu_output_0", "Conv")
     assert "Conv output" in note and "Relu" in note
@@ -120,7 +122,7 @@ async def test_an_int8_onnx_activation_named_after_a_fused_relu_says_so(
 
 
 async def test_per_channel_facts_summarise_every_channel(model_dir: Path, make_app) -> None:
-    from tui.widgets.quant_panel import QuantPanel
+    from layerscope.tui.widgets.quant_panel import QuantPanel
 
     app = make_app(model_dir / "smallcnn_int8.onnx")
     async with app.run_test(size=SIZE) as pilot:

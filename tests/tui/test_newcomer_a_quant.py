@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from pilot_helpers import settle, wait_idle
 
-from engine.discover import ModelEntry, ModelGroup
-from tui.screens.quantization import QuantizationScreen
-from tui.widgets.quant_inputs import QuantInputs
-from tui.widgets.quant_summary import QuantSummary
-from tui.widgets.quant_table import QuantTable
+from layerscope.engine.discover import ModelEntry, ModelGroup
+from layerscope.tui.screens.quantization import QuantizationScreen
+from layerscope.tui.widgets.quant_inputs import QuantInputs
+from layerscope.tui.widgets.quant_summary import QuantSummary
+from layerscope.tui.widgets.quant_table import QuantTable
 
 SIZE = (120, 40)
 

@@ -1,7 +1,7 @@
 """Issue 17, item 1: `e` on a stopped run resumes it, and a resume that dies at once says why.
 
-The run's process is a stand-in (``engine.training.runs.process_command`` is patched): it does
-what ``engine.training.process`` does with its argument (reads ``<arg>/config.yaml`` from the run
+The run's process is a stand-in (``layerscope.engine.training.runs.process_command`` is patched): it does
+what ``layerscope.engine.training.process`` does with its argument (reads ``<arg>/config.yaml`` from the run
 folder it starts in) without loading torch.
 """
 
@@ -14,15 +14,15 @@ import pytest
 from fake_runs import make_run, progress, started, wait_for
 from textual.pilot import Pilot
 
-from engine.training import runs as engine_runs
-from tui.screens.runs import RunsScreen
-from tui.screens.train import TrainScreen
-from tui.widgets.run_log import RunLog
-from tui.widgets.run_table import RunTable
+from layerscope.engine.training import runs as engine_runs
+from layerscope.tui.screens.runs import RunsScreen
+from layerscope.tui.screens.train import TrainScreen
+from layerscope.tui.widgets.run_log import RunLog
+from layerscope.tui.widgets.run_table import RunTable
 
 SIZE = (120, 40)
 
-# Like engine.training.process: the run folder is argv[1], the working folder is the run folder.
+# Like layerscope.engine.training.process: the run folder is argv[1], the working folder is the run folder.
 CHILD_OK = """
 import json, sys, time
 from pathlib import Path

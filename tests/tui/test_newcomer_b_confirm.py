@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from fake_runs import FakeProcess, make_run, started, wait_for
 
-from tui.navigation import show_train
-from tui.screens.confirm import Confirm
-from tui.screens.inspector import InspectorScreen
-from tui.screens.train import TrainScreen
+from layerscope.tui.navigation import show_train
+from layerscope.tui.screens.confirm import Confirm
+from layerscope.tui.screens.inspector import InspectorScreen
+from layerscope.tui.screens.train import TrainScreen
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

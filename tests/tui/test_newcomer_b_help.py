@@ -13,9 +13,9 @@ from pilot_helpers import settle, wait_idle
 from textual.widgets import Input
 from textual.widgets._footer import FooterKey
 
-from tui.screens.help import HelpScreen
-from tui.screens.inspector import InspectorScreen
-from tui.screens.train import TrainScreen
+from layerscope.tui.screens.help import HelpScreen
+from layerscope.tui.screens.inspector import InspectorScreen
+from layerscope.tui.screens.train import TrainScreen
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

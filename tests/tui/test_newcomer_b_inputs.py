@@ -10,11 +10,11 @@ from pathlib import Path
 from pilot_helpers import settle, wait_idle
 from textual.widgets import Input
 
-from tui.screens.inspector import InspectorScreen
-from tui.widgets.bins_input import BinsInput
-from tui.widgets.layer_filter import LayerFilter
-from tui.widgets.layer_tree import LayerTree
-from tui.widgets.range_inputs import RangeInputs
+from layerscope.tui.screens.inspector import InspectorScreen
+from layerscope.tui.widgets.bins_input import BinsInput
+from layerscope.tui.widgets.layer_filter import LayerFilter
+from layerscope.tui.widgets.layer_tree import LayerTree
+from layerscope.tui.widgets.range_inputs import RangeInputs
 
 SMALL = (80, 24)
 

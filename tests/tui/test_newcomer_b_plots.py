@@ -11,11 +11,11 @@ import pytest
 from fake_runs import finished_events, make_run, wait_for
 from pilot_helpers import settle, wait_idle
 
-from engine.usecases.runs import epoch_history, read_confusion
-from tui.screens.run_plots import RunPlots
-from tui.screens.runs import RunsScreen
-from tui.widgets.run_curves import RunCurves
-from tui.widgets.run_table import RunTable
+from layerscope.engine.usecases.runs import epoch_history, read_confusion
+from layerscope.tui.screens.run_plots import RunPlots
+from layerscope.tui.screens.runs import RunsScreen
+from layerscope.tui.widgets.run_curves import RunCurves
+from layerscope.tui.widgets.run_table import RunTable
 
 CLASSES = ["cat", "dog", "bird"]
 MATRIX = [[5, 1, 0], [2, 7, 1], [0, 0, 9]]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from pilot_helpers import wait_idle
 
-from engine import load_model
-from engine.inputs import load_input, model_input_shape
-from engine.usecases.predict import predict
+from layerscope.engine import load_model
+from layerscope.engine.inputs import load_input, model_input_shape
+from layerscope.engine.usecases.predict import predict
 
 
 def test_engine_predicts_named_top_k(model_dir: Path) -> None:

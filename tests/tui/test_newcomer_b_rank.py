@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from pilot_helpers import settle, wait_idle
 
-from engine import load_model
-from engine.errors import InputError
-from engine.inspect import tensor_stats
-from engine.usecases.ranking import rank_tensors
-from tui.screens.inspector import InspectorScreen
-from tui.screens.rank import RankScreen
-from tui.widgets.layer_tree import LayerTree
+from layerscope.engine import load_model
+from layerscope.engine.errors import InputError
+from layerscope.engine.inspect import tensor_stats
+from layerscope.engine.usecases.ranking import rank_tensors
+from layerscope.tui.screens.inspector import InspectorScreen
+from layerscope.tui.screens.rank import RankScreen
+from layerscope.tui.widgets.layer_tree import LayerTree
 
 
 def test_rank_by_std_smallest_first(model_dir: Path) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pilot_helpers import wait_idle
 
-from engine.io import output_folder
-from tui.screens.report_prompt import ReportPrompt
+from layerscope.engine.io import output_folder
+from layerscope.tui.screens.report_prompt import ReportPrompt
 
 
 def test_output_folder_is_beside_the_model(tmp_path: Path) -> None:

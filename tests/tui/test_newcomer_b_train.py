@@ -16,8 +16,8 @@ from pilot_helpers import settle
 from textual.containers import Horizontal
 from textual.widgets import Input, Label
 
-from tui.screens.train import TrainScreen
-from tui.widgets.train_form import TrainForm
+from layerscope.tui.screens.train import TrainScreen
+from layerscope.tui.widgets.train_form import TrainForm
 
 SMALL = (80, 24)
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"

@@ -1,4 +1,4 @@
-"""A hand-written Lightning script with layerscope's callbacks (``engine.training.hook.callbacks``)
+"""A hand-written Lightning script with layerscope's callbacks (``layerscope.engine.training.hook.callbacks``)
 shows up in the Runs screen while it trains, and the Train view follows it to the end: status,
 the best of its own monitored metric (val_loss, lowest), and curves of what it logs."""
 
@@ -19,10 +19,10 @@ from rich.console import Console
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from tui.screens.runs import RunsScreen
-from tui.screens.train import TrainScreen
-from tui.widgets.run_curves import RunCurves
-from tui.widgets.run_table import RunTable
+from layerscope.tui.screens.runs import RunsScreen
+from layerscope.tui.screens.train import TrainScreen
+from layerscope.tui.widgets.run_curves import RunCurves
+from layerscope.tui.widgets.run_table import RunTable
 
 
 class Smoother(pl.LightningModule):
@@ -66,7 +66,7 @@ class HoldSecondEpoch(pl.Callback):
 
 def train_script(runs: Path, hold: HoldSecondEpoch, errors: list[BaseException]) -> None:
     """The user's script: their Trainer, their logger choice, one line of layerscope."""
-    from engine.training.hook import callbacks
+    from layerscope.engine.training.hook import callbacks
 
     try:
         pl.seed_everything(0, verbose=False)

@@ -18,17 +18,17 @@ from pilot_helpers import settle, wait_idle
 from rich.console import Console
 from tui_models import make_onnx, make_state_dict
 
-from engine.inputs import load_input, model_input_shape
-from engine.loaders import load_model
-from engine.quant_compare import compare
-from engine.quant_compare.result import RANDOM_SAMPLES
-from engine.usecases.quant import weight_histograms
-from tui.screens.inspector import InspectorScreen
-from tui.screens.quantization import QuantizationScreen
-from tui.widgets.model_picker import ModelPicker
-from tui.widgets.quant_histograms import QuantHistograms
-from tui.widgets.quant_summary import QuantSummary
-from tui.widgets.quant_table import FLAG, QuantTable
+from layerscope.engine.inputs import load_input, model_input_shape
+from layerscope.engine.loaders import load_model
+from layerscope.engine.quant_compare import compare
+from layerscope.engine.quant_compare.result import RANDOM_SAMPLES
+from layerscope.engine.usecases.quant import weight_histograms
+from layerscope.tui.screens.inspector import InspectorScreen
+from layerscope.tui.screens.quantization import QuantizationScreen
+from layerscope.tui.widgets.model_picker import ModelPicker
+from layerscope.tui.widgets.quant_histograms import QuantHistograms
+from layerscope.tui.widgets.quant_summary import QuantSummary
+from layerscope.tui.widgets.quant_table import FLAG, QuantTable
 
 SIZE = (120, 40)
 CALIBRATION_SCALE = 0.05  # calibrate on 0.05·N(0, 1): real N(0, 1) inputs then clip
@@ -147,7 +147,7 @@ async def test_enter_shows_both_histograms_and_escape_returns(hurt_dir: Path, ma
 
 
 async def test_activation_histograms_of_a_row_and_of_a_layer(hurt_dir: Path, make_app) -> None:
-    from engine.capture import capture
+    from layerscope.engine.capture import capture
 
     app = make_app(hurt_dir / "smallcnn_int8.onnx")
     async with app.run_test(size=SIZE) as pilot:
@@ -215,7 +215,7 @@ async def test_picker_marks_twins(hurt_dir: Path, make_app) -> None:
 async def test_palette_copy_and_export(
     hurt_dir: Path, make_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tui.commands import LayerscopeCommands
+    from layerscope.tui.commands import LayerscopeCommands
 
     monkeypatch.chdir(tmp_path)
     copied: list[str] = []
@@ -259,7 +259,7 @@ async def test_escape_stops_a_running_comparison(
 ) -> None:
     import threading
 
-    import engine.quant_compare as qc
+    import layerscope.engine.quant_compare as qc
 
     started, seen_cancel = threading.Event(), threading.Event()
 
@@ -323,7 +323,7 @@ async def test_lower_threshold_unflags_rows(hurt_dir: Path, make_app) -> None:
 
 
 async def test_g_shows_the_row_layer_in_the_inspector(hurt_dir: Path, make_app) -> None:
-    from tui.widgets.layer_tree import LayerTree
+    from layerscope.tui.widgets.layer_tree import LayerTree
 
     app = make_app(hurt_dir / "smallcnn.onnx")  # the float side is open in the inspector
     async with app.run_test(size=SIZE) as pilot:
@@ -385,8 +385,8 @@ async def test_t_with_one_twin_says_so_and_stays(hurt_dir: Path, make_app) -> No
 async def test_histogram_failure_is_a_hint_and_a_notification(
     hurt_dir: Path, make_app, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tui.screens.quantization as qv
-    from engine.errors import LayerscopeError
+    import layerscope.tui.screens.quantization as qv
+    from layerscope.engine.errors import LayerscopeError
 
     def broken(*args, **kwargs):
         raise LayerscopeError("/features/features.2/MaxPool_output_0 could not be captured again")

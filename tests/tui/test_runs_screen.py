@@ -20,10 +20,10 @@ from fake_runs import (
 from pilot_helpers import settle, wait_idle
 from textual.pilot import Pilot
 
-from tui.screens.inspector import InspectorScreen
-from tui.screens.runs import RunsScreen
-from tui.screens.train import TrainScreen
-from tui.widgets.run_table import RunTable
+from layerscope.tui.screens.inspector import InspectorScreen
+from layerscope.tui.screens.runs import RunsScreen
+from layerscope.tui.screens.train import TrainScreen
+from layerscope.tui.widgets.run_table import RunTable
 
 SIZE = (120, 40)
 
@@ -191,7 +191,7 @@ class TestRunsSnapshots:
 async def test_e_resumes_a_stopped_run_and_follows_it(
     runs: Path, model_dir, make_app, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.training import runs as engine_runs
+    from layerscope.engine.training import runs as engine_runs
 
     stopped = {"event": "stopped", "time": 1_795_600_010.0, "epochs_done": 1}
     run_dir = make_run(runs, "paused", [started(), epoch_end(0, 3, 1.8, 1.2, 0.6), stopped], 3)
@@ -224,7 +224,7 @@ async def test_e_resumes_a_stopped_run_and_follows_it(
 async def test_palette_reaches_training_from_the_inspector_and_offers_what_applies(
     runs: Path, model_dir, make_app
 ) -> None:
-    from tui.commands import LayerscopeCommands
+    from layerscope.tui.commands import LayerscopeCommands
 
     app = make_app(model_dir)
     async with app.run_test(size=SIZE) as pilot:

@@ -16,9 +16,9 @@ from pilot_helpers import wait_idle
 from rich.console import Console
 from textual.widgets import Input, Select, Static
 
-from tui.screens.runs import RunsScreen
-from tui.screens.train import TrainScreen
-from tui.widgets.run_table import RunTable
+from layerscope.tui.screens.runs import RunsScreen
+from layerscope.tui.screens.train import TrainScreen
+from layerscope.tui.widgets.run_table import RunTable
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SHIPPED = "data:\n  kind: module"

@@ -21,10 +21,10 @@ from pilot_helpers import settle
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
-from tui.navigation import show_train
-from tui.screens.train import TrainScreen
-from tui.widgets.run_curves import RunCurves
-from tui.widgets.train_form import check_field
+from layerscope.tui.navigation import show_train
+from layerscope.tui.screens.train import TrainScreen
+from layerscope.tui.widgets.run_curves import RunCurves
+from layerscope.tui.widgets.train_form import check_field
 
 SIZE = (120, 40)
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"

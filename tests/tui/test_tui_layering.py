@@ -17,7 +17,7 @@ MAX_LINES = 400
 def graph() -> grimp.ImportGraph:
     # Every import counts, lazy ones inside functions too: a cycle through a deferred import
     # is still two modules that need each other.
-    return grimp.build_graph("tui", include_external_packages=False)
+    return grimp.build_graph("layerscope", include_external_packages=False)
 
 
 def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
@@ -79,9 +79,9 @@ def test_no_import_cycles_among_tui_modules(graph: grimp.ImportGraph) -> None:
 
 
 def test_command_palette_imports_no_screen(graph: grimp.ImportGraph) -> None:
-    screens = {m for m in graph.modules if m.startswith("tui.screens")}
-    imported = graph.find_modules_directly_imported_by("tui.commands")
-    assert not (imported & screens), f"tui.commands imports {sorted(imported & screens)}"
+    screens = {m for m in graph.modules if m.startswith("layerscope.tui.screens")}
+    imported = graph.find_modules_directly_imported_by("layerscope.tui.commands")
+    assert not (imported & screens), f"layerscope.tui.commands imports {sorted(imported & screens)}"
 
 
 def test_widgets_import_no_screen(graph: grimp.ImportGraph) -> None:
@@ -89,9 +89,9 @@ def test_widgets_import_no_screen(graph: grimp.ImportGraph) -> None:
     bad = {
         (w, m)
         for w in graph.modules
-        if w.startswith("tui.widgets")
+        if w.startswith("layerscope.tui.widgets")
         for m in graph.find_modules_directly_imported_by(w)
-        if m.startswith("tui.screens")
+        if m.startswith("layerscope.tui.screens")
     }
     assert not bad, f"widgets importing screens: {sorted(bad)}"
 

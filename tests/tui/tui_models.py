@@ -15,7 +15,7 @@ def make_state_dict(folder: Path) -> Path:
     """``smallcnn.pt``: the zoo's SmallCNN weights (state dict, seeded)."""
     import torch
 
-    from engine.zoo import SmallCNN
+    from layerscope.engine.zoo import SmallCNN
 
     torch.manual_seed(0)
     path = folder / "smallcnn.pt"
@@ -27,7 +27,7 @@ def make_onnx(folder: Path) -> Path:
     """``smallcnn.onnx``: SmallCNN exported to ONNX (float)."""
     import torch
 
-    from engine.zoo import SmallCNN
+    from layerscope.engine.zoo import SmallCNN
 
     torch.manual_seed(0)
     model = SmallCNN().eval()

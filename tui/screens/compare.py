@@ -1,6 +1,6 @@
 """The compare view: two activation reports (or a saved one and the current capture), diffed.
 
-The engine loads the reports and compares them (``engine.diff``) in a worker; this screen shows
+The engine loads the reports and compares them (``layerscope.engine.diff``) in a worker; this screen shows
 its rows in a table, flagged tensors highlighted, with the highlighted row's findings below.
 """
 
@@ -18,16 +18,16 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
-from engine.formatting import num
-from tui.commands import COMPARE_COMMANDS
-from tui.keys import COMPARE_KEYS
-from tui.messages import DiffReady
-from tui.workers import report_failure
+from layerscope.engine.formatting import num
+from layerscope.tui.commands import COMPARE_COMMANDS
+from layerscope.tui.keys import COMPARE_KEYS
+from layerscope.tui.messages import DiffReady
+from layerscope.tui.workers import report_failure
 
 if TYPE_CHECKING:
-    from engine.diff import DiffRow, ReportDiff
-    from engine.report import Report
-    from tui.activations import ActivationSession
+    from layerscope.engine.diff import DiffRow, ReportDiff
+    from layerscope.engine.report import Report
+    from layerscope.tui.activations import ActivationSession
 
 Source = Path | Any  # a report file, or an ActivationSession (the current capture)
 # The telling columns first: at 80 columns the table scrolls sideways past "B zeros".
@@ -93,7 +93,9 @@ class CompareScreen(Screen[str | None]):
     # -- the worker ----------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False, description="compare")
     def compare(self, a: Source, b: Source) -> None:
-        from engine.diff import diff  # loads engine.report, engine.stats (torch-free readers)
+        from layerscope.engine.diff import (
+            diff,  # loads layerscope.engine.report, layerscope.engine.stats (torch-free readers)
+        )
 
         reports = [_report(src) for src in (a, b)]
         result = diff(reports[0], reports[1])
@@ -204,7 +206,7 @@ class CompareScreen(Screen[str | None]):
 
 def _report(source: Source) -> Report:
     if isinstance(source, Path):
-        from engine.report import load
+        from layerscope.engine.report import load
 
         return load(source)
     session: ActivationSession = source

@@ -1,7 +1,7 @@
 """The Layer health view of one run, live or finished: a heatmap of layers × steps for one
 quantity (``v`` cycles them), the exact values and histogram under the cursor, the run's alerts.
 
-Everything is read through ``engine.training.health.HealthLog`` in a worker: refreshing the file,
+Everything is read through ``layerscope.engine.training.health.HealthLog`` in a worker: refreshing the file,
 downsampling to the heatmap's width (display only; the stored data is never touched) and mapping
 values to colours. The UI thread only draws, and reads one cell when the cursor moves. While the
 screen shows, the worker runs again every ``REFRESH_S`` and picks up what a live run appended.
@@ -26,13 +26,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
-from engine.errors import LayerscopeError
-from tui.keys import HEALTH_KEYS
-from tui.messages import OpenInInspector
-from tui.widgets.health_detail import CellDetail, HealthDetail
-from tui.widgets.health_heatmap import HealthHeatmap, HeatmapData, colour_grid, legend
-from tui.widgets.run_log import RunLog
-from tui.workers import report_failure
+from layerscope.engine.errors import LayerscopeError
+from layerscope.tui.keys import HEALTH_KEYS
+from layerscope.tui.messages import OpenInInspector
+from layerscope.tui.widgets.health_detail import CellDetail, HealthDetail
+from layerscope.tui.widgets.health_heatmap import HealthHeatmap, HeatmapData, colour_grid, legend
+from layerscope.tui.widgets.run_log import RunLog
+from layerscope.tui.workers import report_failure
 
 REFRESH_S = 2.0
 # What q cycles through: (stored field, what the view calls it).
@@ -72,7 +72,7 @@ class HealthScreen(Screen):
     """Heatmap (left), the cell under the cursor (right), the run's alerts (below)."""
 
     BINDINGS = HEALTH_KEYS
-    PALETTE = [  # (title, action, help) for tui.commands; check_action filters them
+    PALETTE = [  # (title, action, help) for layerscope.tui.commands; check_action filters them
         ("health: next quantity", "next_quantity", "Activation std, dead fraction, gradient norm, update ratio (v)"),
         ("health: open in inspector", "open_cell", "The checkpoint nearest the cursor's step, on its layer (Enter)"),
         ("health: first alert", "first_alert", "Move the cursor to the run's first alert (f)"),
@@ -123,7 +123,9 @@ class HealthScreen(Screen):
         self.records = 0
         self.kinds: list[str] = []
         self.alerts: list[dict[str, Any]] = []
-        self._log: Any = None  # engine.training.health.HealthLog, made in the first worker
+        self._log: Any = (
+            None  # layerscope.engine.training.health.HealthLog, made in the first worker
+        )
         # One refresh at a time. Readers take no lock: records are only appended (a resumed
         # run's cut shows as an IndexError, and the next reading redraws).
         self._lock = threading.Lock()
@@ -180,8 +182,8 @@ class HealthScreen(Screen):
     @work(thread=True, exclusive=True, group="health", exit_on_error=False, description="health")
     def load(self) -> None:
         """Refresh the health file and, if anything changed, post the heatmap for this width."""
-        from engine.training.health import HealthLog
-        from engine.training.paths import EVENTS_FILE
+        from layerscope.engine.training.health import HealthLog
+        from layerscope.engine.training.paths import EVENTS_FILE
 
         worker = get_current_worker()
         columns, quantity = self.columns, self.quantity
@@ -228,7 +230,7 @@ class HealthScreen(Screen):
 
     @work(thread=True, exclusive=True, group="open", exit_on_error=False, description="checkpoint")
     def find_checkpoint(self, layer: str, step: int) -> None:
-        from engine.training.health import nearest_checkpoint
+        from layerscope.engine.training.health import nearest_checkpoint
 
         self.post_message(CheckpointFound(layer, step, nearest_checkpoint(self.run_dir, step)))
 
@@ -259,7 +261,7 @@ class HealthScreen(Screen):
 
     def _add_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """New alerts become lines of the alert pane (and of the app's log)."""
-        from engine.training.events import format_event
+        from layerscope.engine.training.events import format_event
 
         self.alerts = alerts
         # RichLog measures lines against the console (80 columns in a headless test): lay them
@@ -292,7 +294,7 @@ class HealthScreen(Screen):
 
     def show_cell(self) -> None:
         """The cursor's cell: the sample whose value the colour shows, read from the log."""
-        from engine.training.health import QUANTITIES as REDUCE
+        from layerscope.engine.training.health import QUANTITIES as REDUCE
 
         hm, log = self.heatmap, self._log
         data = hm.data

@@ -1,7 +1,7 @@
 """The inspector: pick a model, walk its layers, see each tensor's distribution and statistics.
 
 The screen owns the workers (listing, loading, statistics, export); each calls the engine off the
-UI thread and posts a message from ``tui.messages``. One ``Worker.StateChanged`` handler turns
+UI thread and posts a message from ``layerscope.tui.messages``. One ``Worker.StateChanged`` handler turns
 failures into a notification and a log line, so a bad file never takes the app down. The
 activations bar's work lives in ``inspector_capture``, the keys in ``inspector_controls``.
 """
@@ -21,13 +21,13 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, OptionList, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.errors import LayerscopeError, UntrustedCodeError, UntrustedPickleError
-from engine.io import output_folder
-from engine.usecases.tensor_json import SCHEMA, export_path, tensor_document
-from tui.commands import INSPECTOR_COMMANDS
-from tui.fetch import StatsFetcher
-from tui.keys import INSPECTOR_KEYS
-from tui.messages import (
+from layerscope.engine.errors import LayerscopeError, UntrustedCodeError, UntrustedPickleError
+from layerscope.engine.io import output_folder
+from layerscope.engine.usecases.tensor_json import SCHEMA, export_path, tensor_document
+from layerscope.tui.commands import INSPECTOR_COMMANDS
+from layerscope.tui.fetch import StatsFetcher
+from layerscope.tui.keys import INSPECTOR_KEYS
+from layerscope.tui.messages import (
     BinsChanged,
     FilterChanged,
     ModelLoaded,
@@ -37,21 +37,21 @@ from tui.messages import (
     StatsReady,
     ViewChanged,
 )
-from tui.screens.confirm_trust import ConfirmTrust
-from tui.screens.inspector_capture import CaptureWork
-from tui.screens.inspector_controls import InspectorControls
-from tui.widgets.input_source import InputSource
-from tui.widgets.layer_filter import LayerFilter
-from tui.widgets.layer_tree import LayerTree
-from tui.widgets.log_pane import LogPane
-from tui.widgets.model_picker import ModelPicker
-from tui.widgets.tensor_list import TensorList
-from tui.widgets.tensor_view import TensorView
-from tui.workers import report_failure
+from layerscope.tui.screens.confirm_trust import ConfirmTrust
+from layerscope.tui.screens.inspector_capture import CaptureWork
+from layerscope.tui.screens.inspector_controls import InspectorControls
+from layerscope.tui.widgets.input_source import InputSource
+from layerscope.tui.widgets.layer_filter import LayerFilter
+from layerscope.tui.widgets.layer_tree import LayerTree
+from layerscope.tui.widgets.log_pane import LogPane
+from layerscope.tui.widgets.model_picker import ModelPicker
+from layerscope.tui.widgets.tensor_list import TensorList
+from layerscope.tui.widgets.tensor_view import TensorView
+from layerscope.tui.workers import report_failure
 
 if TYPE_CHECKING:
-    from engine.model import Model, TensorRef
-    from engine.stats import TensorStats
+    from layerscope.engine.model import Model, TensorRef
+    from layerscope.engine.stats import TensorStats
 
 WORK_GROUPS = ("discover", "load", "stats", "export")
 
@@ -159,7 +159,7 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
         description="list models",
     )
     def list_models(self, folder: Path) -> None:
-        from engine.discover import list_folder
+        from layerscope.engine.discover import list_folder
 
         listing = list_folder(folder)
         if not get_current_worker().is_cancelled:
@@ -169,7 +169,7 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
     def load_model(self, path: Path, trust: bool) -> None:
         logger.info("Loading {}…", path.name)
         start = time.perf_counter()
-        from engine import load_model  # torch/onnx are imported here, off the UI thread
+        from layerscope.engine import load_model  # torch/onnx are imported here, off the UI thread
 
         model = load_model(
             path, arch=self.arch, arch_kwargs=self.arch_kwargs, trust=trust, device=self.device
@@ -188,12 +188,10 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False, description="export")
     def export_stats(self, target: Path, payload: dict[str, Any]) -> None:
-        from engine.io import make_output_folder, write_user_json  # temp file + rename
+        from layerscope.engine.io import make_output_folder, write_user_json  # temp file + rename
 
         make_output_folder(target)  # layerscope/ beside the model
-        write_user_json(
-            target, payload, schema=SCHEMA, protect=[payload["model"]["path"]]
-        )
+        write_user_json(target, payload, schema=SCHEMA, protect=[payload["model"]["path"]])
         logger.success("Saved statistics of {} to {}", payload["tensor"]["name"], target)
         self.app.call_from_thread(self.notify, f"Saved {target.name}", title="Exported")
 

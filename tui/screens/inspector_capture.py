@@ -2,7 +2,7 @@
 screen runs the workers and answers.
 
 A mixin of ``InspectorScreen``, kept apart so each module stays readable: the capture and the
-per-activation re-runs (``tui.activations``, off the UI thread), saving a capture as a report,
+per-activation re-runs (``layerscope.tui.activations``, off the UI thread), saving a capture as a report,
 Escape for a running capture, and the keys and palette commands of the activations bar. Its
 handlers use Textual's ``on_<message>`` names (a mixin's ``@on`` handlers are not collected).
 """
@@ -18,27 +18,27 @@ from loguru import logger
 from textual import work
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from tui.messages import (
+from layerscope.tui.messages import (
     ActivationReady,
     ActivationsCaptured,
     ActivationViewChanged,
     CaptureProgress,
     CompareReports,
 )
-from tui.screens.inspector_predict import predict_lines
-from tui.widgets.bins_input import BinsInput
-from tui.widgets.input_source import InputSource
-from tui.workers import report_failure, was_cancelled
+from layerscope.tui.screens.inspector_predict import predict_lines
+from layerscope.tui.widgets.bins_input import BinsInput
+from layerscope.tui.widgets.input_source import InputSource
+from layerscope.tui.workers import report_failure, was_cancelled
 
 if TYPE_CHECKING:
     from textual.screen import Screen
     from textual.widget import Widget
 
-    from engine.model import Model
-    from engine.stats import TensorStats
-    from tui.activations import ActivationSession
-    from tui.widgets.layer_tree import LayerTree
-    from tui.widgets.tensor_view import TensorView
+    from layerscope.engine.model import Model
+    from layerscope.engine.stats import TensorStats
+    from layerscope.tui.activations import ActivationSession
+    from layerscope.tui.widgets.layer_tree import LayerTree
+    from layerscope.tui.widgets.tensor_view import TensorView
 
     _Host = Screen
 else:
@@ -55,7 +55,7 @@ def _gradients(target: str | None) -> dict[str, object]:
     """The capture's gradient arguments for the bar's target field (empty: activations only)."""
     if target is None:
         return {}
-    from engine.capture.gradients import parse_target
+    from layerscope.engine.capture.gradients import parse_target
 
     return {"gradients": True, "target": parse_target(target, "gradient target")}
 
@@ -115,7 +115,7 @@ class CaptureWork(_Host):
         data_dir: str | None = None,
         target: str | None = None,
     ) -> None:
-        from tui.activations import ActivationSession  # torch/onnxruntime load here
+        from layerscope.tui.activations import ActivationSession  # torch/onnxruntime load here
 
         logger.info("Capturing activations of {} with input {}…", model.path.name, spec)
         start = time.perf_counter()
@@ -223,7 +223,7 @@ class CaptureWork(_Host):
         session = self.capture_bar.session
         if session is None:
             return
-        from tui.screens.report_prompt import ReportPrompt
+        from layerscope.tui.screens.report_prompt import ReportPrompt
 
         def chosen(paths: list[Path] | None) -> None:
             if paths:
@@ -239,8 +239,8 @@ class CaptureWork(_Host):
 
     @work(thread=True, group="report", exit_on_error=False, description="save report")
     def save_report(self, session: ActivationSession, target: Path) -> None:
-        from engine.io import make_output_folder
-        from engine.report import save
+        from layerscope.engine.io import make_output_folder
+        from layerscope.engine.report import save
 
         make_output_folder(target)  # layerscope/ beside the model
         path = save(session.report(), target)  # atomic: temp file + rename

@@ -16,27 +16,27 @@ from typing import TYPE_CHECKING
 from loguru import logger
 from textual.widgets import Input
 
-from tui.keys import NARROW_FOOTER, WIDE_ONLY_KEYS
-from tui.messages import ShowQuantization
-from tui.screens.inspector_capture import CAPTURE_ACTIONS
-from tui.screens.inspector_predict import PredictionWork
-from tui.screens.open_path import OpenPath
-from tui.widgets.bins_input import BinsInput
-from tui.widgets.layer_filter import LayerFilter
-from tui.widgets.log_pane import LogPane
-from tui.widgets.range_inputs import RangeInputs
-from tui.widgets.view_toggle import ViewToggle
+from layerscope.tui.keys import NARROW_FOOTER, WIDE_ONLY_KEYS
+from layerscope.tui.messages import ShowQuantization
+from layerscope.tui.screens.inspector_capture import CAPTURE_ACTIONS
+from layerscope.tui.screens.inspector_predict import PredictionWork
+from layerscope.tui.screens.open_path import OpenPath
+from layerscope.tui.widgets.bins_input import BinsInput
+from layerscope.tui.widgets.layer_filter import LayerFilter
+from layerscope.tui.widgets.log_pane import LogPane
+from layerscope.tui.widgets.range_inputs import RangeInputs
+from layerscope.tui.widgets.view_toggle import ViewToggle
 
 if TYPE_CHECKING:
     from textual.screen import Screen
     from textual.widget import Widget
 
-    from engine.model import Model, TensorRef
-    from engine.stats import TensorStats
-    from tui.widgets.input_source import InputSource
-    from tui.widgets.layer_tree import LayerTree
-    from tui.widgets.model_picker import ModelPicker
-    from tui.widgets.tensor_view import TensorView
+    from layerscope.engine.model import Model, TensorRef
+    from layerscope.engine.stats import TensorStats
+    from layerscope.tui.widgets.input_source import InputSource
+    from layerscope.tui.widgets.layer_tree import LayerTree
+    from layerscope.tui.widgets.model_picker import ModelPicker
+    from layerscope.tui.widgets.tensor_view import TensorView
 
     _Host = Screen
 else:
@@ -130,7 +130,7 @@ class InspectorControls(PredictionWork, _Host):
 
     def action_rank(self) -> None:
         """Tensors ranked by a statistic, worst first; the one picked is shown here."""
-        from tui.screens.rank import RankScreen
+        from layerscope.tui.screens.rank import RankScreen
 
         model = self.model
         if model is None:
@@ -206,7 +206,9 @@ class InspectorControls(PredictionWork, _Host):
         def chosen(path: Path | None) -> None:
             if path is None:
                 return
-            from engine.discover import opens_as_model  # light: sniffs a few bytes, no torch
+            from layerscope.engine.discover import (
+                opens_as_model,  # light: sniffs a few bytes, no torch
+            )
 
             if not opens_as_model(path):  # a folder of models, x.safetensors files included
                 self.list_models(path)
@@ -218,7 +220,7 @@ class InspectorControls(PredictionWork, _Host):
 
     def action_quant_compare(self) -> None:
         """Open the Quantization view: the open model against its float/quantized twin."""
-        from engine.usecases.quant import find_twins, no_twin_message
+        from layerscope.engine.usecases.quant import find_twins, no_twin_message
 
         if self.model is None:
             return

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from tui.messages import ActivationsCaptured
+from layerscope.tui.messages import ActivationsCaptured
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -28,7 +28,7 @@ SHOWN = 4  # samples in the notification; the log has them all
 def predict_lines(session: Any) -> list[str]:
     """The prediction's lines for a finished capture (run in the capture's worker); ``[]`` when
     the output is not class scores or predicting fails (logged: the capture itself succeeded)."""
-    from engine.usecases.predict import predict
+    from layerscope.engine.usecases.predict import predict
 
     try:
         rows = predict(session.model, session.batch, device=str(getattr(session, "device", "cpu")))

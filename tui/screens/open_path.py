@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
-from tui.widgets.ordered_input import OrderedInput
+from layerscope.tui.widgets.ordered_input import OrderedInput
 
 
 class OpenPath(ModalScreen[Path | None]):

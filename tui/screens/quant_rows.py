@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.usecases.quant import quant_variant
-from tui.messages import QuantHistogramsReady
-from tui.widgets.quant_histograms import QuantHistograms, stats_caption
-from tui.widgets.quant_table import FLAG, QuantRow, QuantTable, db
+from layerscope.engine.usecases.quant import quant_variant
+from layerscope.tui.messages import QuantHistogramsReady
+from layerscope.tui.widgets.quant_histograms import QuantHistograms, stats_caption
+from layerscope.tui.widgets.quant_table import FLAG, QuantRow, QuantTable, db
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from textual.screen import Screen
 
-    from engine.quant_compare import Comparison
-    from engine.usecases.quant import ComparisonRun
+    from layerscope.engine.quant_compare import Comparison
+    from layerscope.engine.usecases.quant import ComparisonRun
 
     _Host = Screen
 else:

@@ -1,14 +1,14 @@
 """The Quantization view: a model against its float/quantized twin, layer by layer, worst first.
 
 The screen owns the workers: ``find_pairs`` (the engine's twins of the open model), ``run_compare``
-(load both, ``engine.quant_compare.compare`` with a progress callback and a cancel event) and
+(load both, ``layerscope.engine.quant_compare.compare`` with a progress callback and a cancel event) and
 ``compute_histograms`` (shared-range histograms of the selected row, shown by
-``tui.screens.quant_rows``), all through ``engine.usecases.quant``.
-They post messages from ``tui.messages``; failures become a notification and a log line.
+``layerscope.tui.screens.quant_rows``), all through ``layerscope.engine.usecases.quant``.
+They post messages from ``layerscope.tui.messages``; failures become a notification and a log line.
 Escape stops a running comparison and goes back.
 
 Long because it owns the view's three workers and what their answers do to the screen (a failed
-comparison puts the last good one back); the rows' histograms are in ``tui.screens.quant_rows``.
+comparison puts the last good one back); the rows' histograms are in ``layerscope.tui.screens.quant_rows``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.quant_compare.result import DEFAULT_THRESHOLD_DB  # numpy only, no torch
-from engine.usecases.quant import (  # torch-free at import; loads it inside the calls
+from layerscope.engine.quant_compare.result import DEFAULT_THRESHOLD_DB  # numpy only, no torch
+from layerscope.engine.usecases.quant import (  # torch-free at import; loads it inside the calls
     ComparisonRun,
     ComparisonSpec,
     activation_histograms,
@@ -37,20 +37,20 @@ from engine.usecases.quant import (  # torch-free at import; loads it inside the
     run_comparison,
     weight_histograms,
 )
-from tui.commands import QUANT_COMMANDS
-from tui.keys import QUANT_KEYS
-from tui.messages import ComparisonReady, QuantHistogramsReady, QuantProgress, TwinsFound
-from tui.screens.quant_rows import QuantRows
-from tui.widgets.quant_histograms import QuantHistograms
-from tui.widgets.quant_inputs import QuantInputs
-from tui.widgets.quant_summary import QuantSummary
-from tui.widgets.quant_table import QuantRow, QuantTable, rows_of
-from tui.workers import report_failure
+from layerscope.tui.commands import QUANT_COMMANDS
+from layerscope.tui.keys import QUANT_KEYS
+from layerscope.tui.messages import ComparisonReady, QuantHistogramsReady, QuantProgress, TwinsFound
+from layerscope.tui.screens.quant_rows import QuantRows
+from layerscope.tui.widgets.quant_histograms import QuantHistograms
+from layerscope.tui.widgets.quant_inputs import QuantInputs
+from layerscope.tui.widgets.quant_summary import QuantSummary
+from layerscope.tui.widgets.quant_table import QuantRow, QuantTable, rows_of
+from layerscope.tui.workers import report_failure
 
 if TYPE_CHECKING:
-    from engine.discover import ModelGroup
-    from engine.model import Model
-    from engine.quant_compare import Comparison
+    from layerscope.engine.discover import ModelGroup
+    from layerscope.engine.model import Model
+    from layerscope.engine.quant_compare import Comparison
 
 HIST_BINS = 50
 
@@ -162,7 +162,7 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
     @work(thread=True, exclusive=True, group="quant-compare", exit_on_error=False,
           description="find twin")  # fmt: skip
     def find_pairs(self, path: Path, groups: list[ModelGroup] | None) -> None:
-        from engine.discover import discover
+        from layerscope.engine.discover import discover
 
         groups = groups if groups is not None else discover(path.parent)
         found = find_twins(path, groups)
@@ -412,7 +412,7 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
         if self.result is None:
             return
         f, q = Path(self.result.float_path), Path(self.result.quant_path)
-        from engine.io import output_folder
+        from layerscope.engine.io import output_folder
 
         target = output_folder(q) / f"{f.stem}_vs_{q.stem}.quant.json"  # beside the models
         self.export_json(target, self.result.to_dict())
@@ -420,7 +420,7 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
     @work(thread=True, exclusive=True, group="quant-export", exit_on_error=False,
           description="export")  # fmt: skip
     def export_json(self, target: Path, payload: dict[str, Any]) -> None:
-        from engine.io import make_output_folder, write_user_json  # temp file + rename
+        from layerscope.engine.io import make_output_folder, write_user_json  # temp file + rename
 
         make_output_folder(target)
 

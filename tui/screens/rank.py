@@ -2,7 +2,7 @@
 
 First the statistic (std, zero fraction, NaN/Inf count, largest |value|), then the ranked list;
 Enter on a row dismisses with ``(layer, role)`` and the inspector shows that tensor. The engine
-ranks in this screen's worker (``engine.usecases.ranking``), cancelled by Escape.
+ranks in this screen's worker (``layerscope.engine.usecases.ranking``), cancelled by Escape.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from textual.widgets import Footer, Label, OptionList
 from textual.widgets.option_list import Option
 from textual.worker import Worker, get_current_worker
 
-from engine.formatting import num
-from tui.workers import report_failure
+from layerscope.engine.formatting import num
+from layerscope.tui.workers import report_failure
 
 if TYPE_CHECKING:
-    from engine.model import Model
-    from engine.usecases.ranking import Ranked
+    from layerscope.engine.model import Model
+    from layerscope.engine.usecases.ranking import Ranked
 
 SHOWN = 200  # rows listed (the worst ones)
 
@@ -73,7 +73,7 @@ class RankScreen(ModalScreen[tuple[str, str] | None]):
         self._cancel = threading.Event()
 
     def compose(self) -> ComposeResult:
-        from engine.usecases.ranking import RANKINGS
+        from layerscope.engine.usecases.ranking import RANKINGS
 
         box = Vertical()
         box.border_title = f"Sort {self.model.path.name}'s tensors · worst first"
@@ -102,7 +102,7 @@ class RankScreen(ModalScreen[tuple[str, str] | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, description="ranking")
     def rank(self, key: str) -> None:
-        from engine.usecases.ranking import rank_tensors
+        from layerscope.engine.usecases.ranking import rank_tensors
 
         rows = rank_tensors(self.model, key, bins=self.bins, cancel=self._cancel)
         if not get_current_worker().is_cancelled:
@@ -110,7 +110,7 @@ class RankScreen(ModalScreen[tuple[str, str] | None]):
 
     @on(RankingReady)
     def ranking_ready(self, message: RankingReady) -> None:
-        from engine.usecases.ranking import RANKINGS
+        from layerscope.engine.usecases.ranking import RANKINGS
 
         self.rows = message.rows[:SHOWN]
         label = RANKINGS[message.key][0]

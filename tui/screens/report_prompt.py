@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
-from tui.widgets.ordered_input import OrderedInput
+from layerscope.tui.widgets.ordered_input import OrderedInput
 
 
 class ReportPrompt(ModalScreen[list[Path] | None]):
@@ -84,8 +84,8 @@ class ReportPrompt(ModalScreen[list[Path] | None]):
         if not self.must_exist:
             # The engine writer's own question, asked here: a refusal (the model itself, a file
             # layerscope did not write) shows where the name can be changed.
-            from engine.errors import LayerscopeError
-            from engine.io import check_user_target
+            from layerscope.engine.errors import LayerscopeError
+            from layerscope.engine.io import check_user_target
 
             try:
                 check_user_target(path, protect=self.protect, force_hint=None)

@@ -2,7 +2,7 @@
 one legend), and their hyperparameters side by side with the differences first and lit - the
 optimizer-sweep view (SGD vs Adam vs AdamW on one recipe).
 
-Everything comes from ``engine.usecases.run_compare.compare_run_dirs`` (``history.json``,
+Everything comes from ``layerscope.engine.usecases.run_compare.compare_run_dirs`` (``history.json``,
 ``config.yaml``/``hparams.yaml`` and the events of each run), read in a worker; this screen only
 picks which metrics to plot and lays them out.
 """
@@ -22,13 +22,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
-from tui.keys import RUN_COMPARE_KEYS
-from tui.widgets.compare_curves import CompareCurves, legend
-from tui.widgets.param_table import ParamTable
-from tui.workers import report_failure
+from layerscope.tui.keys import RUN_COMPARE_KEYS
+from layerscope.tui.widgets.compare_curves import CompareCurves, legend
+from layerscope.tui.widgets.param_table import ParamTable
+from layerscope.tui.workers import report_failure
 
 if TYPE_CHECKING:
-    from engine.usecases.run_compare import RunComparison
+    from layerscope.engine.usecases.run_compare import RunComparison
 
 STAMP = re.compile(r"^\d{8}-\d{6}-")  # a run folder's start time: YYYYmmdd-HHMMSS-
 REFRESH_S = 5.0  # a run still training adds epochs: read again while the view shows
@@ -84,7 +84,7 @@ class RunCompareScreen(Screen):
     """Two plots (loss, metric) over a shared legend, and the hyperparameter table."""
 
     BINDINGS = RUN_COMPARE_KEYS
-    PALETTE = [  # (title, action, help) for tui.commands
+    PALETTE = [  # (title, action, help) for layerscope.tui.commands
         ("compare runs: differences only", "differing_only", "Hide the hyperparameters every run shares (f)"),
         ("compare runs: refresh", "refresh", "Read the runs again: a live run has more epochs (r)"),
         ("compare runs: back", "back", "Back to the runs (Escape)"),
@@ -154,7 +154,7 @@ class RunCompareScreen(Screen):
     # -- worker --------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False, description="compare")
     def read_runs(self) -> None:
-        from engine.usecases.run_compare import compare_run_dirs
+        from layerscope.engine.usecases.run_compare import compare_run_dirs
 
         comparison = compare_run_dirs(self.run_dirs)
         if not get_current_worker().is_cancelled:

@@ -19,11 +19,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 from textual.worker import Worker
 
-from tui.widgets.run_curves import RunCurves
-from tui.workers import report_failure
+from layerscope.tui.widgets.run_curves import RunCurves
+from layerscope.tui.workers import report_failure
 
 if TYPE_CHECKING:
-    from engine.usecases.runs import ConfusionCounts
+    from layerscope.engine.usecases.runs import ConfusionCounts
 
 
 class PlotsRead(Message):
@@ -104,7 +104,7 @@ class RunPlots(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, description="read run plots")
     def read_plots(self, run_dir: Path) -> None:
-        from engine.usecases.runs import epoch_history, read_confusion
+        from layerscope.engine.usecases.runs import epoch_history, read_confusion
 
         self.post_message(PlotsRead(read_confusion(run_dir), epoch_history(run_dir)))
 

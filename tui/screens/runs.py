@@ -1,8 +1,8 @@
 """The Runs screen: every run in the runs folder with its status; follow, stop, open, inspect.
 
-Listing reads each run's ``events.jsonl`` (``engine.usecases.runs.RunLister``), so it happens in
+Listing reads each run's ``events.jsonl`` (``layerscope.engine.usecases.runs.RunLister``), so it happens in
 a worker and again every few seconds while the screen shows, to keep statuses current; a run's
-checkpoint and artefacts come from ``engine.usecases.runs.run_files``.
+checkpoint and artefacts come from ``layerscope.engine.usecases.runs.run_files``.
 """
 
 from __future__ import annotations
@@ -22,18 +22,24 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
-from tui.keys import RUNS_KEYS
-from tui.messages import OpenInInspector, RunsListed, ShowHealth, ShowRunCompare, ShowTrain
-from tui.run_actions import ask_run_to_stop, confirm_stop
-from tui.widgets.run_table import RunTable
-from tui.workers import report_failure
+from layerscope.tui.keys import RUNS_KEYS
+from layerscope.tui.messages import (
+    OpenInInspector,
+    RunsListed,
+    ShowHealth,
+    ShowRunCompare,
+    ShowTrain,
+)
+from layerscope.tui.run_actions import ask_run_to_stop, confirm_stop
+from layerscope.tui.widgets.run_table import RunTable
+from layerscope.tui.workers import report_failure
 
 REFRESH_S = 2.0
 
 
 def _files(run_dir: str | Path) -> Any:
-    """The run's checkpoint and artefacts (``engine.usecases.runs.RunFiles``; stat calls only)."""
-    from engine.usecases.runs import run_files
+    """The run's checkpoint and artefacts (``layerscope.engine.usecases.runs.RunFiles``; stat calls only)."""
+    from layerscope.engine.usecases.runs import run_files
 
     return run_files(run_dir)
 
@@ -51,7 +57,7 @@ class RunsScreen(Screen):
     """The runs table and a line about the highlighted run's files."""
 
     BINDINGS = RUNS_KEYS
-    PALETTE = [  # (title, action, help) for tui.commands; check_action filters them
+    PALETTE = [  # (title, action, help) for layerscope.tui.commands; check_action filters them
         ("runs: open", "open_run", "Follow the run, or replay a finished one (Enter)"),
         ("runs: stop", "stop", "Stop the run gracefully; it saves last.ckpt first (s)"),
         ("runs: resume", "resume", "Continue a stopped or failed run from last.ckpt (e)"),
@@ -83,7 +89,9 @@ class RunsScreen(Screen):
     def __init__(self, runs_dir: Path | None = None) -> None:
         super().__init__()
         self.runs_dir = runs_dir
-        self._lister: Any = None  # engine.usecases.runs.RunLister, made in the first worker
+        self._lister: Any = (
+            None  # layerscope.engine.usecases.runs.RunLister, made in the first worker
+        )
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◈")
@@ -99,7 +107,7 @@ class RunsScreen(Screen):
 
     @property
     def root(self) -> Path:
-        from engine.training.runs import default_runs_dir  # light: no torch
+        from layerscope.engine.training.runs import default_runs_dir  # light: no torch
 
         return self.runs_dir or default_runs_dir()
 
@@ -122,7 +130,7 @@ class RunsScreen(Screen):
     # -- workers -------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False, description="list runs")
     def list_runs(self) -> None:
-        from engine.usecases.runs import RunLister
+        from layerscope.engine.usecases.runs import RunLister
 
         root = self.root
         if self._lister is None or self._lister.root != root:
@@ -138,7 +146,7 @@ class RunsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="resume", exit_on_error=False, description="resume")
     def resume_run(self, run_dir: Path) -> None:
-        from engine.training.runs import resume_run
+        from layerscope.engine.training.runs import resume_run
 
         handle = resume_run(run_dir)  # refuses a running run or one without last.ckpt
         logger.info("Resumed run {} from last.ckpt (pid {})", run_dir.name, handle.pid)
@@ -194,8 +202,8 @@ class RunsScreen(Screen):
         detail = self.query_one("#run-detail", Static)
         if info is None:
             return
-        from engine.training.paths import LAST_CKPT  # file names only
-        from engine.usecases.runs import run_files
+        from layerscope.engine.training.paths import LAST_CKPT  # file names only
+        from layerscope.engine.usecases.runs import run_files
 
         run_dir = Path(info.path)
         files = run_files(run_dir)
@@ -309,7 +317,7 @@ class RunsScreen(Screen):
         and say where the images are for a viewer elsewhere."""
         if system_viewer() is not None:
             return False
-        from tui.screens.run_plots import RunPlots
+        from layerscope.tui.screens.run_plots import RunPlots
 
         self.app.push_screen(RunPlots(run_dir))
         if images:

@@ -1,6 +1,6 @@
 """The Train screen: a form that launches a run, and a live view of the run it follows.
 
-The run is its own process (``engine.training.runs.launch_run``); this screen only reads its
+The run is its own process (``layerscope.engine.training.runs.launch_run``); this screen only reads its
 folder. Two thread workers tail ``events.jsonl`` and ``train.log`` and post messages, so closing
 the screen or the app leaves the run going, and opening it again (from Runs) re-attaches.
 """
@@ -19,8 +19,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from tui.keys import TRAIN_KEYS
-from tui.messages import (
+from layerscope.tui.keys import TRAIN_KEYS
+from layerscope.tui.messages import (
     ConfigLoaded,
     RunEvents,
     RunLaunched,
@@ -29,12 +29,12 @@ from tui.messages import (
     ShowHealth,
     ShowRuns,
 )
-from tui.run_actions import ask_run_to_stop, confirm_stop
-from tui.widgets.run_curves import RunCurves
-from tui.widgets.run_log import RunLog, event_line
-from tui.widgets.run_status import RunState, RunStatus
-from tui.widgets.train_form import TrainForm
-from tui.workers import describe, report_failure
+from layerscope.tui.run_actions import ask_run_to_stop, confirm_stop
+from layerscope.tui.widgets.run_curves import RunCurves
+from layerscope.tui.widgets.run_log import RunLog, event_line
+from layerscope.tui.widgets.run_status import RunState, RunStatus
+from layerscope.tui.widgets.train_form import TrainForm
+from layerscope.tui.workers import describe, report_failure
 
 DEFAULT_CONFIG = "resnet8_digits"  # configs/README.md: about a minute on a laptop CPU
 BATCH = 500  # lines per message while replaying what a run already wrote
@@ -68,11 +68,15 @@ class TrainScreen(Screen):
     """Form on the left; the followed run's status and curves on the right; its log below."""
 
     BINDINGS = TRAIN_KEYS
-    PALETTE = [  # (title, action, help) for tui.commands; check_action filters them
+    PALETTE = [  # (title, action, help) for layerscope.tui.commands; check_action filters them
         ("train: launch", "launch", "Start a run with the form's values (ctrl+l)"),
         ("runs: stop", "stop", "Stop the followed run gracefully; it saves last.ckpt (ctrl+t)"),
         ("runs: list", "runs", "Every run with its status (ctrl+r)"),
-        ("runs: layer health", "health", "The followed run's layers x steps heatmap and alerts (ctrl+g)"),
+        (
+            "runs: layer health",
+            "health",
+            "The followed run's layers x steps heatmap and alerts (ctrl+g)",
+        ),
         ("train: back to the inspector", "back", "The run keeps going (Escape)"),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
@@ -155,7 +159,7 @@ class TrainScreen(Screen):
         return self.run.run_dir if self.run is not None else None
 
     def on_mount(self) -> None:
-        from engine.training.runs import default_runs_dir  # light: no torch
+        from layerscope.engine.training.runs import default_runs_dir  # light: no torch
 
         self.sub_title = "Train"
         self.status.hint += f" Runs are saved in {self.runs_dir or default_runs_dir()}/."
@@ -199,7 +203,7 @@ class TrainScreen(Screen):
     # -- workers -------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="config", exit_on_error=False, description="config")
     def read_config(self, path: Path) -> None:
-        from engine.training.config import load_config
+        from layerscope.engine.training.config import load_config
 
         cfg = load_config(path)
         if not get_current_worker().is_cancelled:
@@ -207,8 +211,8 @@ class TrainScreen(Screen):
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False, description="launch")
     def launch_run(self, path: Path, overrides: list[str], name: str | None) -> None:
-        from engine.training.config import load_config
-        from engine.training.runs import default_runs_dir, launch_run
+        from layerscope.engine.training.config import load_config
+        from layerscope.engine.training.runs import default_runs_dir, launch_run
 
         cfg = load_config(path, overrides)  # the engine checks the whole config once more
         handle = launch_run(cfg, self.runs_dir or default_runs_dir(), name=name)
@@ -218,9 +222,9 @@ class TrainScreen(Screen):
 
     @work(thread=True, exclusive=True, group="tail-events", exit_on_error=False, description="tail")
     def tail_events(self, run_dir: Path, stop: threading.Event) -> None:
-        from engine.training.events import tail_events
-        from engine.training.paths import EVENTS_FILE
-        from engine.training.runs import run_info
+        from layerscope.engine.training.events import tail_events
+        from layerscope.engine.training.paths import EVENTS_FILE
+        from layerscope.engine.training.runs import run_info
 
         worker = get_current_worker()
         backlog = count_lines(run_dir / EVENTS_FILE)  # replayed in batches, then one by one
@@ -240,8 +244,8 @@ class TrainScreen(Screen):
 
     @work(thread=True, exclusive=True, group="tail-log", exit_on_error=False, description="log")
     def tail_log(self, run_dir: Path, stop: threading.Event) -> None:
-        from engine.training.events import tail_log
-        from engine.training.paths import LOG_FILE
+        from layerscope.engine.training.events import tail_log
+        from layerscope.engine.training.paths import LOG_FILE
 
         worker = get_current_worker()
         backlog = count_lines(run_dir / LOG_FILE)

@@ -9,7 +9,7 @@ from textual.app import RenderResult
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from tui.messages import ActivationViewChanged
+from layerscope.tui.messages import ActivationViewChanged
 
 
 class ActivationToggle(Widget):

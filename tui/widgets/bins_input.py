@@ -7,8 +7,8 @@ from textual.binding import Binding
 from textual.validation import Integer
 from textual.widgets import Input
 
-from tui.messages import BinsChanged
-from tui.widgets.ordered_input import OrderedInput
+from layerscope.tui.messages import BinsChanged
+from layerscope.tui.widgets.ordered_input import OrderedInput
 
 MIN_BINS, MAX_BINS = 1, 1000
 STEPS = (5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000)

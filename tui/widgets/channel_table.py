@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.widgets import DataTable
 
-from engine.formatting import num
+from layerscope.engine.formatting import num
 
 
 class ChannelTable(DataTable):
@@ -30,7 +30,7 @@ class ChannelTable(DataTable):
         self.add_columns("ch", "scale", "zp", "min", "max")
 
     def show_rows(self, rows: list[dict[str, Any]] | None) -> None:
-        """Rows from ``engine.quant.channel_table``; hides itself for per-tensor quantization."""
+        """Rows from ``layerscope.engine.quant.channel_table``; hides itself for per-tensor quantization."""
         self.clear()
         if not rows or len(rows) < 2:
             self.remove_class("-shown")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from tui.widgets.lazy_plot import LazyPlotBox
+from layerscope.tui.widgets.lazy_plot import LazyPlotBox
 
 # One colour per run, in the order the runs are compared (then again from the first).
 RUN_COLOURS = (

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label
 
-from tui.widgets.ordered_input import OrderedInput
+from layerscope.tui.widgets.ordered_input import OrderedInput
 
 TIP = (
     "Also capture every output's and parameter's gradient of the loss for this target: "

@@ -30,7 +30,7 @@ ROWS = (
 
 @dataclass
 class CellDetail:
-    """One cell, as read from ``engine.training.health.HealthLog``."""
+    """One cell, as read from ``layerscope.engine.training.health.HealthLog``."""
 
     layer: str
     kind: str

@@ -1,6 +1,6 @@
 """The layer-health heatmap: layers (rows, forward order) × training steps (columns).
 
-It only draws: the screen reads the run's health file in a worker (``engine.training.health``),
+It only draws: the screen reads the run's health file in a worker (``layerscope.engine.training.health``),
 downsamples it to the widget's width and maps each value to a colour on a log scale
 (:func:`colour_grid`, plain NumPy, off the UI thread); ``render_line`` then only looks colours
 up, one visible row at a time, so 100 layers × 10k steps redraws as fast as 100 × 80 does.

@@ -14,13 +14,13 @@ from textual.app import ComposeResult, RenderResult
 from textual.widget import MountError, Widget
 from textual.widgets import LoadingIndicator
 
-from engine.formatting import count_ticks, tick_labels
+from layerscope.engine.formatting import tick_labels
 
 if TYPE_CHECKING:
     from textual_plotext.plot import Plot
 
-    from engine.stats import TensorStats
-    from tui.widgets.plot_view import PlotView
+    from layerscope.engine.stats import TensorStats
+    from layerscope.tui.widgets.plot_view import PlotView
 
 STEEL_BLUE = (70, 130, 180)  # weights
 SEA_GREEN = (46, 139, 87)  # every other tensor role (bias, running stats, ...)
@@ -80,7 +80,9 @@ class Histogram(Widget):
 
     def _ensure_plot(self) -> PlotView:
         if self._plot is None:
-            from tui.widgets.plot_view import PlotView  # plotext loads here, after the first frame
+            from layerscope.tui.widgets.plot_view import (
+                PlotView,  # plotext loads here, after the first frame
+            )
 
             self._plot = PlotView()
             self.mount(self._plot)
@@ -111,6 +113,7 @@ class Histogram(Widget):
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
+        plot.count_top = None
         if stats is None or not stats.counts:
             self.refresh()
             return
@@ -145,7 +148,7 @@ class Histogram(Widget):
         plt.xlim(edges[0], edges[-1])
         top = max(max(counts), 1) * 1.05
         plt.ylim(0, top)
-        plt.yticks(*count_ticks(top, max(1, ((plot.size.height or 10) - 5) // 2)))  # whole counts
+        plot.count_top = top  # whole-number ticks, chosen at draw time for the plot's height
         plot.refresh()
 
     def on_resize(self) -> None:

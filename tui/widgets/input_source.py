@@ -3,7 +3,7 @@
 It holds the capture's state (the model, the captured session, which output of a layer is shown)
 and its status line, and asks for work by posting messages: ``InputSource.CaptureRequested`` and
 ``InputSource.ActivationRequested``. The screen that hosts it runs the workers (see
-``tui.screens.inspector_capture``) and hands the answers back through its methods.
+``layerscope.tui.screens.inspector_capture``) and hands the answers back through its methods.
 
 Long because the bar is one piece of state (source, index, CIFAR-10 folder, session, shown
 output) whose every change updates the same few widgets; split, each half would reach into the other.
@@ -24,15 +24,15 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select
 
-from tui.messages import ActivationViewChanged
-from tui.widgets.activation_status import ActivationStatus
-from tui.widgets.activation_toggle import ActivationToggle
-from tui.widgets.gradient_target import GradientTarget
-from tui.widgets.ordered_input import OrderedInput
+from layerscope.tui.messages import ActivationViewChanged
+from layerscope.tui.widgets.activation_status import ActivationStatus
+from layerscope.tui.widgets.activation_toggle import ActivationToggle
+from layerscope.tui.widgets.gradient_target import GradientTarget
+from layerscope.tui.widgets.ordered_input import OrderedInput
 
 if TYPE_CHECKING:
-    from engine.model import Layer, Model
-    from tui.activations import ActivationSession
+    from layerscope.engine.model import Layer, Model
+    from layerscope.tui.activations import ActivationSession
 
 SOURCES = [("digits", "digits"), ("CIFAR-10", "cifar10"), ("random", "random"), ("file", "file")]
 FIELD_HINT = {"digits": "index", "cifar10": "index", "random": "seed", "file": "image or .npy path"}
@@ -421,7 +421,7 @@ class InputSource(Vertical):
         """``<model stem>.<input>.activations.json`` in ``layerscope/`` beside the model."""
         assert self.session is not None
         spec = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.session.batch.spec).strip("_") or "input"
-        from engine.io import output_folder
+        from layerscope.engine.io import output_folder
 
         folder = output_folder(self.session.model.path)
         return folder / f"{self.session.model.path.stem}.{spec}.activations.json"

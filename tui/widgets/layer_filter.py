@@ -5,8 +5,8 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.widgets import Input
 
-from tui.messages import FilterChanged
-from tui.widgets.ordered_input import OrderedInput
+from layerscope.tui.messages import FilterChanged
+from layerscope.tui.widgets.ordered_input import OrderedInput
 
 
 class LayerFilter(OrderedInput):

@@ -12,11 +12,11 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from engine.formatting import human_count
-from engine.model import close_names
+from layerscope.engine.formatting import human_count
+from layerscope.engine.model import close_names
 
 if TYPE_CHECKING:
-    from engine.model import Layer, Model
+    from layerscope.engine.model import Layer, Model
 
 PAGE = 200  # children added per page under one node
 MAX_MATCHES = 500  # filter results shown at once; more would make typing sluggish

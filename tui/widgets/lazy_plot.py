@@ -15,7 +15,7 @@ from textual.app import RenderResult
 from textual.widget import Widget
 
 if TYPE_CHECKING:
-    from tui.widgets.plot_view import PlotView
+    from layerscope.tui.widgets.plot_view import PlotView
 
 
 class LazyPlotBox(Widget):
@@ -32,7 +32,9 @@ class LazyPlotBox(Widget):
 
     def _ensure_plot(self) -> PlotView:
         if self._plot is None:
-            from tui.widgets.plot_view import PlotView  # plotext loads here, after the first frame
+            from layerscope.tui.widgets.plot_view import (
+                PlotView,  # plotext loads here, after the first frame
+            )
 
             self._plot = PlotView()
             self.mount(self._plot)

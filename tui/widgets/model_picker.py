@@ -11,14 +11,14 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from engine.formatting import human_size
-from tui.messages import ModelOpenRequested
+from layerscope.engine.formatting import human_size
+from layerscope.tui.messages import ModelOpenRequested
 
 if TYPE_CHECKING:
-    from engine.discover import ModelGroup
+    from layerscope.engine.discover import ModelGroup
 
 
-# Narrow-column names for the formats ``engine.discover`` reports.
+# Narrow-column names for the formats ``layerscope.engine.discover`` reports.
 SHORT_FORMATS = {
     "torch-zip": "torch",
     "torch-pickle": "pickle",

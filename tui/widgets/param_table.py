@@ -1,6 +1,6 @@
 """Hyperparameters of several runs side by side: one column per run, differing rows first and lit.
 
-Filled from ``engine.usecases.run_compare.RunComparison`` (its ``params``, each flagged where the
+Filled from ``layerscope.engine.usecases.run_compare.RunComparison`` (its ``params``, each flagged where the
 runs differ); the widget only lays the rows out.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from tui.widgets.compare_curves import run_colour
+from layerscope.tui.widgets.compare_curves import run_colour
 
 DIFFERS = "bold yellow"
 MAX_CELL = 40  # characters: a long list in a config would widen every column

@@ -13,6 +13,8 @@ from typing import Any
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
+from layerscope.engine.formatting import count_ticks
+
 CACHED_DRAWINGS = 32
 
 
@@ -31,6 +33,9 @@ class PlotView(PlotextPlot):
         self.drawing_key: Any = None  # set by the owner together with the plt calls
         self.drawing_of: Any = None  # the object drawn; kept alive so its id() stays unique
         self._drawings: OrderedDict[Any, tuple[RenderResult, Any]] = OrderedDict()
+        # A count axis up to this: its whole-number ticks are chosen for the height the plot has
+        # when it is drawn (an owner's resize can come before this widget's own).
+        self.count_top: float | None = None
 
     def render(self) -> RenderResult:
         if self.drawing_key is None:
@@ -39,6 +44,8 @@ class PlotView(PlotextPlot):
         if key in self._drawings:
             self._drawings.move_to_end(key)
             return self._drawings[key][0]
+        if self.count_top is not None:
+            self.plt.yticks(*count_ticks(self.count_top, max(1, (self.size.height - 5) // 2)))
         drawing = super().render()
         self._drawings[key] = (drawing, self.drawing_of)
         if len(self._drawings) > CACHED_DRAWINGS:

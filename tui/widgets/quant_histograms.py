@@ -1,6 +1,6 @@
 """Float and dequantized histograms of one compared tensor, side by side or overlaid.
 
-The engine bins both over one shared range (``engine.usecases.quant``: ``weight_histograms``,
+The engine bins both over one shared range (``layerscope.engine.usecases.quant``: ``weight_histograms``,
 ``activation_histograms``), so bars line up bin for bin and both plots share their axes: a
 glance shows where quantization moved the values. Plotting is textual-plotext (``PlotView``):
 this module is imported only when the Quantization view opens, long after the first frame.
@@ -17,11 +17,11 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Static
 
-from engine.formatting import count_ticks, num, tick_labels
-from tui.widgets.plot_view import PlotView
+from layerscope.engine.formatting import num, tick_labels
+from layerscope.tui.widgets.plot_view import PlotView
 
 if TYPE_CHECKING:
-    from engine.stats import TensorStats
+    from layerscope.engine.stats import TensorStats
 
 FLOAT_COLOR = (70, 130, 180)  # steel blue, as weights in the inspector
 QUANT_COLOR = (255, 140, 0)  # dark orange: the quantized side
@@ -122,6 +122,7 @@ class QuantHistograms(Widget):
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
+        plot.count_top = None
         edges = series[0][0].edges
         if not edges:
             plot.refresh()
@@ -144,7 +145,7 @@ class QuantHistograms(Widget):
         if edges[-1] > edges[0]:
             plt.xlim(edges[0], edges[-1])
         plt.ylim(0, top)
-        plt.yticks(*count_ticks(top, max(1, ((plot.size.height or 10) - 5) // 2)))
+        plot.count_top = top  # whole-number ticks, chosen at draw time for the plot's height
         plot.refresh()
 
     def on_resize(self) -> None:

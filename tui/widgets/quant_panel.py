@@ -10,11 +10,11 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from engine.formatting import num
-from tui.widgets.channel_table import ChannelTable
+from layerscope.engine.formatting import num
+from layerscope.tui.widgets.channel_table import ChannelTable
 
 if TYPE_CHECKING:
-    from engine.model import TensorRef
+    from layerscope.engine.model import TensorRef
 
 
 class QuantPanel(Vertical):

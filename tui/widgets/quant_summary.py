@@ -10,10 +10,10 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
-from tui.widgets.quant_table import db
+from layerscope.tui.widgets.quant_table import db
 
 if TYPE_CHECKING:
-    from engine.quant_compare import Comparison
+    from layerscope.engine.quant_compare import Comparison
 
 
 class QuantSummary(Widget):

@@ -10,10 +10,10 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
-from engine.formatting import num
+from layerscope.engine.formatting import num
 
 if TYPE_CHECKING:
-    from engine.quant_compare import Comparison, LayerComparison, TensorComparison
+    from layerscope.engine.quant_compare import Comparison, LayerComparison, TensorComparison
 
 FLAGGED = "bold red"
 FLAG = "⚑"  # a flagged row; "◀" marks where the drop starts (its inputs were still fine)
@@ -84,7 +84,7 @@ def rows_of(result: Comparison) -> list[QuantRow]:
 
 
 class QuantTable(DataTable):
-    """Rows from ``engine.quant_compare.compare``; flagged rows in red, worst first."""
+    """Rows from ``layerscope.engine.quant_compare.compare``; flagged rows in red, worst first."""
 
     DEFAULT_CSS = """
     QuantTable {

@@ -7,8 +7,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Input
 
-from tui.messages import RangeChanged
-from tui.widgets.ordered_input import OrderedInput
+from layerscope.tui.messages import RangeChanged
+from layerscope.tui.widgets.ordered_input import OrderedInput
 
 
 class RangeInputs(Horizontal):

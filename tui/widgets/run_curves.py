@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tui.widgets.lazy_plot import LazyPlotBox
+from layerscope.tui.widgets.lazy_plot import LazyPlotBox
 
 # (metric, label, colour, y side): loss on the left axis, accuracy (0..1) on the right.
 SERIES = (

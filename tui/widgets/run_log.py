@@ -42,7 +42,7 @@ SHOWN_METRICS = ("train_loss", "val_loss", "val_acc", "val_acc_top5")  # of the 
 def event_line(e: dict[str, Any], max_epochs: int | None = None) -> str:
     """One short line for an event. Epochs count from 1 here, as in the status box and the runs
     list (the engine's events and folder names count from 0); paths are shortened to names."""
-    from engine.training.events import format_event  # light module: json, time, paths
+    from layerscope.engine.training.events import format_event  # light module: json, time, paths
 
     kind = e.get("event")
     stamp = time.strftime("%H:%M:%S", time.localtime(e.get("time", 0)))
@@ -57,7 +57,7 @@ def event_line(e: dict[str, Any], max_epochs: int | None = None) -> str:
         if e.get("samples_per_sec") is not None:
             parts.append(f"{e['samples_per_sec']:.0f} img/s")
         if e.get("eta_s") is not None:
-            from tui.widgets.run_status import duration
+            from layerscope.tui.widgets.run_status import duration
 
             parts.append(f"ETA {duration(e['eta_s'])}")
         return " ".join(parts)

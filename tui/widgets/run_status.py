@@ -61,7 +61,7 @@ class RunState:
     warnings: list[str] = field(default_factory=list)  # a finished run's (a failed ONNX export)
 
     def apply(self, e: dict[str, Any]) -> None:
-        """Fold one event in (see ``engine.training.events`` for the kinds)."""
+        """Fold one event in (see ``layerscope.engine.training.events`` for the kinds)."""
         kind = e.get("event")
         if kind in ("started", "resumed"):
             self.status, self.error, self.ended = "running", None, None
@@ -102,7 +102,7 @@ class RunState:
         if not values:
             return metric, None
         if self.mode is None:  # the engine's rule: a loss lower, an accuracy higher
-            from engine.training.config import metric_mode
+            from layerscope.engine.training.config import metric_mode
 
             self.mode = metric_mode(metric)
         return metric, (min(values) if self.mode == "min" else max(values))

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from tui.widgets.run_status import STATUS_STYLES
+from layerscope.tui.widgets.run_status import STATUS_STYLES
 
 # No "started" column: a run's folder name starts with its start time (YYYYmmdd-HHMMSS).
 # val_acc: the best epoch's; a run ranked by another metric (a regression's val_loss) names it.
@@ -47,7 +47,7 @@ class RunTable(DataTable):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.border_title = "Runs"
-        self.runs: dict[str, Any] = {}  # path → engine.training.runs.RunInfo
+        self.runs: dict[str, Any] = {}  # path → layerscope.engine.training.runs.RunInfo
         self._marked: set[str] = set()  # paths
 
     def on_mount(self) -> None:

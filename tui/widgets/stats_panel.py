@@ -10,11 +10,11 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
-from engine.formatting import num, shape_str
+from layerscope.engine.formatting import num, shape_str
 
 if TYPE_CHECKING:
-    from engine.model import TensorRef
-    from engine.stats import TensorStats
+    from layerscope.engine.model import TensorRef
+    from layerscope.engine.stats import TensorStats
 
 WIDE, WIDER = 40, 96  # content widths from which two (three) key/value pairs share a row
 

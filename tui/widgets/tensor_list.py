@@ -8,10 +8,10 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from engine.formatting import shape_str
+from layerscope.engine.formatting import shape_str
 
 if TYPE_CHECKING:
-    from engine.model import Layer, TensorRef
+    from layerscope.engine.model import Layer, TensorRef
 
 
 class TensorList(OptionList):

@@ -12,17 +12,17 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.timer import Timer
 
-from tui.widgets.bins_input import BinsInput
-from tui.widgets.histogram import Histogram
-from tui.widgets.quant_panel import QuantPanel
-from tui.widgets.range_inputs import RangeInputs
-from tui.widgets.stats_panel import StatsPanel
-from tui.widgets.view_toggle import ViewToggle
+from layerscope.tui.widgets.bins_input import BinsInput
+from layerscope.tui.widgets.histogram import Histogram
+from layerscope.tui.widgets.quant_panel import QuantPanel
+from layerscope.tui.widgets.range_inputs import RangeInputs
+from layerscope.tui.widgets.stats_panel import StatsPanel
+from layerscope.tui.widgets.view_toggle import ViewToggle
 
 if TYPE_CHECKING:
-    from engine.model import TensorRef
-    from engine.usecases.activations import ActivationAnswer
-    from tui.messages import StatsReady
+    from layerscope.engine.model import TensorRef
+    from layerscope.engine.usecases.activations import ActivationAnswer
+    from layerscope.tui.messages import StatsReady
 
 SPINNER_DELAY = 0.15  # s; cached statistics come back sooner and should not flash a spinner
 

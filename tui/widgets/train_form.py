@@ -18,9 +18,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
-from tui.widgets.ordered_input import OrderedInput
+from layerscope.tui.widgets.ordered_input import OrderedInput
 
-OPTIMIZERS = ("adam", "adamw", "sgd")  # as engine.training.config.OPTIMIZERS (not imported: cheap)
+OPTIMIZERS = (
+    "adam",
+    "adamw",
+    "sgd",
+)  # as layerscope.engine.training.config.OPTIMIZERS (not imported: cheap)
 
 # field id → (label, config key for --set)
 FIELDS = {

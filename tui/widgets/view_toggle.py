@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, Switch
 
-from tui.messages import ViewChanged
+from layerscope.tui.messages import ViewChanged
 
 
 class ViewToggle(Horizontal):

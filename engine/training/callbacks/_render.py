@@ -4,8 +4,8 @@ Drawing a PNG with matplotlib costs tenths of a second; done inline at every epo
 up to more than the overhead budget, and even on a thread it holds the GIL the training loop
 needs. One daemon thread takes submitted figures while training continues (a newer figure for
 the same path replaces a stale queued one) and hands each to a worker process
-(``engine.training.render_worker``) when the figure is a ``functools.partial`` of a
-module-level function with picklable arguments (``engine.training.figures``), as the callbacks
+(``layerscope.engine.training.render_worker``) when the figure is a ``functools.partial`` of a
+module-level function with picklable arguments (``layerscope.engine.training.figures``), as the callbacks
 submit them; anything else (a lambda), or every figure
 once the worker cannot be started, is drawn on the thread. Callbacks call :func:`flush` at the
 end of fit so every PNG exists before the run reports ``finished``. Only the object-oriented
@@ -29,7 +29,7 @@ from loguru import logger
 from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
-from engine.training.io import save_figure
+from layerscope.engine.training.io import save_figure
 
 
 class Renderer:
@@ -126,7 +126,7 @@ def _start_worker() -> subprocess.Popen:
     env.setdefault("MPLBACKEND", "Agg")
     env["OMP_NUM_THREADS"] = "1"
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.training.render_worker"],
+        [sys.executable, "-m", "layerscope.engine.training.render_worker"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,

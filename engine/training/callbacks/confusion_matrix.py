@@ -9,15 +9,15 @@ from typing import Any
 import pytorch_lightning as pl
 from typing_extensions import override
 
-from engine.training.callbacks._render import FigureCallback, renderer
-from engine.training.callbacks._util import (
+from layerscope.engine.training.callbacks._render import FigureCallback, renderer
+from layerscope.engine.training.callbacks._util import (
     class_names_of,
     classification_only,
     epoch_dir,
     preds_and_target,
 )
-from engine.training.figures import _heatmap
-from engine.training.io import atomic_write_json
+from layerscope.engine.training.figures import _heatmap
+from layerscope.engine.training.io import atomic_write_json
 
 
 class ConfusionMatrixCallback(FigureCallback):

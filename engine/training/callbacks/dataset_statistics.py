@@ -11,8 +11,8 @@ from loguru import logger
 from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
-from engine.training.callbacks._util import class_names_of, classification_only
-from engine.training.io import atomic_write_json
+from layerscope.engine.training.callbacks._util import class_names_of, classification_only
+from layerscope.engine.training.io import atomic_write_json
 
 
 def class_table(title: str, columns: list[str], rows: list[list[Any]]) -> str:

@@ -14,9 +14,12 @@ import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from typing_extensions import override
 
-from engine.training.callbacks._util import epoch_metrics, scalar_metrics, task_of
-from engine.training.callbacks.graceful_stop import GracefulStopCallback, stopped_mid_epoch
-from engine.training.events import EventWriter
+from layerscope.engine.training.callbacks._util import epoch_metrics, scalar_metrics, task_of
+from layerscope.engine.training.callbacks.graceful_stop import (
+    GracefulStopCallback,
+    stopped_mid_epoch,
+)
+from layerscope.engine.training.events import EventWriter
 
 
 class EventsCallback(Callback):

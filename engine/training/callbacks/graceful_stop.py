@@ -13,7 +13,7 @@ from loguru import logger
 from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
-from engine.io import temp_path_for
+from layerscope.engine.io import temp_path_for
 
 
 class GracefulStopCallback(Callback):

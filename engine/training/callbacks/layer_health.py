@@ -9,7 +9,7 @@ tensor's own device, and put a tensor hook on the output for its gradient's stat
 keeps a copy of the weights, and after it the update ratio ‖Δw‖/‖w‖. The forward hooks are
 removed before backward, the tensor hooks go with the step's graph and the weight copy is
 dropped: nothing stays on between samples. One record per sample goes to the run folder
-(``engine.training.health``), and :class:`~engine.training.health.AlertRules` turns it into
+(``layerscope.engine.training.health``), and :class:`~layerscope.engine.training.health.AlertRules` turns it into
 ``alert`` events.
 
 DDP: only global rank zero samples, writes and raises alerts. Its activations and output
@@ -35,11 +35,11 @@ from loguru import logger
 from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
-from engine.capture import fast_stats as fs
-from engine.capture.torch_capture import flatten_output
-from engine.training.callbacks.graceful_stop import GracefulStopCallback
-from engine.training.events import EventWriter
-from engine.training.health import (
+from layerscope.engine.capture import fast_stats as fs
+from layerscope.engine.capture.torch_capture import flatten_output
+from layerscope.engine.training.callbacks.graceful_stop import GracefulStopCallback
+from layerscope.engine.training.events import EventWriter
+from layerscope.engine.training.health import (
     AUTO,
     AUTO_DDP,
     AUTO_MAX,

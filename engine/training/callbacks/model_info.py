@@ -9,8 +9,8 @@ from loguru import logger
 from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
-from engine.training.callbacks._util import class_names_of, task_of
-from engine.training.io import atomic_write_json
+from layerscope.engine.training.callbacks._util import class_names_of, task_of
+from layerscope.engine.training.io import atomic_write_json
 
 
 class ModelInfoCallback(Callback):
@@ -36,7 +36,7 @@ class ModelInfoCallback(Callback):
             "trainable_parameters": trainable,
             "size_mb": round(nbytes / 2**20, 4),
         }
-        from engine.training.callbacks.onnx_export import preprocessing_of
+        from layerscope.engine.training.callbacks.onnx_export import preprocessing_of
 
         record = {**info, "task": task_of(pl_module)}
         preprocessing = preprocessing_of(trainer, pl_module)

@@ -20,7 +20,7 @@ from loguru import logger
 from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
-from engine.training.io import atomic_write_json
+from layerscope.engine.training.io import atomic_write_json
 
 
 def _input_shape(trainer: pl.Trainer, net: torch.nn.Module) -> tuple[int, ...]:
@@ -64,7 +64,7 @@ def add_metadata(path: Path, metadata: dict[str, Any]) -> None:
     """Write ``metadata`` into the ONNX file's ``metadata_props`` (values as JSON), atomically."""
     import onnx
 
-    from engine.training.io import atomic_write_bytes
+    from layerscope.engine.training.io import atomic_write_bytes
 
     proto = onnx.load(str(path))
     keep = [p for p in proto.metadata_props if p.key not in metadata]

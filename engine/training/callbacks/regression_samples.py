@@ -10,9 +10,9 @@ import pytorch_lightning as pl
 import torch
 from typing_extensions import override
 
-from engine.training.callbacks._render import FigureCallback, renderer
-from engine.training.callbacks._util import epoch_dir, task_of
-from engine.training.figures import _panels, _scatter
+from layerscope.engine.training.callbacks._render import FigureCallback, renderer
+from layerscope.engine.training.callbacks._util import epoch_dir, task_of
+from layerscope.engine.training.figures import _panels, _scatter
 
 
 def image_like(t: torch.Tensor) -> bool:

@@ -11,14 +11,14 @@ import pytorch_lightning as pl
 import torch
 from typing_extensions import override
 
-from engine.training.callbacks._render import FigureCallback, renderer
-from engine.training.callbacks._util import (
+from layerscope.engine.training.callbacks._render import FigureCallback, renderer
+from layerscope.engine.training.callbacks._util import (
     class_names_of,
     classification_only,
     epoch_dir,
     preds_and_target,
 )
-from engine.training.figures import _grid
+from layerscope.engine.training.figures import _grid
 
 
 class SampleVisualizationCallback(FigureCallback):

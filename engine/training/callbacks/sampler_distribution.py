@@ -11,10 +11,10 @@ from loguru import logger
 from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
-from engine.training.callbacks._util import class_names_of, classification_only
-from engine.training.callbacks.dataset_statistics import class_table
-from engine.training.data import TrackingWeightedRandomSampler
-from engine.training.io import atomic_write_json
+from layerscope.engine.training.callbacks._util import class_names_of, classification_only
+from layerscope.engine.training.callbacks.dataset_statistics import class_table
+from layerscope.engine.training.data import TrackingWeightedRandomSampler
+from layerscope.engine.training.io import atomic_write_json
 
 
 def find_tracking_sampler(loader: Any) -> TrackingWeightedRandomSampler | None:

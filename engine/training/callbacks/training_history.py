@@ -10,11 +10,11 @@ from typing import Any
 import pytorch_lightning as pl
 from typing_extensions import override
 
-from engine.training.callbacks._render import FigureCallback, renderer
-from engine.training.callbacks._util import epoch_metrics, scalar_metrics, task_of
-from engine.training.callbacks.graceful_stop import stopped_mid_epoch
-from engine.training.figures import _curves
-from engine.training.io import atomic_write_json
+from layerscope.engine.training.callbacks._render import FigureCallback, renderer
+from layerscope.engine.training.callbacks._util import epoch_metrics, scalar_metrics, task_of
+from layerscope.engine.training.callbacks.graceful_stop import stopped_mid_epoch
+from layerscope.engine.training.figures import _curves
+from layerscope.engine.training.io import atomic_write_json
 
 LOSS_CURVES = (("train_loss_epoch", "train loss"), ("val_loss", "val loss"))
 ACC_CURVES = (("val_acc", "val top-1"), ("val_acc_top5", "val top-5"), ("train_acc", "train top-1"))
@@ -57,7 +57,7 @@ class TrainingHistoryCallback(FigureCallback):
         background: bool = True,
         mode: str | None = None,
     ) -> None:
-        from engine.training.config import metric_mode
+        from layerscope.engine.training.config import metric_mode
 
         if mode not in (None, "min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
