@@ -24,6 +24,9 @@ before a fault are bit-identical, larger when A and B differ everywhere, e.g. fl
 * ``shape``: the per-sample shape differs.
 
 Reports of different models or inputs are compared all the same, with ``warnings`` saying so.
+
+Long because each flag's rule, its explanation and the torch/ONNX name matching live together so
+a flag's message always states the rule that raised it.
 """
 
 from __future__ import annotations

@@ -25,6 +25,10 @@ Images are scaled to [0, 1] and normalised per channel: by ``normalize`` when gi
 (``recorded_preprocessing``: the ONNX file's ``layerscope.preprocessing`` metadata or a
 ``model_info.json`` beside the model), else CIFAR-10 mean/std for CIFAR-10 and any 3×32×32 model,
 digits mean/std for digits. What was done is in the description.
+
+Long because every input form (random, datasets, images, .npy/.npz, token ids, several named
+inputs, normalisation) parses and describes itself here; a split into one module per source is
+the next step if another form is added.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ are counted apart, and zeros are counted over all elements. Histogram binning re
   float32 data, in float64 otherwise.
 
 Either way the extra memory is bounded by the chunk size, never the tensor size.
+
+Long because each dtype family needs its own exact route (integer moments, bit-pattern tables for
+1-2-byte floats, scaled float64 moments, NumPy-identical binning) and they share the helpers.
 """
 
 from __future__ import annotations

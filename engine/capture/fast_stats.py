@@ -22,6 +22,9 @@ norms, non-zero counts, bin numbers), then one ``bincount`` of the bin numbers:
 On the CPU, when numba is installed, the same results come from two compiled kernels
 (``layerscope.engine.kernels``): one read of the values for count/min/max/zeros/NaN-Inf and float64 sums,
 one read to bin them (same bin map, same edges); the sweep above remains for CUDA tensors.
+
+Long because the torch sweep (CUDA, and CPUs without numba) and the exact edge search must
+match the reference bin for bin; the compiled CPU kernels live in layerscope.engine.kernels.
 """
 
 from __future__ import annotations

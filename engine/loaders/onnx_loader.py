@@ -2,6 +2,9 @@
 
 The protobuf is parsed without external data; external tensors are memory-mapped from their file
 when read, and a location that leaves the model's folder is refused before anything is read.
+
+Long because float, QDQ, QOperator and dynamic-quantized graphs each name their quantization
+parameters differently, and the tree, the tensor loaders and the checks share one graph walk.
 """
 
 from __future__ import annotations

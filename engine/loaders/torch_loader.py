@@ -3,6 +3,9 @@
 State dicts and checkpoints load with ``weights_only=True`` and ``mmap=True``: nothing in them can
 run code, and tensor bytes stay on disk until a tensor is read. A whole pickled ``nn.Module`` can
 run arbitrary code when unpickled, so it loads only with ``trust=True``.
+
+Long because zip and legacy pickles, Lightning checkpoints, whole modules, TorchScript and
+--arch binding share one state-dict search and one error mapping for torch.load.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Every error names the offending key (``optimizer.name``) and what is allowed, so a typo in a
 recipe is a one-line :class:`~layerscope.engine.errors.ConfigError`, never a traceback from deep inside
 Lightning.
+
+Long because every recipe section is a dataclass validated here with a key-naming error, and one
+place for all of them keeps `--set` overrides and the error wording consistent.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ append-only sequence of fixed-size NumPy records, one per sampled optimizer step
 written with one ``write()`` on a file opened for appending, so a reader that takes
 ``size // record_bytes`` records never sees a torn one. Resuming truncates a torn tail and any
 records at or after the step the run resumes from.
+
+Long because the file format, its writer, its live reader and the alert rules are one contract
+(docs/run-format.md); splitting them would spread the record layout over several modules.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ all-reduce (every rank's data) and so are the update ratios, so a NaN born on an
 up as non-finite parameter gradients on rank zero. A ``stop_on`` rule stops every rank: through
 the trainer's :class:`GracefulStopCallback` when there is one (checkpoint, ``stopped`` event),
 otherwise by a decision reduced over the ranks.
+
+Long because the hooks of one sampled step (forward, output gradients, parameter gradients,
+update ratios), the adaptive interval and rank-0 writing must agree on one record layout.
 """
 
 from __future__ import annotations
