@@ -10,37 +10,11 @@ from typing import Any
 import pytest
 import pytorch_lightning as pl
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from training_helpers import assert_png, read_json
 
 from layerscope.engine.cli import main
-
-
-class Denoiser(pl.LightningModule):
-    """A user's regression module: knows nothing of layerscope, logs what it likes."""
-
-    def __init__(self, width: int = 8, lr: float = 0.05) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = nn.Sequential(nn.Linear(6, width), nn.GELU(), nn.Linear(width, 6))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        loss = nn.functional.mse_loss(self(x), y)
-        self.log("train_loss", loss, on_step=True, on_epoch=True)
-        return loss
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        x, y = batch
-        self.log("val_loss", nn.functional.mse_loss(self(x), y))
-        self.log("val_mae", nn.functional.l1_loss(self(x), y))
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+from tests.own_script_module import Denoiser
 
 
 def loaders() -> tuple[DataLoader, DataLoader]:

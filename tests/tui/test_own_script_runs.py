@@ -8,7 +8,6 @@ import io
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytorch_lightning as pl
@@ -16,39 +15,13 @@ import torch
 from fake_runs import wait_for
 from pilot_helpers import wait_idle
 from rich.console import Console
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from layerscope.tui.screens.runs import RunsScreen
 from layerscope.tui.screens.train import TrainScreen
 from layerscope.tui.widgets.run_curves import RunCurves
 from layerscope.tui.widgets.run_table import RunTable
-
-
-class Smoother(pl.LightningModule):
-    """A user's regression module: knows nothing of layerscope, logs what it likes."""
-
-    def __init__(self, lr: float = 0.05) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = nn.Sequential(nn.Linear(6, 8), nn.GELU(), nn.Linear(8, 6))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        loss = nn.functional.mse_loss(self(x), y)
-        self.log("train_loss", loss, on_step=True, on_epoch=True)
-        return loss
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        x, y = batch
-        self.log("val_loss", nn.functional.mse_loss(self(x), y))
-        self.log("val_mae", nn.functional.l1_loss(self(x), y))
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+from tests.own_script_module import Denoiser
 
 
 class HoldSecondEpoch(pl.Callback):
@@ -82,7 +55,7 @@ def train_script(runs: Path, hold: HoldSecondEpoch, errors: list[BaseException])
             callbacks=[*callbacks(runs_dir=runs, name="smoother", grad_norm_every=0), hold],
         )
         trainer.fit(
-            Smoother(),
+            Denoiser(),
             DataLoader(TensorDataset(x[:16], y[:16]), batch_size=4),
             DataLoader(TensorDataset(x[16:], y[16:]), batch_size=4),
         )
