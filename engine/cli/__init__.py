@@ -25,6 +25,10 @@ VERB_MODULES = [
     "capture",
     "diff",
 ]
+# Their names as typed: `layerscope [PATH]` opens the app without importing the verb modules
+# (quant-compare's pulls in numpy before the first frame). tests/engine/test_cli_verbs.py pins
+# it to the parser's.
+VERB_NAMES = ("inspect", "demo", "quant-compare", "train", "runs", "capture", "diff")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,8 +60,10 @@ def _tui_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    verbs = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()  # type: ignore[union-attr]
+    verbs: set[str] = set()
+    if argv and argv[0] in (*VERB_NAMES, "-h", "--help"):
+        parser = build_parser()
+        verbs = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()  # type: ignore[union-attr]
     if not argv or (argv[0] not in verbs and argv[0] not in ("-h", "--help")):
         args = _tui_parser().parse_args(argv)
         try:

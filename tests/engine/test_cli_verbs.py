@@ -1,0 +1,48 @@
+"""`layerscope [PATH]` decides app-or-verb from a static list of verb names, so opening the app
+imports no verb module (quant-compare's loads numpy before the first frame)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from layerscope.engine.cli import VERB_NAMES, build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_verb_names_match_the_parser() -> None:
+    choices = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert set(VERB_NAMES) == set(choices)
+
+
+def test_opening_the_app_imports_no_verb_module() -> None:
+    # run_app stubbed out: only what main() imports on its way to the app is measured.
+    code = (
+        "import json, sys\n"
+        "import layerscope.tui.app as a\n"
+        "a.run_app = lambda *args, **kw: 0\n"
+        "from layerscope.engine.cli import main\n"
+        "assert main(['models']) == 0\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    verbs = sorted(m for m in loaded if m.startswith("layerscope.engine.cli."))
+    assert verbs == ["layerscope.engine.cli.arch_args"], verbs
+    assert "numpy" not in loaded
+
+
+def test_a_verb_still_reaches_its_parser(capsys: object) -> None:
+    from layerscope.engine.cli import main
+
+    try:
+        main(["diff", "--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "usage: layerscope diff" in out
