@@ -33,7 +33,7 @@ INSPECTOR_KEYS = [
     Binding("r", "focus_range", "Range", tooltip="Value-range analysis", id="range.focus"),
     Binding("i", "toggle_view", "Int/Float", tooltip="Integer or dequantized values", id="view.toggle"),
     Binding("e", "export", "Export", tooltip="Save the tensor's statistics as JSON", id="stats.export"),
-    Binding("c", "capture", "Capture", tooltip="Choose an input and capture activations", id="activations.capture"),
+    Binding("c", "capture", "Capture…", tooltip="Choose an input; Enter captures", id="activations.capture"),
     Binding("a", "toggle_activations", "Weights/Acts", tooltip="The layer's weights, its captured activation or its gradients", id="activations.toggle"),
     Binding("n", "next_output", "Next output", tooltip="The layer's next output tensor (tuple outputs, repeated calls)", id="activations.next"),
     Binding("d", "compare_reports", "Compare", tooltip="Diff two activation reports", id="compare.open"),

@@ -78,6 +78,20 @@ async def test_a_typo_in_the_inputs_keeps_the_comparison(pair_dir: Path, make_ap
         assert "digts" in text and "still showing the comparison on random" in text
 
 
+async def test_at_80_columns_the_input_description_is_shown_whole(pair_dir: Path, make_app) -> None:
+    """What the engine made of the spec ("digits[0-31] (32 images), normalised with …") was a
+    label beside the fields that 80 columns cut with "…"; the summary shows it whole, wrapped."""
+    (pair_dir / "demo_manifest.json").write_text(json.dumps({"dataset": "digits"}))
+    app = make_app(pair_dir / "smallcnn_int8.onnx")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_quant(pilot)
+        about = screen.query_one(QuantInputs).about
+        assert about.startswith("digits[0-31]") and "normalised" in about
+        summary = screen.query_one(QuantSummary)
+        shown = "".join(strip.text for strip in summary.render_lines(summary.size.region))
+        assert "".join(about.split()) in "".join(shown.split())  # every word of it is on screen
+
+
 def test_the_float_twin_is_one_that_runs() -> None:
     def entry(name: str, fmt: str, variant: str = "float") -> ModelEntry:
         return ModelEntry(Path("models") / name, fmt, 1, variant)

@@ -227,7 +227,7 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
         if pair is None:
             return
         if self.result is not None:  # a typo in the fields must not throw this one away
-            about = str(self.query_one("#quant-inputs-about").render())
+            about = self.query_one(QuantInputs).about
             self._shown = (pair, self.result, self._run, self._drawn, self._spec_used, about)
         self.result, self.rows, self._shown_key = None, [], None
         self._run, self._drawn = None, {}
@@ -258,9 +258,8 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
         ):
             hint = "random inputs may miss the calibrated range; n › e.g. digits:0-31"
         self._spec_used = (self.input_spec, self.threshold_db)
-        about = message.inputs or "no input shape: try e.g. random:3x32x32"
-        shown_on = self.input_spec if message.inputs else "the weights only (no inputs)"
-        self.summary.show_result(result, note, hint, inputs=shown_on)
+        about = message.inputs or "the weights only (no input shape: try e.g. random:3x32x32)"
+        self.summary.show_result(result, note, hint, inputs=about)
         self.query_one(QuantInputs).describe(about)
         self.table.show_rows(self.rows, flagged_only=self.flagged_only)
         self.table.border_subtitle = (
@@ -309,7 +308,7 @@ class QuantizationScreen(QuantRows, Screen[str | None]):
         self.query_one(QuantInputs).reset(*spec_used)
         self.query_one(QuantInputs).describe(about)
         kept = f"{why} — still showing the comparison on {spec_used[0]}"
-        self.summary.show_result(self.result, hint=kept, inputs=spec_used[0])
+        self.summary.show_result(self.result, hint=kept, inputs=about)
         self.table.show_rows(self.rows, flagged_only=self.flagged_only)
         self.show_row(self.table.current)
         return True

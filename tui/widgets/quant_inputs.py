@@ -10,8 +10,9 @@ from layerscope.tui.widgets.ordered_input import OrderedInput
 
 
 class QuantInputs(Horizontal):
-    """``inputs [spec]  threshold [20] dB  description``; Enter in either field compares again
-    (the screen does), Escape puts the field back."""
+    """``inputs [spec]  threshold [20] dB``; Enter in either field compares again (the screen
+    does), Escape puts the field back. What the engine made of the spec (``about``) is shown in
+    the summary above, where it can wrap, not beside the fields, where 80 columns cut it."""
 
     DEFAULT_CSS = """
     QuantInputs {
@@ -38,18 +39,13 @@ class QuantInputs(Horizontal):
         border: none;  /* Input's focus style adds a tall border, which one row cannot hold */
         background: $boost;
     }
-    QuantInputs > #quant-inputs-about {
-        width: 1fr;
-        padding: 0 0 0 1;
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
-    }
     """
 
     def __init__(self, spec: str, threshold_db: float, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.spec = spec
         self.threshold_db = threshold_db
+        self.about = ""
 
     def compose(self) -> ComposeResult:
         yield Label("inputs")
@@ -67,7 +63,6 @@ class QuantInputs(Horizontal):
             id="quant-threshold",
         )
         yield Label("dB")
-        yield Label("", id="quant-inputs-about")
 
     @property
     def input(self) -> Input:
@@ -85,5 +80,5 @@ class QuantInputs(Horizontal):
         self.threshold.value = f"{threshold_db:g}"
 
     def describe(self, text: str) -> None:
-        """What the engine made of the spec (``InputBatch.description``)."""
-        self.query_one("#quant-inputs-about", Label).update(text)
+        """Keep what the engine made of the spec (``InputBatch.description``)."""
+        self.about = text
