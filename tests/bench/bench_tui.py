@@ -5,7 +5,8 @@
 2. Re-selecting a layer already viewed, in a model whose tensors have 10 million elements:
    key press → histogram and panel redrawn from cached statistics. Goal: ≤ 100 ms.
 
-Run: ``.venv/bin/python tests/bench/bench_tui.py`` (not part of the test suite).
+Run: ``.venv/bin/python tests/bench/bench_tui.py`` (not part of the test suite);
+``--start-only`` runs the start-up part alone.
 """
 
 from __future__ import annotations
@@ -184,8 +185,11 @@ async def bench_reselect(folder: Path) -> None:
 
 
 def main() -> None:
-    print("== start-up")
-    bench_start()
+    if "--reselect-only" not in sys.argv[1:]:  # --reselect-only: skip start-up, time re-select
+        print("== start-up")
+        bench_start()
+    if "--start-only" in sys.argv[1:]:  # --start-only: time start-up alone
+        return
     print("== re-select")
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(bench_reselect(Path(tmp)))
