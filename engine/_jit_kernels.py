@@ -52,11 +52,67 @@ def centered_f32(a: Any, mean: float) -> Any:
 # and a compiled loop does not check bounds.
 @njit
 def hist_f32(a: Any, lo: Any, norm: Any, bins: int) -> Any:
+    if bins > PAIR_MAX_BINS or a.size < max(PAIR_MIN_SIZE, 4 * bins * bins):
+        return _hist_single(a, lo, norm, bins)
+    counts = np.zeros(bins, np.int64)
+    for s in range(0, a.size, _PAIR_CHUNK):  # int32 counters: at most _PAIR_CHUNK / 4 each
+        counts += _hist_pairs(a[s : s + _PAIR_CHUNK], lo, norm, bins)
+    return counts
+
+
+# Counting in pairs: the increments (load, add, store) are the cost, not the bin arithmetic, so
+# one increment per two values in a bins² table (2 x 2,500 int32 at 50 bins, in L1) is 1.7-1.9x
+# faster than one per value (1M float32, 8-181 bins; still 1.4x at 256 bins, 512 KB of tables).
+# Inputs under a few bins² values would pay more for clearing and folding the tables than they
+# save.
+PAIR_MAX_BINS = 256
+PAIR_MIN_SIZE = 1 << 13
+_PAIR_CHUNK = 1 << 32
+_BLOCK = 1024  # values per step: bin numbers of both halves first (vectorised), then counted
+
+
+@njit
+def _hist_pairs(a: Any, lo: Any, norm: Any, bins: int) -> Any:
+    top = bins - 1
+    n = a.size
+    half = _BLOCK // 2
+    sq = bins * bins
+    # Two tables in turn (as in _hist_single): ReLU's runs of zeros hit one counter every other
+    # pair, so increments do not wait on each other (4 tables: no faster).
+    part = np.zeros(2 * sq, np.int32)
+    key = np.empty(half, np.int32)
+    table = np.empty(half, np.int32)  # which table each pair goes to, as an offset
+    for j in range(half):
+        table[j] = (j & 1) * sq
+    counts = np.zeros(bins, np.int64)
+    m = n // _BLOCK * _BLOCK
+    for s in range(0, m, _BLOCK):
+        for j in range(half):
+            p = min(max(np.int32((a[s + j] - lo) * norm), 0), top)
+            q = min(max(np.int32((a[s + half + j] - lo) * norm), 0), top)
+            key[j] = p * bins + q + table[j]
+        for j in range(half):
+            part[key[j]] += 1
+    # pair (p, q) counts once for bin p and once for bin q: row sums plus column sums
+    for r in range(2 * bins):
+        row = 0
+        for q in range(bins):
+            c = np.int64(part[r * bins + q])
+            row += c
+            counts[q] += c
+        counts[r % bins] += row
+    for i in range(m, n):
+        counts[min(max(np.int32((a[i] - lo) * norm), 0), top)] += 1
+    return counts
+
+
+@njit
+def _hist_single(a: Any, lo: Any, norm: Any, bins: int) -> Any:
     top = bins - 1
     n = a.size
     m = n // 8 * 8
     # Eight tables in turn: repeated values (ReLU's zeros) hit one counter 8 iterations apart, not
-    # back to back, so increments do not wait on each other (measured 25% faster than pairs).
+    # back to back, so increments do not wait on each other (measured 25% faster than two tables).
     part = np.zeros((8, bins), np.int64)
     for i in range(0, m, 8):
         for r in range(8):
