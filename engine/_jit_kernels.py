@@ -19,7 +19,7 @@ def moments_f32(a: Any, bits: Any) -> Any:
     s = 0.0
     sq = 0.0
     zeros = 0
-    bad = 0
+    mag = np.int32(0)
     klo = np.int32(_SIGNLESS)
     khi = np.int32(-_SIGNLESS - 1)
     for i in range(a.size):
@@ -30,8 +30,15 @@ def moments_f32(a: Any, bits: Any) -> Any:
         d = np.float64(a[i])  # a float32 squared is exact in float64
         s += d
         sq += d * d
-        zeros += (b & _SIGNLESS) == 0
-        bad += (b & _EXP) == _EXP  # NaN or ±Inf: the caller takes the reference path
+        m = b & _SIGNLESS
+        zeros += m == 0
+        mag = max(mag, m)  # NaN and ±Inf have the largest magnitude bits
+    bad = 0
+    # NaN or ±Inf (the caller takes the reference path): counted only when there are some, as
+    # a second loop; counting them in the loop above made it 13% slower (1M float32).
+    if mag >= _EXP:
+        for i in range(a.size):
+            bad += (bits[i] & _EXP) == _EXP
     return klo, khi, s, sq, zeros, bad
 
 

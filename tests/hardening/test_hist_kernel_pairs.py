@@ -139,3 +139,18 @@ def test_kernel_path_equals_the_torch_sweep(i: int, monkeypatch) -> None:
     monkeypatch.setattr(kernels, "available", lambda: False)
     ref = fast_stats.stats(x, 50)
     assert got.counts == ref.counts and got.edges == ref.edges
+
+
+def test_moments_kernel_counts_every_nan_and_inf() -> None:
+    # NaN/Inf are found by the largest magnitude, then counted in a second loop
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal(30_011).astype(np.float32)
+    a[::97] = -0.0
+    a[5] = np.finfo(np.float32).max  # finite, largest magnitude: not bad
+    lo, hi, total, sq, zeros, bad = kernels.moments_f32(a)
+    assert bad == 0 and hi == float(np.finfo(np.float32).max)
+    assert zeros == int((a == 0).sum()) and lo == float(a.min())
+    bits = a.view(np.int32)
+    bits[10:13] = np.array([0x7FC00000, 0xFFC00000, 0x7F800001], np.uint32).view(np.int32)  # NaNs
+    a[20], a[21], a[22] = np.inf, -np.inf, np.inf
+    assert kernels.moments_f32(a)[-1] == int((~np.isfinite(a)).sum()) == 6
