@@ -2,14 +2,18 @@
 
 A quantized tensor has two views: ``"int"`` (the stored integers) and ``"float"`` (dequantized).
 Statistics are cached on the ``TensorRef`` per (view, bins, device), so returning to a tensor is
-instant; the tensor's values themselves are not kept.
+instant; the tensor's values themselves are not kept. A big tensor stored raw in a safetensors file
+is never held whole: its statistics are computed from chunks read from the file, with the same
+results (``layerscope.engine.stats.compute_chunks``).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from layerscope.engine import stats as _stats
+from layerscope.engine import tensor_file
 from layerscope.engine.model import TensorRef
 
 if TYPE_CHECKING:
@@ -17,6 +21,12 @@ if TYPE_CHECKING:
 
 VIEWS = ("float", "int")
 compute_stats = _stats.compute
+# From this size on, a tensor stored raw in its file is read in chunks of READ_BYTES: the values
+# of a 204.8M-element bf16 embedding alone are 410 MB; a chunked read holds 32 MB. READ_BYTES / 8
+# is a multiple of stats' 1M-element reduction step, so wide dtypes' moments are merged over the
+# same cuts as for a whole tensor and agree bit for bit.
+CHUNKED_MIN_BYTES = 64 << 20
+READ_BYTES = 32 << 20
 
 
 def tensor_values(ref: TensorRef, view: str = "float", device: str = "cpu") -> torch.Tensor:
@@ -48,6 +58,14 @@ def tensor_stats(
     cached = ref.stats_cache.get(key)
     if cached is not None:
         return cached
+    span = _raw_span(ref, device)
+    if span is not None:  # the same figures as from the whole tensor, a chunk in memory at a time
+        dtype = span.torch_dtype()
+        read = partial(tensor_file.read_chunks, span)
+        chunk = READ_BYTES // dtype.itemsize
+        result = _stats.compute_chunks(read, ref.shape, dtype, bins, chunk_elems=chunk)
+        ref.stats_cache[key] = result
+        return result
     values = tensor_values(ref, view, device)
     hist_range = None
     if view == "int" and ref.quant is not None:
@@ -70,4 +88,16 @@ def count_in_range(
     """How many values of the chosen view lie in ``[low, high]``."""
     if ref.quant is None:
         view = "float"
+    span = _raw_span(ref, device)
+    if span is not None:
+        read = partial(tensor_file.read_chunks, span)
+        chunk = READ_BYTES // span.torch_dtype().itemsize
+        return _stats.count_in_range_chunks(read, ref.numel, low, high, chunk_elems=chunk)
     return _stats.count_in_range(tensor_values(ref, view, device), low, high)
+
+
+def _raw_span(ref: TensorRef, device: str) -> tensor_file.RawSpan | None:
+    """Where a big, unquantized tensor's values lie raw in its file, for a CPU chunked read."""
+    if device != "cpu" or ref.quant is not None or ref.nbytes < CHUNKED_MIN_BYTES:
+        return None
+    return tensor_file.safetensors_span(ref)

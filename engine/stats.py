@@ -10,7 +10,9 @@ are counted apart, and zeros are counted over all elements. Histogram binning re
   native dtype), then binned in a second pass: in float32 against exact float32 thresholds for
   float32 data, in float64 otherwise.
 
-Either way the extra memory is bounded by the chunk size, never the tensor size.
+Either way the extra memory is bounded by the chunk size, never the tensor size. ``compute_chunks``
+runs the same two routes over values read piece by piece (a big tensor in its file), with the same
+results, so the tensor itself need not be in memory either.
 
 Long because each dtype family needs its own exact route (integer moments, bit-pattern tables for
 1-2-byte floats, scaled float64 moments, NumPy-identical binning) and they share the helpers.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -148,6 +151,80 @@ def compute(
 
 COMPLEX_NOTE = "statistics of complex tensors: magnitude |z|"
 
+ChunkReader = Callable[[int, int, int], Iterable["torch.Tensor"]]
+"""``read(start, stop, n)``: elements ``[start, stop)`` of a flattened tensor in order, as 1-D CPU
+tensors of ``n`` elements (the last may be shorter). A chunk may be overwritten once the next one
+is asked for; several reads of disjoint ranges may run at once, each in its own thread."""
+
+
+def compute_chunks(
+    read: ChunkReader,
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+    bins: int = DEFAULT_BINS,
+    *,
+    chunk_elems: int = DEFAULT_CHUNK,
+    hist_range: tuple[float, float] | None = None,
+) -> TensorStats:
+    """:func:`compute` of a real CPU tensor that is read piece by piece instead of held whole.
+
+    The result equals ``compute(x, bins, chunk_elems=chunk_elems, hist_range=hist_range)`` bit for
+    bit, and at most ``chunk_elems`` values are asked for at a time (all threads together). 1-2-byte
+    dtypes add up each piece's bit-pattern counts (one read, split among torch's threads); wider
+    dtypes are read twice (moments, then the histogram) in whole multiples of the reduction step,
+    so the moments merge over the same cuts as in :func:`compute`.
+    """
+    import numpy as np
+    import torch
+
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    if chunk_elems < 1:
+        raise ValueError(f"chunk_elems must be at least 1, got {chunk_elems}")
+    if dtype.is_complex:
+        raise ValueError("compute_chunks takes real dtypes; complex statistics are of |z|")
+    numel = math.prod(shape)
+    name = str(dtype).removeprefix("torch.")
+    if dtype in _table_dtypes():
+        # As _pattern_counts splits a whole tensor: 16-bit patterns in up to torch's thread count.
+        threads = 1
+        if dtype.itemsize == 2:
+            threads = max(1, min(torch.get_num_threads(), 16, numel // _PER_THREAD))
+        per_thread = max(1, chunk_elems // threads)
+
+        def count(lo: int, hi: int) -> np.ndarray:
+            table = np.zeros(1 << (8 * dtype.itemsize), dtype=np.int64)
+            for piece in read(lo, hi, per_thread):
+                table += _pattern_counts(piece, chunk_elems)
+            return table
+
+        if threads == 1:
+            table = count(0, numel)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            cuts = [numel * i // threads for i in range(threads + 1)]
+            with ThreadPoolExecutor(threads, thread_name_prefix="layerscope-stats") as pool:
+                table = sum(pool.map(count, cuts[:-1], cuts[1:]))
+        return _stats_from_table(table, dtype, numel, shape, name, bins, hist_range)
+
+    step = max(1, min(chunk_elems, _CPU_CHUNK))  # _step's choice for a CPU tensor
+    per_read = chunk_elems // step * step
+
+    def pieces() -> Iterator[torch.Tensor]:
+        for chunk in read(0, numel, per_read):
+            yield from (chunk[start : start + step] for start in range(0, chunk.numel(), step))
+
+    return _reduce_pieces(pieces, dtype, torch.device("cpu"), shape, name, bins, hist_range)
+
+
+def count_in_range_chunks(
+    read: ChunkReader, numel: int, low: float, high: float, *, chunk_elems: int = DEFAULT_CHUNK
+) -> int:
+    """:func:`count_in_range` of a real tensor read piece by piece (see :data:`ChunkReader`)."""
+    return sum(count_in_range(c, low, high, chunk_elems=chunk_elems)
+               for c in read(0, numel, chunk_elems))  # fmt: skip
+
 
 def _no_values(x: Any) -> str | None:
     """Why ``x`` has no values to compute statistics of, or ``None`` when it has."""
@@ -173,19 +250,40 @@ def _compute_chunked(
     hist_range: tuple[float, float] | None,
 ) -> TensorStats:
     """Wide types (32/64-bit): one reducing pass in chunks, then a histogram pass."""
+    step = _step(flat, chunk_elems)
+
+    def pieces() -> Iterator[torch.Tensor]:
+        return (flat[start : start + step] for start in range(0, flat.numel(), step))
+
+    return _reduce_pieces(pieces, flat.dtype, flat.device, shape, dtype, bins, hist_range)
+
+
+def _reduce_pieces(
+    pieces: Callable[[], Iterable[torch.Tensor]],
+    tdtype: torch.dtype,
+    device: torch.device,
+    shape: tuple[int, ...],
+    dtype: str,
+    bins: int,
+    hist_range: tuple[float, float] | None,
+) -> TensorStats:
+    """The wide-type statistics of the values ``pieces()`` yields in order (called twice).
+
+    The moments depend on where the pieces are cut (Chan's merge rounds per piece), so callers
+    that must agree bit for bit cut at the same multiples of ``_step``.
+    """
     import torch
 
-    if flat.dtype == torch.uint32:  # torch has no aminmax for uint32; int64 holds it exactly
-        flat = flat.to(torch.int64)
-    step = _step(flat, chunk_elems)
-    n_total = flat.numel()
-    is_float = flat.is_floating_point()
-    acc = _Moments(exact=flat.dtype in (torch.int64, torch.uint64))
+    if tdtype == torch.uint32:  # torch has no aminmax for uint32; int64 holds it exactly
+        tdtype, pieces = torch.int64, functools.partial(_as_int64, pieces)
+    n_total = 0
+    is_float = tdtype.is_floating_point
+    acc = _Moments(exact=tdtype in (torch.int64, torch.uint64))
     zeros = nan = posinf = neginf = 0
     lo: float | int | None = None
     hi: float | int | None = None
-    for start in range(0, n_total, step):
-        vals = flat[start : start + step]
+    for vals in pieces():
+        n_total += vals.numel()
         zeros += _zeros(vals)
         cmin_v, cmax_v = _aminmax(vals)  # native dtype: exact, also for int64 beyond 2**53
         # aminmax propagates NaN and shows ±Inf, so a finite result proves a finite chunk: the
@@ -204,12 +302,18 @@ def _compute_chunked(
 
     mean, std = acc.result()
     all_in = hist_range is None and nan + posinf + neginf == 0  # every value inside [min, max]
-    counts, edges = _histogram(flat, bins, lo, hi, hist_range, step, all_in)
+    counts, edges = _histogram(pieces(), tdtype, device, bins, lo, hi, hist_range, all_in)
     return TensorStats(
         shape=shape, dtype=dtype, numel=n_total, min=lo, max=hi,
         mean=mean, std=std, zeros=zeros, nan=nan, posinf=posinf,
         neginf=neginf, counts=counts, edges=edges,
     )  # fmt: skip
+
+
+def _as_int64(pieces: Callable[[], Iterable[torch.Tensor]]) -> Iterator[torch.Tensor]:
+    import torch
+
+    return (p.to(torch.int64) for p in pieces())
 
 
 class _Moments:
@@ -338,12 +442,13 @@ def histogram_edges(lo: float | None, hi: float | None, bins: int) -> np.ndarray
 
 
 def _histogram(
-    flat: torch.Tensor,
+    pieces: Iterable[torch.Tensor],
+    tdtype: torch.dtype,
+    device: torch.device,
     bins: int,
     lo: float | None,
     hi: float | None,
     hist_range: tuple[float, float] | None,
-    chunk_elems: int,
     all_in: bool = False,
 ) -> tuple[list[int], list[float]]:
     import torch
@@ -353,13 +458,14 @@ def _histogram(
     edges_np = histogram_edges(lo, hi, bins)
     if lo is None:
         return [0] * bins, edges_np.tolist()
-    counts = torch.zeros(bins, dtype=torch.int64, device=flat.device)
-    edges = torch.from_numpy(edges_np).to(flat.device)
-    thresholds = _float32_thresholds(edges_np) if flat.dtype == torch.float32 else None
-    for start in range(0, flat.numel(), chunk_elems):
-        chunk = flat[start : start + chunk_elems]
+    counts = torch.zeros(bins, dtype=torch.int64, device=device)
+    edges = torch.from_numpy(edges_np).to(device)
+    thresholds = _float32_thresholds(edges_np) if tdtype == torch.float32 else None
+    if thresholds is not None:
+        thresholds = thresholds.to(device)
+    for chunk in pieces:
         if thresholds is not None:
-            idx = _bin_index_f32(chunk, thresholds.to(flat.device), all_in)
+            idx = _bin_index_f32(chunk, thresholds, all_in)
         else:
             idx = _bin_index(chunk.to(torch.float64), edges)
         if idx.numel():
@@ -535,11 +641,24 @@ def _compute_by_table(
     chunk_elems: int,
     hist_range: tuple[float, float] | None,
 ) -> TensorStats:
+    table = _pattern_counts(flat, chunk_elems)
+    return _stats_from_table(table, flat.dtype, flat.numel(), shape, dtype, bins, hist_range)
+
+
+def _stats_from_table(
+    table: np.ndarray,
+    tdtype: torch.dtype,
+    numel: int,
+    shape: tuple[int, ...],
+    dtype: str,
+    bins: int,
+    hist_range: tuple[float, float] | None,
+) -> TensorStats:
+    """Every statistic and the histogram from the count of each bit pattern of ``tdtype``."""
     import numpy as np
     import torch
 
-    table = _pattern_counts(flat, chunk_elems)
-    values = _pattern_values(flat.dtype)
+    values = _pattern_values(tdtype)
     present = table > 0
     counts, vals = table[present], values[present]
     finite = np.isfinite(vals)
@@ -551,7 +670,7 @@ def _compute_by_table(
     n = int(counts.sum())
     lo = hi = mean = std = None
     if n:
-        as_num = int if not flat.dtype.is_floating_point else float
+        as_num = int if not tdtype.is_floating_point else float
         lo, hi = as_num(vals.min()), as_num(vals.max())
         # Each count × value is exact in float64 (≤ 16 significant bits times a count below
         # 2**37) and fsum rounds their sum once: the mean is as exact as float64 allows.
@@ -564,7 +683,7 @@ def _compute_by_table(
         idx, w = _bin_index(torch.from_numpy(vals), torch.from_numpy(edges_np), counts)
         np.add.at(hist, idx.numpy(), w)
     return TensorStats(
-        shape=shape, dtype=dtype, numel=flat.numel(), min=lo, max=hi, mean=mean, std=std,
+        shape=shape, dtype=dtype, numel=numel, min=lo, max=hi, mean=mean, std=std,
         zeros=zeros, nan=nan, posinf=posinf, neginf=neginf, counts=hist.tolist(),
         edges=edges_np.tolist(),
     )  # fmt: skip
