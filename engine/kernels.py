@@ -14,6 +14,7 @@ NumPy-identical reference.
 from __future__ import annotations
 
 import functools
+import struct
 from typing import Any
 
 import numpy as np
@@ -40,9 +41,13 @@ def available() -> bool:
     return _compiled() is not None
 
 
+_I32, _F32 = struct.Struct("<i"), struct.Struct("<f")
+
+
 def _key_to_float(k: int) -> float:
-    b = np.int32(k) ^ ((np.int32(k) >> 31) & np.int32(_SIGNLESS))
-    return float(np.array([b], dtype=np.int32).view(np.float32)[0])
+    # struct, not a NumPy view: 0.4 µs instead of 2, twice per tensor
+    k = int(k)
+    return _F32.unpack(_I32.pack(k ^ ((k >> 31) & _SIGNLESS)))[0]
 
 
 def moments_f32(a: np.ndarray) -> tuple[float, float, float, float, int, int]:
