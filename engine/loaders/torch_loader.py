@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pickle
 import struct
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from functools import partial
@@ -26,6 +27,8 @@ from layerscope.engine.errors import (
     first_line,
 )
 from layerscope.engine.loaders.common import add_flat_tensors, guess_kinds, ref_from_tensor
+from layerscope.engine.loaders.torch_meta import TensorMeta
+from layerscope.engine.loaders.zip_check import ArchiveCheck, check_archive
 from layerscope.engine.model import Model, TensorRef, TreeBuilder
 
 # Keys under which training scripts commonly nest the weights of a checkpoint.
@@ -70,14 +73,12 @@ def load_torch(
 
     mmap = fmt == "torch-zip"  # legacy pickles cannot be memory-mapped
     if fmt == "torch-zip":
-        from layerscope.engine.loaders.zip_check import check_archive
-
-        check = check_archive(path)  # compressed/short members, corrupt zip, oversized pickle
+        # Compressed/short members, corrupt zip, oversized pickle; and, in the same one walk of
+        # data.pkl, the tensors' metadata when the pickle is plain.
+        check = check_archive(path)
         mmap = check.mmap_ok
-        if arch is None:
-            fast = _load_metadata_only(path, check.pickle, mmap)
-            if fast is not None:
-                return fast
+        if arch is None and check.has_metadata:
+            return _load_metadata_only(path, check)
     try:
         obj = _torch_load(path, weights_only=True, mmap=mmap)
     except UntrustedPickleError:
@@ -118,27 +119,23 @@ def load_torch(
     return builder.build(path, kind, metadata=meta)
 
 
-def _load_metadata_only(path: Path, data: bytes | None = None, mmap: bool = True) -> Model | None:
-    """Open a zip state dict/checkpoint from its pickle alone; ``None`` if it holds anything else.
+def _load_metadata_only(path: Path, check: ArchiveCheck) -> Model:
+    """Open a zip state dict/checkpoint from its checked pickle's metadata alone.
 
     Tensor bytes are read on first ``load()``: the archive is then ``torch.load``-ed once,
     memory-mapped, and shared by every tensor of the model.
     """
-    from layerscope.engine.loaders.torch_meta import Unsupported, read_metadata
-
-    try:
-        obj = read_metadata(path, data)
-    except Unsupported:
-        return None
-    kind, tensors, meta = _find_state_dict(obj, path)
+    kind, tensors, meta = _find_state_dict(check.metadata, path)
     if kind == "lightning-ckpt":
         tensors = _strip_common_prefix(tensors, meta)
-    archive = _LazyArchive(path, mmap)
+    archive = _LazyArchive(path, check.mmap_ok)
+    source = str(path)
     builder = TreeBuilder()
+    load = archive.tensor
     for name, tm in tensors.items():
         builder.add_tensor(
-            TensorRef(name=name, shape=tm.shape, dtype=tm.dtype, loader=partial(archive.tensor, name),
-                      source=str(path), nbytes=tm.nbytes)
+            TensorRef(name=name, shape=tm.shape, dtype=tm.dtype, loader=partial(load, name),
+                      source=source, nbytes=tm.nbytes)
         )  # fmt: skip
     guess_kinds(builder)
     return builder.build(path, kind, metadata=meta)
@@ -230,15 +227,10 @@ def _find_state_dict(obj: Any, path: Path) -> tuple[str, dict[str, Any], dict[st
 
 
 def _is_tensor(value: Any) -> bool:
-    from layerscope.engine.loaders.torch_meta import TensorMeta
-
-    if isinstance(value, TensorMeta):
+    if type(value) is TensorMeta:
         return True
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return False
-    return isinstance(value, torch.Tensor)
+    torch = sys.modules.get("torch")  # no torch imported: nothing can be a torch.Tensor
+    return torch is not None and isinstance(value, torch.Tensor)
 
 
 def _flatten(obj: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

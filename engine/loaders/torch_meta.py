@@ -1,20 +1,20 @@
-"""Read a ``torch.save`` zip archive's tensor metadata without touching any tensor bytes.
+"""Tensor metadata of a ``torch.save`` zip archive, read without touching any tensor bytes.
 
 ``torch.load(weights_only=True, mmap=True)`` is safe and lazy, but its unpickler is slow for big
-checkpoints. Here a stricter unpickler reads only ``data.pkl``: it knows dicts, tensors and
-parameters and nothing else, and turns each tensor into a ``TensorMeta`` (dtype, shape). Any other
-object in the pickle makes it give up, and the caller falls back to ``torch.load``; so this path is
-never less safe than ``weights_only=True``.
+checkpoints. ``layerscope.engine.loaders.zip_check`` walks ``data.pkl`` once, for its checks and
+for this: where the pickle holds only dicts, ``OrderedDict``, plain values, tensors and parameters,
+each tensor becomes a ``TensorMeta`` (dtype, shape). Anything else makes the loader fall back to
+``torch.load``; so this path is never less safe than ``weights_only=True``.
+
+``_MetaUnpickler`` is the strict unpickler of the same rules that the TorchScript listing
+(``torchscript_meta``) builds on.
 """
 
 from __future__ import annotations
 
-import io
 import pickle
-import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 # Legacy typed-storage class names, as they appear in pickles, → torch dtype names.
@@ -38,10 +38,18 @@ class Unsupported(Exception):
     """The pickle holds something this reader does not model; use ``torch.load`` instead."""
 
 
-@dataclass(frozen=True)
 class TensorMeta:
-    dtype: str
-    shape: tuple[int, ...]
+    """A tensor's dtype and shape as the pickle gives them (a plain slotted class: one per tensor,
+    made during the walk of ``data.pkl``, so it is kept cheap to build)."""
+
+    __slots__ = ("dtype", "shape")
+
+    def __init__(self, dtype: str, shape: tuple[int, ...]) -> None:
+        self.dtype = dtype
+        self.shape = shape
+
+    def __repr__(self) -> str:
+        return f"TensorMeta({self.dtype!r}, {self.shape!r})"
 
     @property
     def nbytes(self) -> int:
@@ -87,24 +95,3 @@ class _MetaUnpickler(pickle.Unpickler):
         ):
             raise Unsupported("storage")
         return _Storage(pid[1])
-
-
-def read_metadata(path: Path, data: bytes | None = None) -> Any:
-    """The unpickled object of a torch zip archive, tensors replaced by ``TensorMeta``.
-
-    ``data`` is the archive's ``data.pkl`` when the caller has read it already (bounded, checked:
-    ``layerscope.engine.loaders.zip_check``).
-
-    Raises:
-        Unsupported: anything else is in the pickle (modules, quantized tensors, custom classes).
-    """
-    try:
-        if data is None:
-            with zipfile.ZipFile(path) as zf:
-                name = next(n for n in zf.namelist() if n.endswith("data.pkl"))
-                data = zf.read(name)
-        return _MetaUnpickler(io.BytesIO(data)).load()
-    except Unsupported:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any surprise: let torch.load decide and explain
-        raise Unsupported(str(exc)) from None
