@@ -133,6 +133,36 @@ def _hist_single(a: Any, lo: Any, norm: Any, bins: int) -> Any:
 
 
 @njit
+def fast_norm(lo: float, hi: float, bins: int) -> Any:
+    """Compiled twin of ``fast_stats._fast_norm`` (same float32 steps); 0 where that gives None."""
+    lo32, hi32 = np.float32(lo), np.float32(hi)
+    span = hi32 - lo32
+    zero = np.float32(0.0)
+    if not (span > 0 and span < np.inf):
+        return zero
+    norm = np.float32(bins / (hi - lo))
+    top = np.float32(bins)
+    for _ in range(8):
+        if not (norm > 0 and norm < np.inf):
+            return zero
+        if span * norm < top:
+            return norm
+        norm = np.nextafter(norm, zero)
+    return zero
+
+
+@njit
+def bin_f32(a: Any, lo: float, hi: float, bins: int) -> Any:
+    """Scale, counts and edges of the fast histogram in one call (each Python-side step of the
+    three costs a few µs per tensor); scale 0 and empty arrays where it does not apply."""
+    norm = fast_norm(lo, hi, bins)
+    if norm == 0:
+        return norm, np.zeros(0, np.int64), np.zeros(0, np.float64)
+    lo32 = np.float32(lo)
+    return norm, hist_f32(a, lo32, norm, bins), thresholds(lo32, np.float32(hi), norm, bins)
+
+
+@njit
 def table_u16(u: Any, out: Any) -> None:
     # Two int32 tables in turn (1 MB, stays in L2): repeated patterns do not wait on each other's
     # increments; measured 2.3x faster than one int64 table. Flushed before int32 could overflow.

@@ -33,7 +33,7 @@ def _compiled() -> Any:
         from layerscope.engine import _jit_kernels as k
     except Exception:  # noqa: BLE001 - any import failure means: use torch instead
         return None
-    return k.moments_f32, k.centered_f32, k.hist_f32, k.table_u16, k.thresholds
+    return k.moments_f32, k.centered_f32, k.hist_f32, k.table_u16, k.thresholds, k.bin_f32
 
 
 def available() -> bool:
@@ -68,6 +68,15 @@ def centered_f32(a: np.ndarray, mean: float) -> tuple[float, float]:
 def hist_f32(a: np.ndarray, lo: np.float32, norm: np.float32, bins: int) -> np.ndarray:
     """Counts of ``trunc(fl32(fl32(a - lo) * norm))`` over ``bins`` bins (clamped into range)."""
     return _compiled()[2](a, np.float32(lo), np.float32(norm), int(bins))
+
+
+def bin_f32(a: np.ndarray, lo: float, hi: float, bins: int) -> tuple[list[int], list[float]] | None:
+    """Counts and edges of ``fast_stats``' histogram of ``a`` over ``[lo, hi]`` in one call (the
+    scale of ``fast_stats._fast_norm``, ``hist_f32``, ``thresholds``); None where that scale is."""
+    norm, counts, edges = _compiled()[5](a, float(lo), float(hi), int(bins))
+    if norm == 0:
+        return None
+    return counts.tolist(), edges.tolist()
 
 
 def table_u16(u: np.ndarray, out: np.ndarray) -> None:

@@ -203,11 +203,10 @@ def stats(
     a = _cpu_values(x, ws)
     if a is not None:  # compiled kernels: one read for the moments, one to bin
         m = _kernel_moments(x, a)
-        norm = _fast_norm(m.min, m.max, bins) if m is not None else None
-        if m is None or norm is None:
+        binned = kernels.bin_f32(a, m.min, m.max, bins) if m is not None else None
+        if m is None or binned is None:
             return _stats.compute(x, bins)
-        counts = kernels.hist_f32(a, np.float32(m.min), np.float32(norm), bins).tolist()
-        return m.to_stats(counts, thresholds(m.min, m.max, norm, bins))
+        return m.to_stats(*binned)
     flat, lo, hi = _prepare(x, ws)
     norm = _fast_norm(lo, hi, bins) if flat is not None else None
     if flat is None or norm is None:

@@ -154,3 +154,31 @@ def test_moments_kernel_counts_every_nan_and_inf() -> None:
     bits[10:13] = np.array([0x7FC00000, 0xFFC00000, 0x7F800001], np.uint32).view(np.int32)  # NaNs
     a[20], a[21], a[22] = np.inf, -np.inf, np.inf
     assert kernels.moments_f32(a)[-1] == int((~np.isfinite(a)).sum()) == 6
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # NumPy's, tiny spans
+def test_compiled_scale_equals_fast_norm() -> None:
+    from layerscope.engine import _jit_kernels as jk
+
+    rng = np.random.default_rng(12)
+    f32 = np.finfo(np.float32)
+    ranges = [(0.0, 1.0), (-1.0, -0.0), (1.0, float(np.nextafter(np.float32(1), np.float32(2)))),
+              (-float(f32.max), float(f32.max)), (0.0, float(f32.tiny)), (0.0, 1e-45),
+              (-3e38, 3e38), (1e-40, 2e-40), (-(2.0**126), 2.0**126)]  # fmt: skip
+    ranges += [tuple(sorted(np.float32(rng.standard_normal(2) * 10 ** rng.uniform(-40, 38, 2))))
+               for _ in range(300)]  # fmt: skip
+    for lo, hi in ranges:
+        lo, hi = float(np.float32(lo)), float(np.float32(hi))
+        if not lo < hi:
+            continue
+        for bins in (1, 2, 7, 50, 256, 1000):
+            want = fast_stats._fast_norm(lo, hi, bins)
+            got = float(jk.fast_norm(lo, hi, bins))
+            assert got == (0.0 if want is None else want), (lo, hi, bins)
+            binned = kernels.bin_f32(np.array([lo, hi], np.float32), lo, hi, bins)
+            if want is None:
+                assert binned is None
+            else:
+                a = np.array([lo, hi], np.float32)
+                counts = kernels.hist_f32(a, np.float32(lo), np.float32(want), bins).tolist()
+                assert binned == (counts, fast_stats.thresholds(lo, hi, want, bins))
