@@ -259,16 +259,17 @@ class TreeBuilder:
         return name.rsplit(self.sep, 1)[0] if self.sep in name.strip(self.sep) else ""
 
     def add_layer(self, name: str, kind: str = "") -> Layer:
-        if name in self.layers:
-            layer = self.layers[name]
+        layers = self.layers
+        layer = layers.get(name)
+        if layer is not None:
             if kind and not layer.kind:
                 layer.kind = kind
             return layer
         parent = self.parent_of(name)
-        self.add_layer(parent)
+        parent_layer = layers.get(parent) or self.add_layer(parent)
         layer = Layer(name=name, kind=kind, parent=parent)
-        self.layers[name] = layer
-        self.layers[parent].children.append(name)
+        layers[name] = layer
+        parent_layer.children.append(name)
         return layer
 
     def add_tensor(self, ref: TensorRef, layer: str | None = None) -> TensorRef:
@@ -277,12 +278,14 @@ class TreeBuilder:
             layer, _, role = ref.name.rpartition(".")
             ref.role = ref.role or role
         ref.layer = layer
-        target = self.add_layer(layer)
+        # Called once per tensor on open: the existing layer is looked up without a call.
+        target = self.layers.get(layer) or self.add_layer(layer)
+        tensors = target.tensors
         role = ref.role or ref.name
-        while role in target.tensors:  # two tensors with one role: keep both, visibly
+        while role in tensors:  # two tensors with one role: keep both, visibly
             role += "'"
         ref.role = role
-        target.tensors[role] = ref
+        tensors[role] = ref
         return ref
 
     def build(self, path: Path, fmt: str, **kwargs: Any) -> Model:

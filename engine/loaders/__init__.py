@@ -8,6 +8,7 @@ unchanged file in the app is instant and does not pile up copies.
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -41,10 +42,13 @@ def _loader_for(fmt: str) -> Callable[..., Model]:
 
 def _fingerprint(path: Path) -> tuple[int, int]:
     if path.is_dir():
-        files = [p for p in path.iterdir() if p.is_file()]
-        return sum(p.stat().st_size for p in files), max(
-            (p.stat().st_mtime_ns for p in files), default=0
-        )
+        size = mtime = 0
+        with os.scandir(path) as entries:  # one stat per file (links followed, as is_file does)
+            for entry in entries:
+                if entry.is_file():
+                    st = entry.stat()
+                    size, mtime = size + st.st_size, max(mtime, st.st_mtime_ns)
+        return size, mtime
     st = path.stat()
     return st.st_size, st.st_mtime_ns
 

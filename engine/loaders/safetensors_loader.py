@@ -16,6 +16,7 @@ from typing import Any
 from layerscope.engine.errors import ModelFileError
 from layerscope.engine.io import load_json
 from layerscope.engine.loaders.common import for_stats, guess_kinds
+from layerscope.engine.loaders.hf_module import module_factory  # light: no transformers import
 from layerscope.engine.loaders.sniff import read_index
 from layerscope.engine.model import Model, TensorRef, TreeBuilder
 from layerscope.engine.paths import quote, require_regular_file, resolve_inside
@@ -29,6 +30,7 @@ DTYPES: dict[str, tuple[str, float]] = {
     "U64": ("uint64", 8), "U32": ("uint32", 4), "U16": ("uint16", 2), "U8": ("uint8", 1),
     "BOOL": ("bool", 1),
 }  # fmt: skip
+_DTYPE_NAMES = {code: name for code, (name, _) in DTYPES.items()}
 # Bits per element of every dtype code safetensors accepts (some have no statistics here).
 _BITS: dict[str, int] = {code: int(nbytes * 8) for code, (_, nbytes) in DTYPES.items()}
 _BITS.update({"F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "F8_E8M0": 8, "C64": 64})
@@ -67,7 +69,10 @@ def read_header(path: Path) -> dict[str, Any]:
 
 
 def _check_entries(path: Path, header: dict[str, Any], data_size: int) -> None:
-    """Raise ``ModelFileError`` for the first entry ``safe_open`` would refuse."""
+    """Raise ``ModelFileError`` for the first entry ``safe_open`` would refuse.
+
+    Runs once per tensor of every shard on open: plain loops, each value looked at once.
+    """
     spans: list[tuple[int, int, str]] = []
     for name, info in header.items():
         if name == "__metadata__":
@@ -77,31 +82,34 @@ def _check_entries(path: Path, header: dict[str, Any], data_size: int) -> None:
         if not isinstance(info, dict):
             raise ModelFileError(f"{path}: corrupt safetensors entry for {name!r}")
         code, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-        if not isinstance(code, str) or code not in _BITS:
+        bits = _BITS.get(code) if isinstance(code, str) else None
+        if bits is None:
             raise ModelFileError(f"{path}: tensor {name!r} has an unknown dtype")
-        if not isinstance(shape, list) or not all(_is_uint(d) for d in shape):
+        numel = 1
+        shape_ok = isinstance(shape, list)
+        if shape_ok:
+            for d in shape:
+                if type(d) is not int or d < 0:  # not bool, float or NaN
+                    shape_ok = False
+                    break
+                numel *= d
+        if not shape_ok:
             raise ModelFileError(
                 f"{path}: tensor {name!r} has an invalid shape (not a list of non-negative integers)"
             )
-        if (
-            not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(_is_uint(o) for o in offsets)
-            or offsets[0] > offsets[1]
-        ):
+        if not (isinstance(offsets, list) and len(offsets) == 2):
             raise ModelFileError(f"{path}: tensor {name!r} has invalid data offsets")
         start, end = offsets
+        if type(start) is not int or type(end) is not int or not 0 <= start <= end:
+            raise ModelFileError(f"{path}: tensor {name!r} has invalid data offsets")
         if end > data_size:
             raise ModelFileError(
                 f"{path}: truncated: tensor {name!r} ends at byte {end} but the data has {data_size}"
             )
-        numel = 1
-        for d in shape:
-            numel *= d
-        if numel * _BITS[code] != (end - start) * 8:
+        if numel * bits != (end - start) * 8:
             raise ModelFileError(
                 f"{path}: tensor {name!r}: shape {shape} of {code} needs "
-                f"{numel * _BITS[code] / 8:g} bytes but its data offsets span {end - start}"
+                f"{numel * bits / 8:g} bytes but its data offsets span {end - start}"
             )
         spans.append((start, end, name))
     spans.sort()
@@ -117,14 +125,10 @@ def _check_entries(path: Path, header: dict[str, Any], data_size: int) -> None:
         )
 
 
-def _is_uint(v: Any) -> bool:
-    return type(v) is int and v >= 0  # not bool, float or NaN
-
-
 def _ref(source: str, name: str, info: dict[str, Any]) -> TensorRef:
     """A lazy ref to tensor ``name`` of the safetensors file ``source`` (called once per tensor)."""
     code = info.get("dtype", "?")
-    dtype = DTYPES[code][0] if code in DTYPES else code.lower()
+    dtype = _DTYPE_NAMES.get(code) or code.lower()
     start, end = info["data_offsets"]
 
     def load() -> Any:
@@ -139,7 +143,7 @@ def _ref(source: str, name: str, info: dict[str, Any]) -> TensorRef:
             raise ModelFileError(f"{source}: cannot read tensor {name!r} ({reason})") from None
         return for_stats(t, f"{source}: tensor {name!r}")
 
-    shape = tuple(map(int, info.get("shape", ())))
+    shape = tuple(info.get("shape", ()))  # integers: read_header checked every entry
     return TensorRef(name=name, shape=shape, dtype=dtype, loader=load, source=source,
                      nbytes=int(end) - int(start))  # fmt: skip
 
@@ -249,8 +253,6 @@ def load_sharded(path: Path, *, device: str = "cpu", **_: Any) -> Model:
     if config:
         meta["config"] = config
     model = builder.build(path, "safetensors-sharded", metadata=meta)
-    from layerscope.engine.loaders.hf_module import module_factory
-
     model.module_factory = module_factory(path, config, device)
     return model
 

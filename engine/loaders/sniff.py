@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zipfile
 from pathlib import Path
@@ -16,13 +17,30 @@ _ONNX_NEXT_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72}
 _MAX_INDEX = 100 * 1024 * 1024  # an index of a million tensors is ~60 MB
 
 
+def _names(folder: Path) -> list[str]:
+    """The entry names of ``folder`` (none if unreadable, as ``Path.glob`` gives): one listing,
+    matched with ``str`` tests instead of a compiled glob pattern per question."""
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def _is_numbered_shard(name: str) -> bool:
+    """``*-of-*.safetensors``."""
+    return name.endswith(".safetensors") and "-of-" in name[: -len(".safetensors")]
+
+
 def is_sharded_folder(path: Path) -> bool:
     """Shards with an index or numbered names, or a Hugging Face folder (config.json beside
     one ``model.safetensors``)."""
-    return path.is_dir() and (
-        any(path.glob("*.safetensors.index.json"))
-        or any(path.glob("*-of-*.safetensors"))
-        or ((path / "config.json").is_file() and any(path.glob("*.safetensors")))
+    if not path.is_dir():
+        return False
+    names = _names(path)
+    return (
+        any(n.endswith(".safetensors.index.json") for n in names)
+        or any(_is_numbered_shard(n) for n in names)
+        or ((path / "config.json").is_file() and any(n.endswith(".safetensors") for n in names))
     )
 
 
@@ -79,7 +97,7 @@ def _sniff_zip(path: Path) -> str:
 
 def read_index(path: Path) -> dict[str, str]:
     """``weight_map`` (tensor name → shard file) of a sharded folder's index, if there is one."""
-    for index in sorted(path.glob("*.safetensors.index.json")):
+    for index in sorted(path / n for n in _names(path) if n.endswith(".safetensors.index.json")):
         resolve_inside(path, index.name, "the index")  # a link out would be read and parsed
         require_regular_file(index, "a safetensors index")
         data = load_json(index, f"{index}: not a valid safetensors index: the file", _MAX_INDEX)
