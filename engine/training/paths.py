@@ -14,7 +14,12 @@ STOP_FILE = "STOP"  # its appearance asks the run to stop
 LAST_CKPT = "last.ckpt"
 BEST_CKPT_GLOB = "best-*.ckpt"  # ModelCheckpoint's best-epochNNN.ckpt
 MODEL_ONNX = "model.onnx"  # the ONNX export at the end of fit
+HISTORY_FILE = "history.json"  # one record per finished epoch (the curves' data)
 CURVES = ("loss.png", "accuracy.png")  # redrawn after each epoch
-CONFUSION_GLOB = "epoch_*/confusion_matrix.png"  # one per validation epoch
 METRICS_PNG = "metrics.png"  # instead of accuracy.png for a task other than classification
-SAMPLES_GLOB = "epoch_*/samples.png"  # one per validation epoch (class grid or regression panels)
+# Per validation epoch, in epoch_NNN/ (``epoch_dir``): the counts, their picture, sample images.
+CONFUSION_JSON = "confusion_matrix.json"
+CONFUSION_PNG = "confusion_matrix.png"
+SAMPLES_PNG = "samples.png"  # a class grid or regression panels
+CONFUSION_GLOB = f"epoch_*/{CONFUSION_PNG}"
+SAMPLES_GLOB = f"epoch_*/{SAMPLES_PNG}"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from layerscope.engine.errors import LayerscopeError
 from layerscope.engine.quant_compare.result import DEFAULT_THRESHOLD_DB, RANDOM_SAMPLES
+from layerscope.engine.training.paths import CONFIG_FILE
 
 if TYPE_CHECKING:
     from layerscope.engine.discover import ModelGroup
@@ -188,8 +189,8 @@ def model_data_spec(path: Path) -> str | None:
     try:
         if (folder / "demo_manifest.json").is_file():
             dataset = load_json(folder / "demo_manifest.json", "demo manifest", 1 << 20)["dataset"]
-        elif (folder / "config.yaml").is_file():
-            config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+        elif (folder / CONFIG_FILE).is_file():  # a training run's folder
+            config = yaml.safe_load((folder / CONFIG_FILE).read_text(encoding="utf-8"))
             dataset = (config.get("data") or {}).get("kind", "digits")
     except (OSError, ValueError, KeyError, TypeError, AttributeError, LayerscopeError):
         return None  # no usable hint is not an error: random inputs it is

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from layerscope.engine.training.events import read_events
+from layerscope.engine.training.paths import HISTORY_FILE
 from layerscope.engine.training.runs import best_of, compare_runs
 
 NOT_CURVES = ("epoch", "step", "lr")
@@ -72,7 +73,7 @@ class RunComparison:
 def read_curves(run_dir: Path) -> RunCurves:
     """A run's ``history.json`` as series per metric (missing or damaged: no series)."""
     try:
-        history = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))
+        history = json.loads((run_dir / HISTORY_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         history = []
     series: dict[str, list[tuple[int, float]]] = {}

@@ -18,6 +18,7 @@ from layerscope.engine.training.callbacks._util import (
 )
 from layerscope.engine.training.figures import _heatmap
 from layerscope.engine.training.io import atomic_write_json
+from layerscope.engine.training.paths import CONFUSION_JSON, CONFUSION_PNG
 
 
 class ConfusionMatrixCallback(FigureCallback):
@@ -86,12 +87,12 @@ class ConfusionMatrixCallback(FigureCallback):
         folder = epoch_dir(self.out_dir, trainer.current_epoch)
         names = self.class_names or []
         atomic_write_json(
-            folder / "confusion_matrix.json",
+            folder / CONFUSION_JSON,
             {"epoch": trainer.current_epoch, "classes": names, "matrix": matrix.tolist()},
         )
         counts, epoch = matrix.numpy(), trainer.current_epoch
         renderer.submit(
-            folder / "confusion_matrix.png",
+            folder / CONFUSION_PNG,
             functools.partial(_heatmap, counts, names, epoch),
             self.background,
         )

@@ -21,6 +21,7 @@ from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
 from layerscope.engine.training.io import atomic_write_json
+from layerscope.engine.training.paths import MODEL_ONNX
 
 
 def _input_shape(trainer: pl.Trainer, net: torch.nn.Module) -> tuple[int, ...]:
@@ -159,7 +160,7 @@ class OnnxExportCallback(Callback):
         shape = self.input_shape or _input_shape(trainer, net)
         gen = torch.Generator().manual_seed(0)
         inputs = torch.randn((self.num_checks, *shape), generator=gen)
-        path = self.out_dir / "model.onnx"
+        path = self.out_dir / MODEL_ONNX
         output = "logits" if getattr(pl_module, "task", None) == "classification" else "output"
         try:
             export_onnx(net, inputs[:1], path, output_name=output)

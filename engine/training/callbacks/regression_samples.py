@@ -13,6 +13,7 @@ from typing_extensions import override
 from layerscope.engine.training.callbacks._render import FigureCallback, renderer
 from layerscope.engine.training.callbacks._util import epoch_dir, task_of
 from layerscope.engine.training.figures import _panels, _scatter
+from layerscope.engine.training.paths import SAMPLES_PNG
 
 
 def image_like(t: torch.Tensor) -> bool:
@@ -81,4 +82,4 @@ class RegressionSamplesCallback(FigureCallback):
             ys, ps = y.float().reshape(-1).numpy(), p.float().reshape(-1).numpy()
             n = min(len(ys), len(ps))
             build = functools.partial(_scatter, ys[:n], ps[:n], epoch)
-        renderer.submit(path / "samples.png", build, self.background)
+        renderer.submit(path / SAMPLES_PNG, build, self.background)

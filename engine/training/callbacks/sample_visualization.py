@@ -19,6 +19,7 @@ from layerscope.engine.training.callbacks._util import (
     preds_and_target,
 )
 from layerscope.engine.training.figures import _grid
+from layerscope.engine.training.paths import SAMPLES_PNG
 
 
 class SampleVisualizationCallback(FigureCallback):
@@ -88,7 +89,7 @@ class SampleVisualizationCallback(FigureCallback):
         images = x.clamp(0, 1).float().numpy()
         labels, preds, epoch = y.tolist(), p.tolist(), trainer.current_epoch
         renderer.submit(
-            epoch_dir(self.out_dir, epoch) / "samples.png",
+            epoch_dir(self.out_dir, epoch) / SAMPLES_PNG,
             functools.partial(_grid, images, labels, preds, names, epoch),
             self.background,
         )

@@ -15,6 +15,7 @@ from layerscope.engine.training.callbacks._util import epoch_metrics, scalar_met
 from layerscope.engine.training.callbacks.graceful_stop import stopped_mid_epoch
 from layerscope.engine.training.figures import _curves
 from layerscope.engine.training.io import atomic_write_json
+from layerscope.engine.training.paths import HISTORY_FILE
 
 LOSS_CURVES = (("train_loss_epoch", "train loss"), ("val_loss", "val loss"))
 ACC_CURVES = (("val_acc", "val top-1"), ("val_acc_top5", "val top-5"), ("train_acc", "train top-1"))
@@ -105,7 +106,7 @@ class TrainingHistoryCallback(FigureCallback):
         self.history = [h for h in self.history if h["epoch"] != record["epoch"]] + [record]
         if not trainer.is_global_zero:
             return
-        atomic_write_json(self.out_dir / "history.json", self.history)
+        atomic_write_json(self.out_dir / HISTORY_FILE, self.history)
         if self.plots:
             history = list(
                 self.history
@@ -158,7 +159,7 @@ class TrainingHistoryCallback(FigureCallback):
 def _read_history(out_dir: Path) -> list[dict[str, Any]]:
     """The records of ``history.json`` (none when it is missing or unreadable)."""
     try:
-        data = json.loads((out_dir / "history.json").read_text(encoding="utf-8"))
+        data = json.loads((out_dir / HISTORY_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
     if not isinstance(data, list):
