@@ -10,13 +10,14 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from layerscope.engine.errors import ModelFileError
-from layerscope.engine.loaders.sniff import sniff
+from layerscope.engine.loaders.sniff import sniff, sniff_open
 from layerscope.engine.model import Model
 
 CACHE_SIZE = 4
@@ -75,7 +76,24 @@ def load_model(
         LayerscopeError: a one-line reason (missing, corrupt, unknown, untrusted, mismatched).
     """
     path = Path(path).expanduser()
-    fmt = sniff(path)
+    fmt, archive = sniff_open(path)
+    try:
+        model = _load(path, fmt, archive, arch, arch_kwargs, trust, device)
+    finally:
+        if archive is not None:
+            archive.close()
+    return model
+
+
+def _load(
+    path: Path,
+    fmt: str,
+    archive: zipfile.ZipFile | None,
+    arch: str | None,
+    arch_kwargs: Mapping[str, Any] | None,
+    trust: bool,
+    device: str,
+) -> Model:
     try:
         resolved = path.resolve()
         key = (
@@ -92,7 +110,11 @@ def load_model(
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    model = _loader_for(fmt)(path, arch=arch, arch_kwargs=arch_kwargs, trust=trust, device=device)
+    # A PyTorch zip's loader reuses the archive sniffing opened (one central-directory parse).
+    extra = {"archive": archive} if fmt == "torch-zip" and archive is not None else {}
+    model = _loader_for(fmt)(
+        path, arch=arch, arch_kwargs=arch_kwargs, trust=trust, device=device, **extra
+    )
     with _lock:
         _cache[key] = model
         while len(_cache) > CACHE_SIZE:

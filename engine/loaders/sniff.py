@@ -46,12 +46,21 @@ def is_sharded_folder(path: Path) -> bool:
 
 def sniff(path: str | Path) -> str:
     """The format of ``path``: one of ``FORMATS``. Raises ``ModelFileError`` if unreadable or unknown."""
+    fmt, archive = sniff_open(path)
+    if archive is not None:
+        archive.close()
+    return fmt
+
+
+def sniff_open(path: str | Path) -> tuple[str, zipfile.ZipFile | None]:
+    """``sniff``, plus the zip archive it had to open to tell a PyTorch zip from TorchScript,
+    still open (the caller closes it): its central directory is parsed once per model open."""
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"{path}: no such file or folder")
     if path.is_dir():
         if is_sharded_folder(path):
-            return "safetensors-sharded"
+            return "safetensors-sharded", None
         raise UnknownFormatError(
             f"{path} is a folder without safetensors shards; open a model file inside it instead"
         )
@@ -67,31 +76,32 @@ def sniff(path: str | Path) -> str:
     if head[:4] == b"PK\x03\x04":
         return _sniff_zip(path)
     if head[0] == 0x80 and 2 <= head[1] <= 5:
-        return "torch-pickle"
+        return "torch-pickle", None
     (header_len,) = struct.unpack("<Q", head[:8])
     if head[8:9] == b"{" and 0 < header_len <= size - 8:
-        return "safetensors"
+        return "safetensors", None
     if head[0] == 0x08 and head[1] < 0x80 and head[2] in _ONNX_NEXT_TAGS:
-        return "onnx"
+        return "onnx", None
     raise UnknownFormatError(
         f"{path}: unknown format (not PyTorch, TorchScript, ONNX or safetensors by its content)"
     )
 
 
-def _sniff_zip(path: Path) -> str:
+def _sniff_zip(path: Path) -> tuple[str, zipfile.ZipFile]:
     try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
+        zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:  # "zip file version 8.2"
         raise ModelFileError(f"{path}: corrupt or truncated zip archive ({exc})") from None
     except UnicodeDecodeError:  # its message would quote the file's bytes
         raise ModelFileError(
             f"{path}: corrupt zip archive (a member name is not valid UTF-8)"
         ) from None
+    names = zf.namelist()
     if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
-        return "torchscript"
+        return "torchscript", zf
     if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
-        return "torch-zip"
+        return "torch-zip", zf
+    zf.close()
     raise UnknownFormatError(f"{path}: a zip archive, but not a PyTorch or TorchScript file")
 
 

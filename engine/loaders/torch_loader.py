@@ -14,6 +14,7 @@ import pickle
 import struct
 import sys
 import threading
+import zipfile
 from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
@@ -67,15 +68,16 @@ def load_torch(
     arch_kwargs: Mapping[str, Any] | None = None,
     trust: bool = False,
     device: str = "cpu",
+    archive: zipfile.ZipFile | None = None,
 ) -> Model:
-    """Load a ``torch.save`` file (zip or legacy pickle)."""
+    """Load a ``torch.save`` file (zip or legacy pickle); ``archive``: the zip, already open."""
     import torch
 
     mmap = fmt == "torch-zip"  # legacy pickles cannot be memory-mapped
     if fmt == "torch-zip":
         # Compressed/short members, corrupt zip, oversized pickle; and, in the same one walk of
         # data.pkl, the tensors' metadata when the pickle is plain.
-        check = check_archive(path)
+        check = check_archive(path, archive)
         mmap = check.mmap_ok
         if arch is None and check.has_metadata:
             return _load_metadata_only(path, check)

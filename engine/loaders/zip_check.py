@@ -72,14 +72,15 @@ def _corrupt(path: Path, what: str) -> ModelFileError:
     return ModelFileError(f"{path}: corrupt or truncated zip archive ({what})")
 
 
-def check_archive(path: Path) -> ArchiveCheck:
-    """Open ``path``, read its ``data.pkl`` and check every storage member against the pickle.
+def check_archive(path: Path, archive: zipfile.ZipFile | None = None) -> ArchiveCheck:
+    """Open ``path`` (or use ``archive``, the same file already open: its central directory is
+    not parsed again), read its ``data.pkl`` and check every storage member against the pickle.
 
     Raises:
         ModelFileError: corrupt zip, oversized pickle, member too short, tensor out of bounds.
     """
     try:
-        with zipfile.ZipFile(path) as zf:
+        with archive or zipfile.ZipFile(path) as zf:
             infos = {i.filename: i for i in zf.infolist()}
             name = next((n for n in infos if n.endswith("data.pkl")), None)
             if name is None:

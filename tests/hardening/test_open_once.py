@@ -3,6 +3,7 @@ archive checks and the tensor metadata; every check still runs when the metadata
 
 from __future__ import annotations
 
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -144,3 +145,20 @@ def test_plain_archive_metadata_matches_torch_load(tmp_path: Path) -> None:
     assert list(meta) == list(real)
     for name, t in real.items():
         assert (meta[name].dtype, meta[name].shape) == ("float32", tuple(t.shape))
+
+
+def test_zip_central_directory_is_parsed_once_per_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = saved(tmp_path / "plain.pt")
+    parses: list[str] = []
+    real = zipfile.ZipFile._RealGetContents
+
+    def parse(self: zipfile.ZipFile) -> None:
+        parses.append(str(self.filename))
+        real(self)
+
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", parse)
+    model = load_model(path)  # sniffing opens the zip; the checks reuse it
+    assert parses == [str(path)]
+    assert model.tensor("fc.bias").shape == (256,)
