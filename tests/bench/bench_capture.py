@@ -266,6 +266,12 @@ def main() -> None:
     for k, label in rows:
         print(f"{label:34s} {med[k] * 1e3:10.1f} {med[k] / med['bare']:6.2f}× {best[k] * 1e3:9.1f} "
               f"{best[k] / best['bare']:6.2f}× {cmed[k] * 1e3:8.1f} {cmed[k] / cmed['bare']:6.2f}×")  # fmt: skip
+    # Each round's capture over that same round's bare: load from other processes that comes and
+    # goes between rounds cancels out, where the ratio of the two medians keeps it.
+    paired = [c / b for c, b in zip(times["capture"], times["bare"], strict=True)]
+    cpaired = [c / b for c, b in zip(cpu["capture"], cpu["bare"], strict=True)]
+    print(f"{'capture / bare, paired by round':34s} {statistics.median(paired):17.2f}× "
+          f"(median of rounds; CPU {statistics.median(cpaired):.2f}×)")  # fmt: skip
     _summary_rows(med, cmed, args.repeat)
     try:
         import torchlens  # noqa: F401
