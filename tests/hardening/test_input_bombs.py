@@ -15,6 +15,7 @@ from numpy.lib import format as npy_format
 from layerscope.engine import datasets, inputs
 from layerscope.engine.cli import main
 from layerscope.engine.errors import InputError
+from layerscope.engine.inputs import images as input_images
 from layerscope.engine.inputs import load_input
 
 
@@ -99,7 +100,7 @@ def cifar_folder(tmp_path: Path, batch: object) -> Path:
     folder.mkdir()
     with (folder / "test_batch").open("wb") as fh:
         pickle.dump(batch, fh)
-    inputs._cifar_test.cache_clear()
+    input_images._cifar_test.cache_clear()
     return folder
 
 
