@@ -72,7 +72,8 @@ def hist_f32(a: np.ndarray, lo: np.float32, norm: np.float32, bins: int) -> np.n
 
 def bin_f32(a: np.ndarray, lo: float, hi: float, bins: int) -> tuple[list[int], list[float]] | None:
     """Counts and edges of ``fast_stats``' histogram of ``a`` over ``[lo, hi]`` in one call (the
-    scale of ``fast_stats._fast_norm``, ``hist_f32``, ``thresholds``); None where that scale is."""
+    scale of ``fast_stats._fast_norm``, ``hist_f32``, ``thresholds``); None where that scale would
+    over- or underflow (``_fast_norm`` gives None)."""
     norm, counts, edges = _compiled()[5](a, float(lo), float(hi), int(bins))
     if norm == 0:
         return None
