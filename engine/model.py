@@ -265,9 +265,10 @@ class TreeBuilder:
             if kind and not layer.kind:
                 layer.kind = kind
             return layer
-        parent = self.parent_of(name)
+        sep = self.sep  # parent_of, inlined: once per layer of a model with thousands
+        parent = name.rsplit(sep, 1)[0] if sep in name.strip(sep) else ""
         parent_layer = layers.get(parent) or self.add_layer(parent)
-        layer = Layer(name=name, kind=kind, parent=parent)
+        layer = Layer(name, kind, parent)
         layers[name] = layer
         parent_layer.children.append(name)
         return layer
