@@ -6,8 +6,10 @@ node with very many children adds them in pages ("… N more" loads the next pag
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
@@ -16,6 +18,8 @@ from layerscope.engine.formatting import human_count
 from layerscope.engine.model import close_names
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from layerscope.engine.model import Layer, Model
 
 PAGE = 200  # children added per page under one node
@@ -40,9 +44,21 @@ class LayerTree(Tree[str]):
         self.filter_text = ""
         self._filled: set[int] = set()  # ids of nodes whose children exist
         self._first_match: str | None = None  # of the filter, for the cursor
+        self._labels: dict[str, Text] = {}  # per layer of the model: built once, not per key
+        self._lowered: list[tuple[str, str]] = []  # (name.lower(), name), the filter's index
+        self._last: tuple[str, list[str]] = ("", [])  # the last filter's needle and matches
+        self._bulk = 0  # > 0 while many nodes are added: one invalidation at the end
+        self._bulk_dirty = False
 
     # -- building ------------------------------------------------------------------------------
     def label_for(self, layer: Layer) -> Text:
+        """The node label of ``layer`` (cached: the tree copies a label before styling it)."""
+        label = self._labels.get(layer.name)
+        if label is None:
+            label = self._labels[layer.name] = self._make_label(layer)
+        return label
+
+    def _make_label(self, layer: Layer) -> Text:
         assert self.model is not None
         params = self.model.subtree_param_count(layer.name)
         name = layer.short_name if layer.name else self.model.path.name
@@ -57,6 +73,9 @@ class LayerTree(Tree[str]):
         """Show ``model``'s hierarchy collapsed to its top level (or nothing)."""
         self.model = model
         self.filter_text = ""
+        self._labels.clear()
+        self._lowered = []
+        self._last = ("", [])
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -73,6 +92,39 @@ class LayerTree(Tree[str]):
             self._fill(self.root, 0)
         self.root.expand()
 
+    # -- cheaper bulk building (a filter keystroke adds up to ~2,000 nodes) ---------------------
+    @contextmanager
+    def _adding(self) -> Iterator[None]:
+        """Add many nodes with one invalidation (Textual's re-lays the tree out on each add)."""
+        self._bulk += 1
+        try:
+            yield
+        finally:
+            self._bulk -= 1
+            if not self._bulk and self._bulk_dirty:
+                self._bulk_dirty = False
+                self._invalidate()
+
+    def _invalidate(self) -> None:
+        if self._bulk:
+            self._bulk_dirty = True
+            return
+        super()._invalidate()
+
+    def process_label(self, label: str | Text) -> Text:
+        # Textual splits every label into lines to keep the first; ours are one line already.
+        if isinstance(label, Text) and "\n" not in label.plain:
+            return label
+        return super().process_label(label)
+
+    def get_label_width(self, node: TreeNode[str]) -> int:
+        # What render_label draws, measured without drawing it: the tree measures every line
+        # (its scroll width) each time it is laid out, visible or not.
+        icon = ""
+        if node.allow_expand:
+            icon = self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE
+        return cell_len(icon) + node.label.cell_len
+
     def _add_child(self, node: TreeNode[str], layer: Layer) -> TreeNode[str]:
         label = self.label_for(layer)
         if layer.children:
@@ -81,6 +133,10 @@ class LayerTree(Tree[str]):
 
     def _fill(self, node: TreeNode[str], start: int) -> None:
         """Add one page of ``node``'s children from ``start`` on."""
+        with self._adding():
+            self._fill_page(node, start)
+
+    def _fill_page(self, node: TreeNode[str], start: int) -> None:
         assert self.model is not None and node.data is not None
         names = self.model.layers[node.data].children
         for name in names[start : start + PAGE]:
@@ -93,9 +149,12 @@ class LayerTree(Tree[str]):
 
     def _fill_filtered(self) -> None:
         """Matches of the filter, with their ancestors, fully expanded."""
+        with self._adding():
+            self._fill_matches()
+
+    def _fill_matches(self) -> None:
         assert self.model is not None
-        needle = self.filter_text.lower()
-        matches = [n for n in self.model.layers if n and needle in n.lower()]
+        matches = self._matching(self.filter_text.lower())
         self._first_match = matches[0] if matches else None
         nodes: dict[str, TreeNode[str]] = {"": self.root}
         for name in matches[:MAX_MATCHES]:
@@ -122,6 +181,20 @@ class LayerTree(Tree[str]):
             for name in close_names(self.filter_text, self.model.layers):
                 self.root.add_leaf(Text(f"did you mean {name}?", "yellow"), data=name)
         self.root.set_label(label)
+
+    def _matching(self, needle: str) -> list[str]:
+        """Names containing ``needle``, in the model's order; a needle that extends the last
+        one (typing on) searches only the last matches."""
+        assert self.model is not None
+        if not self._lowered:
+            self._lowered = [(n.lower(), n) for n in self.model.layers if n]
+        last, last_matches = self._last
+        if last and last in needle:
+            matches = [n for n in last_matches if needle in n.lower()]
+        else:
+            matches = [n for low, n in self._lowered if needle in low]
+        self._last = (needle, matches)
+        return matches
 
     def set_filter(self, text: str) -> None:
         """Narrow the tree to layers whose name contains ``text`` (case-insensitive)."""
