@@ -3,6 +3,7 @@ archive checks and the tensor metadata; every check still runs when the metadata
 
 from __future__ import annotations
 
+import gc
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -162,3 +163,49 @@ def test_zip_central_directory_is_parsed_once_per_open(
     model = load_model(path)  # sniffing opens the zip; the checks reuse it
     assert parses == [str(path)]
     assert model.tensor("fc.bias").shape == (256,)
+
+
+def _collections() -> int:
+    return sum(gen["collections"] for gen in gc.get_stats())
+
+
+def test_no_garbage_collection_runs_while_a_model_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import layerscope.engine.loaders as loaders
+
+    path = tmp_path / "many.pt"
+    torch.save({f"block.{i}.w": torch.zeros(1) for i in range(3000)}, path)
+    seen: list[tuple[int, int, bool]] = []
+    real = loaders._load
+
+    def load(*args: Any) -> Any:
+        before = _collections()
+        model = real(*args)
+        seen.append((before, _collections(), gc.isenabled()))
+        return model
+
+    monkeypatch.setattr(loaders, "_load", load)
+    assert gc.isenabled()
+    model = load_model(path)  # ~10 objects per tensor: dozens of collections if left on
+    assert len(model.layers) == 3002
+    ((before, after, enabled),) = seen
+    assert (after - before, enabled) == (0, False)
+    assert gc.isenabled()  # collection resumes after the open
+
+
+def test_gc_pause_is_shared_and_keeps_a_disabled_gc_disabled() -> None:
+    from layerscope.engine.loaders import _gc_paused
+
+    with _gc_paused():
+        with _gc_paused():
+            pass
+        assert not gc.isenabled()  # the outer open is still running
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _gc_paused():
+            pass
+        assert not gc.isenabled()  # the caller's choice stands
+    finally:
+        gc.enable()
