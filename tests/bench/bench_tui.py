@@ -129,6 +129,7 @@ def bench_start() -> None:
 
 async def bench_reselect(folder: Path) -> None:
     sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "tui")]  # this checkout's tui, not another
+    from textual import events
     from tui_models import make_big_safetensors
 
     from layerscope.tui.app import LayerscopeApp
@@ -138,6 +139,8 @@ async def bench_reselect(folder: Path) -> None:
     app = LayerscopeApp(path, show_timings=False)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
+        while not screen.query(LayerTree):  # may be mounted after the first frame
+            await pilot.pause(0.01)
         tree = screen.query_one(LayerTree)
 
         async def shown(layer: str, timeout: float = 120) -> None:
@@ -165,6 +168,18 @@ async def bench_reselect(folder: Path) -> None:
             await shown(second)
             times.append(time.perf_counter() - start)
             cpu.append(time.thread_time() - cpu_start)  # the UI thread's own work
+        work = []  # key event → shown and painted, without the pilot's 20 ms idle naps
+        for _ in range(RUNS):
+            for key, layer in (("up", first), ("down", second)):
+                start = time.perf_counter()
+                app._driver.send_message(events.Key(key, None))
+                while screen.ref is None or screen.ref.layer != layer or screen.stats is None:
+                    if time.perf_counter() - start > 60:
+                        raise RuntimeError(f"{layer} not shown")
+                    await asyncio.sleep(0)
+                await pilot._wait_for_screen()
+                screen._on_timer_update()  # the paint
+                work.append(time.perf_counter() - start)
         numel = screen.ref.numel
         assert tree.current_layer == second
     print(f"tensor size             {numel:,} float32 elements")
@@ -174,12 +189,17 @@ async def bench_reselect(folder: Path) -> None:
         f"(median of {RUNS}; max {max(times) * 1000:.0f} ms); goal ≤ 100 ms"
     )
     print(f"                        {statistics.median(cpu) * 1000:.0f} ms CPU on the UI thread")
+    print(
+        f"                        {statistics.median(work) * 1000:.0f} ms key event → painted "
+        f"(median of {len(work)}; max {max(work) * 1000:.0f} ms), no pilot idle waits"
+    )
     print(f"load average            {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     from benchrows import row
 
     sel = statistics.median(times)
     row("app_reselect", f"{sel * 1e3:.0f} ms (median of {RUNS}; "
-        f"{statistics.median(cpu) * 1e3:.0f} ms UI-thread CPU)", "-", sel <= 0.1)  # fmt: skip
+        f"{statistics.median(cpu) * 1e3:.0f} ms UI-thread CPU; event → painted "
+        f"{statistics.median(work) * 1e3:.0f} ms)", "-", sel <= 0.1)  # fmt: skip
     row("app_first_view", f"{first_view * 1e3:.0f} ms ({numel / 1e6:.0f}M elements)",
         "-", first_view <= 0.3)  # fmt: skip
 

@@ -90,8 +90,11 @@ class Histogram(Widget):
 
     @property
     def plt(self) -> Plot:
-        """The plotext API of the plot (as ``textual_plotext.PlotextPlot.plt``)."""
-        return self._ensure_plot().plt
+        """The plotext API of the plot (as ``textual_plotext.PlotextPlot.plt``), holding the
+        drawing last shown (its plt calls are otherwise made only when it is rendered)."""
+        plot = self._ensure_plot()
+        plot.make_pending_drawing()
+        return plot.plt
 
     def show(
         self,
@@ -110,13 +113,28 @@ class Histogram(Widget):
         plot = self._ensure_plot()
         plot.drawing_key = (id(stats), tuple(sorted(self._args.items())))
         plot.drawing_of = stats
-        plt = plot.plt
-        plt.clear_data()
-        plt.clear_figure()
         plot.count_top = None
         if stats is None or not stats.counts:
+            plot.set_draw(None)
+            plot.plt.clear_data()
+            plot.plt.clear_figure()
             self.refresh()
             return
+        # Drawn when the plot renders and has no cached drawing of this (a re-select has one).
+        plot.set_draw(lambda: self._draw(plot, stats, role, view, low, high, qdtype))
+        plot.refresh()
+
+    def _draw(
+        self,
+        plot: PlotView,
+        stats: TensorStats,
+        role: str,
+        view: str,
+        low: float | None,
+        high: float | None,
+        qdtype: str,
+    ) -> None:
+        plt = plot.plt
         edges, counts = stats.edges, stats.counts
         centers = [(edges[i] + edges[i + 1]) / 2 for i in range(len(counts))]
         inside = [
@@ -149,7 +167,6 @@ class Histogram(Widget):
         top = max(max(counts), 1) * 1.05
         plt.ylim(0, top)
         plot.count_top = top  # whole-number ticks, chosen at draw time for the plot's height
-        plot.refresh()
 
     def on_resize(self) -> None:
         if self.stats is not None:  # tick count follows the width

@@ -34,17 +34,35 @@ class TensorList(OptionList):
 
     def show_layer(self, layer: Layer | None) -> None:
         """List ``layer``'s own tensors; a hint when it has none (a container)."""
-        self.clear_options()
-        self.refs = list(layer.tensors.values()) if layer is not None else []
-        if layer is None:
+        refs = list(layer.tensors.values()) if layer is not None else []
+        options = self._rows_for(layer, refs)
+        rows = [(o.id, o.disabled) for o in options]
+        if rows and rows == [(o.id, o.disabled) for o in self.options]:
+            # The same rows as the layer before (weight, bias, ...): new prompts in place.
+            # Re-listing changes the list's height for a moment, which lays the screen out.
+            self.refs = refs
+            for i, option in enumerate(options):
+                self.replace_option_prompt_at_index(i, option.prompt)
+            if refs:
+                self.highlighted = 0
             return
-        if not self.refs:
+        self.clear_options()
+        self.refs = refs
+        if options:
+            self.add_options(options)
+        if refs:
+            self.highlighted = 0
+
+    @staticmethod
+    def _rows_for(layer: Layer | None, refs: list[TensorRef]) -> list[Option]:
+        if layer is None:
+            return []
+        if not refs:
             n = len(layer.children)
             hint = f"container: {n} child layer{'s' * (n != 1)}" if n else "no tensors"
-            self.add_option(Option(Text(hint, "dim italic"), disabled=True))
-            return
+            return [Option(Text(hint, "dim italic"), disabled=True)]
         options = []
-        for ref in self.refs:
+        for ref in refs:
             label = Text.assemble(
                 (ref.role or ref.name, "bold"),
                 " ",
@@ -55,8 +73,7 @@ class TensorList(OptionList):
             if ref.quant is not None:
                 label.append(" quantized", "magenta")
             options.append(Option(label, id=ref.role or ref.name))
-        self.add_options(options)
-        self.highlighted = 0
+        return options
 
     @property
     def current(self) -> TensorRef | None:
