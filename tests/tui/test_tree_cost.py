@@ -109,3 +109,23 @@ async def test_open_model_is_out_of_full_collections(tmp_path: Path, make_app) -
         tracked = {id(o) for o in gc.get_objects()}  # generations 0-2, not the frozen objects
         assert id(model.layers) not in tracked
         assert not any(id(layer) in tracked for layer in model.layers.values())
+
+
+async def test_cleared_nodes_are_freed_without_a_collection(tmp_path: Path, make_app) -> None:
+    """Parent ↔ child links are reference cycles; the tree unlinks the nodes it clears."""
+    from textual.widgets.tree import TreeNode
+
+    app = make_app(make_wide_safetensors(tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_idle(pilot)
+        tree = app.screen.query_one(LayerTree)
+        gc.collect()
+        gc.disable()
+        try:
+            for text in ("layer9", "layer8", "layer7"):  # 549 nodes each
+                tree.set_filter(text)
+            live = sum(1 for o in gc.get_objects() if type(o) is TreeNode)
+        finally:
+            gc.enable()
+        assert len(all_nodes(tree)) == 549
+        assert live - 549 < 100  # not the 1,098 nodes of the two trees cleared
