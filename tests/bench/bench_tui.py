@@ -196,10 +196,12 @@ async def bench_reselect(folder: Path) -> None:
     print(f"load average            {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     from benchrows import row
 
-    sel = statistics.median(times)
-    row("app_reselect", f"{sel * 1e3:.0f} ms (median of {RUNS}; "
-        f"{statistics.median(cpu) * 1e3:.0f} ms UI-thread CPU; event → painted "
-        f"{statistics.median(work) * 1e3:.0f} ms)", "-", sel <= 0.1)  # fmt: skip
+    # Judged on key event → painted, the worst of the lot: what a user waits for. pilot.press
+    # adds the harness's own idle naps (~90 ms for a key that changes nothing, bench_big's
+    # "pilot floor per key"), so its figure is printed beside, not judged.
+    row("app_reselect", f"{max(work) * 1e3:.0f} ms worst, {statistics.median(work) * 1e3:.0f} ms "
+        f"median, event → painted ({statistics.median(cpu) * 1e3:.0f} ms UI-thread CPU; "
+        f"pilot.press {statistics.median(times) * 1e3:.0f} ms)", "-", max(work) <= 0.1)  # fmt: skip
     row("app_first_view", f"{first_view * 1e3:.0f} ms ({numel / 1e6:.0f}M elements)",
         "-", first_view <= 0.3)  # fmt: skip
 
