@@ -172,7 +172,9 @@ class TrainScreen(Screen):
         if self._follow_first is not None:
             self.follow(self._follow_first)
         else:
-            self.query_one("#lr").focus()
+            # Now, not after a round trip through the app (focus()): the form's values come from
+            # a worker, and a Focus handled after them would select the whole field.
+            self.set_focus(self.query_one("#lr"))
 
     def on_resize(self) -> None:
         self.query_one(Footer).compact = self.size.width < 100
