@@ -6,6 +6,7 @@ Kept light on purpose: this module imports no torch, ONNX or Lightning (directly
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import deque
 from pathlib import Path
@@ -28,8 +29,6 @@ from layerscope.tui.messages import (
     ShowTrain,
 )
 from layerscope.tui.screens.inspector import InspectorScreen
-from layerscope.tui.widgets.log_pane import LogPane
-from layerscope.tui.widgets.ordered_input import retarget
 
 _PROCESS_START = time.perf_counter()  # close enough to process start: this is imported first
 
@@ -68,6 +67,9 @@ class LayerscopeApp(App[int]):
         self.show_timings = show_timings  # tests turn these off so snapshots are stable
         self.backlog: deque[LogLine] = deque(maxlen=500)  # replayed into panes mounted later
         self._sink_id: int | None = None
+        # Keys typed before the inspector has mounted its widgets (right after the first frame)
+        # wait for them, in order; None once they have been let through.
+        self._held_keys: list[events.Key] | None = []
 
     def get_default_screen(self) -> InspectorScreen:
         return InspectorScreen(
@@ -119,11 +121,42 @@ class LayerscopeApp(App[int]):
             self.exit()
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded and self._hold_key(event):
+            return
         # Keys of one burst that reached the tree before a key moved the focus into a field
         # belong to that field (issue 17 item 9): layerscope.tui.widgets.ordered_input.retarget.
-        if isinstance(event, events.Key) and event.is_forwarded and retarget(self, event):
-            return
+        if isinstance(event, events.Key) and event.is_forwarded:
+            # No field is an OrderedInput before its module is imported (after the first frame).
+            ordered = sys.modules.get("layerscope.tui.widgets.ordered_input")
+            if ordered is not None and ordered.retarget(self, event):
+                return
         await super().on_event(event)
+
+    def _hold_key(self, key: events.Key) -> bool:
+        """Hold ``key`` while the inspector is not complete (checked by its keys' actions)."""
+        if self._held_keys is None:
+            return False
+        bottom = self.screen_stack[0] if self.screen_stack else None
+        if bottom is None or (isinstance(bottom, InspectorScreen) and not bottom.built):
+            self._held_keys.append(key)
+            return True
+        if not self._held_keys:
+            self._held_keys = None
+            return False
+        self._held_keys.append(key)  # after the keys held before it
+        self.release_keys()
+        return True
+
+    def release_keys(self) -> None:
+        """Let the keys held since start through, in order (the inspector calls this once it
+        has mounted everything)."""
+        held, self._held_keys = self._held_keys, None
+        if held:
+            self.call_next(self._replay_keys, held)  # before any key still queued
+
+    async def _replay_keys(self, keys: list[events.Key]) -> None:
+        for key in keys:
+            await self.on_event(events.Key(key.key, key.character))
 
     def action_help(self) -> None:
         navigation.show_help(self)
@@ -150,6 +183,8 @@ class LayerscopeApp(App[int]):
         navigation.compare_reports(self, message.session)
 
     def on_log_line(self, message: LogLine) -> None:
+        from layerscope.tui.widgets.log_pane import LogPane  # mounted after the first frame
+
         self.backlog.append(message)
         for pane in self.screen.query(LogPane):
             pane.add_line(message.text, message.level)

@@ -23,8 +23,6 @@ from textual.widgets import Footer, Header, OptionList, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from layerscope.engine.errors import LayerscopeError, UntrustedCodeError, UntrustedPickleError
-from layerscope.engine.io import output_folder
-from layerscope.engine.usecases.tensor_json import SCHEMA, export_path, tensor_document
 from layerscope.tui.commands import INSPECTOR_COMMANDS
 from layerscope.tui.fetch import StatsFetcher
 from layerscope.tui.keys import INSPECTOR_KEYS
@@ -38,21 +36,18 @@ from layerscope.tui.messages import (
     StatsReady,
     ViewChanged,
 )
-from layerscope.tui.screens.confirm_trust import ConfirmTrust
 from layerscope.tui.screens.inspector_capture import CaptureWork
 from layerscope.tui.screens.inspector_controls import InspectorControls
-from layerscope.tui.widgets.input_source import InputSource
-from layerscope.tui.widgets.layer_filter import LayerFilter
-from layerscope.tui.widgets.layer_tree import LayerTree
-from layerscope.tui.widgets.log_pane import LogPane
 from layerscope.tui.widgets.model_picker import ModelPicker
-from layerscope.tui.widgets.tensor_list import TensorList
-from layerscope.tui.widgets.tensor_view import TensorView
 from layerscope.tui.workers import report_failure
 
 if TYPE_CHECKING:
     from layerscope.engine.model import Model, TensorRef
     from layerscope.engine.stats import TensorStats
+    from layerscope.tui.widgets.input_source import InputSource
+    from layerscope.tui.widgets.layer_tree import LayerTree
+    from layerscope.tui.widgets.tensor_list import TensorList
+    from layerscope.tui.widgets.tensor_view import TensorView
 
 WORK_GROUPS = ("discover", "load", "stats", "export")
 
@@ -107,20 +102,68 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
         self._keys_shown: tuple[bool, ...] = ()
         self._return_focus: Widget | None = None
         self.fetcher = StatsFetcher(device)
+        self.built = False  # the widgets besides the picker are mounted (_mount_rest)
+        self._open_when_built: tuple[Path, bool | None] | None = None
+        self._building = False
 
     def compose(self) -> ComposeResult:
+        # The first frame is the picker alone: the other ~100 widgets cost more to compose and
+        # style than Textual itself takes to start, so they mount right after it (_mount_rest).
         yield Header(icon="◈")
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
                 yield ModelPicker(id="picker")
-                yield LayerFilter(id="filter")
-                yield LayerTree(id="layers")
-                yield TensorList(id="tensors")
-            with Vertical(id="main-column"):
-                yield InputSource(id="capture")
-                yield TensorView(self.bins, id="main")
-        yield LogPane(id="log")
-        yield Footer()
+            yield Vertical(id="main-column")
+        yield Footer(compact=self.app.size.width < 140)  # as on_resize sets it: no restyle
+
+    def on_screen_resume(self) -> None:
+        if not self.built:  # a screen pushed before the first frame's follow-up mount came off
+            self.call_after_refresh(self._mount_rest, self.loading_path)
+
+    async def _mount_rest(self, open_path: Path | None) -> None:
+        """Mount everything but the picker (after the first frame), then open ``open_path``.
+
+        Not while another screen is on top (a key pressed during the first frame): the mount
+        would hold up that screen's start; ``on_screen_resume`` mounts it on the way back."""
+        if self.built or self._building or not self.is_current:
+            return
+        self._building = True
+        # Imported here, not at the top: the first frame does not wait for their modules either.
+        from layerscope.tui.widgets.input_source import InputSource
+        from layerscope.tui.widgets.layer_filter import LayerFilter
+        from layerscope.tui.widgets.layer_tree import LayerTree
+        from layerscope.tui.widgets.log_pane import LogPane
+        from layerscope.tui.widgets.tensor_list import TensorList
+        from layerscope.tui.widgets.tensor_view import TensorView
+
+        footer = self.query_one(Footer)
+        mounts = [
+            self.query_one("#sidebar").mount(
+                LayerFilter(id="filter"), LayerTree(id="layers"), TensorList(id="tensors")
+            ),
+            self.query_one("#main-column").mount(
+                InputSource(id="capture"), TensorView(self.bins, id="main")
+            ),
+            self.mount(LogPane(id="log"), before=footer),
+        ]
+        for mount in mounts:
+            await mount
+        self.built = True
+        log = self.query_one(LogPane)
+        for line in getattr(self.app, "backlog", ()):  # logged before the pane existed
+            log.add_line(line.text, line.level)
+        if self._open_when_built is not None:  # the start path, or Enter in the picker meanwhile
+            path, trust = self._open_when_built
+            self._open_when_built = None
+            self.open_model(path, trust=trust)
+            if path == open_path:
+                # Where the model will appear; the keys typed meanwhile land here (set_focus:
+                # now, before they are let through below).
+                self.set_focus(self.tree)
+        self.refresh_bindings()  # the screen's keys work from now on (check_action)
+        release_keys = getattr(self.app, "release_keys", None)
+        if release_keys is not None:  # the keys typed meanwhile, in order, once the widgets'
+            self.call_after_refresh(release_keys)  # own first-refresh work (plot, log) is done
 
     # -- typed lookups -------------------------------------------------------------------------
     @property
@@ -129,14 +172,20 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
 
     @property
     def tree(self) -> LayerTree:
+        from layerscope.tui.widgets.layer_tree import LayerTree
+
         return self.query_one("#layers", LayerTree)
 
     @property
     def tensors(self) -> TensorList:
+        from layerscope.tui.widgets.tensor_list import TensorList
+
         return self.query_one("#tensors", TensorList)
 
     @property
     def tensor_view(self) -> TensorView:
+        from layerscope.tui.widgets.tensor_view import TensorView
+
         return self.query_one(TensorView)
 
     # -- start ---------------------------------------------------------------------------------
@@ -144,12 +193,22 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
         self.query_one(Footer).compact = self.size.width < 140  # more keys fit (? Help lists all)
         self.refresh_bindings()  # some keys show in the footer only when it is wide
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.built:
+            return False  # the screen's keys act on widgets mounted after the first frame
+        return super().check_action(action, parameters)
+
+    def sync_keys(self) -> None:
+        if self.built:  # the key state reads widgets mounted after the first frame
+            super().sync_keys()
+
     def on_mount(self) -> None:
         path = self.start_path
-        if path.is_file() or (path.is_dir() and any(path.glob("*.safetensors.index.json"))):
+        opens = path.is_file() or (path.is_dir() and any(path.glob("*.safetensors.index.json")))
+        self.call_after_refresh(self._mount_rest, path if opens else None)
+        if opens:
             self.list_models(path.parent)
-            self.open_model(path)
-            self.tree.focus()  # where the model will appear; keys typed meanwhile land here
+            self.open_model(path)  # once the tree is mounted
         elif path.is_dir():
             self.list_models(path)
             self.picker.focus()
@@ -161,6 +220,9 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
 
     def open_model(self, path: Path, *, trust: bool | None = None) -> None:
         self.loading_path = path
+        if not self.built:  # before the first frame's follow-up mount: open once it is done
+            self._open_when_built = (path, trust)
+            return
         self.tree.loading = True
         self.sync_keys()
         self.load_model(path, self.trust if trust is None else trust)
@@ -207,6 +269,7 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
     @work(thread=True, exclusive=True, group="export", exit_on_error=False, description="export")
     def export_stats(self, target: Path, payload: dict[str, Any]) -> None:
         from layerscope.engine.io import make_output_folder, write_user_json  # temp file + rename
+        from layerscope.engine.usecases.tensor_json import SCHEMA
 
         make_output_folder(target)  # layerscope/ beside the model
         write_user_json(target, payload, schema=SCHEMA, protect=[payload["model"]["path"]])
@@ -382,6 +445,8 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
                 logger.info("Did not load {}", path.name)
 
         code = isinstance(error, UntrustedCodeError)  # TorchScript: the dialog says it is code
+        from layerscope.tui.screens.confirm_trust import ConfirmTrust
+
         self.app.push_screen(ConfirmTrust(path, error.message, code=code), answered)
 
     # -- actions -------------------------------------------------------------------------------
@@ -405,6 +470,9 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
         self.sync_keys()
 
     def action_export(self) -> None:
+        from layerscope.engine.io import output_folder
+        from layerscope.engine.usecases.tensor_json import export_path, tensor_document
+
         if self.model is None or self.ref is None or self.stats is None:
             return
         view = self.view if self.ref.quant is not None else "float"

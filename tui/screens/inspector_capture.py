@@ -26,17 +26,16 @@ from layerscope.tui.messages import (
     CompareReports,
 )
 from layerscope.tui.screens.inspector_predict import predict_lines
-from layerscope.tui.widgets.bins_input import BinsInput
-from layerscope.tui.widgets.input_source import InputSource
 from layerscope.tui.workers import report_failure, was_cancelled
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the widgets are imported where used: they mount after the first frame
     from textual.screen import Screen
     from textual.widget import Widget
 
     from layerscope.engine.model import Model
     from layerscope.engine.stats import TensorStats
     from layerscope.tui.activations import ActivationSession
+    from layerscope.tui.widgets.input_source import InputSource
     from layerscope.tui.widgets.layer_tree import LayerTree
     from layerscope.tui.widgets.tensor_view import TensorView
 
@@ -84,6 +83,8 @@ class CaptureWork(_Host):
 
     @property
     def capture_bar(self) -> InputSource:
+        from layerscope.tui.widgets.input_source import InputSource
+
         return self.query_one(InputSource)
 
     @property
@@ -93,6 +94,8 @@ class CaptureWork(_Host):
 
     # -- capture -------------------------------------------------------------------------------
     def on_input_source_capture_requested(self, message: InputSource.CaptureRequested) -> None:
+        from layerscope.tui.widgets.bins_input import BinsInput
+
         message.stop()
         bins = self.query_one(BinsInput).bins
         self.cancel_capture()

@@ -20,12 +20,9 @@ from layerscope.tui.keys import NARROW_FOOTER, WIDE_ONLY_KEYS
 from layerscope.tui.messages import ShowQuantization
 from layerscope.tui.screens.inspector_capture import CAPTURE_ACTIONS
 from layerscope.tui.screens.inspector_predict import PredictionWork
-from layerscope.tui.screens.open_path import OpenPath
-from layerscope.tui.widgets.bins_input import BinsInput
-from layerscope.tui.widgets.layer_filter import LayerFilter
-from layerscope.tui.widgets.log_pane import LogPane
-from layerscope.tui.widgets.range_inputs import RangeInputs
-from layerscope.tui.widgets.view_toggle import ViewToggle
+
+# The controls' widget classes are imported where they are used: the inspector mounts them after
+# the first frame, which should not wait for their modules either.
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -116,12 +113,16 @@ class InspectorControls(PredictionWork, _Host):
     @property
     def filter_typing(self) -> bool:
         """The user is typing in the layer filter (the tree's cursor is not their choice yet)."""
+        from layerscope.tui.widgets.layer_filter import LayerFilter
+
         return self.query_one(LayerFilter).has_focus
 
     def drop_range_for(self, ref: TensorRef | None) -> None:
         """Clear the value range when another tensor is shown: it was chosen for the last one."""
         if ref is self.ref or (self.low, self.high) == (None, None):
             return
+        from layerscope.tui.widgets.range_inputs import RangeInputs
+
         self.low = self.high = None
         self.query_one(RangeInputs).reset()
         text = "Value range cleared: it was set for another tensor (r sets one here)."
@@ -162,6 +163,8 @@ class InspectorControls(PredictionWork, _Host):
         self.picker.focus()
 
     def action_filter(self) -> None:
+        from layerscope.tui.widgets.layer_filter import LayerFilter
+
         self.query_one(LayerFilter).open()
 
     def _focus_control(self, widget: Widget) -> None:
@@ -176,22 +179,32 @@ class InspectorControls(PredictionWork, _Host):
         (self._return_focus or self.tree).focus()
 
     def action_focus_bins(self) -> None:
+        from layerscope.tui.widgets.bins_input import BinsInput
+
         self._focus_control(self.query_one(BinsInput))
 
     def action_step_bins(self, direction: int) -> None:
+        from layerscope.tui.widgets.bins_input import BinsInput
+
         self.query_one(BinsInput).step(direction)
 
     def action_focus_range(self) -> None:
         self._focus_control(self.query_one("#range-low", Input))
 
     def action_clear_range(self) -> None:
+        from layerscope.tui.widgets.range_inputs import RangeInputs
+
         self.query_one(RangeInputs).clear()
 
     def action_toggle_view(self) -> None:
+        from layerscope.tui.widgets.view_toggle import ViewToggle
+
         if self.check_action("toggle_view", ()):
             self.query_one(ViewToggle).toggle()
 
     def action_toggle_log(self) -> None:
+        from layerscope.tui.widgets.log_pane import LogPane
+
         log = self.query_one(LogPane)
         log.display = not log.display
         self.set_class(log.display, "-log-on")  # at 24 rows the tensor view then shares its rows
@@ -201,6 +214,8 @@ class InspectorControls(PredictionWork, _Host):
             self.open_model(self.model.path)
 
     def action_open_path(self) -> None:
+        from layerscope.tui.screens.open_path import OpenPath
+
         start = str(self.picker.folder or self.start_path)
 
         def chosen(path: Path | None) -> None:

@@ -1,0 +1,139 @@
+"""The first frame is the picker alone (issue 14, section 2): importing the app loads none of the
+inspector's other widgets nor any plotting or numeric library, the rest of the inspector mounts
+right after the first frame, and keys typed before that wait for it, in order."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from pilot_helpers import wait_idle
+
+from layerscope.tui.screens.inspector import InspectorScreen
+from layerscope.tui.widgets.layer_tree import LayerTree
+from layerscope.tui.widgets.log_pane import LogPane
+from layerscope.tui.widgets.model_picker import ModelPicker
+from layerscope.tui.widgets.tensor_view import TensorView
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZE = (120, 40)
+
+# Loaded after the first frame (or on demand), never by importing the app and creating it.
+DEFERRED = (
+    "torch", "numpy", "onnx", "onnxruntime", "safetensors", "plotext", "textual_plotext",
+    "rich.pretty", "yaml",
+    "layerscope.engine.quant_compare", "layerscope.engine.io", "layerscope.engine.usecases",
+    "layerscope.tui.widgets.layer_tree", "layerscope.tui.widgets.tensor_view",
+    "layerscope.tui.widgets.input_source", "layerscope.tui.widgets.histogram",
+    "layerscope.tui.widgets.log_pane", "layerscope.tui.widgets.ordered_input",
+    "layerscope.tui.screens.confirm_trust", "layerscope.tui.screens.train",
+    "layerscope.tui.screens.runs",
+)  # fmt: skip
+
+
+def test_creating_the_app_imports_only_what_the_first_frame_draws() -> None:
+    code = (
+        "import json, sys\n"
+        "from layerscope.tui.app import LayerscopeApp\n"
+        "LayerscopeApp('models')\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert "layerscope.tui.widgets.model_picker" in loaded  # the check sees the app's modules
+    early = sorted(m for m in DEFERRED if m in loaded)
+    assert not early, f"imported before the first frame: {early}"
+
+
+@pytest.fixture
+def gated(monkeypatch: pytest.MonkeyPatch) -> Callable[[], Awaitable[None]]:
+    """Keep the inspector's follow-up mount from running until the test awaits the returned
+    function (which runs it from the test, so the screen's own messages keep flowing)."""
+    asked: list[tuple[InspectorScreen, Path | None]] = []
+    mount_rest = InspectorScreen._mount_rest
+
+    async def held(self: InspectorScreen, open_path: Path | None) -> None:
+        asked.append((self, open_path))
+
+    async def release() -> None:
+        screen, open_path = asked[0]
+        monkeypatch.setattr(InspectorScreen, "_mount_rest", mount_rest)
+        await mount_rest(screen, open_path)
+
+    monkeypatch.setattr(InspectorScreen, "_mount_rest", held)
+    return release
+
+
+async def test_first_frame_has_the_picker_and_the_rest_mounts_after(
+    model_dir: Path, make_app, gated: Callable[[], Awaitable[None]]
+) -> None:
+    app = make_app(model_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, InspectorScreen)
+        await pilot.pause()
+        picker = screen.query_one(ModelPicker)
+        assert not screen.built
+        assert not screen.query(LayerTree) and not screen.query(TensorView)
+        await wait_idle(pilot)  # the listing arrives before the rest is mounted
+        assert picker.option_count > 0 and app.focused is picker
+        await gated()
+        await wait_idle(pilot)
+        assert screen.built
+        assert screen.query_one(LayerTree) and screen.query_one(TensorView)
+        assert [w.id for w in screen.query_one("#sidebar").children] == [
+            "picker", "filter", "layers", "tensors",
+        ]  # fmt: skip
+        assert [w.id for w in screen.children][-2:] == ["log", None]  # the log above the footer
+        assert app.focused is picker
+
+
+async def test_keys_typed_before_the_rest_is_mounted_wait_for_it(
+    model_dir: Path, make_app, gated: Callable[[], Awaitable[None]]
+) -> None:
+    app = make_app(model_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_idle(pilot)
+        await pilot.press("l", "down", "enter")  # hide the log; open the second listed model
+        assert not screen.built and screen.model is None
+        await gated()
+        await wait_idle(pilot)
+        assert not screen.query_one(LogPane).display  # l was not dropped
+        picker = screen.query_one(ModelPicker)
+        second = Path(picker.get_option_at_index(picker.highlighted or 0).id or "")
+        assert screen.model is not None and screen.model.path == second
+
+
+async def test_a_model_path_opens_once_the_tree_is_mounted(model_dir: Path, make_app) -> None:
+    path = model_dir / "smallcnn.onnx"
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        screen = app.screen
+        assert screen.model is not None and screen.model.path == path
+        assert app.focused is screen.query_one(LayerTree)
+
+
+async def test_each_screen_still_opens_from_the_first_screen(model_dir: Path, make_app) -> None:
+    from layerscope.tui.screens.help import HelpScreen
+    from layerscope.tui.screens.runs import RunsScreen
+    from layerscope.tui.screens.train import TrainScreen
+
+    app = make_app(model_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+        for key, kind in (("t", TrainScreen), ("R", RunsScreen), ("f1", HelpScreen)):
+            await pilot.press(key)
+            await wait_idle(pilot)
+            assert isinstance(app.screen, kind), key
+            while not isinstance(app.screen, InspectorScreen):
+                app.pop_screen()
+                await pilot.pause()
+        assert app.screen.built
