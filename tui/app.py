@@ -6,6 +6,7 @@ Kept light on purpose: this module imports no torch, ONNX or Lightning (directly
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 from collections import deque
@@ -31,6 +32,16 @@ from layerscope.tui.messages import (
 from layerscope.tui.screens.inspector import InspectorScreen
 
 _PROCESS_START = time.perf_counter()  # close enough to process start: this is imported first
+
+
+# Imported off the UI thread after the first frame: the plot (plotext) and the log's RichLog
+# (rich.pretty), ~50 ms that the histogram and the log pane would otherwise import on it.
+WARM_IMPORTS = ("layerscope.tui.widgets.plot_view", "textual.widgets._rich_log")
+
+
+def _warm_imports() -> None:
+    for name in WARM_IMPORTS:
+        importlib.import_module(name)
 
 
 class LayerscopeApp(App[int]):
@@ -83,6 +94,11 @@ class LayerscopeApp(App[int]):
         self._sink_id = add_sink(self, timestamps=self.show_timings)
 
     def on_ready(self) -> None:
+        # After the first frame: what the inspector draws with next is imported in a thread, so
+        # the UI thread finds it loaded rather than stalling on it (torch stays on demand).
+        self.run_worker(
+            _warm_imports, thread=True, group="warm-up", exit_on_error=False, description="imports"
+        )
         if self.show_timings:
             from loguru import logger
 

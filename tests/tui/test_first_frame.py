@@ -137,3 +137,26 @@ async def test_each_screen_still_opens_from_the_first_screen(model_dir: Path, ma
                 app.pop_screen()
                 await pilot.pause()
         assert app.screen.built
+
+
+async def test_the_plot_and_log_modules_are_imported_off_the_ui_thread(
+    model_dir: Path, make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import layerscope.tui.app as app_module
+
+    threads: dict[str, int] = {}
+    real_import = app_module.importlib.import_module
+
+    def recording_import(name: str, package: str | None = None) -> object:
+        if name in app_module.WARM_IMPORTS:
+            threads[name] = threading.get_ident()
+        return real_import(name, package)
+
+    monkeypatch.setattr(app_module.importlib, "import_module", recording_import)
+    app = make_app(model_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_idle(pilot)
+    assert set(threads) == set(app_module.WARM_IMPORTS)
+    assert threading.get_ident() not in threads.values()
