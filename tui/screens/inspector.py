@@ -56,13 +56,14 @@ def freeze_long_lived() -> None:
     """Keep the app's long-lived objects out of the garbage collector's full passes.
 
     A model of 10,000 tensors is ~100k objects, the app and torch several 100k more; CPython's
-    full collection walks all of them (150-300 ms at that size, holding the UI thread while a
-    key is typed or a model loads). Called once a model is loaded (the first load freezes the
-    app before it starts): the collection walks only what was made since the last freeze, then
-    that is frozen too. Models hold no reference cycles, so a dropped one is still freed by
-    reference counting; what stays behind is the few tree nodes (cyclic) shown at a freeze.
+    full collection walks all of them (150-300 ms at that size), and one landing while a key is
+    typed holds the UI thread. Called after each load: what earlier loads froze is let go
+    first, since a model dropped since may be held by a cycle (the first model opened, for
+    one, is referenced from torch's import frames when torch is imported by that load), then
+    one full collection, then everything alive is frozen until the next load.
     """
-    gc.collect()  # the garbage made since the last freeze, not to be frozen with the rest
+    gc.unfreeze()
+    gc.collect()
     gc.freeze()
 
 
@@ -248,8 +249,6 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
         start = time.perf_counter()
         from layerscope.engine import load_model  # torch/onnx are imported here, off the UI thread
 
-        if not gc.get_freeze_count():  # the first model: see freeze_long_lived
-            gc.freeze()
         model = load_model(
             path, arch=self.arch, arch_kwargs=self.arch_kwargs, trust=trust, device=self.device
         )
