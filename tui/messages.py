@@ -1,7 +1,8 @@
 """Messages the inspector's workers and widgets post: small records, one line each.
 
-Written out rather than ``@dataclass``: building 31 dataclasses cost the app's first frame ~4 ms
-(tests/tui/test_messages.py keeps them behaving like the dataclasses they were).
+Long because each is written out rather than a ``@dataclass``: building 31 dataclasses cost the
+app's first frame ~4 ms (tests/tui/test_messages.py keeps them behaving like the dataclasses they
+were).
 """
 
 from __future__ import annotations
