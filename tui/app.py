@@ -6,10 +6,13 @@ Kept light on purpose: this module imports no torch, ONNX or Lightning (directly
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ from textual import events
 from textual.app import App
 from textual.binding import Binding
 
-from layerscope.tui import navigation  # imports the other screens on first use
+from layerscope.tui import log, navigation  # navigation imports the other screens on first use
 from layerscope.tui.commands import LayerscopeCommands
 from layerscope.tui.messages import (
     CompareReports,
@@ -39,7 +42,11 @@ _PROCESS_START = time.perf_counter()  # close enough to process start: this is i
 WARM_IMPORTS = ("layerscope.tui.widgets.plot_view", "textual.widgets._rich_log")
 
 
-def _warm_imports() -> None:
+def _warm_imports(ready_seconds: float | None = None) -> None:
+    # loguru first (its sinks are set up as it loads): workers log through it soon after.
+    log.load()
+    if ready_seconds is not None:
+        log.logger.info("layerscope ready in {:.2f} s", ready_seconds)
     for name in WARM_IMPORTS:
         importlib.import_module(name)
 
@@ -77,10 +84,12 @@ class LayerscopeApp(App[int]):
         self.arch_kwargs = arch_kwargs
         self.show_timings = show_timings  # tests turn these off so snapshots are stable
         self.backlog: deque[LogLine] = deque(maxlen=500)  # replayed into panes mounted later
-        self._sink_id: int | None = None
+        self._remove_sink: Callable[[], None] | None = None
         # Keys typed before the inspector has mounted its widgets (right after the first frame)
         # wait for them, in order; None once they have been let through.
         self._held_keys: list[events.Key] | None = []
+        # run_app(gc_paused=True): collection was paused for the start, resumed after its frame.
+        self.resume_gc = False
 
     def get_default_screen(self) -> InspectorScreen:
         return InspectorScreen(
@@ -91,24 +100,27 @@ class LayerscopeApp(App[int]):
     def on_load(self) -> None:
         from layerscope.tui.logsink import add_sink
 
-        self._sink_id = add_sink(self, timestamps=self.show_timings)
+        self._remove_sink = add_sink(self, timestamps=self.show_timings)  # once loguru loads
 
     def on_ready(self) -> None:
+        if self.resume_gc:
+            # What the start made lives as long as the app: frozen, no later collection walks it
+            # (the first model's load unfreezes and collects, as after every load).
+            self.resume_gc = False
+            gc.freeze()
+            gc.enable()
         # After the first frame: what the inspector draws with next is imported in a thread, so
-        # the UI thread finds it loaded rather than stalling on it (torch stays on demand).
+        # the UI thread finds it loaded rather than stalling on it (torch stays on demand);
+        # loguru too, so the ready line is logged there.
+        ready = time.perf_counter() - _PROCESS_START if self.show_timings else None
         self.run_worker(
-            _warm_imports, thread=True, group="warm-up", exit_on_error=False, description="imports"
-        )
-        if self.show_timings:
-            from loguru import logger
-
-            logger.info("layerscope ready in {:.2f} s", time.perf_counter() - _PROCESS_START)
+            partial(_warm_imports, ready), thread=True, group="warm-up", exit_on_error=False,
+            description="imports",
+        )  # fmt: skip
 
     def on_unmount(self) -> None:
-        if self._sink_id is not None:
-            from layerscope.tui.logsink import remove_sink
-
-            remove_sink(self._sink_id)
+        if self._remove_sink is not None:
+            self._remove_sink()
 
     # -- navigation: screens post these messages; layerscope.tui.navigation knows where each leads ---------
     def action_train(self) -> None:
@@ -213,11 +225,17 @@ def run_app(
     device: str = "cpu",
     arch: str | None = None,
     arch_kwargs: dict[str, Any] | None = None,
+    gc_paused: bool = False,
 ) -> int:
-    """Run the app full-screen until the user quits; the process exit status."""
-    from loguru import logger
+    """Run the app full-screen until the user quits; the process exit status.
 
-    logger.remove()  # the default stderr sink would scribble over the screen
+    ``gc_paused``: the caller disabled cyclic garbage collection before importing the app (the
+    CLI does: the start makes only long-lived objects, and collecting as they pile up cost the
+    first frame ~10-15 ms); the app enables it again after its first frame.
+    """
+    # The default stderr sink would scribble over the screen: dropped as loguru loads.
+    log.when_loaded(lambda logger: logger.remove())
     app = LayerscopeApp(path, trust=trust, device=device, arch=arch, arch_kwargs=arch_kwargs)
+    app.resume_gc = gc_paused
     result = app.run()
     return int(result or 0) if app.return_code is None else app.return_code

@@ -2,34 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from layerscope.tui import log
 from layerscope.tui.messages import LogLine
 
 if TYPE_CHECKING:
-    from loguru import Message
+    from loguru import Logger, Message
     from textual.app import App
 
 
-def add_sink(app: App, *, timestamps: bool = True) -> int:
-    """Route loguru records (INFO and up) to ``app`` as ``LogLine`` messages; returns the sink id.
+def add_sink(app: App, *, timestamps: bool = True) -> Callable[[], None]:
+    """Route loguru records (INFO and up) to ``app`` as ``LogLine`` messages; returns the function
+    that removes the sink again.
 
     ``post_message`` is thread-safe, so workers can log freely; the app hands lines to the pane.
+    The sink is added once loguru is loaded (``layerscope.tui.log``: after the first frame, or at
+    the first record, whichever comes first), so no record misses it.
     """
-    from loguru import logger  # imported here: the sink is added after the first frame
-
     fmt = "{time:HH:mm:ss} {message}" if timestamps else "{message}"
+    sink_id: list[int] = []
 
     def sink(message: Message) -> None:
         app.post_message(LogLine(str(message).rstrip("\n"), message.record["level"].name))
 
-    return logger.add(sink, format=fmt, level="INFO", colorize=False, catch=True)
+    def add(logger: Logger) -> None:
+        sink_id.append(logger.add(sink, format=fmt, level="INFO", colorize=False, catch=True))
+
+    def remove() -> None:
+        if not log.cancel(add) and sink_id:
+            remove_sink(sink_id.pop())
+
+    log.when_loaded(add)
+    return remove
 
 
 def remove_sink(sink_id: int) -> None:
-    from loguru import logger
-
     try:
-        logger.remove(sink_id)
+        log.load().remove(sink_id)
     except ValueError:  # already removed
         pass

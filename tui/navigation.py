@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loguru import logger
 from textual.app import App
+
+from layerscope.tui.log import logger
 
 if TYPE_CHECKING:
     from layerscope.tui.activations import ActivationSession

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from loguru import logger
 from textual.app import App
 from textual.screen import Screen
+
+from layerscope.tui.log import logger
 
 
 def ask_run_to_stop(app: App, run_dir: Path) -> bool:

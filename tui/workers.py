@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loguru import logger
 from textual.dom import DOMNode
 from textual.worker import Worker, WorkerState
 
 from layerscope.engine.errors import Cancelled, LayerscopeError  # torch-free
+from layerscope.tui.log import logger
 
 
 @dataclass(frozen=True)

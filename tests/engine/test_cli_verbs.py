@@ -3,10 +3,13 @@ imports no verb module (quant-compare's loads numpy before the first frame)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from layerscope.engine.cli import VERB_NAMES, build_parser
 
@@ -33,8 +36,9 @@ def test_opening_the_app_imports_no_verb_module() -> None:
     )
     loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
     verbs = sorted(m for m in loaded if m.startswith("layerscope.engine.cli."))
-    assert verbs == ["layerscope.engine.cli.arch_args"], verbs
+    assert verbs == [], verbs
     assert "numpy" not in loaded
+    assert "argparse" not in loaded  # `layerscope [PATH]` needs no parser (~3 ms of start)
 
 
 def test_a_verb_still_reaches_its_parser(capsys: object) -> None:
@@ -46,3 +50,27 @@ def test_a_verb_still_reaches_its_parser(capsys: object) -> None:
         assert exc.code == 0
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "usage: layerscope diff" in out
+
+
+@pytest.mark.parametrize("argv", [[], ["models"], ["some dir/model.onnx"], [""]])
+def test_the_apps_short_path_passes_what_the_parser_would(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import layerscope.tui.app as app_module
+    from layerscope.engine.cli import _tui_parser, main
+    from layerscope.engine.cli.arch_args import arch_options
+
+    calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
+    monkeypatch.setattr(app_module, "run_app", lambda *a, **kw: calls.append((a, kw)) or 0)
+    try:
+        assert main(argv) == 0
+    finally:
+        gc.enable()  # main paused collection for the app, which would resume it
+    args = _tui_parser().parse_args(argv)
+    arch, arch_kwargs = arch_options(args)
+    (path,), kw = calls[0]
+    assert path == args.path
+    assert kw == {
+        "trust": args.trust, "device": args.device, "arch": arch, "arch_kwargs": arch_kwargs,
+        "gc_paused": True,
+    }  # fmt: skip

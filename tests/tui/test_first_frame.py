@@ -25,7 +25,8 @@ SIZE = (120, 40)
 # Loaded after the first frame (or on demand), never by importing the app and creating it.
 DEFERRED = (
     "torch", "numpy", "onnx", "onnxruntime", "safetensors", "plotext", "textual_plotext",
-    "rich.pretty", "yaml",
+    "rich.pretty", "yaml", "loguru", "argparse",
+    "layerscope.engine.model",  # its dataclasses: ~2.5 ms
     "layerscope.engine.quant_compare", "layerscope.engine.io", "layerscope.engine.usecases",
     "layerscope.tui.widgets.layer_tree", "layerscope.tui.widgets.tensor_view",
     "layerscope.tui.widgets.input_source", "layerscope.tui.widgets.histogram",
@@ -160,3 +161,41 @@ async def test_the_plot_and_log_modules_are_imported_off_the_ui_thread(
         await wait_idle(pilot)
     assert set(threads) == set(app_module.WARM_IMPORTS)
     assert threading.get_ident() not in threads.values()
+
+
+def test_the_cli_pauses_collection_until_the_first_frame() -> None:
+    # App.run stubbed out: main() imports the app with collection paused and asks it to resume.
+    code = (
+        "import gc, sys\n"
+        "import textual.app\n"
+        "apps = []\n"
+        "textual.app.App.run = lambda self, **kw: apps.append(self) or 0\n"
+        "class Seen:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'layerscope.tui.app':\n"
+        "            print('collecting while importing the app:', gc.isenabled())\n"
+        "sys.meta_path.insert(0, Seen())\n"
+        "from layerscope.engine.cli import main\n"
+        "assert main(['models']) == 0\n"
+        "print('resume:', apps[0].resume_gc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.splitlines() == ["collecting while importing the app: False", "resume: True"]
+
+
+async def test_collection_resumes_after_the_first_frame(model_dir: Path, make_app) -> None:
+    import gc
+
+    app = make_app(model_dir)
+    app.resume_gc = True
+    gc.disable()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_idle(pilot)
+            assert gc.isenabled()
+            assert gc.get_freeze_count() > 0  # what the start made is kept out of collections
+            assert not app.resume_gc
+    finally:
+        gc.enable()

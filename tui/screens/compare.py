@@ -10,7 +10,6 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loguru import logger
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,6 +20,7 @@ from textual.worker import Worker, get_current_worker
 from layerscope.engine.formatting import num
 from layerscope.tui.commands import COMPARE_COMMANDS
 from layerscope.tui.keys import COMPARE_KEYS
+from layerscope.tui.log import logger
 from layerscope.tui.messages import DiffReady
 from layerscope.tui.workers import report_failure
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from loguru import logger
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -28,6 +27,7 @@ from textual.worker import Worker, get_current_worker
 
 from layerscope.engine.errors import LayerscopeError
 from layerscope.tui.keys import HEALTH_KEYS
+from layerscope.tui.log import logger
 from layerscope.tui.messages import OpenInInspector
 from layerscope.tui.widgets.health_detail import CellDetail, HealthDetail
 from layerscope.tui.widgets.health_heatmap import HealthHeatmap, HeatmapData, colour_grid, legend

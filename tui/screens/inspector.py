@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loguru import logger
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -26,6 +25,7 @@ from layerscope.engine.errors import LayerscopeError, UntrustedCodeError, Untrus
 from layerscope.tui.commands import INSPECTOR_COMMANDS
 from layerscope.tui.fetch import StatsFetcher
 from layerscope.tui.keys import INSPECTOR_KEYS
+from layerscope.tui.log import logger
 from layerscope.tui.messages import (
     BinsChanged,
     FilterChanged,

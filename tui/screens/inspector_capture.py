@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loguru import logger
 from textual import work
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from layerscope.tui.log import logger
 from layerscope.tui.messages import (
     ActivationReady,
     ActivationsCaptured,

@@ -13,10 +13,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loguru import logger
 from textual.widgets import Input
 
 from layerscope.tui.keys import NARROW_FOOTER, WIDE_ONLY_KEYS
+from layerscope.tui.log import logger
 from layerscope.tui.messages import ShowQuantization
 from layerscope.tui.screens.inspector_capture import CAPTURE_ACTIONS
 from layerscope.tui.screens.inspector_predict import PredictionWork

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from loguru import logger
-
+from layerscope.tui.log import logger
 from layerscope.tui.messages import ActivationsCaptured
 
 if TYPE_CHECKING:

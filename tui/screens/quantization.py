@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loguru import logger
 from textual import on, work
 from textual.app import ComposeResult
 from textual.screen import Screen
@@ -39,6 +38,7 @@ from layerscope.engine.usecases.quant import (  # torch-free at import; loads it
 )
 from layerscope.tui.commands import QUANT_COMMANDS
 from layerscope.tui.keys import QUANT_KEYS
+from layerscope.tui.log import logger
 from layerscope.tui.messages import ComparisonReady, QuantHistogramsReady, QuantProgress, TwinsFound
 from layerscope.tui.screens.quant_rows import QuantRows
 from layerscope.tui.widgets.quant_histograms import QuantHistograms

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from loguru import logger
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -23,6 +22,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
 from layerscope.tui.keys import RUNS_KEYS
+from layerscope.tui.log import logger
 from layerscope.tui.messages import (
     OpenInInspector,
     RunsListed,

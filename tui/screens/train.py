@@ -11,7 +11,6 @@ import threading
 import time
 from pathlib import Path
 
-from loguru import logger
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -20,6 +19,7 @@ from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from layerscope.tui.keys import TRAIN_KEYS
+from layerscope.tui.log import logger
 from layerscope.tui.messages import (
     ConfigLoaded,
     RunEvents,

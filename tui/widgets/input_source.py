@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loguru import logger
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select
 
+from layerscope.tui.log import logger
 from layerscope.tui.messages import ActivationViewChanged
 from layerscope.tui.widgets.activation_status import ActivationStatus
 from layerscope.tui.widgets.activation_toggle import ActivationToggle
