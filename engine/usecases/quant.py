@@ -127,11 +127,13 @@ def run_comparison(
     loaded: Sequence[Model] = (),
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    on_loaded: Callable[[Model, Model], None] | None = None,
 ) -> ComparisonRun:
     """Load both models (reusing those of ``loaded``, e.g. the one open in the app), draw the
     inputs and compare.
 
     ``progress`` gets ``("loading models", 0, 0)`` first, then what ``compare`` reports.
+    ``on_loaded`` is called with the float and quantized models once both are loaded.
 
     Raises:
         LayerscopeError: a bad threshold, a model that cannot be loaded, inputs that do not fit.
@@ -153,6 +155,8 @@ def run_comparison(
         )
 
     fm, qm = load(spec.float_path), load(spec.quant_path)
+    if on_loaded is not None:
+        on_loaded(fm, qm)
     if spec.suggest_exclude and qm.onnx is None:
         raise LayerscopeError(
             f"--suggest-exclude names ONNX nodes for quantize_static(nodes_to_exclude=...); "
