@@ -38,6 +38,21 @@ _QUANT_SUFFIXES = ("_DequantizeLinear_Output", "_quantized", "_QuantizeLinear_In
 _SKIP_PRODUCERS = {"Constant", "Shape", "QuantizeLinear", "DynamicQuantizeLinear", "Cast"}
 
 
+class _Scratch:
+    """Float64 work arrays reused by every ``_Acc.add`` of a comparison: a fresh array of an
+    activation's size costs more in page faults than the arithmetic done on it."""
+
+    def __init__(self) -> None:
+        self._flat: list[np.ndarray] = []
+
+    def arrays(self, shape: tuple[int, int]) -> list[np.ndarray]:
+        """Four C-ordered ``shape`` arrays, each at the start of its own allocation."""
+        n = shape[0] * shape[1]
+        if not self._flat or self._flat[0].size < n:
+            self._flat = [np.empty(n) for _ in range(4)]
+        return [f[:n].reshape(shape) for f in self._flat]
+
+
 @dataclass
 class _Acc:
     """Running sums for one compared tensor."""
@@ -52,34 +67,37 @@ class _Acc:
     mismatch: str = ""
     nonfinite: int = 0
 
-    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+    def add(self, x: np.ndarray, y: np.ndarray, scratch: _Scratch | None = None) -> None:
         if x.shape != y.shape:
             self.mismatch = f"shapes differ: {x.shape} vs {y.shape}"
             return
         self.shape = tuple(x.shape[1:])
         x2, y2 = x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1)
         # C order on both sides (what capture gives): then every sum runs in the same order
-        if not (x2.flags.c_contiguous and y2.flags.c_contiguous and self._add_finite(x2, y2)):
+        if not (
+            x2.flags.c_contiguous
+            and y2.flags.c_contiguous
+            and self._add_finite(x2, y2, scratch or _Scratch())
+        ):
             self._add_masked(x, y)
 
-    def _add_finite(self, x: np.ndarray, y: np.ndarray) -> bool:
-        """``_add_masked``'s sums for all-finite values, bit for bit, in fewer passes: float64
-        products straight from the float32 inputs into one reused buffer, ``a * a`` shared by
-        the signal and the per-sample norms (``np.linalg.norm``'s own formula), no NaN/Inf
-        mask. ``False`` (nothing added) when a value is not finite: the signal and noise sums
-        are finite exactly when every value is (float32 squares cannot overflow float64)."""
-        f64 = np.float64
-        buf = np.multiply(x, x, dtype=f64)
-        signal = float(buf.sum())
+    def _add_finite(self, x: np.ndarray, y: np.ndarray, scratch: _Scratch) -> bool:
+        """``_add_masked``'s sums for all-finite values, bit for bit, in fewer passes and no
+        new arrays: ``a * a`` is shared by the signal and the per-sample norms
+        (``np.linalg.norm``'s own formula), and there is no NaN/Inf mask. ``False`` (nothing
+        added) when a value is not finite: the signal and noise sums are finite exactly when
+        every value is (float32 squares cannot overflow float64)."""
+        a, b, buf, d = scratch.arrays(x.shape)
+        np.copyto(a, x)  # float64 first: the ufuncs below then run without casting
+        np.copyto(b, y)
+        signal = float(np.multiply(a, a, out=buf).sum())
         na = np.sqrt(buf.sum(axis=1))
-        d = np.subtract(x, y, dtype=f64)
-        noise = float(np.multiply(d, d, out=buf).sum())
+        noise = float(np.multiply(np.subtract(a, b, out=d), d, out=buf).sum())
         if not (math.isfinite(signal) and math.isfinite(noise)):
             return False
         max_abs = float(np.abs(d, out=d).max()) if d.size else 0.0
-        del d
-        nb = np.sqrt(np.multiply(y, y, out=buf, dtype=f64).sum(axis=1))
-        dots = np.multiply(x, y, out=buf, dtype=f64).sum(axis=1)
+        nb = np.sqrt(np.multiply(b, b, out=buf).sum(axis=1))
+        dots = np.multiply(a, b, out=buf).sum(axis=1)
         self._add_sums(signal, noise, max_abs, na, nb, dots)
         return True
 
@@ -197,6 +215,7 @@ def compare_activations(
     accs = {pair: _Acc() for pair in layer_pairs + extra}
     total = sum(len(b) for b in batches)
     out_acc, agree, n_top1 = _Acc(), 0, 0
+    scratch = _Scratch()  # one set of work arrays for every sum of the comparison
     for i, batch in enumerate(batches):
         if cancel is not None and cancel.is_set():
             raise ComparisonCancelled("comparison cancelled")
@@ -207,13 +226,13 @@ def compare_activations(
                 f"the outputs differ in shape: {fm.path.name} gives {f_out.shape}, "
                 f"{qm.path.name} gives {q_out.shape}; are they the same network?"
             )
-        out_acc.add(f_out, q_out)
+        out_acc.add(f_out, q_out, scratch)
         if f_out.ndim == 2:
             agree += int((f_out.argmax(1) == q_out.argmax(1)).sum())
             n_top1 += f_out.shape[0]
         for (f_name, q_name), acc in accs.items():
             if f_name in f_acts and q_name in q_acts:
-                acc.add(f_acts[f_name], q_acts[q_name])
+                acc.add(f_acts[f_name], q_acts[q_name], scratch)
         if progress:  # in samples: one big batch still shows how far it got
             progress("activations", sum(len(b) for b in batches[: i + 1]), total)
     result.output = OutputComparison(

@@ -49,14 +49,20 @@ def test_fast_sums_are_the_reference_bit_for_bit(monkeypatch: pytest.MonkeyPatch
         masked += 1
         real(self, x, y)
 
-    for x, y in _cases():
+    scratch, allocations, biggest = acts._Scratch(), 0, 0
+    for x, y in _cases():  # one scratch, dirty from the last case, as in a comparison
         ref = _reference(x, y)
         monkeypatch.setattr(acts._Acc, "_add_masked", counted)
+        before = scratch._flat
         fast = acts._Acc()
-        fast.add(x, y)
+        fast.add(x, y, scratch)
         monkeypatch.undo()
         assert [getattr(fast, k) for k in _SUMS] == [getattr(ref, k) for k in _SUMS]
+        allocations += scratch._flat is not before
+        biggest = max(biggest, x.size)
+        assert scratch._flat[0].size == biggest  # grown only for a bigger activation
     assert masked == 0  # finite, C-ordered values never take the masked path
+    assert allocations < len(_cases()) // 2
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
