@@ -137,6 +137,10 @@ def _build(path: Path, device: str) -> OnnxGraph:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.log_severity_level = 3
+    # Idle intra-op threads sleep instead of spinning: spinning bought nothing measurable here
+    # and burnt ~0.1 s of CPU per quant-compare on a 2-core machine shared with other work.
+    # Values are the same either way.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = ["CPUExecutionProvider"]
     if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, "CUDAExecutionProvider")

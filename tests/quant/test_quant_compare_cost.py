@@ -136,3 +136,29 @@ def test_verb_imports_nothing_it_does_not_use(models) -> None:
     unused = {"sklearn", "scipy", "matplotlib", "lightning", "pytorch_lightning", "textual",
               "yaml", "plotext", "pandas", "safetensors"}  # fmt: skip
     assert not (loaded & unused)
+
+
+def test_one_session_per_model_without_spinning(
+    models, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each model gets one ONNX Runtime session (reused across batches), whose idle threads
+    sleep rather than spin."""
+    import onnxruntime as ort
+
+    sessions = []
+
+    class Counted(ort.InferenceSession):
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            super().__init__(*args, **kwargs)
+            sessions.append(self)
+
+    loaders.clear_cache()
+    gc.collect()  # sessions live as long as their model
+    monkeypatch.setattr(ort, "InferenceSession", Counted)
+    argv = [str(models.float_onnx), str(models.qdq_channel), "--max-samples", "130", "--json"]
+    assert main(["quant-compare", *argv]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["output"]["samples"] == 130  # three batches
+    assert len(sessions) == 2
+    for s in sessions:
+        opts = s.get_session_options()
+        assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
