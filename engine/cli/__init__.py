@@ -11,6 +11,7 @@ import gc
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from layerscope.engine.errors import LayerscopeError
@@ -54,13 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def default_folder() -> str:
+    """What ``layerscope`` opens without a path: ``models/`` (where ``make run`` and the demo put
+    models) when there is one here, else the current folder - not "no such folder"."""
+    return "models" if Path("models").is_dir() else "."
+
+
 def _tui_parser() -> argparse.ArgumentParser:
     import argparse
 
     from layerscope.engine.cli.arch_args import add_arch_arguments
 
     p = argparse.ArgumentParser(prog="layerscope", add_help=False)
-    p.add_argument("path", nargs="?", default="models", help="model file or folder to open")
+    p.add_argument(
+        "path", nargs="?", default=None, help="model file or folder to open (default: ./models, "
+        "else the current folder)"
+    )  # fmt: skip
     p.add_argument("--trust", action="store_true", help="allow loading pickles that can run code")
     p.add_argument("--device", default="cpu", help="cpu or cuda for statistics and capture")
     add_arch_arguments(p)
@@ -79,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc.disable()  # until the app's first frame: see run_app's gc_paused
         from layerscope.tui.app import run_app
 
-        path = argv[0] if argv else "models"
+        path = argv[0] if argv else default_folder()
         return run_app(path, trust=False, device="cpu", arch=None, arch_kwargs={}, gc_paused=True)
     if not argv or (argv[0] not in verbs and argv[0] not in ("-h", "--help")):
         from layerscope.engine.cli.arch_args import arch_options
@@ -94,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from layerscope.tui.app import run_app
 
         return run_app(
-            args.path, trust=args.trust, device=args.device, arch=arch, arch_kwargs=arch_kwargs,
+            default_folder() if args.path is None else args.path, trust=args.trust, device=args.device, arch=arch, arch_kwargs=arch_kwargs,
             gc_paused=True,
         )  # fmt: skip
     args = parser.parse_args(argv)

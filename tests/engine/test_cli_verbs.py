@@ -57,20 +57,34 @@ def test_the_apps_short_path_passes_what_the_parser_would(
     argv: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import layerscope.tui.app as app_module
-    from layerscope.engine.cli import _tui_parser, main
-    from layerscope.engine.cli.arch_args import arch_options
+    from layerscope.engine.cli import main
 
     calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
     monkeypatch.setattr(app_module, "run_app", lambda *a, **kw: calls.append((a, kw)) or 0)
     try:
-        assert main(argv) == 0
+        assert main(argv) == 0  # the short path
+        assert main([*argv, "--device", "cpu"]) == 0  # an option: through the parser
     finally:
         gc.enable()  # main paused collection for the app, which would resume it
-    args = _tui_parser().parse_args(argv)
-    arch, arch_kwargs = arch_options(args)
-    (path,), kw = calls[0]
-    assert path == args.path
-    assert kw == {
-        "trust": args.trust, "device": args.device, "arch": arch, "arch_kwargs": arch_kwargs,
-        "gc_paused": True,
-    }  # fmt: skip
+    short, parsed = calls
+    assert short == parsed
+
+
+@pytest.mark.parametrize("argv", [[], ["--device", "cpu"]])
+def test_without_a_path_it_opens_models_else_the_current_folder(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`layerscope` in a folder without models/ listed "models: no such file or folder"."""
+    import layerscope.tui.app as app_module
+    from layerscope.engine.cli import main
+
+    opened: list[object] = []
+    monkeypatch.setattr(app_module, "run_app", lambda path, **kw: opened.append(path) or 0)
+    monkeypatch.chdir(tmp_path)
+    try:
+        main(argv)
+        (tmp_path / "models").mkdir()
+        main(argv)
+    finally:
+        gc.enable()
+    assert opened == [".", "models"]
