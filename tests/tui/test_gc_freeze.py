@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from layerscope.tui.screens.inspector import freeze_long_lived
+from layerscope.tui.screens.inspector_open import freeze_long_lived
 
 
 class Node:

@@ -1,15 +1,14 @@
 """The inspector: pick a model, walk its layers, see each tensor's distribution and statistics.
 
-The screen owns the workers (listing, loading, statistics, export); each calls the engine off the
-UI thread and posts a message from ``layerscope.tui.messages``. One ``Worker.StateChanged`` handler turns
+The screen owns the workers (listing and loading in ``inspector_open``, with the two-step start;
+statistics, export here); each calls the engine off the UI thread and posts a message from
+``layerscope.tui.messages``. One ``Worker.StateChanged`` handler turns
 failures into a notification and a log line, so a bad file never takes the app down. The
 activations bar's work lives in ``inspector_capture``, the keys in ``inspector_controls``.
 """
 
 from __future__ import annotations
 
-import gc
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,14 +29,13 @@ from layerscope.tui.messages import (
     BinsChanged,
     FilterChanged,
     ModelLoaded,
-    ModelOpenRequested,
-    ModelsListed,
     RangeChanged,
     StatsReady,
     ViewChanged,
 )
 from layerscope.tui.screens.inspector_capture import CaptureWork
 from layerscope.tui.screens.inspector_controls import InspectorControls
+from layerscope.tui.screens.inspector_open import InspectorOpening
 from layerscope.tui.widgets.model_picker import ModelPicker
 from layerscope.tui.workers import report_failure
 
@@ -52,22 +50,7 @@ if TYPE_CHECKING:
 WORK_GROUPS = ("discover", "load", "stats", "export")
 
 
-def freeze_long_lived() -> None:
-    """Keep the app's long-lived objects out of the garbage collector's full passes.
-
-    A model of 10,000 tensors is ~100k objects, the app and torch several 100k more; CPython's
-    full collection walks all of them (150-300 ms at that size), and one landing while a key is
-    typed holds the UI thread. Called after each load: what earlier loads froze is let go
-    first, since a model dropped since may be held by a cycle (the first model opened, for
-    one, is referenced from torch's import frames when torch is imported by that load), then
-    one full collection, then everything alive is frozen until the next load.
-    """
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
-
-
-class InspectorScreen(CaptureWork, InspectorControls, Screen):
+class InspectorScreen(InspectorOpening, CaptureWork, InspectorControls, Screen):
     """Model picker, layer tree, tensor selector, histogram, statistics, controls and log."""
 
     BINDINGS = INSPECTOR_KEYS
@@ -117,55 +100,6 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
             yield Vertical(id="main-column")
         yield Footer(compact=self.app.size.width < 140)  # as on_resize sets it: no restyle
 
-    def on_screen_resume(self) -> None:
-        if not self.built:  # a screen pushed before the first frame's follow-up mount came off
-            self.call_after_refresh(self._mount_rest, self.loading_path)
-
-    async def _mount_rest(self, open_path: Path | None) -> None:
-        """Mount everything but the picker (after the first frame), then open ``open_path``.
-
-        Not while another screen is on top (a key pressed during the first frame): the mount
-        would hold up that screen's start; ``on_screen_resume`` mounts it on the way back."""
-        if self.built or self._building or not self.is_current:
-            return
-        self._building = True
-        # Imported here, not at the top: the first frame does not wait for their modules either.
-        from layerscope.tui.widgets.input_source import InputSource
-        from layerscope.tui.widgets.layer_filter import LayerFilter
-        from layerscope.tui.widgets.layer_tree import LayerTree
-        from layerscope.tui.widgets.log_pane import LogPane
-        from layerscope.tui.widgets.tensor_list import TensorList
-        from layerscope.tui.widgets.tensor_view import TensorView
-
-        footer = self.query_one(Footer)
-        mounts = [
-            self.query_one("#sidebar").mount(
-                LayerFilter(id="filter"), LayerTree(id="layers"), TensorList(id="tensors")
-            ),
-            self.query_one("#main-column").mount(
-                InputSource(id="capture"), TensorView(self.bins, id="main")
-            ),
-            self.mount(LogPane(id="log"), before=footer),
-        ]
-        for mount in mounts:
-            await mount
-        self.built = True
-        log = self.query_one(LogPane)
-        for line in getattr(self.app, "backlog", ()):  # logged before the pane existed
-            log.add_line(line.text, line.level)
-        if self._open_when_built is not None:  # the start path, or Enter in the picker meanwhile
-            path, trust = self._open_when_built
-            self._open_when_built = None
-            self.open_model(path, trust=trust)
-            if path == open_path:
-                # Where the model will appear; the keys typed meanwhile land here (set_focus:
-                # now, before they are let through below).
-                self.set_focus(self.tree)
-        self.refresh_bindings()  # the screen's keys work from now on (check_action)
-        release_keys = getattr(self.app, "release_keys", None)
-        if release_keys is not None:  # the keys typed meanwhile, in order, once the widgets'
-            self.call_after_refresh(release_keys)  # own first-refresh work (plot, log) is done
-
     # -- typed lookups -------------------------------------------------------------------------
     @property
     def picker(self) -> ModelPicker:
@@ -203,59 +137,7 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
         if self.built:  # the key state reads widgets mounted after the first frame
             super().sync_keys()
 
-    def on_mount(self) -> None:
-        path = self.start_path
-        opens = path.is_file() or (path.is_dir() and any(path.glob("*.safetensors.index.json")))
-        self.call_after_refresh(self._mount_rest, path if opens else None)
-        if opens:
-            self.list_models(path.parent)
-            self.open_model(path)  # once the tree is mounted
-        elif path.is_dir():
-            self.list_models(path)
-            self.picker.focus()
-        else:
-            msg = f"{path}: no such file or folder. Open one with ctrl+p › model: open path."
-            self.notify(msg, title="Nothing to open", severity="warning", timeout=10)
-            logger.warning(msg)
-            self.picker.show_groups(path, [])
-
-    def open_model(self, path: Path, *, trust: bool | None = None) -> None:
-        self.loading_path = path
-        if not self.built:  # before the first frame's follow-up mount: open once it is done
-            self._open_when_built = (path, trust)
-            return
-        self.tree.loading = True
-        self.sync_keys()
-        self.load_model(path, self.trust if trust is None else trust)
-
     # -- workers (each posts a message; errors reach on_worker_state_changed) -------------------
-    @work(
-        thread=True,
-        exclusive=True,
-        group="discover",
-        exit_on_error=False,
-        description="list models",
-    )
-    def list_models(self, folder: Path) -> None:
-        from layerscope.engine.discover import list_folder
-
-        listing = list_folder(folder)
-        if not get_current_worker().is_cancelled:
-            self.post_message(ModelsListed(folder, listing.groups, listing.skipped))
-
-    @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load model")
-    def load_model(self, path: Path, trust: bool) -> None:
-        logger.info("Loading {}…", path.name)
-        start = time.perf_counter()
-        from layerscope.engine import load_model  # torch/onnx are imported here, off the UI thread
-
-        model = load_model(
-            path, arch=self.arch, arch_kwargs=self.arch_kwargs, trust=trust, device=self.device
-        )
-        freeze_long_lived()
-        if not get_current_worker().is_cancelled:
-            self.post_message(ModelLoaded(model, time.perf_counter() - start))
-
     @work(thread=True, exclusive=True, group="stats", exit_on_error=False, description="statistics")
     def compute_stats(
         self, ref: TensorRef, view: str, bins: int, low: float | None, high: float | None
@@ -276,17 +158,6 @@ class InspectorScreen(CaptureWork, InspectorControls, Screen):
         self.app.call_from_thread(self.notify, f"Saved {target.name}", title="Exported")
 
     # -- results -------------------------------------------------------------------------------
-    @on(ModelsListed)
-    def models_listed(self, message: ModelsListed) -> None:
-        self.picker.show_groups(message.folder, message.groups, message.skipped)
-        shown = self.model.path if self.model is not None else self.loading_path
-        if shown is not None:
-            self.picker.highlight_path(shown)
-
-    @on(ModelOpenRequested)
-    def open_requested(self, message: ModelOpenRequested) -> None:
-        self.open_model(message.path)
-
     @on(ModelLoaded)
     def model_loaded(self, message: ModelLoaded) -> None:
         model = message.model
