@@ -18,3 +18,16 @@ def _unfreeze_gc() -> Iterator[None]:
     collections); one test process runs hundreds of apps, so each test's are let go after it."""
     yield
     gc.unfreeze()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_model_cache() -> Iterator[None]:
+    """Each test opens its models afresh. The engine caches open models by resolved path and
+    hands back the first spelling it was given: a relative one, cached by a test that changed
+    the working folder, names no file in the next test's (a report then lost its model path),
+    and a trusted load must not answer another test's untrusted one."""
+    from layerscope.engine.loaders import clear_cache
+
+    clear_cache()
+    yield
+    clear_cache()

@@ -17,7 +17,7 @@ _BINS = Binding.Group("Bins± ", compact=True)  # the space: compact groups run 
 # Shown in the inspector's footer only from 100 columns on (? lists them at any width).
 WIDE_ONLY_KEYS = {
     "histogram.fewer", "histogram.more", "compare.open", "quant.open", "log.toggle",
-    "app.train", "app.runs",
+    "app.train", "app.runs", "range.focus",  # at 80 columns "q Quit" was cut off the footer
 }  # fmt: skip
 NARROW_FOOTER = 100  # columns
 

@@ -8,15 +8,6 @@ import pytest
 import torch
 from big_models import make_weights, write_sharded
 
-from layerscope.engine.loaders import clear_cache
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_cache()
-    yield
-    clear_cache()
-
 
 @pytest.fixture
 def weights() -> dict[str, torch.Tensor]:

@@ -9,15 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from layerscope.engine.loaders import clear_cache
 from tests.engine.engine_models import Tiny
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_cache()
-    yield
-    clear_cache()
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import pytest
 from hostile_fuzz import Mutation, Seed, argv_for, build_seeds, materialize, plan, verbs_for
 
 from layerscope.engine.cli import main
-from layerscope.engine.loaders import clear_cache
 
 CASES = [pytest.param(m, verb, id=f"{m.id}-{verb}") for m in plan() for verb in verbs_for(m.fmt)]
 
@@ -38,13 +37,6 @@ def damaged(tmp_path_factory: pytest.TempPathFactory, seeds: dict[str, Seed]):
         return made[m]
 
     return get
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_cache()
-    yield
-    clear_cache()
 
 
 def test_every_seed_opens_cleanly(seeds: dict[str, Seed], tmp_path: Path, capsys) -> None:

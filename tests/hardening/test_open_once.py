@@ -14,14 +14,7 @@ import torch
 from hostile_torchzip import repack, saved, state_dict, tensor_ops, with_pickle
 
 from layerscope.engine.errors import ModelFileError
-from layerscope.engine.loaders import clear_cache, load_model, torch_loader, torch_meta, zip_check
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_cache()
-    yield
-    clear_cache()
+from layerscope.engine.loaders import load_model, torch_loader, torch_meta, zip_check
 
 
 @pytest.fixture

@@ -12,15 +12,10 @@ from hostile_fs import make_safetensors, write_index
 
 from layerscope.engine.cli import main
 from layerscope.engine.errors import ModelFileError, UnsafePathError
-from layerscope.engine.loaders import clear_cache, load_model
+from layerscope.engine.loaders import load_model
 from layerscope.engine.paths import require_regular_file, resolve_inside
 
 SECRET = b"SECRETXY" * 4  # a foreign file's first bytes; must never show up in a message
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    clear_cache()
 
 
 def foreign_file(tmp_path: Path) -> Path:

@@ -15,14 +15,9 @@ from hostile_torchscript import write_hostile
 
 from layerscope.engine.cli import main
 from layerscope.engine.errors import UntrustedPickleError
-from layerscope.engine.loaders import clear_cache, load_model
+from layerscope.engine.loaders import load_model
 
 KINDS = ("setstate", "forward")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    clear_cache()  # a trusted load cached by one test must not answer another's untrusted one
 
 
 @pytest.fixture(params=KINDS)
