@@ -317,8 +317,11 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", default=bool(os.environ.get("LAYERSCOPE_BENCH_KEEP")),
                     help="keep the written files for another run (or LAYERSCOPE_BENCH_KEEP=1)")  # fmt: skip
     ap.add_argument("--skip-app", action="store_true")
-    ap.add_argument("--app-only", action="store_true",
-                    help="only section 3's 10,000-tensor row (writes no big checkpoint)")
+    ap.add_argument(
+        "--app-only",
+        action="store_true",
+        help="only section 3's 10,000-tensor row (writes no big checkpoint)",
+    )
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
