@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,7 @@ class LayerHealthCallback(Callback):
         self._prefix = ""
         self._ws = fs.Workspace()
         self._gws = fs.Workspace()
+        self._warm: threading.Thread | None = None  # loads the kernels before the first sample
         self._reset_sample()
 
     # -- sampling state ----------------------------------------------------------------------
@@ -148,6 +150,14 @@ class LayerHealthCallback(Callback):
             self.run_dir = Path(trainer.default_root_dir)
         if trainer.is_global_zero and self.writer is None:
             self.writer = EventWriter(self.run_dir)
+        if trainer.is_global_zero and self.cfg.enabled and self._warm is None:
+            # The first statistics load numba and its cached kernels (~0.6 s CPU): do it while
+            # Lightning starts up rather than inside the first sampled step of epoch 1.
+            self._warm = threading.Thread(
+                target=_warm_kernels, args=(self.cfg.bins,), name="layerscope-health-warm",
+                daemon=True,
+            )  # fmt: skip
+            self._warm.start()
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -192,6 +202,8 @@ class LayerHealthCallback(Callback):
         self._sampling = trainer.global_step
         if not trainer.is_global_zero or self._broken:
             return  # rank zero samples; the others only keep the same schedule
+        if self._warm is not None:
+            self._warm.join()  # not racing the warm-up for the kernels' first load
         for name, mod in self._modules.items():
             self._handles.append(mod.register_forward_hook(self._forward_hook(name)))
 
@@ -490,6 +502,16 @@ class LayerHealthCallback(Callback):
     ) -> None:
         self._remove_hooks()
         self._reset_sample()
+
+
+def _warm_kernels(bins: int) -> None:
+    """Load the statistics kernels (numba, its on-disk cache) with a tiny tensor's statistics."""
+    try:
+        x = torch.linspace(-1.0, 1.0, 64)
+        fs.stats(x, bins, fs.Workspace())
+        fs.moments(x, fs.Workspace())
+    except Exception:  # noqa: BLE001 - the first real sample reports any failure itself
+        pass
 
 
 def _common_prefix(names: list[str]) -> str:
