@@ -49,3 +49,44 @@ def test_flush_lifts_the_worker_while_waiting_and_lowers_it_again(monkeypatch) -
         assert os.sched_getscheduler(worker.pid) == os.SCHED_IDLE
     finally:
         _stop(worker)
+
+
+def test_where_the_lift_is_refused_flush_draws_the_queue_itself(monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    """Without privilege or RLIMIT_NICE the worker stays idle-scheduled, and a machine others keep
+    busy may give it no CPU: the figures queued behind the one it is drawing are drawn by flush's
+    caller instead of waiting (120 s, then missing)."""
+    import threading
+
+    monkeypatch.setattr(_render, "_set_policy", lambda pid, name: False)
+    starved, drawn_by = threading.Event(), {}
+
+    def offload(self, path, build) -> bool:  # noqa: ANN001 - the worker: stuck on its first job
+        starved.wait(30)
+        _render.save_figure(build(), path)
+        return True
+
+    def save(fig, path) -> None:  # noqa: ANN001
+        drawn_by[path.name] = threading.current_thread().name
+        path.write_text("png")
+        if path.name == "c.png":
+            starved.set()  # the queue is drawn: the worker may come back now
+
+    monkeypatch.setattr(Renderer, "_offload", offload)
+    monkeypatch.setattr(_render, "save_figure", save)
+    r = Renderer()
+
+    class Running:  # a worker process that is alive
+        pid = os.getpid()
+
+        def poll(self) -> None:
+            return None
+
+    r._worker = Running()
+    for name in ("a.png", "b.png", "c.png"):
+        r.submit(tmp_path / name, lambda: "figure")
+    while not r._busy:  # the worker took a.png
+        threading.Event().wait(0.01)
+    assert r.flush(timeout=60)
+    caller = threading.current_thread().name
+    # Before the fix the worker drew all three, b and c only once a.png came back (30 s).
+    assert drawn_by == {"a.png": "layerscope-render", "b.png": caller, "c.png": caller}

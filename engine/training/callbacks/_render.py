@@ -67,11 +67,24 @@ class Renderer:
         # (leaving SCHED_IDLE needs privilege or RLIMIT_NICE), so a busy machine cannot starve it.
         lifted = pid is not None and _set_policy(pid, "SCHED_OTHER")
         try:
+            if pid is not None and not lifted:
+                # Still idle-scheduled, the worker may get no CPU at all on a machine others
+                # keep busy: what is queued is drawn here, at this process's priority.
+                self._draw_queued_here()
             with self._cv:
                 return self._cv.wait_for(lambda: not self._pending and not self._busy, timeout)
         finally:
             if lifted:
                 _set_policy(pid, "SCHED_IDLE")
+
+    def _draw_queued_here(self) -> None:
+        while True:
+            with self._cv:
+                if not self._pending:
+                    return
+                path = next(iter(self._pending))
+                build = self._pending.pop(path)
+            _draw(path, build)
 
     def _run(self) -> None:
         while True:
@@ -82,7 +95,7 @@ class Renderer:
                 self._busy = True
             try:
                 if not self._offload(path, build):
-                    save_figure(build(), path)
+                    _draw(path, build)
             except Exception:  # a broken plot must not take the run down; it is logged
                 logger.exception("could not render {}", path)
             finally:
@@ -118,6 +131,14 @@ class Renderer:
         if answer != "ok":
             raise RuntimeError(answer.removeprefix("err "))
         return True
+
+
+def _draw(path: Path, build: Callable[[], Any]) -> None:
+    """Draw in this process; a broken plot is logged, never raised into the run."""
+    try:
+        save_figure(build(), path)
+    except Exception:  # noqa: BLE001
+        logger.exception("could not render {}", path)
 
 
 def _picklable(build: Callable[[], Any]) -> bool:
