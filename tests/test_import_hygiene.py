@@ -3,14 +3,9 @@ headless engine loads no UI library. Each import runs in a fresh interpreter."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]  # run in this checkout, whatever the venv points at
+from tests.fresh_interpreter import modules_after
 
 HEAVY = ("torch", "onnx", "onnxruntime", "pytorch_lightning", "lightning")
 UI = ("textual", "textual_plotext", "layerscope.tui")
@@ -18,11 +13,7 @@ UI = ("textual", "textual_plotext", "layerscope.tui")
 
 def loaded_after(statement: str) -> set[str]:
     """Top-level packages in ``sys.modules`` after running ``statement`` in a new interpreter."""
-    code = f"{statement}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {m.split(".")[0] for m in modules_after(statement)}
 
 
 @pytest.mark.parametrize(

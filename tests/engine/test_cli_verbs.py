@@ -4,16 +4,12 @@ imports no verb module (quant-compare's loads numpy before the first frame)."""
 from __future__ import annotations
 
 import gc
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from layerscope.engine.cli import VERB_NAMES, build_parser
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fresh_interpreter import modules_after
 
 
 def test_verb_names_match_the_parser() -> None:
@@ -23,18 +19,12 @@ def test_verb_names_match_the_parser() -> None:
 
 def test_opening_the_app_imports_no_verb_module() -> None:
     # run_app stubbed out: only what main() imports on its way to the app is measured.
-    code = (
-        "import json, sys\n"
+    loaded = modules_after(
         "import layerscope.tui.app as a\n"
         "a.run_app = lambda *args, **kw: 0\n"
         "from layerscope.engine.cli import main\n"
         "assert main(['models']) == 0\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
     verbs = sorted(m for m in loaded if m.startswith("layerscope.engine.cli."))
     assert verbs == [], verbs
     assert "numpy" not in loaded

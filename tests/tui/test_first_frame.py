@@ -4,7 +4,6 @@ right after the first frame, and keys typed before that wait for it, in order.""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,6 +17,7 @@ from layerscope.tui.widgets.layer_tree import LayerTree
 from layerscope.tui.widgets.log_pane import LogPane
 from layerscope.tui.widgets.model_picker import ModelPicker
 from layerscope.tui.widgets.tensor_view import TensorView
+from tests.fresh_interpreter import modules_after
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = (120, 40)
@@ -37,16 +37,7 @@ DEFERRED = (
 
 
 def test_creating_the_app_imports_only_what_the_first_frame_draws() -> None:
-    code = (
-        "import json, sys\n"
-        "from layerscope.tui.app import LayerscopeApp\n"
-        "LayerscopeApp('models')\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    loaded = modules_after("from layerscope.tui.app import LayerscopeApp\nLayerscopeApp('models')")
     assert "layerscope.tui.widgets.model_picker" in loaded  # the check sees the app's modules
     early = sorted(m for m in DEFERRED if m in loaded)
     assert not early, f"imported before the first frame: {early}"
