@@ -141,10 +141,13 @@ def build_callbacks(
         callbacks.append(DatasetStatisticsCallback(run_dir))
     if cfg.logging.grad_norm_every:
         callbacks.append(GradNormCallback(run_dir, cfg.logging.grad_norm_every))
+    every_epoch = cfg.logging.every_epoch_figures
     if cfg.logging.artifacts and classification:
         callbacks += [
-            ConfusionMatrixCallback(run_dir),
-            SampleVisualizationCallback(run_dir, num_samples=cfg.logging.num_samples),
+            ConfusionMatrixCallback(run_dir, every_epoch=every_epoch),
+            SampleVisualizationCallback(
+                run_dir, num_samples=cfg.logging.num_samples, every_epoch=every_epoch
+            ),
             SamplerDistributionCallback(run_dir),
         ]
     elif cfg.logging.artifacts:
@@ -154,7 +157,9 @@ def build_callbacks(
             cfg.task.kind,
         )
         callbacks.append(
-            RegressionSamplesCallback(run_dir, num_samples=min(cfg.logging.num_samples, 8))
+            RegressionSamplesCallback(
+                run_dir, num_samples=min(cfg.logging.num_samples, 8), every_epoch=every_epoch
+            )
         )
     callbacks.append(
         TrainingHistoryCallback(run_dir, monitor=monitor, mode=mode, plots=cfg.logging.artifacts)

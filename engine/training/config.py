@@ -166,6 +166,9 @@ class LoggingConfig:
     progress_every: int = 10  # steps between progress events
     artifacts: bool = True  # confusion matrix, curves, sample grids, sampler tables
     num_samples: int = 16  # images in the per-epoch sample grid
+    # Keep every epoch's confusion-matrix and sample PNGs. Off: when drawing falls behind the
+    # epochs, a queued older epoch's figure is replaced by the newer one (the JSON stays).
+    every_epoch_figures: bool = False
 
 
 @dataclass

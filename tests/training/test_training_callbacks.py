@@ -125,8 +125,11 @@ def test_sampler_distribution(fitted) -> None:
 
 def test_sample_grid(fitted) -> None:
     out, _, _ = fitted
-    for epoch in (0, 1):
-        assert_png(out / f"epoch_{epoch:03d}" / "samples.png")
+    # The last epoch's grid always exists; an earlier one only when the drawing kept up (a
+    # figure still queued is replaced by the next epoch's: docs/run-format.md).
+    assert_png(out / "epoch_001" / "samples.png")
+    if (out / "epoch_000" / "samples.png").exists():
+        assert_png(out / "epoch_000" / "samples.png")
 
 
 def test_onnx_export_matches_torch(fitted) -> None:

@@ -3,8 +3,8 @@
 Drawing a PNG with matplotlib costs tenths of a second; done inline at every epoch end it adds
 up to more than the overhead budget, and even on a thread it holds the GIL the training loop
 needs. One daemon thread takes submitted figures while training continues (a newer figure for
-the same path replaces a stale queued one) and hands each to a worker process
-(``layerscope.engine.training.render_worker``) when the figure is a ``functools.partial`` of a
+the same *slot* replaces a stale queued one: see :meth:`Renderer.submit`) and hands each to a
+worker process (``layerscope.engine.training.render_worker``) when the figure is a ``functools.partial`` of a
 module-level function with picklable arguments (``layerscope.engine.training.figures``), as the callbacks
 submit them; anything else (a lambda), or every figure
 once the worker cannot be started, is drawn on the thread. Callbacks call :func:`flush` at the
@@ -20,7 +20,7 @@ import pickle
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +33,43 @@ from layerscope.engine.training.io import save_figure
 
 
 class Renderer:
-    """A single background worker that builds and saves figures, latest-wins per path."""
+    """A single background worker that builds and saves figures, latest-wins per slot."""
 
     def __init__(self) -> None:
         self._cv = threading.Condition()
-        self._pending: dict[Path, Callable[[], Any]] = {}
+        self._pending: dict[Hashable, tuple[Path, Callable[[], Any]]] = {}  # slot: (path, build)
         self._busy = False
         self._thread: threading.Thread | None = None
         self._worker: subprocess.Popen | None = None
         self._worker_failed = False
         self.offloaded = 0  # figures drawn by the worker process (tests, benchmarks)
+        self.skipped = 0  # queued figures of another path replaced by a newer one of their slot
 
-    def submit(self, path: Path, build: Callable[[], Any], background: bool = True) -> None:
-        """Render ``build()`` (a Figure) to ``path``; inline when ``background`` is false."""
+    def submit(
+        self,
+        path: Path,
+        build: Callable[[], Any],
+        background: bool = True,
+        slot: Hashable | None = None,
+    ) -> None:
+        """Render ``build()`` (a Figure) to ``path``; inline when ``background`` is false.
+
+        A figure still queued for the same ``slot`` (default: ``path``) is dropped for this
+        one; one being drawn is not. The per-epoch figures pass a slot per run and kind, so a
+        worker that falls behind the epochs (starved while training holds every core) draws
+        the newest epoch's figure instead of a backlog that :meth:`flush` would draw at the
+        end; a worker that keeps up still draws every epoch's.
+        """
         if not background:
             save_figure(build(), path)
             return
+        key = path if slot is None else slot
         with self._cv:
-            self._pending.pop(path, None)  # re-insert: keeps submission order, drops the stale one
-            self._pending[path] = build
+            stale = self._pending.pop(key, None)  # re-insert: keeps submission order
+            if stale is not None and stale[0] != path:
+                self.skipped += 1
+                logger.debug("{} not drawn: {} replaced it in the queue", stale[0], path)
+            self._pending[key] = (path, build)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="layerscope-render", daemon=True
@@ -82,16 +100,14 @@ class Renderer:
             with self._cv:
                 if not self._pending:
                     return
-                path = next(iter(self._pending))
-                build = self._pending.pop(path)
+                path, build = self._pending.pop(next(iter(self._pending)))
             _draw(path, build)
 
     def _run(self) -> None:
         while True:
             with self._cv:
                 self._cv.wait_for(lambda: bool(self._pending))
-                path = next(iter(self._pending))
-                build = self._pending.pop(path)
+                path, build = self._pending.pop(next(iter(self._pending)))
                 self._busy = True
             try:
                 if not self._offload(path, build):
@@ -178,6 +194,12 @@ def _set_policy(pid: int, name: str) -> bool:
     except OSError:  # gone, or not permitted (leaving SCHED_IDLE without privilege)
         return False
     return True
+
+
+def kind_slot(out_dir: Path, name: str, every_epoch: bool) -> Hashable | None:
+    """The queue slot of a per-epoch figure: one per run folder and file name (latest epoch
+    wins), or ``None`` (the path: every epoch's figure is kept) when ``every_epoch``."""
+    return None if every_epoch else ("per-epoch", str(out_dir), name)
 
 
 renderer = Renderer()

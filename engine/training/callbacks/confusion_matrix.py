@@ -9,7 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 from typing_extensions import override
 
-from layerscope.engine.training.callbacks._render import FigureCallback, renderer
+from layerscope.engine.training.callbacks._render import FigureCallback, kind_slot, renderer
 from layerscope.engine.training.callbacks._util import (
     class_names_of,
     classification_only,
@@ -29,6 +29,8 @@ class ConfusionMatrixCallback(FigureCallback):
         num_classes: classes; defaults to the module's ``num_classes``.
         class_names: axis labels; default from the datamodule, else indices.
         background: draw the PNG on a background thread (flushed at the end of fit).
+        every_epoch: keep every epoch's PNG; by default a figure still queued when the next
+            epoch's arrives is replaced by it (the last epoch's is always drawn).
     """
 
     def __init__(
@@ -37,8 +39,10 @@ class ConfusionMatrixCallback(FigureCallback):
         num_classes: int | None = None,
         class_names: list[str] | None = None,
         background: bool = True,
+        every_epoch: bool = False,
     ) -> None:
         self.background = background
+        self.every_epoch = every_epoch
         self.out_dir = Path(out_dir)
         self.num_classes = num_classes
         self.class_names = class_names
@@ -95,4 +99,5 @@ class ConfusionMatrixCallback(FigureCallback):
             folder / CONFUSION_PNG,
             functools.partial(_heatmap, counts, names, epoch),
             self.background,
+            kind_slot(self.out_dir, CONFUSION_PNG, self.every_epoch),
         )

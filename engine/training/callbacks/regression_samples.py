@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 from typing_extensions import override
 
-from layerscope.engine.training.callbacks._render import FigureCallback, renderer
+from layerscope.engine.training.callbacks._render import FigureCallback, kind_slot, renderer
 from layerscope.engine.training.callbacks._util import epoch_dir, task_of
 from layerscope.engine.training.figures import _panels, _scatter
 from layerscope.engine.training.paths import SAMPLES_PNG
@@ -32,14 +32,23 @@ class RegressionSamplesCallback(FigureCallback):
         out_dir: the run folder.
         num_samples: rows of panels (image targets); the scatter uses the whole first batch.
         background: draw off the training loop (flushed at the end of fit).
+        every_epoch: keep every epoch's PNG; by default a figure still queued when the next
+            epoch's arrives is replaced by it (the last epoch's is always drawn).
     """
 
-    def __init__(self, out_dir: str | Path, num_samples: int = 4, background: bool = True) -> None:
+    def __init__(
+        self,
+        out_dir: str | Path,
+        num_samples: int = 4,
+        background: bool = True,
+        every_epoch: bool = False,
+    ) -> None:
         if num_samples < 1:
             raise ValueError(f"num_samples must be at least 1, got {num_samples}")
         self.out_dir = Path(out_dir)
         self.num_samples = num_samples
         self.background = background
+        self.every_epoch = every_epoch
         self._batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     @override
@@ -82,4 +91,5 @@ class RegressionSamplesCallback(FigureCallback):
             ys, ps = y.float().reshape(-1).numpy(), p.float().reshape(-1).numpy()
             n = min(len(ys), len(ps))
             build = functools.partial(_scatter, ys[:n], ps[:n], epoch)
-        renderer.submit(path / SAMPLES_PNG, build, self.background)
+        slot = kind_slot(self.out_dir, SAMPLES_PNG, self.every_epoch)
+        renderer.submit(path / SAMPLES_PNG, build, self.background, slot)

@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 import torch
 from typing_extensions import override
 
-from layerscope.engine.training.callbacks._render import FigureCallback, renderer
+from layerscope.engine.training.callbacks._render import FigureCallback, kind_slot, renderer
 from layerscope.engine.training.callbacks._util import (
     class_names_of,
     classification_only,
@@ -32,6 +32,8 @@ class SampleVisualizationCallback(FigureCallback):
         class_names: label names; default from the datamodule.
         mean, std: to undo normalisation for display; default from the datamodule, else none.
         background: draw the PNG on a background thread (flushed at the end of fit).
+        every_epoch: keep every epoch's PNG; by default a figure still queued when the next
+            epoch's arrives is replaced by it (the last epoch's is always drawn).
     """
 
     def __init__(
@@ -42,8 +44,10 @@ class SampleVisualizationCallback(FigureCallback):
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         background: bool = True,
+        every_epoch: bool = False,
     ) -> None:
         self.background = background
+        self.every_epoch = every_epoch
         if num_samples < 1:
             raise ValueError(f"num_samples must be at least 1, got {num_samples}")
         self.out_dir = Path(out_dir)
@@ -92,4 +96,5 @@ class SampleVisualizationCallback(FigureCallback):
             epoch_dir(self.out_dir, epoch) / SAMPLES_PNG,
             functools.partial(_grid, images, labels, preds, names, epoch),
             self.background,
+            kind_slot(self.out_dir, SAMPLES_PNG, self.every_epoch),
         )
