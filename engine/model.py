@@ -69,7 +69,7 @@ QRANGES: dict[str, tuple[int, int]] = {
 }
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True, weakref_slot=True)  # slots: thousands are made per open
 class TensorRef:
     """A lazy tensor: metadata now, values on demand.
 
@@ -111,7 +111,7 @@ class TensorRef:
         return self.loader()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Layer:
     """One node of the layer tree.
 
@@ -166,11 +166,11 @@ class Model:
 
     @property
     def runnable(self) -> bool:
-        return self.module is not None or self.onnx is not None or self.module_factory is not None
+        return self.module is not None or self.onnx is not None or bool(self.module_factory)
 
     def ensure_module(self) -> Any:
         """``module``, built by ``module_factory`` the first time it is needed."""
-        if self.module is None and self.module_factory is not None:
+        if self.module is None and self.module_factory:
             self.module = self.module_factory()
         return self.module
 
@@ -288,6 +288,24 @@ class TreeBuilder:
         ref.role = role
         tensors[role] = ref
         return ref
+
+    def add_tensors(self, refs: Iterable[TensorRef]) -> None:
+        """``add_tensor`` for each of ``refs`` (each under the prefix of its dotted name).
+
+        The open path of big checkpoints: thousands of refs, so the loop keeps its lookups local.
+        """
+        layers = self.layers
+        add_layer = self.add_layer
+        for ref in refs:
+            layer, _, role = ref.name.rpartition(".")
+            ref.layer = layer
+            target = layers.get(layer) or add_layer(layer)
+            tensors = target.tensors
+            role = ref.role or role or ref.name
+            while role in tensors:  # two tensors with one role: keep both, visibly
+                role += "'"
+            ref.role = role
+            tensors[role] = ref
 
     def build(self, path: Path, fmt: str, **kwargs: Any) -> Model:
         return Model(path=path, format=fmt, layers=self.layers, **kwargs)

@@ -254,7 +254,7 @@ def _resolve(model: Any) -> tuple[Path | None, str, Any, Any]:
     import torch
 
     if isinstance(model, Model):
-        if model.module is None and model.module_factory is not None:
+        if model.module is None and model.module_factory:
             model.ensure_module()  # a Hugging Face folder: built on first capture
         if model.module is not None:
             return model.path, model.format, model.module, None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from layerscope.engine.errors import ModelFileError
+from layerscope.engine.loaders.folder_scan import FolderScan
 from layerscope.engine.loaders.sniff import sniff, sniff_open
 from layerscope.engine.model import Model
 
@@ -43,15 +44,10 @@ def _loader_for(fmt: str) -> Callable[..., Model]:
     return getattr(importlib.import_module(f"layerscope.engine.loaders.{module}"), func)
 
 
-def _fingerprint(path: Path) -> tuple[int, int]:
-    if path.is_dir():
-        size = mtime = 0
-        with os.scandir(path) as entries:  # one stat per file (links followed, as is_file does)
-            for entry in entries:
-                if entry.is_file():
-                    st = entry.stat()
-                    size, mtime = size + st.st_size, max(mtime, st.st_mtime_ns)
-        return size, mtime
+def _fingerprint(path: Path, scan: FolderScan | None) -> tuple[int, int]:
+    """Size and modification time: the cache key's part that changes when the file does."""
+    if scan is not None or path.is_dir():
+        return (scan or FolderScan(path)).fingerprint()
     st = path.stat()
     return st.st_size, st.st_mtime_ns
 
@@ -78,10 +74,12 @@ def load_model(
         LayerscopeError: a one-line reason (missing, corrupt, unknown, untrusted, mismatched).
     """
     path = Path(path).expanduser()
-    fmt, archive = sniff_open(path)
+    # A folder is listed once: sniffing, the cache key and the loader all ask it questions.
+    scan = FolderScan(path) if os.path.isdir(path) else None
+    fmt, archive = sniff_open(path, scan)
     try:
         with _gc_paused():
-            model = _load(path, fmt, archive, arch, arch_kwargs, trust, device)
+            model = _load(path, fmt, archive, scan, arch, arch_kwargs, trust, device)
     finally:
         if archive is not None:
             archive.close()
@@ -121,6 +119,7 @@ def _load(
     path: Path,
     fmt: str,
     archive: zipfile.ZipFile | None,
+    scan: FolderScan | None,
     arch: str | None,
     arch_kwargs: Mapping[str, Any] | None,
     trust: bool,
@@ -130,7 +129,7 @@ def _load(
         resolved = path.resolve()
         key = (
             str(resolved),
-            *_fingerprint(resolved),
+            *_fingerprint(resolved, scan),
             arch,
             repr(sorted((arch_kwargs or {}).items())),
             trust,
@@ -143,7 +142,11 @@ def _load(
             _cache.move_to_end(key)
             return _cache[key]
     # A PyTorch zip's loader reuses the archive sniffing opened (one central-directory parse).
-    extra = {"archive": archive} if fmt == "torch-zip" and archive is not None else {}
+    extra: dict[str, Any] = {}
+    if fmt == "torch-zip" and archive is not None:
+        extra["archive"] = archive
+    elif fmt == "safetensors-sharded" and scan is not None:
+        extra["scan"] = scan
     model = _loader_for(fmt)(
         path, arch=arch, arch_kwargs=arch_kwargs, trust=trust, device=device, **extra
     )

@@ -7,6 +7,7 @@ code, safetensors only (no pickles).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +19,35 @@ from layerscope.engine.errors import ArchitectureError, first_line
 def module_factory(
     folder: Path, config: dict[str, Any], device: str = "cpu"
 ) -> Callable[[], Any] | None:
-    """A builder of the folder's module, or ``None`` when it has no model config or
-    ``transformers`` is not installed (the folder then opens as weights only)."""
-    if not config.get("model_type") or importlib.util.find_spec("transformers") is None:
+    """A builder of the folder's module, or ``None`` when it has no model config. The builder
+    is false when ``transformers`` is not installed (the folder then opens as weights only)."""
+    if not config.get("model_type"):
         return None
-    return lambda: build_module(folder, device)
+    return _Factory(folder, device)
+
+
+class _Factory:
+    """``build_module(folder, device)``; false where ``transformers`` cannot be imported.
+
+    Whether it can is asked when somebody wants to know (``Model.runnable``), not on open:
+    the search through ``sys.path`` costs about as much as opening a sharded folder's index.
+    """
+
+    __slots__ = ("folder", "device")
+
+    def __init__(self, folder: Path, device: str) -> None:
+        self.folder, self.device = folder, device
+
+    def __bool__(self) -> bool:
+        return _transformers_installed()
+
+    def __call__(self) -> Any:
+        return build_module(self.folder, self.device)
+
+
+@functools.cache
+def _transformers_installed() -> bool:
+    return importlib.util.find_spec("transformers") is not None
 
 
 def build_module(folder: Path, device: str = "cpu") -> Any:

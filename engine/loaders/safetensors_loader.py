@@ -10,16 +10,18 @@ import json
 import os
 import re
 import struct
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from layerscope.engine.errors import ModelFileError
 from layerscope.engine.io import load_json
 from layerscope.engine.loaders.common import for_stats, guess_kinds
+from layerscope.engine.loaders.folder_scan import FolderScan
 from layerscope.engine.loaders.hf_module import module_factory  # light: no transformers import
 from layerscope.engine.loaders.sniff import read_index
 from layerscope.engine.model import Model, TensorRef, TreeBuilder
-from layerscope.engine.paths import quote, require_regular_file, resolve_inside
+from layerscope.engine.paths import quote, resolve_inside
 
 # safetensors dtype codes → torch dtype names, with bytes per element.
 DTYPES: dict[str, tuple[str, float]] = {
@@ -37,56 +39,78 @@ _BITS.update({"F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "F8_E8M0": 8, "C64": 64})
 _MAX_HEADER = 100 * 1024 * 1024  # the format's own limit
 
 
-def read_header(path: Path) -> dict[str, Any]:
+def read_header(path: Path, size: int | None = None) -> dict[str, Any]:
     """The parsed JSON header of one safetensors file, checked as fully as ``safe_open`` does.
 
     A header that passed here but that ``safe_open`` rejected would only fail when a tensor is
     read, deep in statistics code; so every entry is checked now: known dtype, a shape of
     non-negative integers, a byte range whose size matches the shape, ranges in order without
-    gaps or overlaps, and the data section covered exactly.
+    gaps or overlaps, and the data section covered exactly. ``size``: the file's size, when the
+    caller has already ``stat``-ed it.
     """
+    header, data_size = _read_raw_header(path, size)
+    _check_entries(path, header, data_size)
+    return header
+
+
+_FIRST_READ = 64 * 1024  # one read holds the length and the header of most files
+
+
+def _read_raw_header(path: Path, size: int | None) -> tuple[dict[str, Any], int]:
+    """The header's JSON object, unchecked, and the size of the data section after it."""
     try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            raw_len = fh.read(8)
-            if len(raw_len) < 8:
+        if size is None:
+            size = path.stat().st_size
+        with open(path, "rb", buffering=0) as fh:
+            head = fh.read(min(size, _FIRST_READ))
+            if len(head) < 8:
                 raise ModelFileError(f"{path}: truncated safetensors file ({size} bytes)")
-            (n,) = struct.unpack("<Q", raw_len)
+            (n,) = struct.unpack_from("<Q", head)
             if n > _MAX_HEADER:  # refused before reading: the format's own cap
                 raise ModelFileError(
                     f"{path}: corrupt safetensors header (length {n} exceeds the 100 MB limit)"
                 )
             if n > size - 8:
                 raise ModelFileError(f"{path}: corrupt safetensors header (length {n} > file)")
-            raw = fh.read(n)
+            raw = head[8 : 8 + n]
+            if len(raw) < n:
+                raw += fh.read(n - len(raw))
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot read ({exc.strerror})") from None
     header = load_json(raw, f"{path}: safetensors header", _MAX_HEADER)
     if not isinstance(header, dict):
         raise ModelFileError(f"{path}: corrupt safetensors header (not a JSON object)")
-    _check_entries(path, header, size - 8 - n)
-    return header
+    return header, size - 8 - n
 
 
 def _check_entries(path: Path, header: dict[str, Any], data_size: int) -> None:
-    """Raise ``ModelFileError`` for the first entry ``safe_open`` would refuse.
+    """Raise ``ModelFileError`` for the first entry ``safe_open`` would refuse."""
+    _checked_refs(path, header, data_size)
 
-    Runs once per tensor of every shard on open: plain loops, each value looked at once.
+
+def _checked_refs(path: Path, header: dict[str, Any], data_size: int) -> dict[str, TensorRef]:
+    """A lazy ref per tensor of ``header``, each entry checked as ``safe_open`` checks it.
+
+    Runs once per tensor of every shard on open: one loop that checks an entry and makes its
+    ref, each value looked at once. Raises ``ModelFileError`` for the first bad entry.
     """
+    source = str(path)
+    refs: dict[str, TensorRef] = {}
     spans: list[tuple[int, int, str]] = []
+    bits_of, names = _BITS, _DTYPE_NAMES
     for name, info in header.items():
         if name == "__metadata__":
             if not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values()):
                 raise ModelFileError(f"{path}: corrupt safetensors __metadata__ (not text values)")
             continue
-        if not isinstance(info, dict):
+        if type(info) is not dict:
             raise ModelFileError(f"{path}: corrupt safetensors entry for {name!r}")
         code, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-        bits = _BITS.get(code) if isinstance(code, str) else None
+        bits = bits_of.get(code) if type(code) is str else None
         if bits is None:
             raise ModelFileError(f"{path}: tensor {name!r} has an unknown dtype")
         numel = 1
-        shape_ok = isinstance(shape, list)
+        shape_ok = type(shape) is list
         if shape_ok:
             for d in shape:
                 if type(d) is not int or d < 0:  # not bool, float or NaN
@@ -97,7 +121,7 @@ def _check_entries(path: Path, header: dict[str, Any], data_size: int) -> None:
             raise ModelFileError(
                 f"{path}: tensor {name!r} has an invalid shape (not a list of non-negative integers)"
             )
-        if not (isinstance(offsets, list) and len(offsets) == 2):
+        if type(offsets) is not list or len(offsets) != 2:
             raise ModelFileError(f"{path}: tensor {name!r} has invalid data offsets")
         start, end = offsets
         if type(start) is not int or type(end) is not int or not 0 <= start <= end:
@@ -112,6 +136,9 @@ def _check_entries(path: Path, header: dict[str, Any], data_size: int) -> None:
                 f"{numel * bits / 8:g} bytes but its data offsets span {end - start}"
             )
         spans.append((start, end, name))
+        refs[name] = TensorRef(name, tuple(shape), names.get(code) or code.lower(),
+                               partial(_read_tensor, source, name), "", "", None, source,
+                               end - start)  # fmt: skip
     spans.sort()
     pos = 0
     for start, end, name in spans:
@@ -123,29 +150,21 @@ def _check_entries(path: Path, header: dict[str, Any], data_size: int) -> None:
         raise ModelFileError(
             f"{path}: corrupt safetensors file: tensors cover {pos} of its {data_size} data bytes"
         )
+    return refs
 
 
-def _ref(source: str, name: str, info: dict[str, Any]) -> TensorRef:
-    """A lazy ref to tensor ``name`` of the safetensors file ``source`` (called once per tensor)."""
-    code = info.get("dtype", "?")
-    dtype = _DTYPE_NAMES.get(code) or code.lower()
-    start, end = info["data_offsets"]
+def _read_tensor(source: str, name: str) -> Any:
+    """Tensor ``name`` of the safetensors file ``source``, memory-mapped: pages are read as the
+    statistics touch them and go with the tensor."""
+    from safetensors import SafetensorError, safe_open
 
-    def load() -> Any:
-        from safetensors import SafetensorError, safe_open
-
-        # Memory-mapped: pages are read as the statistics touch them and go with the tensor.
-        try:
-            with safe_open(source, framework="pt") as fh:
-                t = fh.get_tensor(name)
-        except (SafetensorError, TypeError) as exc:  # TypeError: dtypes torch has no type for
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            raise ModelFileError(f"{source}: cannot read tensor {name!r} ({reason})") from None
-        return for_stats(t, f"{source}: tensor {name!r}")
-
-    shape = tuple(info.get("shape", ()))  # integers: read_header checked every entry
-    return TensorRef(name=name, shape=shape, dtype=dtype, loader=load, source=source,
-                     nbytes=int(end) - int(start))  # fmt: skip
+    try:
+        with safe_open(source, framework="pt") as fh:
+            t = fh.get_tensor(name)
+    except (SafetensorError, TypeError) as exc:  # TypeError: dtypes torch has no type for
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ModelFileError(f"{source}: cannot read tensor {name!r} ({reason})") from None
+    return for_stats(t, f"{source}: tensor {name!r}")
 
 
 _DIGITS = re.compile(r"(\d+)")
@@ -179,12 +198,10 @@ def file_order(
 
 
 def load_safetensors(path: Path, **_: Any) -> Model:
-    header = read_header(path)
+    header, data_size = _read_raw_header(path, None)
+    refs = _checked_refs(path, header, data_size)
     builder = TreeBuilder()
-    source = str(path)
-    names = [n for n in header if n != "__metadata__"]
-    for name in file_order(names, header.get("__metadata__")):
-        builder.add_tensor(_ref(source, name, header[name]))
+    builder.add_tensors(refs[name] for name in file_order(list(refs), header.get("__metadata__")))
     guess_kinds(builder)
     meta: dict[str, Any] = {}
     if isinstance(header.get("__metadata__"), dict):
@@ -192,64 +209,73 @@ def load_safetensors(path: Path, **_: Any) -> Model:
     return builder.build(path, "safetensors", metadata=meta)
 
 
-def shard_files(folder: Path, weight_map: dict[str, str] | None = None) -> list[Path]:
-    """The shards of a sharded folder: from its index when there is one, else every *.safetensors."""
+def shard_files(
+    folder: Path, weight_map: dict[str, str] | None = None, scan: FolderScan | None = None
+) -> list[tuple[Path, int]]:
+    """The shards of a sharded folder with their sizes: from its index when there is one, else
+    every *.safetensors. Each is checked to be a regular file inside the folder."""
+    scan = scan or FolderScan(folder)
     if weight_map is None:
-        weight_map = read_index(folder)
+        weight_map = read_index(folder, scan)
     if weight_map:
         files = list(dict.fromkeys(weight_map.values()))
         # Entries come from a file: '..', an absolute path or a link out would read elsewhere.
-        targets = [resolve_inside(folder, f, "the index names shard") for f in files]
-        missing = [quote(f) for f, t in zip(files, targets, strict=True) if not os.path.exists(t)]
+        missing = [
+            quote(f)
+            for f in files
+            if not scan.plain(f)
+            and not os.path.exists(resolve_inside(folder, f, "the index names shard"))
+        ]
         if missing:
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             raise ModelFileError(
                 f"{folder}: the index names shard(s) that are missing: "
                 f"{', '.join(missing[:5])}{more}"
             )
-        for target in targets:
-            require_regular_file(target, "a shard")
-        return [folder / f for f in files]
-    shards = sorted(folder.glob("*.safetensors"))
+        checked = [scan.regular_file(f, "the index names shard", "a shard") for f in files]
+        return [(folder / f, st.st_size) for f, (_, st) in zip(files, checked, strict=True)]
+    shards = sorted(n for n in scan.names() if n.endswith(".safetensors"))
     if not shards:
         raise ModelFileError(f"{folder}: no .safetensors shards in this folder")
-    for shard in shards:
-        resolve_inside(folder, shard.name, "the shard")
-        require_regular_file(shard, "a shard")
-    return shards
+    return [(folder / n, scan.regular_file(n, "the shard", "a shard")[1].st_size) for n in shards]
 
 
-def load_sharded(path: Path, *, device: str = "cpu", **_: Any) -> Model:
+def load_sharded(
+    path: Path, *, device: str = "cpu", scan: FolderScan | None = None, **_: Any
+) -> Model:
     """One model across every shard of a folder, in the index's order."""
-    weight_map = read_index(path)
-    shards = shard_files(path, weight_map)
+    scan = scan or FolderScan(path)
+    weight_map = read_index(path, scan)
+    shards = shard_files(path, weight_map, scan)
     # Keyed by the path as text: hashing str is much cheaper than Path, per tensor.
-    headers = {str(shard): read_header(shard) for shard in shards}
+    refs: dict[str, dict[str, TensorRef]] = {}
+    metadata = None
+    for shard, size in shards:
+        header, data_size = _read_raw_header(shard, size)
+        refs[str(shard)] = _checked_refs(shard, header, data_size)
+        if metadata is None:
+            metadata = header.get("__metadata__")
     builder = TreeBuilder()
     if weight_map:
-        shard_of = {fname: str(path / fname) for fname in dict.fromkeys(weight_map.values())}
-        metadata = next((h.get("__metadata__") for h in headers.values()), None)
+        shard_refs = {
+            fname: refs[str(path / fname)] for fname in dict.fromkeys(weight_map.values())
+        }
+        ordered = []
         for name in file_order(list(weight_map), metadata, listed=list(weight_map)):
-            fname = weight_map[name]
-            shard = shard_of[fname]
-            info = headers[shard].get(name)
-            if info is None:
+            ref = shard_refs[weight_map[name]].get(name)
+            if ref is None:
+                shard = path / weight_map[name]
                 raise ModelFileError(
                     f"{shard}: the index says it holds {quote(name)}, but it does not"
                 )
-            builder.add_tensor(_ref(shard, name, info))
+            ordered.append(ref)
+        builder.add_tensors(ordered)
     else:
-        owner = {
-            n: shard for shard, header in headers.items() for n in header if n != "__metadata__"
-        }
-        for name in sorted(owner, key=natural_key):
-            builder.add_tensor(_ref(owner[name], name, headers[owner[name]][name]))
+        owner = {n: r for shard_refs in refs.values() for n, r in shard_refs.items()}
+        builder.add_tensors(owner[n] for n in sorted(owner, key=natural_key))
     guess_kinds(builder)
-    meta: dict[str, Any] = {
-        "shards": len(shards),
-        "total_bytes": sum(s.stat().st_size for s in shards),
-    }
-    config = read_config_json(path)
+    meta: dict[str, Any] = {"shards": len(shards), "total_bytes": sum(n for _, n in shards)}
+    config = read_config_json(path, scan)
     if config:
         meta["config"] = config
     model = builder.build(path, "safetensors-sharded", metadata=meta)
@@ -257,13 +283,13 @@ def load_sharded(path: Path, *, device: str = "cpu", **_: Any) -> Model:
     return model
 
 
-def read_config_json(folder: Path) -> dict[str, object]:
+def read_config_json(folder: Path, scan: FolderScan | None = None) -> dict[str, object]:
     """The interesting bits of a Hugging Face ``config.json``, without needing ``transformers``."""
-    cfg_path = folder / "config.json"
-    if not cfg_path.is_file():  # is_file: a FIFO or folder of that name is left out too
+    scan = scan or FolderScan(folder)
+    if not scan.is_file("config.json"):  # is_file: a FIFO or folder of that name is left out too
         return {}
     try:  # the same path rule as the shards: a config.json linked from elsewhere is ignored
-        resolve_inside(folder, cfg_path.name, "config.json")
+        cfg_path, _ = scan.regular_file("config.json", "config.json", "config.json")
     except ModelFileError:
         return {}
     try:  # optional facts: a broken config.json is left out, the model still opens

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import struct
 import zipfile
 from pathlib import Path
 
 from layerscope.engine.errors import ModelFileError, UnknownFormatError
 from layerscope.engine.io import load_json
-from layerscope.engine.paths import require_regular_file, resolve_inside
+from layerscope.engine.loaders.folder_scan import FolderScan
+from layerscope.engine.paths import require_regular_file
 
 FORMATS = ("torchscript", "torch-zip", "torch-pickle", "safetensors", "safetensors-sharded", "onnx")
 # Field tags that may follow ir_version (field 1) at the start of an ONNX ModelProto.
@@ -17,30 +17,23 @@ _ONNX_NEXT_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72}
 _MAX_INDEX = 100 * 1024 * 1024  # an index of a million tensors is ~60 MB
 
 
-def _names(folder: Path) -> list[str]:
-    """The entry names of ``folder`` (none if unreadable, as ``Path.glob`` gives): one listing,
-    matched with ``str`` tests instead of a compiled glob pattern per question."""
-    try:
-        return os.listdir(folder)
-    except OSError:
-        return []
-
-
 def _is_numbered_shard(name: str) -> bool:
     """``*-of-*.safetensors``."""
     return name.endswith(".safetensors") and "-of-" in name[: -len(".safetensors")]
 
 
-def is_sharded_folder(path: Path) -> bool:
+def is_sharded_folder(path: Path, scan: FolderScan | None = None) -> bool:
     """Shards with an index or numbered names, or a Hugging Face folder (config.json beside
-    one ``model.safetensors``)."""
-    if not path.is_dir():
-        return False
-    names = _names(path)
+    one ``model.safetensors``). ``scan``: the folder's listing, when the caller has one."""
+    if scan is None:
+        if not path.is_dir():
+            return False
+        scan = FolderScan(path)
+    names = scan.names()
     return (
         any(n.endswith(".safetensors.index.json") for n in names)
         or any(_is_numbered_shard(n) for n in names)
-        or ((path / "config.json").is_file() and any(n.endswith(".safetensors") for n in names))
+        or (scan.is_file("config.json") and any(n.endswith(".safetensors") for n in names))
     )
 
 
@@ -52,14 +45,20 @@ def sniff(path: str | Path) -> str:
     return fmt
 
 
-def sniff_open(path: str | Path) -> tuple[str, zipfile.ZipFile | None]:
+def sniff_open(
+    path: str | Path, scan: FolderScan | None = None
+) -> tuple[str, zipfile.ZipFile | None]:
     """``sniff``, plus the zip archive it had to open to tell a PyTorch zip from TorchScript,
-    still open (the caller closes it): its central directory is parsed once per model open."""
+    still open (the caller closes it): its central directory is parsed once per model open.
+    ``scan``: the listing of ``path`` when the caller already knows it is a folder."""
     path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"{path}: no such file or folder")
-    if path.is_dir():
-        if is_sharded_folder(path):
+    if scan is None:
+        if not path.exists():
+            raise ModelFileError(f"{path}: no such file or folder")
+        if path.is_dir():
+            scan = FolderScan(path)
+    if scan is not None:
+        if is_sharded_folder(path, scan):
             return "safetensors-sharded", None
         raise UnknownFormatError(
             f"{path} is a folder without safetensors shards; open a model file inside it instead"
@@ -105,11 +104,12 @@ def _sniff_zip(path: Path) -> tuple[str, zipfile.ZipFile]:
     raise UnknownFormatError(f"{path}: a zip archive, but not a PyTorch or TorchScript file")
 
 
-def read_index(path: Path) -> dict[str, str]:
+def read_index(path: Path, scan: FolderScan | None = None) -> dict[str, str]:
     """``weight_map`` (tensor name → shard file) of a sharded folder's index, if there is one."""
-    for index in sorted(path / n for n in _names(path) if n.endswith(".safetensors.index.json")):
-        resolve_inside(path, index.name, "the index")  # a link out would be read and parsed
-        require_regular_file(index, "a safetensors index")
+    scan = scan or FolderScan(path)
+    for name in sorted(n for n in scan.names() if n.endswith(".safetensors.index.json")):
+        # a link out would be read and parsed
+        index, _ = scan.regular_file(name, "the index", "a safetensors index")
         data = load_json(index, f"{index}: not a valid safetensors index: the file", _MAX_INDEX)
         weight_map = data.get("weight_map") if isinstance(data, dict) else None
         if not isinstance(weight_map, dict) or not all(
