@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import struct
-import zipfile
 from pathlib import Path
 
 from layerscope.engine.errors import ModelFileError, UnknownFormatError
 from layerscope.engine.io import load_json
 from layerscope.engine.loaders.folder_scan import FolderScan
+from layerscope.engine.loaders.zip_index import ZipIndex
 from layerscope.engine.paths import require_regular_file
 
 FORMATS = ("torchscript", "torch-zip", "torch-pickle", "safetensors", "safetensors-sharded", "onnx")
@@ -45,9 +45,7 @@ def sniff(path: str | Path) -> str:
     return fmt
 
 
-def sniff_open(
-    path: str | Path, scan: FolderScan | None = None
-) -> tuple[str, zipfile.ZipFile | None]:
+def sniff_open(path: str | Path, scan: FolderScan | None = None) -> tuple[str, ZipIndex | None]:
     """``sniff``, plus the zip archive it had to open to tell a PyTorch zip from TorchScript,
     still open (the caller closes it): its central directory is parsed once per model open.
     ``scan``: the listing of ``path`` when the caller already knows it is a folder."""
@@ -86,21 +84,16 @@ def sniff_open(
     )
 
 
-def _sniff_zip(path: Path) -> tuple[str, zipfile.ZipFile]:
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:  # "zip file version 8.2"
-        raise ModelFileError(f"{path}: corrupt or truncated zip archive ({exc})") from None
-    except UnicodeDecodeError:  # its message would quote the file's bytes
-        raise ModelFileError(
-            f"{path}: corrupt zip archive (a member name is not valid UTF-8)"
-        ) from None
-    names = zf.namelist()
+def _sniff_zip(path: Path) -> tuple[str, ZipIndex]:
+    # ZipIndex: the central directory alone, ~8x faster than zipfile.ZipFile; every corruption
+    # is already one ModelFileError line.
+    index = ZipIndex(path)
+    names = index.entries
     if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
-        return "torchscript", zf
+        return "torchscript", index
     if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
-        return "torch-zip", zf
-    zf.close()
+        return "torch-zip", index
+    index.close()
     raise UnknownFormatError(f"{path}: a zip archive, but not a PyTorch or TorchScript file")
 
 

@@ -14,7 +14,6 @@ import pickle
 import struct
 import sys
 import threading
-import zipfile
 from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
@@ -30,6 +29,7 @@ from layerscope.engine.errors import (
 from layerscope.engine.loaders.common import add_flat_tensors, guess_kinds, ref_from_tensor
 from layerscope.engine.loaders.torch_meta import TensorMeta
 from layerscope.engine.loaders.zip_check import ArchiveCheck, check_archive
+from layerscope.engine.loaders.zip_index import ZipIndex
 from layerscope.engine.model import Model, TensorRef, TreeBuilder
 
 # Keys under which training scripts commonly nest the weights of a checkpoint.
@@ -68,7 +68,7 @@ def load_torch(
     arch_kwargs: Mapping[str, Any] | None = None,
     trust: bool = False,
     device: str = "cpu",
-    archive: zipfile.ZipFile | None = None,
+    archive: ZipIndex | None = None,
 ) -> Model:
     """Load a ``torch.save`` file (zip or legacy pickle); ``archive``: the zip, already open."""
     import torch

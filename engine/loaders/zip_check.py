@@ -5,8 +5,9 @@ trusting that the member is stored (not compressed) and as long as the storage. 
 archive breaks both silently: DEFLATE-compressed bytes read as weights, a short member reads into
 the next one. So, before mapping, this module
 
-* opens the archive and reads ``data.pkl`` (at most ``MAX_PICKLE_BYTES``; CRC checked by
-  ``zipfile``), turning any corruption into one ``ModelFileError`` line;
+* lists the archive (``zip_index``: its central directory, strictly) and reads ``data.pkl``
+  through its local header (at most ``MAX_PICKLE_BYTES``, CRC checked), turning any corruption
+  into one ``ModelFileError`` line;
 * walks the pickle with an unpickler that imports nothing and runs nothing (every global is an
   inert stub) to learn each storage's key, dtype and size, and each tensor's extent in it;
 * compares those with the members: a compressed member means "load without mmap" (torch inflates
@@ -32,6 +33,7 @@ from typing import Any
 
 from layerscope.engine.errors import ModelFileError
 from layerscope.engine.loaders.torch_meta import _STORAGE_DTYPES, TensorMeta
+from layerscope.engine.loaders.zip_index import STORED, MemberTooBig, ZipIndex
 
 # A state dict's pickle is ~100 bytes per tensor: 64 MiB covers ~600k tensors. A bigger data.pkl
 # would be inflated into memory whole, so it is refused rather than read.
@@ -72,42 +74,40 @@ def _corrupt(path: Path, what: str) -> ModelFileError:
     return ModelFileError(f"{path}: corrupt or truncated zip archive ({what})")
 
 
-def check_archive(path: Path, archive: zipfile.ZipFile | None = None) -> ArchiveCheck:
+def check_archive(path: Path, archive: ZipIndex | None = None) -> ArchiveCheck:
     """Open ``path`` (or use ``archive``, the same file already open: its central directory is
     not parsed again), read its ``data.pkl`` and check every storage member against the pickle.
+    The archive is closed on return.
 
     Raises:
         ModelFileError: corrupt zip, oversized pickle, member too short, tensor out of bounds.
     """
-    try:
-        with archive or zipfile.ZipFile(path) as zf:
-            infos = {i.filename: i for i in zf.infolist()}
-            name = next((n for n in infos if n.endswith("data.pkl")), None)
-            if name is None:
-                raise ModelFileError(f"{path}: a zip archive without data.pkl; not a PyTorch file")
-            size = infos[name].file_size
-            if size > MAX_PICKLE_BYTES:
-                raise ModelFileError(
-                    f"{path.name}: data.pkl inflates to {_mib(size)}, over the "
-                    f"{_mib(MAX_PICKLE_BYTES)} limit for a PyTorch pickle; refusing to read it"
-                )
-            with zf.open(name) as fh:  # never trust the header's size: read one byte past it
-                data = fh.read(MAX_PICKLE_BYTES + 1)
-            if len(data) > MAX_PICKLE_BYTES:
-                raise ModelFileError(
-                    f"{path.name}: data.pkl is over the {_mib(MAX_PICKLE_BYTES)} limit for a "
-                    "PyTorch pickle; refusing to read it"
-                )
-    except ModelFileError:
-        raise
-    except UnicodeDecodeError:  # the message would quote the file's bytes
-        raise _corrupt(path, "a member name is not valid UTF-8") from None
-    except NotImplementedError as exc:  # "zip file version 8.2", unknown compression method
-        raise _corrupt(path, _first_line(exc)) from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-        raise _corrupt(path, _first_line(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - zlib.error, struct.error, ...: all one line
-        raise _corrupt(path, type(exc).__name__) from None
+    with archive or ZipIndex(path) as index:
+        infos = index.entries
+        name = next((n for n in infos if n.endswith("data.pkl")), None)
+        if name is None:
+            raise ModelFileError(f"{path}: a zip archive without data.pkl; not a PyTorch file")
+        size = infos[name].size
+        if size > MAX_PICKLE_BYTES:
+            raise ModelFileError(
+                f"{path.name}: data.pkl inflates to {_mib(size)}, over the "
+                f"{_mib(MAX_PICKLE_BYTES)} limit for a PyTorch pickle; refusing to read it"
+            )
+        try:  # never trust the header's size: read at most one byte past the limit
+            data = index.read(infos[name], MAX_PICKLE_BYTES)
+        except MemberTooBig:
+            data = b""
+            too_big = True
+        except NotImplementedError:  # bzip2, lzma: zipfile inflates those
+            data = _read_with_zipfile(path, name)
+            too_big = len(data) > MAX_PICKLE_BYTES
+        else:
+            too_big = False
+        if too_big:
+            raise ModelFileError(
+                f"{path.name}: data.pkl is over the {_mib(MAX_PICKLE_BYTES)} limit for a "
+                "PyTorch pickle; refusing to read it"
+            )
     check = ArchiveCheck(name, data)
     prefix = name[: -len("data.pkl")]
     try:
@@ -122,12 +122,12 @@ def check_archive(path: Path, archive: zipfile.ZipFile | None = None) -> Archive
         info = infos.get(f"{prefix}data/{key}")
         if info is None:
             raise ModelFileError(f"{path.name}: storage data/{key} is missing from the archive")
-        if info.compress_type != zipfile.ZIP_STORED:
-            check.compressed.append(info.filename)
+        if info.method != STORED:
+            check.compressed.append(info.name)
             check.mmap_ok = False
-        if itemsize is not None and info.file_size < itemsize * numel:
+        if itemsize is not None and info.size < itemsize * numel:
             raise ModelFileError(
-                f"{path.name}: member data/{key} is too short: {info.file_size} bytes for a "
+                f"{path.name}: member data/{key} is too short: {info.size} bytes for a "
                 f"storage of {itemsize * numel} bytes (truncated or re-packed archive)"
             )
     for key, offset, size, stride in views:
@@ -135,6 +135,22 @@ def check_archive(path: Path, archive: zipfile.ZipFile | None = None) -> Archive
     if isinstance(scanner, _MetaScanner) and scanner.unsupported is None:
         check.has_metadata, check.metadata = True, scanner.result
     return check
+
+
+def _read_with_zipfile(path: Path, name: str) -> bytes:
+    """``name`` (at most one byte past the limit) through ``zipfile``, for the compression
+    methods ``ZipIndex`` does not inflate itself; any failure is one ``ModelFileError`` line."""
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open(name) as fh:
+            return fh.read(MAX_PICKLE_BYTES + 1)
+    except UnicodeDecodeError:  # the message would quote the file's bytes
+        raise _corrupt(path, "a member name is not valid UTF-8") from None
+    except NotImplementedError as exc:  # unknown compression method
+        raise _corrupt(path, _first_line(exc)) from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        raise _corrupt(path, _first_line(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - zlib.error, struct.error, ...: all one line
+        raise _corrupt(path, type(exc).__name__) from None
 
 
 def _first_line(exc: BaseException) -> str:

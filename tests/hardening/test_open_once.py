@@ -144,16 +144,22 @@ def test_plain_archive_metadata_matches_torch_load(tmp_path: Path) -> None:
 def test_zip_central_directory_is_parsed_once_per_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from layerscope.engine.loaders import zip_index
+
     path = saved(tmp_path / "plain.pt")
     parses: list[str] = []
-    real = zipfile.ZipFile._RealGetContents
+    real = zip_index.ZipIndex._read_directory
 
-    def parse(self: zipfile.ZipFile) -> None:
-        parses.append(str(self.filename))
-        real(self)
+    def parse(self: zip_index.ZipIndex, size: int) -> None:
+        parses.append(str(self.path))
+        real(self, size)
 
-    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", parse)
-    model = load_model(path)  # sniffing opens the zip; the checks reuse it
+    def zipfile_parse(self: zipfile.ZipFile) -> None:
+        parses.append(f"zipfile: {self.filename}")
+
+    monkeypatch.setattr(zip_index.ZipIndex, "_read_directory", parse)
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", zipfile_parse)
+    model = load_model(path)  # sniffing lists the zip; the checks reuse it; zipfile never does
     assert parses == [str(path)]
     assert model.tensor("fc.bias").shape == (256,)
 
