@@ -242,3 +242,25 @@ async def test_palette_reaches_training_from_the_inspector_and_offers_what_appli
         await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen))
         titles = [t for t, _, _ in LayerscopeCommands(app.screen)._available()]
         assert "train: launch" in titles and "runs: stop" not in titles  # no run followed
+
+
+@pytest.mark.parametrize("width", [80, 120])
+async def test_the_files_line_breaks_between_files_never_inside_one(
+    runs: Path, model_dir, make_app, width: int
+) -> None:
+    """At 80 columns the files wrap: each line starts with a file's mark, so a key ("v") is
+    never left at a line's end apart from its file's name."""
+    app = make_app(model_dir)
+    async with app.run_test(size=(width, 30)) as pilot:
+        await open_runs(pilot, 3)
+        await pilot.pause()
+        detail = app.screen.query_one("#run-detail")
+        lines = str(detail.render()).splitlines()[1:]  # after the run's folder
+        assert lines, "no files line"
+        inner = detail.content_region.width
+        for line in lines:
+            assert line[:1] in ("✓", "·"), lines
+            assert len(line) <= inner, (len(line), inner, lines)
+        items = [i for line in lines for i in line.split("   ") if i]
+        assert any(i.endswith("confusion_matrix.png") and i[2] == "v" for i in items), items
+        assert (len(lines) > 1) == (width == 80), lines

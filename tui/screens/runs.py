@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -119,6 +120,8 @@ class RunsScreen(Screen):
 
     def on_resize(self) -> None:
         self.query_one(Footer).compact = self.size.width < 100
+        if self.is_mounted and self.table.current is not None:
+            self.show_detail()  # its lines are packed to the width
 
     def on_screen_suspend(self) -> None:
         self._timer.pause()  # nobody is looking: no need to read every run's events
@@ -222,8 +225,19 @@ class RunsScreen(Screen):
             have[f"{files.samples.parent.name}/samples.png"] = True
         # Each file comes with its key: the footer leaves v and p out, for room at 80 columns.
         text = Text(f"{run_dir}\n", "bold")
+        # Lines are broken between files, never inside one (a key apart from its file's name).
+        width = max(20, self.app.size.width - 4)  # the border and padding of #run-detail
+        used = 0
         for label, ok in have.items():
-            text.append(f"{'✓' if ok else '·'} {label}   ", "green" if ok else "dim")
+            item = f"{'✓' if ok else '·'} {label}"
+            if used and used + 3 + cell_len(item) > width:
+                text.append("\n")
+                used = 0
+            elif used:
+                text.append("   ")
+                used += 3
+            text.append(item, "green" if ok else "dim")
+            used += cell_len(item)
         if info.error:
             text.append(f"\n{info.error}", "red")
         detail.update(text)
