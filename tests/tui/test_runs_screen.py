@@ -253,6 +253,7 @@ async def test_the_files_line_breaks_between_files_never_inside_one(
     app = make_app(model_dir)
     async with app.run_test(size=(width, 30)) as pilot:
         await open_runs(pilot, 3)
+        await select_run(pilot, "adam")  # finished: no error line under its files
         await pilot.pause()
         detail = app.screen.query_one("#run-detail")
         lines = str(detail.render()).splitlines()[1:]  # after the run's folder
