@@ -229,14 +229,15 @@ def _fast_reader(data: bytes) -> io.BufferedReader:
     return io.BufferedReader(io.BytesIO(data), buffer_size=1 << 16)
 
 
-class _StorageRef:
-    """A storage named in data.pkl (one per tensor: a plain slotted class, cheap to build)."""
+class _StorageRef(tuple):
+    """A storage named in data.pkl: ``(key, dtype)``, dtype the torch dtype name of a known typed
+    storage (for TensorMeta) or None. A tuple subclass made by ``tuple.__new__``: one per tensor,
+    built without a Python frame."""
 
-    __slots__ = ("key", "dtype")
+    __slots__ = ()
 
-    def __init__(self, key: str, dtype: str | None = None) -> None:
-        self.key = key
-        self.dtype = dtype  # torch dtype name of a known typed storage, for TensorMeta
+
+_new_tuple = tuple.__new__
 
 
 class _Scanner(pickle.Unpickler):
@@ -247,6 +248,8 @@ class _Scanner(pickle.Unpickler):
         self.storages: dict[str, tuple[int | None, int]] = {}
         self.views: list[tuple[str, Any, Any, Any]] = []
         self._storage_types: dict[str, type] = {}
+        # The storage classes find_class made → (itemsize, dtype): one lookup per storage.
+        self._storage_info: dict[type, tuple[int, str | None]] = {}
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in (
@@ -255,24 +258,30 @@ class _Scanner(pickle.Unpickler):
         ):
             return self._rebuild_tensor
         if module == "torch" and name in _STORAGE_ITEMSIZE:  # keeps its name for the itemsize
-            return self._storage_types.setdefault(name, type(name, (_Stub,), {}))
+            stype = self._storage_types.get(name)
+            if stype is None:
+                stype = self._storage_types[name] = type(name, (_Stub,), {})
+                self._storage_info[stype] = (_STORAGE_ITEMSIZE[name], _STORAGE_DTYPES.get(name))
+            return stype
         return _Stub
 
     def _rebuild_tensor(self, storage: Any, offset: Any, size: Any, stride: Any, *_: Any) -> _Stub:
-        if isinstance(storage, _StorageRef):
-            self.views.append((storage.key, offset, size, stride))
+        if type(storage) is _StorageRef:
+            self.views.append((storage[0], offset, size, stride))
         return _Stub()
 
     def persistent_load(self, pid: Any) -> Any:
+        # Once per storage (a tensor each, in a state dict): kept to a few lookups.
         if isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage":
-            _, stype, key, _, numel = pid[:5]
+            key, numel = pid[2], pid[4]
             if not isinstance(key, str) or not isinstance(numel, int) or numel < 0:
                 raise ModelFileError("a storage reference in data.pkl is malformed")
-            name = getattr(stype, "__name__", "")
-            self.storages[key] = (_STORAGE_ITEMSIZE.get(name), numel)
-            # The dtype only if stype is the class find_class made for that name.
-            dtype = _STORAGE_DTYPES.get(name) if self._storage_types.get(name) is stype else None
-            return _StorageRef(key, dtype)
+            try:  # only a class find_class made has an itemsize (and a dtype, if typed)
+                itemsize, dtype = self._storage_info.get(pid[1], (None, None))
+            except TypeError:  # an unhashable "class"
+                itemsize = dtype = None
+            self.storages[key] = (itemsize, numel)
+            return _new_tuple(_StorageRef, (key, dtype))
         return self._other_persistent_id()
 
     def _other_persistent_id(self) -> Any:
@@ -282,16 +291,50 @@ class _Scanner(pickle.Unpickler):
 class _MetaScanner(_Scanner):
     """The same walk, building the pickle's object where it is only dicts, ``OrderedDict``, plain
     values, tensors and parameters (tensors become ``TensorMeta``). Anything else stays an inert
-    stub and sets ``unsupported``: the walk goes on, so the checks still see every storage."""
+    stub and sets ``unsupported``: the walk goes on, so the checks still see every storage.
+
+    The rebuild functions are closures, not bound methods: a bound method in the pickle's memo
+    is a cycle back to the unpickler, which keeps every object of the walk alive until the next
+    collection (and a fresh walk then allocates fresh memory, ~2x slower)."""
 
     def __init__(self, data: bytes) -> None:
         super().__init__(data)
-        self.unsupported: str | None = None
         self.result: Any = None
+        reasons: list[str] = []
+        self._reasons = reasons
+        append_view, meta, stub = self.views.append, TensorMeta, _Stub
+
+        def rebuild_tensor_v2(storage: Any, offset: Any, size: Any, stride: Any, *_: Any) -> Any:
+            # Once per tensor: no attribute lookups, no calls but TensorMeta's.
+            if type(storage) is not _StorageRef:
+                reasons.append("a tensor without storage")
+                return stub()
+            key, dtype = storage
+            append_view((key, offset, size, stride))  # as _rebuild_tensor records it
+            if dtype and isinstance(size, tuple):
+                try:
+                    return meta(dtype, tuple(map(int, size)))
+                except (TypeError, ValueError):
+                    pass
+            reasons.append("a tensor")
+            return stub()
+
+        def rebuild_parameter(data: Any, *_: Any) -> Any:
+            if type(data) is meta:
+                return data
+            reasons.append("a parameter")
+            return stub()
+
+        self._rebuild_tensor_v2 = rebuild_tensor_v2
+        self._rebuild_parameter = rebuild_parameter
+
+    @property
+    def unsupported(self) -> str | None:
+        """The first thing the walk met that the metadata does not model, if any."""
+        return self._reasons[0] if self._reasons else None
 
     def _unsupported(self, what: str) -> None:
-        if self.unsupported is None:
-            self.unsupported = what
+        self._reasons.append(what)
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("collections", "OrderedDict"):
@@ -303,25 +346,6 @@ class _MetaScanner(_Scanner):
         if not (module == "torch" and name in _STORAGE_DTYPES):
             self._unsupported(f"{module}.{name}")
         return super().find_class(module, name)
-
-    def _rebuild_tensor_v2(self, storage: Any, offset: Any, size: Any, stride: Any, *_: Any) -> Any:
-        if not isinstance(storage, _StorageRef):
-            self._unsupported("a tensor without storage")
-            return _Stub()
-        self.views.append((storage.key, offset, size, stride))  # as _rebuild_tensor records it
-        if storage.dtype and isinstance(size, tuple):
-            try:
-                return TensorMeta(storage.dtype, tuple(map(int, size)))
-            except (TypeError, ValueError):
-                pass
-        self._unsupported("a tensor")
-        return _Stub()
-
-    def _rebuild_parameter(self, data: Any, *_: Any) -> Any:
-        if isinstance(data, TensorMeta):
-            return data
-        self._unsupported("a parameter")
-        return _Stub()
 
     def _other_persistent_id(self) -> Any:
         self._unsupported("a persistent id")
