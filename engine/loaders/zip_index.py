@@ -72,7 +72,7 @@ class ZipIndex:
         self._fd = -1
         try:
             self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-            self._read_directory(os.fstat(self._fd).st_size)
+            self._read_directory(os.lseek(self._fd, 0, os.SEEK_END))
         except ModelFileError:
             self.close()
             raise
@@ -112,7 +112,9 @@ class ZipIndex:
 
     # -- the central directory ------------------------------------------------------------------
     def _read_directory(self, file_size: int) -> None:
-        tail_len = min(file_size, _MAX_COMMENT + _EOCD.size + _EOCD64.size + _LOCATOR.size)
+        # The end records first (the last 98 bytes, where there is no archive comment), then
+        # the directory; the last 64 KiB are read only to find an end record before a comment.
+        tail_len = min(file_size, _EOCD.size + _EOCD64.size + _LOCATOR.size)
         tail_start = file_size - tail_len
         tail = self._pread(tail_len, tail_start)
         if len(tail) != tail_len:
@@ -121,6 +123,11 @@ class ZipIndex:
         if tail[-22:-18] == _EOCD_SIG and tail[-2:] == b"\0\0":
             end = tail_len - _EOCD.size
         else:
+            tail_len = min(file_size, _MAX_COMMENT + _EOCD.size + _EOCD64.size + _LOCATOR.size)
+            tail_start = file_size - tail_len
+            tail = self._pread(tail_len, tail_start)
+            if len(tail) != tail_len:
+                raise self._corrupt("the file shrank while it was read")
             lo = max(tail_len - _MAX_COMMENT - _EOCD.size, 0)
             end = tail.rfind(_EOCD_SIG, lo)
             if end < 0 or end + _EOCD.size > tail_len:
@@ -169,39 +176,39 @@ class ZipIndex:
 
     def _parse(self, cd: bytes, concat: int, start: int) -> None:
         """Every entry of the central directory ``cd``: one ``unpack_from`` of the fields used
-        (a hot loop: ~0.5 us per member, kept free of calls)."""
-        entries, new, unpack, head = self.entries, _new_tuple, _CENTRAL_USED.unpack_from, 46
+        (a hot loop: the constants are locals, each check one expression)."""
+        entries, new, entry, unpack = self.entries, _new_tuple, ZipEntry, _CENTRAL_USED.unpack_from
+        signature, max_version, utf8 = _CENTRAL_SIG, _MAX_EXTRACT_VERSION, _FLAG_UTF8
+        limit = start - _LOCAL.size  # a member's header and data must end before the directory
         n, pos = len(cd), 0
         try:
             while pos < n:
                 (sig, version, flags, method, crc, csize, size, name_len, extra_len, comment_len,
                  offset) = unpack(cd, pos)  # fmt: skip
-                if sig != _CENTRAL_SIG or version > _MAX_EXTRACT_VERSION:
+                if sig != signature or version > max_version:
                     raise self._corrupt(
                         "Bad magic number for central directory"
-                        if sig != _CENTRAL_SIG
+                        if sig != signature
                         else f"zip file version {version / 10:.1f}"
                     )
-                name_at = pos + head
-                name_end = name_at + name_len
-                pos = name_end + extra_len + comment_len
-                name = cd[name_at:name_end].decode("utf-8" if flags & _FLAG_UTF8 else "cp437")
-                if "\0" in name:  # zipfile cuts the name there; another reader would not
-                    raise self._corrupt("a member name holds a NUL byte")
+                name_at = pos + 46
+                pos = name_at + name_len + extra_len + comment_len
+                name = cd[name_at : name_at + name_len].decode("utf-8" if flags & utf8 else "cp437")
                 if extra_len:
-                    extra = cd[name_end : name_end + extra_len]
+                    extra = cd[name_at + name_len : name_at + name_len + extra_len]
                     size, csize, offset = self._extra(name, extra, size, csize, offset)
                 offset += concat
-                # The member's local header and data must lie before the central directory.
-                if not 0 <= offset <= start - 30 - name_len - csize:
+                if not 0 <= offset <= limit - name_len - csize:
                     raise self._corrupt(f"member {name!r} lies past the central directory")
-                entries[name] = new(ZipEntry, (name, method, csize, size, offset, crc, flags))
+                entries[name] = new(entry, (name, method, csize, size, offset, crc, flags))
         except struct.error:  # fewer than 46 bytes left for an entry
             raise self._corrupt("Truncated central directory") from None
         except UnicodeDecodeError:  # its message would quote the file's bytes
             raise self._corrupt("a member name is not valid UTF-8") from None
         if pos > n:
             raise self._corrupt("Truncated central directory")
+        if "\0" in "".join(entries):  # zipfile cuts a name there; another reader would not
+            raise self._corrupt("a member name holds a NUL byte")
 
     def _decode(self, raw: bytes, flags: int) -> str:
         if flags & _FLAG_UTF8:
