@@ -14,6 +14,7 @@ import pickle
 import struct
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
@@ -134,11 +135,11 @@ def _load_metadata_only(path: Path, check: ArchiveCheck) -> Model:
     source = str(path)
     builder = TreeBuilder()
     load = archive.tensor
-    for name, tm in tensors.items():
-        builder.add_tensor(
-            TensorRef(name=name, shape=tm.shape, dtype=tm.dtype, loader=partial(load, name),
-                      source=source, nbytes=tm.nbytes)
-        )  # fmt: skip
+    builder.add_tensors([
+        TensorRef(name=name, shape=tm.shape, dtype=tm.dtype, loader=partial(load, name),
+                  source=source, nbytes=tm.nbytes)
+        for name, tm in tensors.items()
+    ])  # fmt: skip
     guess_kinds(builder)
     return builder.build(path, kind, metadata=meta)
 
@@ -241,6 +242,13 @@ def _flatten(obj: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, An
     Iterative, and each mapping is walked once: a pickle can nest dicts deeper than Python's
     recursion limit, refer to itself, or share one dict along 2**30 paths in a few hundred bytes.
     """
+    if not prefix and type(obj) in (dict, OrderedDict):
+        items = obj.items()
+        # A plain state dict (string keys, TensorMeta values): the pairs as they are, checked in
+        # one generator instead of a call per value.
+        if all(type(k) is str and type(v) is TensorMeta for k, v in items):
+            yield from items
+            return
     seen = {id(obj)}
     stack = [(prefix, iter(obj.items()))]
     while stack:

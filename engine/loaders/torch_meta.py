@@ -15,6 +15,7 @@ from __future__ import annotations
 import pickle
 from collections import OrderedDict
 from dataclasses import dataclass
+from math import prod
 from typing import Any
 
 # Legacy typed-storage class names, as they appear in pickles, → torch dtype names.
@@ -53,10 +54,7 @@ class TensorMeta:
 
     @property
     def nbytes(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n * _ITEMSIZE.get(self.dtype, 1)
+        return prod(self.shape) * _ITEMSIZE.get(self.dtype, 1)
 
 
 @dataclass(frozen=True)
