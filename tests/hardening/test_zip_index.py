@@ -264,3 +264,25 @@ def test_closed_index_and_second_close(tmp_path: Path) -> None:
     index.close()  # a no-op
     with pytest.raises(ModelFileError, match="closed"):
         index.read(entry, 1 << 20)
+
+
+# --- the walk of data.pkl ------------------------------------------------------------------------
+
+
+def test_metadata_walk_leaves_no_cycle_behind(tmp_path: Path) -> None:
+    # The rebuild functions sit in the pickle's memo: as bound methods they made a cycle back
+    # to the unpickler, keeping every object of the walk alive until a collection.
+    import gc
+    import weakref
+
+    check = zip_check.check_archive(saved(tmp_path / "plain.pt"))
+    gc.disable()
+    try:
+        scanner = zip_check._MetaScanner(check.pickle)
+        scanner.load()
+        assert scanner.unsupported is None and list(scanner.result) == list(state_dict())
+        alive = weakref.ref(scanner)
+        del scanner
+        assert alive() is None  # freed by reference counting alone
+    finally:
+        gc.enable()
