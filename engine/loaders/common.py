@@ -45,28 +45,25 @@ def guess_kinds(builder: TreeBuilder) -> None:
 
     The guess is marked with ``~`` so nobody mistakes it for a class name read from the file.
     """
-    for layer in builder.layers.values():
-        if layer.kind or not layer.tensors:
+    for layer in builder.layers.values():  # once per layer on open: no set or string per layer
+        tensors = layer.tensors
+        if layer.kind or not tensors:
             continue
-        roles = set(layer.tensors)
-        w = layer.tensors.get("weight")
-        if {"running_mean", "running_var"} <= roles:
-            kind = "BatchNorm"
-        elif w is None:
-            kind = ""
-        elif len(w.shape) in (3, 4, 5):
-            kind = f"Conv{len(w.shape) - 2}d"
-        elif len(w.shape) == 2 and (
-            "embed" in layer.name.lower() or "wte" in layer.name or "wpe" in layer.name
-        ):
-            kind = "Embedding"
-        elif len(w.shape) == 2:
-            kind = "Linear"
-        elif len(w.shape) == 1:
-            kind = "Norm"
+        w = tensors.get("weight")
+        dims = len(w.shape) if w is not None else -1
+        if "running_mean" in tensors and "running_var" in tensors:
+            kind = "~BatchNorm"
+        elif dims in (3, 4, 5):
+            kind = f"~Conv{dims - 2}d"
+        elif dims == 2:
+            name = layer.name
+            embedding = "embed" in name.lower() or "wte" in name or "wpe" in name
+            kind = "~Embedding" if embedding else "~Linear"
+        elif dims == 1:
+            kind = "~Norm"
         else:
             kind = ""
-        layer.kind = f"~{kind}" if kind else ""
+        layer.kind = kind
 
 
 def add_flat_tensors(
