@@ -37,6 +37,7 @@ def _timer():  # noqa: ANN202 - a Callback class made after the lazy import
         def __init__(self) -> None:
             self.starts: list[tuple[float, float]] = []
             self.end = (0.0, 0.0)
+            self.flush = (0, 0.0)  # figures queued or being drawn when fit ended, flush seconds
 
         @staticmethod
         def now() -> tuple[float, float]:
@@ -49,8 +50,11 @@ def _timer():  # noqa: ANN202 - a Callback class made after the lazy import
         def on_train_end(self, trainer, pl_module) -> None:  # noqa: ANN001
             from layerscope.engine.training.callbacks._render import renderer
 
+            queued = len(renderer._pending) + renderer._busy
+            t0 = time.perf_counter()
             renderer.flush()  # the last epoch's figures belong to the last epoch
             self.end = self.now()
+            self.flush = (queued, self.end[0] - t0)
 
         def epochs(self) -> list[tuple[float, float]]:
             bounds = [*self.starts, self.end]
@@ -59,8 +63,11 @@ def _timer():  # noqa: ANN202 - a Callback class made after the lazy import
     return EpochTimer()
 
 
-def fit(variant: str, epochs: int, out: Path) -> tuple[list[tuple[float, float]], float]:
-    """One fit; returns ([(wall, cpu) seconds per epoch], whole-fit wall seconds)."""
+def fit(
+    variant: str, epochs: int, out: Path
+) -> tuple[list[tuple[float, float]], float, tuple[int, float]]:
+    """One fit: [(wall, cpu) seconds per epoch], whole-fit wall seconds, and (figures queued or
+    being drawn when training ended, seconds the final flush took)."""
     import pytorch_lightning as pl
 
     from layerscope.engine.training.build import build_run
@@ -91,7 +98,7 @@ def fit(variant: str, epochs: int, out: Path) -> tuple[list[tuple[float, float]]
         trainer = pl.Trainer(**parts.trainer_kwargs, callbacks=[timer, *parts.callbacks])
     t0 = time.perf_counter()
     trainer.fit(parts.module, datamodule=parts.datamodule)
-    return timer.epochs(), time.perf_counter() - t0
+    return timer.epochs(), time.perf_counter() - t0, timer.flush
 
 
 def main() -> int:
@@ -119,18 +126,24 @@ def main() -> int:
     last: dict[str, list[float]] = {v: [] for v in variants}  # the last (flush included)
     cpus: dict[str, list[float]] = {v: [] for v in variants}
     fits: dict[str, list[float]] = {v: [] for v in variants}
+    flushes: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(args.repeats):
         for variant in variants:
             with tempfile.TemporaryDirectory() as tmp:
-                epochs, total = fit(variant, args.epochs, Path(tmp))
+                epochs, total, (queued, flush_s) = fit(variant, args.epochs, Path(tmp))
             wall = [w for w, _ in epochs]
             walls[variant] += wall
             steady[variant] += wall[1:-1]
             last[variant].append(wall[-1])
             cpus[variant] += [c for _, c in epochs]
             fits[variant].append(total)
+            flushes[variant].append(flush_s)
             shown = " ".join(f"{w:.2f}/{c:.2f}" for w, c in epochs)
-            print(f"{variant:11s} epochs (wall/cpu s) {shown}; fit {total:.2f} s", flush=True)
+            print(
+                f"{variant:11s} epochs (wall/cpu s) {shown}; fit {total:.2f} s; "
+                f"at the end {queued} figures queued, flush {flush_s:.2f} s",
+                flush=True,
+            )
 
     def ratio(d: dict[str, list[float]], variant: str = "full") -> float:
         return statistics.median(d[variant]) / statistics.median(d["bare"])
@@ -145,6 +158,7 @@ def main() -> int:
     print(f"epoch wall-time ratio / bare, all epochs (goal <= 1.05): {ratios(walls)}")
     print(f"epoch wall-time ratio / bare, steady state (first and last left out): {ratios(steady)}")
     print(f"last epoch (renderer.flush included) median wall (s): {each(last)}")
+    print(f"of which the final renderer.flush, median (s): {each(flushes)}")
     print(f"epoch CPU-time ratio / bare (all threads): {ratios(cpus)}")
     print(f"whole fit ratio / bare (start-up, checkpoints and ONNX export): {ratios(fits)}")
     from layerscope.engine.training.callbacks._render import renderer
