@@ -197,9 +197,9 @@ def load_torchscript(path: Path, *, device: str = "cpu", trust: bool = False, **
 
 def _find_state_dict(obj: Any, path: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Locate the weights in whatever ``torch.load`` returned: (format, flat tensors, metadata)."""
-    if _is_tensor(obj):
+    if type(obj) not in _PLAIN_DICTS and _is_tensor(obj):
         return "state-dict", {"tensor": obj}, {}
-    if not isinstance(obj, Mapping):
+    if not _is_mapping(obj):
         raise UnknownFormatError(
             f"{path.name} holds a {type(obj).__name__}, not a model, state dict or checkpoint"
         )
@@ -210,7 +210,7 @@ def _find_state_dict(obj: Any, path: Path) -> tuple[str, dict[str, Any], dict[st
         for key in ("epoch", "global_step", "pytorch-lightning_version"):
             if key in obj:
                 meta[key] = obj[key]
-        if isinstance(obj.get("hyper_parameters"), Mapping):
+        if _is_mapping(obj.get("hyper_parameters")):
             meta["hyper_parameters"] = {
                 k: v
                 for k, v in obj["hyper_parameters"].items()
@@ -221,12 +221,21 @@ def _find_state_dict(obj: Any, path: Path) -> tuple[str, dict[str, Any], dict[st
     if not flat:
         raise UnknownFormatError(f"{path.name} is a PyTorch file with no tensors in it")
     for key in _NESTED_KEYS:  # {"model": sd, "optimizer": ...}: show the model's weights
-        if isinstance(obj.get(key), Mapping):
+        if _is_mapping(obj.get(key)):
             nested = dict(_flatten(obj[key]))
             if nested:
                 meta["nested_under"] = key
                 return "state-dict", nested, meta
     return "state-dict", flat, meta
+
+
+_PLAIN_DICTS = (dict, OrderedDict)
+
+
+def _is_mapping(value: Any) -> bool:
+    """``isinstance(value, Mapping)``, without the ABC check for plain dicts and None (the first
+    check of each type runs Python code in ``abc``: ~10 us per type on the first open)."""
+    return type(value) in _PLAIN_DICTS or (value is not None and isinstance(value, Mapping))
 
 
 def _is_tensor(value: Any) -> bool:
@@ -242,7 +251,7 @@ def _flatten(obj: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, An
     Iterative, and each mapping is walked once: a pickle can nest dicts deeper than Python's
     recursion limit, refer to itself, or share one dict along 2**30 paths in a few hundred bytes.
     """
-    if not prefix and type(obj) in (dict, OrderedDict):
+    if not prefix and type(obj) in _PLAIN_DICTS:
         items = obj.items()
         # A plain state dict (string keys, TensorMeta values): the pairs as they are, checked in
         # one generator instead of a call per value.
@@ -261,7 +270,7 @@ def _flatten(obj: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, An
         name = f"{prefix}{key}"
         if _is_tensor(value):
             yield name, value
-        elif isinstance(value, Mapping):
+        elif _is_mapping(value):
             if id(value) not in seen:
                 seen.add(id(value))
                 stack.append((name + ".", iter(value.items())))
