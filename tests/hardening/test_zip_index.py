@@ -69,10 +69,11 @@ def _zipfile_refuses(path: Path) -> bool:
 # --- the same listing as zipfile ----------------------------------------------------------------
 
 
-def _zip64(src: Path, dst: Path, prefix: bytes = b"") -> Path:
-    """``src`` rewritten with every size and offset in ZIP64 extra fields (32-bit fields all
-    0xFFFFFFFF) and ZIP64 end records, as a writer does for archives over 4 GiB; data 64-byte
-    aligned as torch.save writes it. ``prefix``: bytes before the archive (a self-extractor)."""
+def _zip64(src: Path, dst: Path, prefix: bytes = b"", wide: str = "size csize offset") -> Path:
+    """``src`` rewritten with the ``wide`` fields (sizes, offset) of every member in ZIP64 extra
+    fields (their 32-bit fields 0xFFFFFFFF) and ZIP64 end records, as a writer does for archives
+    over 4 GiB; data 64-byte aligned as torch.save writes it. ``prefix``: bytes before the
+    archive (a self-extractor)."""
     out = io.BytesIO()
     out.write(prefix)
     central = []
@@ -87,10 +88,13 @@ def _zip64(src: Path, dst: Path, prefix: bytes = b"") -> Path:
             out.write(struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 45, 0, 0x800, 0, 0, 0x21, crc,
                                   0xFFFFFFFF, 0xFFFFFFFF, len(name), len(extra)))  # fmt: skip
             out.write(name + extra + data)
-            cextra = struct.pack("<HHQQQ", 1, 24, len(data), len(data), offset)
+            fields = [("size", len(data)), ("csize", len(data)), ("offset", offset)]
+            values = [v for f, v in fields if f in wide]  # the extra's order: size, csize, offset
+            cextra = struct.pack(f"<HH{len(values)}Q", 1, 8 * len(values), *values)
+            u32 = {f: 0xFFFFFFFF if f in wide else v for f, v in fields}
             central.append(struct.pack("<4s4B4H3L5H2L", b"PK\x01\x02", 45, 3, 45, 0, 0x800, 0, 0,
-                                       0x21, crc, 0xFFFFFFFF, 0xFFFFFFFF, len(name), len(cextra),
-                                       0, 0, 0, 0, 0xFFFFFFFF) + name + cextra)  # fmt: skip
+                                       0x21, crc, u32["csize"], u32["size"], len(name),
+                                       len(cextra), 0, 0, 0, 0, u32["offset"]) + name + cextra)  # fmt: skip
     cd_offset = out.tell() - len(prefix)
     cd = b"".join(central)
     out.write(cd)
@@ -123,7 +127,8 @@ def test_zip64_archive_lists_and_opens_like_zipfile(tmp_path: Path) -> None:
     src = saved(tmp_path / "plain.pt")
     path = _zip64(src, tmp_path / "z64.pt")
     prepended = _zip64(src, tmp_path / "z64p.pt", b"MZ" * 9)  # offsets shift, as zipfile does
-    for p in (path, prepended):
+    offset_only = _zip64(src, tmp_path / "z64o.pt", wide="offset")  # sizes fit in 32 bits
+    for p in (path, prepended, offset_only):
         listing = _listing(p)
         assert listing == _zipfile_listing(p)
         assert all(size > 0 for _, _, _, size, _, _ in listing)
