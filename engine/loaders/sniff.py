@@ -85,13 +85,15 @@ def sniff_open(path: str | Path, scan: FolderScan | None = None) -> tuple[str, Z
 
 
 def _sniff_zip(path: Path) -> tuple[str, ZipIndex]:
-    # ZipIndex: the central directory alone, ~8x faster than zipfile.ZipFile; every corruption
-    # is already one ModelFileError line.
+    # ZipIndex: the central directory alone, half zipfile.ZipFile's time on a first open; every
+    # corruption is already one ModelFileError line.
     index = ZipIndex(path)
-    names = index.entries
-    if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
+    # One string search over all names (NUL, refused inside a name, ends each) instead of a
+    # Python test per member.
+    names = "\0".join(index.entries) + "\0"
+    if "/constants.pkl\0" in names or "/code/" in names:
         return "torchscript", index
-    if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
+    if "/data.pkl\0" in names or "data.pkl" in index.entries:
         return "torch-zip", index
     index.close()
     raise UnknownFormatError(f"{path}: a zip archive, but not a PyTorch or TorchScript file")
