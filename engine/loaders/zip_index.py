@@ -41,6 +41,8 @@ _MAX_COMMENT = 1 << 16
 _MAX_EXTRACT_VERSION = 63  # zipfile's MAX_EXTRACT_VERSION
 _FLAG_ENCRYPTED, _FLAG_PATCHED, _FLAG_STRONG, _FLAG_UTF8 = 0x1, 0x20, 0x40, 0x800
 _U32 = 0xFFFF_FFFF
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_HAS_PREAD = hasattr(os, "pread")  # not on Windows
 
 
 class ZipEntry(NamedTuple):
@@ -72,7 +74,7 @@ class ZipIndex:
         self.entries: dict[str, ZipEntry] = {}
         self._fd = -1
         try:
-            self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            self._fd = os.open(path, _OPEN_FLAGS)
             self._read_directory(os.lseek(self._fd, 0, os.SEEK_END))
         except ModelFileError:
             self.close()
@@ -107,7 +109,10 @@ class ZipIndex:
         if self._fd < 0:
             raise ModelFileError(f"{self.path}: the archive was closed before it was read")
         try:
-            return os.pread(self._fd, size, offset)
+            if _HAS_PREAD:
+                return os.pread(self._fd, size, offset)
+            os.lseek(self._fd, offset, os.SEEK_SET)  # Windows: one reader per index, no race
+            return os.read(self._fd, size)
         except OSError as exc:
             raise self._corrupt(exc.strerror or type(exc).__name__) from None
 

@@ -291,3 +291,21 @@ def test_metadata_walk_leaves_no_cycle_behind(tmp_path: Path) -> None:
         assert alive() is None  # freed by reference counting alone
     finally:
         gc.enable()
+
+
+def test_without_pread_the_index_reads_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from layerscope.engine.loaders import zip_index
+
+    path = saved(tmp_path / "plain.pt")
+
+    def listing_and_pickle() -> tuple[list[tuple], bytes]:
+        with ZipIndex(path) as index:
+            pkl = next(e for n, e in index.entries.items() if n.endswith("data.pkl"))
+            return list(index.entries.values()), index.read(pkl, 1 << 20)
+
+    with_pread = listing_and_pickle()
+    monkeypatch.setattr(zip_index, "_HAS_PREAD", False)  # as on Windows: lseek + read
+    monkeypatch.setattr(zip_index.os, "pread", None)
+    assert listing_and_pickle() == with_pread
