@@ -61,6 +61,11 @@ class ZipEntry(NamedTuple):
 _new_tuple = tuple.__new__  # ZipEntry without the Python frame of its generated __new__
 
 
+def _quote(name: str) -> str:
+    """A member name for a one-line message: escaped, and cut (a name may be 64 KiB long)."""
+    return repr(name[:80]) + ("..." if len(name) > 80 else "")
+
+
 class MemberTooBig(Exception):
     """A member inflates to more than the caller's limit (it was not read whole)."""
 
@@ -205,7 +210,7 @@ class ZipIndex:
                     size, csize, offset = self._extra(name, extra, size, csize, offset)
                 offset += concat
                 if not 0 <= offset <= limit - name_len - csize:
-                    raise self._corrupt(f"member {name!r} lies past the central directory")
+                    raise self._corrupt(f"member {_quote(name)} lies past the central directory")
                 entries[name] = new(entry, (name, method, csize, size, offset, crc, flags))
         except struct.error:  # fewer than 46 bytes left for an entry
             raise self._corrupt("Truncated central directory") from None
@@ -240,7 +245,7 @@ class ZipIndex:
             if kind == 0x0001:
                 wide = [size == _U32, csize == _U32, offset == _U32]
                 if 8 * sum(wide) > length:
-                    raise self._corrupt(f"Corrupt zip64 extra field of {name!r}")
+                    raise self._corrupt(f"Corrupt zip64 extra field of {_quote(name)}")
                 values = iter(struct.unpack_from(f"<{sum(wide)}Q", extra, 4))
                 size = next(values) if wide[0] else size
                 csize = next(values) if wide[1] else csize
@@ -269,28 +274,32 @@ class ZipIndex:
         if entry.flags & _FLAG_PATCHED:
             raise self._corrupt("compressed patched data (flag bit 5)")
         if entry.flags & (_FLAG_STRONG | _FLAG_ENCRYPTED):
-            raise self._corrupt(f"{entry.name} is encrypted")
+            raise self._corrupt(f"{_quote(entry.name)} is encrypted")
         # One read for the local name, extra field and data.
         skip = name_len + extra_len
         rest = self._pread(skip + entry.compressed_size, entry.header_offset + _LOCAL.size)
         if len(rest) < name_len or self._decode(rest[:name_len], flags) != entry.name:
-            raise self._corrupt(f"member name in directory and header differ ({entry.name!r})")
+            raise self._corrupt(
+                f"member name in directory and header differ ({_quote(entry.name)})"
+            )
         if len(rest) != skip + entry.compressed_size:
-            raise self._corrupt(f"{entry.name} is truncated")
+            raise self._corrupt(f"{_quote(entry.name)} is truncated")
         if entry.method == STORED:
             if entry.compressed_size != entry.size:
-                raise self._corrupt(f"{entry.name}: stored with two different sizes")
+                raise self._corrupt(f"{_quote(entry.name)}: stored with two different sizes")
             data = rest[skip:]
         else:
             inflate = zlib.decompressobj(-15)
             try:
                 data = inflate.decompress(memoryview(rest)[skip:], limit + 1)
             except zlib.error:
-                raise self._corrupt(f"{entry.name}: invalid deflate data") from None
+                raise self._corrupt(f"{_quote(entry.name)}: invalid deflate data") from None
             if len(data) > limit:
                 raise MemberTooBig(entry.name)
             if not inflate.eof or len(data) != entry.size:
-                raise self._corrupt(f"{entry.name} inflates to other than its declared size")
+                raise self._corrupt(
+                    f"{_quote(entry.name)} inflates to other than its declared size"
+                )
         if zlib.crc32(data) != entry.crc:
-            raise self._corrupt(f"Bad CRC-32 for file {entry.name!r}")
+            raise self._corrupt(f"Bad CRC-32 for file {_quote(entry.name)}")
         return data
