@@ -10,8 +10,8 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import stat
 import threading
-import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -21,6 +21,7 @@ from typing import Any
 from layerscope.engine.errors import ModelFileError
 from layerscope.engine.loaders.folder_scan import FolderScan
 from layerscope.engine.loaders.sniff import sniff, sniff_open
+from layerscope.engine.loaders.zip_index import ZipIndex
 from layerscope.engine.model import Model
 
 CACHE_SIZE = 4
@@ -42,14 +43,6 @@ _REGISTRY: dict[str, tuple[str, str]] = {
 def _loader_for(fmt: str) -> Callable[..., Model]:
     module, func = _REGISTRY[fmt]
     return getattr(importlib.import_module(f"layerscope.engine.loaders.{module}"), func)
-
-
-def _fingerprint(path: Path, scan: FolderScan | None) -> tuple[int, int]:
-    """Size and modification time: the cache key's part that changes when the file does."""
-    if scan is not None or path.is_dir():
-        return (scan or FolderScan(path)).fingerprint()
-    st = path.stat()
-    return st.st_size, st.st_mtime_ns
 
 
 def load_model(
@@ -74,12 +67,16 @@ def load_model(
         LayerscopeError: a one-line reason (missing, corrupt, unknown, untrusted, mismatched).
     """
     path = Path(path).expanduser()
-    # A folder is listed once: sniffing, the cache key and the loader all ask it questions.
-    scan = FolderScan(path) if os.path.isdir(path) else None
-    fmt, archive = sniff_open(path, scan)
+    # One stat, and a folder listed once: sniffing, the cache key and the loader all ask them.
+    try:
+        st: os.stat_result | None = os.stat(path)
+    except (OSError, ValueError):  # sniff_open says why, in one line
+        st = None
+    scan = FolderScan(path) if st is not None and stat.S_ISDIR(st.st_mode) else None
+    fmt, archive = sniff_open(path, scan, st)
     try:
         with _gc_paused():
-            model = _load(path, fmt, archive, scan, arch, arch_kwargs, trust, device)
+            model = _load(path, st, fmt, archive, scan, arch, arch_kwargs, trust, device)
     finally:
         if archive is not None:
             archive.close()
@@ -117,8 +114,9 @@ def _gc_paused() -> Iterator[None]:
 
 def _load(
     path: Path,
+    st: os.stat_result | None,
     fmt: str,
-    archive: zipfile.ZipFile | None,
+    archive: ZipIndex | None,
     scan: FolderScan | None,
     arch: str | None,
     arch_kwargs: Mapping[str, Any] | None,
@@ -126,10 +124,13 @@ def _load(
     device: str,
 ) -> Model:
     try:
-        resolved = path.resolve()
+        st = st or path.stat()
+        # The file itself (device, inode), not its name: a link or another spelling of the
+        # path finds the same entry, a file replaced under the same name does not.
         key = (
-            str(resolved),
-            *_fingerprint(resolved, scan),
+            st.st_dev,
+            st.st_ino,
+            *(scan.fingerprint() if scan is not None else (st.st_size, st.st_mtime_ns)),
             arch,
             repr(sorted((arch_kwargs or {}).items())),
             trust,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from pathlib import Path
 
@@ -9,7 +11,7 @@ from layerscope.engine.errors import ModelFileError, UnknownFormatError
 from layerscope.engine.io import load_json
 from layerscope.engine.loaders.folder_scan import FolderScan
 from layerscope.engine.loaders.zip_index import ZipIndex
-from layerscope.engine.paths import require_regular_file
+from layerscope.engine.paths import require_regular_file, special_kind
 
 FORMATS = ("torchscript", "torch-zip", "torch-pickle", "safetensors", "safetensors-sharded", "onnx")
 # Field tags that may follow ir_version (field 1) at the start of an ONNX ModelProto.
@@ -45,12 +47,15 @@ def sniff(path: str | Path) -> str:
     return fmt
 
 
-def sniff_open(path: str | Path, scan: FolderScan | None = None) -> tuple[str, ZipIndex | None]:
+def sniff_open(
+    path: str | Path, scan: FolderScan | None = None, st: os.stat_result | None = None
+) -> tuple[str, ZipIndex | None]:
     """``sniff``, plus the zip archive it had to open to tell a PyTorch zip from TorchScript,
     still open (the caller closes it): its central directory is parsed once per model open.
-    ``scan``: the listing of ``path`` when the caller already knows it is a folder."""
+    ``scan``: the listing of ``path`` when the caller already knows it is a folder; ``st``: its
+    ``stat`` when the caller has it (links followed)."""
     path = Path(path)
-    if scan is None:
+    if scan is None and (st is None or stat.S_ISDIR(st.st_mode)):
         if not path.exists():
             raise ModelFileError(f"{path}: no such file or folder")
         if path.is_dir():
@@ -61,11 +66,14 @@ def sniff_open(path: str | Path, scan: FolderScan | None = None) -> tuple[str, Z
         raise UnknownFormatError(
             f"{path} is a folder without safetensors shards; open a model file inside it instead"
         )
-    require_regular_file(path, "a model")  # before open: a FIFO would block it forever
+    if st is None:
+        st = require_regular_file(path, "a model")  # before open: a FIFO would block forever
+    elif special_kind(st.st_mode) is not None:
+        require_regular_file(path, "a model")  # the same one-line refusal
+    size = st.st_size
     try:
-        with path.open("rb") as fh:
+        with open(path, "rb", buffering=0) as fh:
             head = fh.read(16)
-        size = path.stat().st_size
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot read ({exc.strerror})") from None
     if len(head) < 8:
