@@ -308,8 +308,8 @@ def load_json(
             size = st.st_size
             if size > max_bytes:
                 raise error(f"{what} is larger than {_size(max_bytes)} ({_size(size)}); not read")
-            with source.open("rb") as fh:
-                raw = fh.read(max_bytes + 1)
+            with source.open("rb") as fh:  # the size it has, not the cap: no 100 MB buffer
+                raw = fh.read(min(size, max_bytes) + 1)
         except OSError as exc:
             raise error(f"{what}: cannot read ({exc.strerror or type(exc).__name__})") from None
     else:

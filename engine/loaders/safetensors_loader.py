@@ -53,28 +53,31 @@ def read_header(path: Path, size: int | None = None) -> dict[str, Any]:
     return header
 
 
-_FIRST_READ = 64 * 1024  # one read holds the length and the header of most files
-
-
 def _read_raw_header(path: Path, size: int | None) -> tuple[dict[str, Any], int]:
     """The header's JSON object, unchecked, and the size of the data section after it."""
     try:
         if size is None:
             size = path.stat().st_size
-        with open(path, "rb", buffering=0) as fh:
-            head = fh.read(min(size, _FIRST_READ))
+        fd = os.open(path, os.O_RDONLY)
+        try:  # two reads: the length, then exactly the header
+            head = os.read(fd, 8)
             if len(head) < 8:
                 raise ModelFileError(f"{path}: truncated safetensors file ({size} bytes)")
-            (n,) = struct.unpack_from("<Q", head)
+            (n,) = struct.unpack("<Q", head)
             if n > _MAX_HEADER:  # refused before reading: the format's own cap
                 raise ModelFileError(
                     f"{path}: corrupt safetensors header (length {n} exceeds the 100 MB limit)"
                 )
             if n > size - 8:
                 raise ModelFileError(f"{path}: corrupt safetensors header (length {n} > file)")
-            raw = head[8 : 8 + n]
-            if len(raw) < n:
-                raw += fh.read(n - len(raw))
+            raw = os.read(fd, n)
+            while len(raw) < n:  # a read may stop short (signals, network file systems)
+                more = os.read(fd, n - len(raw))
+                if not more:
+                    break  # the file shrank since its stat: the JSON below says so
+                raw += more
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot read ({exc.strerror})") from None
     header = load_json(raw, f"{path}: safetensors header", _MAX_HEADER)
