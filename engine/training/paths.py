@@ -22,4 +22,5 @@ CONFUSION_JSON = "confusion_matrix.json"
 CONFUSION_PNG = "confusion_matrix.png"
 SAMPLES_PNG = "samples.png"  # a class grid or regression panels
 CONFUSION_GLOB = f"epoch_*/{CONFUSION_PNG}"
+CONFUSION_JSON_GLOB = f"epoch_*/{CONFUSION_JSON}"  # every validation epoch has one; PNGs may lag
 SAMPLES_GLOB = f"epoch_*/{SAMPLES_PNG}"

@@ -15,6 +15,7 @@ from typing import Any
 from layerscope.engine.training.paths import (
     BEST_CKPT_GLOB,
     CONFUSION_GLOB,
+    CONFUSION_JSON_GLOB,
     CURVES,
     EVENTS_FILE,
     LAST_CKPT,
@@ -103,13 +104,15 @@ class ConfusionCounts:
 
 
 def read_confusion(run_dir: str | Path) -> ConfusionCounts | None:
-    """The counts beside the last epoch's ``confusion_matrix.png`` (``None``: none written, or
-    the file is not a square matrix of counts) - for drawing it without an image viewer."""
-    png = latest_confusion_matrix(Path(run_dir))
-    if png is None:
+    """The last validation epoch's counts (``None``: none written, or the file is not a square
+    matrix of counts) - for drawing it without an image viewer. Read from the newest
+    ``confusion_matrix.json``, which every epoch writes: its PNG may not be drawn yet, or ever
+    (a starved figure worker draws only the newest epoch's)."""
+    found = _latest(Path(run_dir), CONFUSION_JSON_GLOB)
+    if found is None:
         return None
     try:
-        doc = json.loads(png.with_suffix(".json").read_text(encoding="utf-8"))
+        doc = json.loads(found.read_text(encoding="utf-8"))
         matrix = [[int(v) for v in row] for row in doc["matrix"]]
         classes = [str(c) for c in doc.get("classes") or []]
         epoch = int(doc.get("epoch", 0))

@@ -40,6 +40,17 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return run
 
 
+def test_the_newest_counts_are_read_even_before_their_picture_is_drawn(run_dir: Path) -> None:
+    folder = run_dir / "epoch_002"
+    folder.mkdir()
+    newest = [[3, 0, 0], [0, 3, 0], [1, 0, 2]]
+    doc = {"epoch": 2, "classes": CLASSES, "matrix": newest}
+    (folder / "confusion_matrix.json").write_text(json.dumps(doc))  # no PNG (not drawn yet)
+    confusion = read_confusion(run_dir)
+    assert confusion is not None
+    assert (confusion.epoch, confusion.matrix) == (2, newest)
+
+
 def test_engine_reads_the_latest_confusion_and_the_history(run_dir: Path) -> None:
     confusion = read_confusion(run_dir)
     assert confusion is not None
