@@ -4,9 +4,9 @@ Same module, same data (the digits recipe, ``configs/resnet8_digits.yaml``), sam
 variants (bare, full, full without figures: ``logging.artifacts=false``) alternate so that load
 on a shared machine hits them alike. Goal: ratio <= 1.05. The PNGs (curves, confusion matrix,
 sample grid) are drawn by a worker process (``layerscope.engine.training.render_worker``), so the
-training loop neither draws nor waits on the GIL for them; the CPU-time ratio counts this process
-only. The last epoch includes ``renderer.flush()``: what the idle-scheduled worker left queued is
-drawn then, so the ratios are printed over all epochs (the summary row), in steady state (first
+training loop neither draws nor waits on the GIL for them; while the training keeps every core
+busy (here: always) they wait for a spare core or the end of fit. The CPU-time ratio counts this
+process only. The last epoch includes ``renderer.flush()``: what is left queued is drawn then, so the ratios are printed over all epochs (the summary row), in steady state (first
 and last epoch of each fit left out) and for the last epoch alone. ``--every-epoch`` adds the
 variant ``logging.every_epoch_figures=true`` (every epoch's PNGs kept: the queue as it was).
 

@@ -5,6 +5,7 @@ repeated run names."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -327,6 +328,10 @@ def test_figures_are_drawn_by_a_worker_process_off_the_training_loop(tmp_path: P
             tmp_path / "loss.png",
             functools.partial(_curves, history, (("val_loss", "val"),), "loss"),
         )
+        # drawn as it comes (no gate); flush would draw it itself if no worker were running yet
+        deadline = time.monotonic() + 60
+        while r.offloaded == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert r.flush(timeout=60)
         assert (
             r.offloaded == 1

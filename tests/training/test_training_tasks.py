@@ -196,7 +196,7 @@ def test_regression_recipe_trains_the_fno_with_metrics_curves_checkpoints_and_sa
         "value": best,
         "epoch": next(h["epoch"] for h in history if h["val_loss"] == best),
     }
-    for png in ("loss.png", "metrics.png", "epoch_000/samples.png", "epoch_001/samples.png"):
+    for png in ("loss.png", "metrics.png", "epoch_001/samples.png"):  # the last epoch's: certain
         assert_png(out / png)
     assert (out / "last.ckpt").is_file() and list(out.glob("best-epoch*.ckpt"))
     # the class-based views are off, and the log says why

@@ -7,8 +7,10 @@ the same *slot* replaces a stale queued one: see :meth:`Renderer.submit`) and ha
 worker process (``layerscope.engine.training.render_worker``) when the figure is a ``functools.partial`` of a
 module-level function with picklable arguments (``layerscope.engine.training.figures``), as the callbacks
 submit them; anything else (a lambda), or every figure
-once the worker cannot be started, is drawn on the thread. Callbacks call :func:`flush` at the
-end of fit so every PNG exists before the run reports ``finished``. Only the object-oriented
+once the worker cannot be started, is drawn on the thread. The run's renderer draws only while
+the training leaves a core idle (:class:`SpareCore`); otherwise figures wait, at most
+``MAX_WAIT_S``. Callbacks call :func:`flush` at the end of fit so every PNG exists before the
+run reports ``finished``. Only the object-oriented
 Matplotlib API is used (no pyplot state).
 """
 
@@ -20,6 +22,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
@@ -31,13 +34,68 @@ from typing_extensions import override
 
 from layerscope.engine.training.io import save_figure
 
+# While the training keeps every core busy, held figures are still drawn this often, so a long
+# run's PNGs are never more than this old (a set costs ~0.2 s of CPU).
+MAX_WAIT_S = 600.0
+_POLL_S = 0.5  # how often a held queue asks whether a core is idle now
+
+
+class SpareCore:
+    """Does this process leave a core idle? Its CPU time (every thread) over the wall time
+    since the last look, at least ``window`` seconds apart (the last answer in between).
+
+    The figure worker is idle-scheduled, but on a machine whose cores torch keeps busy it still
+    costs the training steps time: it runs in every short gap, and the torch thread it delays
+    holds the others at their next barrier (about 10% of an epoch on 2 cores, bench_training).
+    A GPU run uses one or two of many cores: its figures are drawn as they come.
+    """
+
+    def __init__(
+        self,
+        cores: int | None = None,
+        window: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        cpu: Callable[[], float] = time.process_time,
+    ) -> None:
+        self.cores = cores or _usable_cores()
+        self.window, self._clock, self._cpu = window, clock, cpu
+        self._last = (clock(), cpu())
+        self._answer = True
+
+    def __call__(self) -> bool:
+        now, used = self._clock(), self._cpu()
+        wall = now - self._last[0]
+        if wall >= self.window:
+            self._answer = (used - self._last[1]) / wall <= self.cores - 1
+            self._last = (now, used)
+        return self._answer
+
+
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
 
 class Renderer:
-    """A single background worker that builds and saves figures, latest-wins per slot."""
+    """A single background worker that builds and saves figures, latest-wins per slot.
 
-    def __init__(self) -> None:
+    ``gate`` says whether to draw now (default: always); while it says no, figures wait (a
+    newer one of the same slot still replaces a waiting one) until it says yes, until
+    ``max_wait`` seconds passed (then the whole queue is drawn), or until :meth:`flush`.
+    """
+
+    def __init__(
+        self, gate: Callable[[], bool] | None = None, max_wait: float = MAX_WAIT_S
+    ) -> None:
         self._cv = threading.Condition()
         self._pending: dict[Hashable, tuple[Path, Callable[[], Any]]] = {}  # slot: (path, build)
+        self._gate = gate
+        self.max_wait = max_wait
+        self._held_since: float | None = None  # when the queue last went from empty to not
+        self._draining = False  # max_wait passed: draw until the queue is empty
+        self._flushing = False
+        self._here = False  # flush's caller draws the queue: the thread takes no more
         self._busy = False
         self._thread: threading.Thread | None = None
         self._worker: subprocess.Popen | None = None
@@ -65,6 +123,8 @@ class Renderer:
             return
         key = path if slot is None else slot
         with self._cv:
+            if not self._pending:
+                self._held_since = time.monotonic()
             stale = self._pending.pop(key, None)  # re-insert: keeps submission order
             if stale is not None and stale[0] != path:
                 self.skipped += 1
@@ -84,30 +144,58 @@ class Renderer:
         # Nothing trains while we wait: let the worker compete again where the OS allows it
         # (leaving SCHED_IDLE needs privilege or RLIMIT_NICE), so a busy machine cannot starve it.
         lifted = pid is not None and _set_policy(pid, "SCHED_OTHER")
+        # Drawn here: when no worker runs yet (starting one, a new interpreter importing
+        # matplotlib, costs more than the few figures a held queue keeps), or when the worker
+        # stays idle-scheduled and a machine others keep busy may give it no CPU at all.
+        here = pid is None or not lifted
+        with self._cv:
+            self._flushing, self._here = True, here
+            self._cv.notify_all()
         try:
-            if pid is not None and not lifted:
-                # Still idle-scheduled, the worker may get no CPU at all on a machine others
-                # keep busy: what is queued is drawn here, at this process's priority.
+            if here:
                 self._draw_queued_here()
             with self._cv:
                 return self._cv.wait_for(lambda: not self._pending and not self._busy, timeout)
         finally:
+            with self._cv:
+                self._flushing = self._here = False
             if lifted:
                 _set_policy(pid, "SCHED_IDLE")
+
+    def _pop(self) -> tuple[Path, Callable[[], Any]]:
+        """The oldest queued figure (under the lock)."""
+        item = self._pending.pop(next(iter(self._pending)))
+        if not self._pending:
+            self._held_since, self._draining = None, False
+        return item
 
     def _draw_queued_here(self) -> None:
         while True:
             with self._cv:
                 if not self._pending:
                     return
-                path, build = self._pending.pop(next(iter(self._pending)))
+                path, build = self._pop()
             _draw(path, build)
+
+    def _may_draw(self) -> bool:
+        """Whether the thread may take a figure now (under the lock)."""
+        if self._here or not self._pending:
+            return False
+        if self._flushing or self._draining or self._gate is None or self._gate():
+            return True
+        held = self._held_since
+        if held is not None and time.monotonic() - held >= self.max_wait:
+            self._draining = True  # the whole queue, then hold again
+            return True
+        return False
 
     def _run(self) -> None:
         while True:
             with self._cv:
-                self._cv.wait_for(lambda: bool(self._pending))
-                path, build = self._pending.pop(next(iter(self._pending)))
+                while not self._may_draw():
+                    # Held figures are asked about again every poll; none: sleep until submit.
+                    self._cv.wait(timeout=_POLL_S if self._pending else None)
+                path, build = self._pop()
                 self._busy = True
             try:
                 if not self._offload(path, build):
@@ -202,7 +290,8 @@ def kind_slot(out_dir: Path, name: str, every_epoch: bool) -> Hashable | None:
     return None if every_epoch else ("per-epoch", str(out_dir), name)
 
 
-renderer = Renderer()
+# The run's figures: drawn as they come while the training leaves a core idle, else held.
+renderer = Renderer(gate=SpareCore())
 
 
 class FigureCallback(Callback):
