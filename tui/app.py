@@ -22,6 +22,7 @@ from textual.binding import Binding
 
 from layerscope.tui import log, navigation  # navigation imports the other screens on first use
 from layerscope.tui.commands import LayerscopeCommands
+from layerscope.tui.gc_idle import IdleCollector
 from layerscope.tui.messages import (
     CompareReports,
     LogLine,
@@ -88,6 +89,7 @@ class LayerscopeApp(App[int]):
         # Keys typed before the inspector has mounted its widgets (right after the first frame)
         # wait for them, in order; None once they have been let through.
         self._held_keys: list[events.Key] | None = []
+        self._gc_idle = IdleCollector()
         # run_app(gc_paused=True): collection was paused for the start, resumed after its frame.
         self.resume_gc = False
 
@@ -109,6 +111,9 @@ class LayerscopeApp(App[int]):
             self.resume_gc = False
             gc.freeze()
             gc.enable()
+        # Full collections while input pauses, not between keystrokes (layerscope.tui.gc_idle).
+        self._gc_idle.install()
+        self.set_interval(0.25, self._gc_idle.tick, name="gc-idle")
         # After the first frame: what the inspector draws with next is imported in a thread, so
         # the UI thread finds it loaded rather than stalling on it (torch stays on demand);
         # loguru too, so the ready line is logged there.
@@ -119,6 +124,7 @@ class LayerscopeApp(App[int]):
         )  # fmt: skip
 
     def on_unmount(self) -> None:
+        self._gc_idle.uninstall()
         if self._remove_sink is not None:
             self._remove_sink()
 
@@ -149,6 +155,8 @@ class LayerscopeApp(App[int]):
             self.exit()
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent):
+            self._gc_idle.input_seen()
         if isinstance(event, events.Key) and not event.is_forwarded and self._hold_key(event):
             return
         # Keys of one burst that reached the tree before a key moved the focus into a field
