@@ -39,20 +39,6 @@ _BITS.update({"F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "F8_E8M0": 8, "C64": 64})
 _MAX_HEADER = 100 * 1024 * 1024  # the format's own limit
 
 
-def read_header(path: Path, size: int | None = None) -> dict[str, Any]:
-    """The parsed JSON header of one safetensors file, checked as fully as ``safe_open`` does.
-
-    A header that passed here but that ``safe_open`` rejected would only fail when a tensor is
-    read, deep in statistics code; so every entry is checked now: known dtype, a shape of
-    non-negative integers, a byte range whose size matches the shape, ranges in order without
-    gaps or overlaps, and the data section covered exactly. ``size``: the file's size, when the
-    caller has already ``stat``-ed it.
-    """
-    header, data_size = _read_raw_header(path, size)
-    _check_entries(path, header, data_size)
-    return header
-
-
 def _read_raw_header(path: Path, size: int | None) -> tuple[dict[str, Any], int]:
     """The header's JSON object, unchecked, and the size of the data section after it."""
     try:
@@ -86,16 +72,15 @@ def _read_raw_header(path: Path, size: int | None) -> tuple[dict[str, Any], int]
     return header, size - 8 - n
 
 
-def _check_entries(path: Path, header: dict[str, Any], data_size: int) -> None:
-    """Raise ``ModelFileError`` for the first entry ``safe_open`` would refuse."""
-    _checked_refs(path, header, data_size)
-
-
 def _checked_refs(path: Path, header: dict[str, Any], data_size: int) -> dict[str, TensorRef]:
     """A lazy ref per tensor of ``header``, each entry checked as ``safe_open`` checks it.
 
-    Runs once per tensor of every shard on open: one loop that checks an entry and makes its
-    ref, each value looked at once. Raises ``ModelFileError`` for the first bad entry.
+    A header that passed here but that ``safe_open`` rejected would only fail when a tensor is
+    read, deep in statistics code; so every entry is checked now: known dtype, a shape of
+    non-negative integers, a byte range whose size matches the shape, ranges in order without
+    gaps or overlaps, and the data section covered exactly. Runs once per tensor of every shard
+    on open: one loop that checks an entry and makes its ref, each value looked at once.
+    Raises ``ModelFileError`` for the first bad entry.
     """
     source = str(path)
     refs: dict[str, TensorRef] = {}
